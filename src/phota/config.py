@@ -1,0 +1,126 @@
+"""Typed settings: every knob of phota, read from ``PHOTA_*`` environment variables.
+
+Defaults are the embedded mode (SQLite file and blobs under ``PHOTA_DATA_DIR``). Anything
+a deployment must decide is here and documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHOTA_", env_file=None, extra="ignore")
+
+    # --- where things live ---------------------------------------------------------------
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/phota.db"
+    )
+    blob_url: str | None = Field(default=None, description="file:///path; default <data_dir>/blobs")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs download URLs; when unset one is generated once into <data_dir>/secret_key",
+    )
+
+    # --- HTTP ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        default=None, description="scheme://host[:port] used in download URLs; default the server's address"
+    )
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    max_body_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    missing_key_status: int = Field(default=403, description="403 (v0.7.0) or 401 (v0.1-v0.6 auth page)")
+
+    # --- outputs ---------------------------------------------------------------------------
+    download_url_ttl_s: int = Field(default=24 * 3600, gt=0)
+    output_format_switch_date: date = date(2026, 5, 8)
+
+    # --- image inputs ------------------------------------------------------------------------
+    allow_private_urls: bool = False
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    fetch_read_timeout_s: float = Field(default=20.0, gt=0)
+    fetch_max_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    max_input_pixels: int = Field(default=100_000_000, gt=0, description="decompression-bomb guard")
+    max_input_side: int = Field(default=4096, gt=0)
+
+    # --- jobs ----------------------------------------------------------------------------------
+    workers: int = Field(default=2, ge=1, description="in-process job workers (training, async studio)")
+    job_lease_s: float = Field(default=60.0, gt=0, description="a running job whose lease lapses is resumed")
+    job_poll_interval_s: float = Field(default=0.2, gt=0)
+    async_timeout_s: float = Field(default=1800.0, gt=0)
+
+    # --- identity --------------------------------------------------------------------------------
+    face_detector_upsample: int = Field(default=1, ge=0, le=2)
+    face_min_size_px: int = Field(default=40, ge=16)
+    match_threshold: float = Field(default=0.5, gt=0, lt=1.5)
+    training_processes: int = Field(default=2, ge=1)
+
+    # --- providers (live keys only; test keys always use the local emulator) ---------------------
+    # PHOTA_<PROVIDER>_API_KEY / _BASE_URL / _MODEL / _TIMEOUT_S. Model ids change: the dated
+    # defaults below are the ones documented in docs/engines.md.
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    gemini_model: str = "gemini-3.1-flash-image-preview"
+    gemini_timeout_s: float = Field(default=180.0, gt=0)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-image-2"
+    openai_timeout_s: float = Field(default=300.0, gt=0)
+    dashscope_api_key: SecretStr | None = None
+    dashscope_base_url: str = "https://dashscope-intl.aliyuncs.com/api/v1"
+    dashscope_model: str = "qwen-image-2.0-pro"
+    dashscope_timeout_s: float = Field(default=180.0, gt=0)
+    bfl_api_key: SecretStr | None = None
+    bfl_base_url: str = "https://api.bfl.ai/v1"
+    bfl_model: str = "flux-2-pro"
+    bfl_timeout_s: float = Field(default=300.0, gt=0)
+    reve_api_key: SecretStr | None = None
+    reve_base_url: str = "https://api.reve.com"
+    reve_model: str = "latest"
+    reve_timeout_s: float = Field(default=180.0, gt=0)
+    provider_max_retries: int = Field(default=3, ge=0, le=10)
+    provider_max_concurrency: int = Field(default=4, ge=1, description="fan-out bound when n > native max")
+    # Local open weights instead of a provider for flux-2 / qwen-image-2 ("api" or "diffusers").
+    flux2_backend: str = "api"
+    flux2_weights: Path | None = None
+    qwen_backend: str = "api"
+    qwen_weights: Path | None = None
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'phota.db').resolve()}"
+
+    @cached_property
+    def blob_dir(self) -> Path:
+        if self.blob_url:
+            if not self.blob_url.startswith("file://"):
+                raise ValueError("PHOTA_BLOB_URL must be a file:// URL")
+            return Path(self.blob_url.removeprefix("file://"))
+        return self.data_dir / "blobs"
+
+    def signing_key(self) -> bytes:
+        """The URL-signing secret; generated once per data dir when not configured."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

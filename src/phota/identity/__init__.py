@@ -1,0 +1,1 @@
+"""Identity layer: face analysis, profile training, recognition, prompt references."""
