@@ -33,8 +33,8 @@ test: $(DEV_STAMP)
 test-sqlite: $(DEV_STAMP)
 	$(BIN)/pytest -q
 
+# tests/conftest.py installs and starts the server (scripts/postgres.sh) when asked.
 test-postgres: $(DEV_STAMP)
-	bash scripts/postgres.sh start
 	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q -m "not slow"
 
 check: $(DEV_STAMP)

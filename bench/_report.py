@@ -33,8 +33,7 @@ def machine() -> str:
 def write_section(name: str, title: str, body: str) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
-        f"<!-- bench:{name} -->\n## {title}\n\n_Run {stamp} on {machine()}._\n\n{body.strip()}\n"
-        f"<!-- /bench:{name} -->"
+        f"<!-- bench:{name} -->\n## {title}\n\n_Run {stamp} on {machine()}._\n\n{body.strip()}\n<!-- /bench:{name} -->"
     )
     text = DOC.read_text() if DOC.exists() else HEADER
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)

@@ -19,9 +19,7 @@ class Settings(BaseSettings):
 
     # --- where things live ---------------------------------------------------------------
     data_dir: Path = Path("./data")
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/phota.db"
-    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/phota.db")
     blob_url: str | None = Field(default=None, description="file:///path; default <data_dir>/blobs")
     secret_key: SecretStr | None = Field(
         default=None,
@@ -56,12 +54,22 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=60.0, gt=0, description="a running job whose lease lapses is resumed")
     job_poll_interval_s: float = Field(default=0.2, gt=0)
     async_timeout_s: float = Field(default=1800.0, gt=0)
+    callback_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
+    callback_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each time")
+    callback_retry_window_s: float = Field(default=3600.0, gt=0, description="give up after this long")
 
     # --- identity --------------------------------------------------------------------------------
     face_detector_upsample: int = Field(default=1, ge=0, le=2)
     face_min_size_px: int = Field(default=40, ge=16)
     match_threshold: float = Field(default=0.5, gt=0, lt=1.5)
-    training_processes: int = Field(default=2, ge=1)
+    training_processes: int = Field(default=2, ge=1, description="face-analysis processes for training")
+    profile_add_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long /profiles/add waits for validation, to answer 400 on no subject",
+    )
+    min_usable_photos_standard: int = Field(default=8, ge=1)
+    min_usable_photos_fast: int = Field(default=4, ge=1)
 
     # --- providers (live keys only; test keys always use the local emulator) ---------------------
     # PHOTA_<PROVIDER>_API_KEY / _BASE_URL / _MODEL / _TIMEOUT_S. Model ids change: the dated
@@ -87,6 +95,8 @@ class Settings(BaseSettings):
     reve_model: str = "latest"
     reve_timeout_s: float = Field(default=180.0, gt=0)
     provider_max_retries: int = Field(default=3, ge=0, le=10)
+    provider_retry_base_s: float = Field(default=0.5, gt=0, description="first backoff; doubles, with jitter")
+    provider_max_retry_after_s: float = Field(default=60.0, gt=0, description="longer Retry-After fails fast")
     provider_max_concurrency: int = Field(default=4, ge=1, description="fan-out bound when n > native max")
     # Local open weights instead of a provider for flux-2 / qwen-image-2 ("api" or "diffusers").
     flux2_backend: str = "api"

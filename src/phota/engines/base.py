@@ -48,6 +48,8 @@ class EngineRequest:
     quality: str | None = None
     seed: int | None = None
     style: InputImage | None = None  # remix's reference image
+    # Faces found in inputs[0] (left, top, right, bottom), so local engines can protect them.
+    face_boxes: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass

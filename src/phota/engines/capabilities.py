@@ -31,7 +31,14 @@ CAPABILITIES: dict[str, Capabilities] = {
     c.model: c
     for c in (
         Capabilities(
-            "nb2", "Nano Banana 2", "gemini", frozenset({"1K", "2K", "4K"}), False, 14, 1, "per_image",
+            "nb2",
+            "Nano Banana 2",
+            "gemini",
+            frozenset({"1K", "2K", "4K"}),
+            False,
+            14,
+            1,
+            "per_image",
             frozenset({"edit", "generate", "enhance", "remix"}),
         ),
         Capabilities("gpt-image-2", "GPT Image 2", "openai", frozenset({"1K", "2K", "4K"}), True, 16, 10, "tokens"),
@@ -61,4 +68,4 @@ def output_size(resolution: str, ratio: float) -> tuple[int, int]:
 
 
 def _round16(x: float) -> int:
-    return max(16, int(round(x / 16)) * 16)
+    return max(16, round(x / 16) * 16)

@@ -1,0 +1,201 @@
+"""Provider adapters against their local wire-format servers (tests/engines/fakes).
+
+1. Fan-out: four nb2 outputs (native maximum one per call) from a server that answers
+   after a fixed L = 200 ms must finish within 1.3 × L, i.e. the four calls overlap.
+2. Overhead: per call, the adapter's wall time minus a bare httpx round trip of the same
+   request to the same instant-answer server, minus the output decode (transcoding), for
+   every adapter. Target ≤ 10 ms.
+
+Run: .venv/bin/python -m bench.engines
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from PIL import Image
+from pydantic import SecretStr
+from tests.engines.fakes import FakeServer, png_bytes
+from tests.engines.fakes import bfl as fbfl
+from tests.engines.fakes import dashscope as fdash
+from tests.engines.fakes import gemini as fgem
+from tests.engines.fakes import openai as foai
+from tests.engines.fakes import reve as freve
+
+from bench._report import write_section
+from phota.config import Settings
+from phota.engines.base import Engine, EngineRequest
+from phota.engines.bfl import BFLEngine
+from phota.engines.dashscope import DashScopeEngine
+from phota.engines.gemini import GeminiEngine
+from phota.engines.openai_images import OpenAIImagesEngine
+from phota.engines.reve import ReveEngine
+
+L = 0.200
+FANOUT_RUNS = 7
+OVERHEAD_CALLS = 60
+
+
+def request(n: int = 1) -> EngineRequest:
+    return EngineRequest(
+        operation="generate",
+        prompt="a lighthouse at dusk",
+        inputs=[],
+        references=[],
+        width=1024,
+        height=1024,
+        aspect_ratio="1:1",
+        resolution="1K",
+        n=n,
+    )
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], calls: int) -> list[float]:
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f}"
+
+
+async def fanout(gem: fgem.FakeGemini) -> tuple[list[float], list[float]]:
+    engine = GeminiEngine(Settings(gemini_api_key=SecretStr(fgem.KEY), gemini_base_url=gem.url))
+    await engine.run(request())  # warm the connection pool
+    gem.delay = L
+    single = await timed(lambda: engine.run(request(1)), FANOUT_RUNS)
+    four = await timed(lambda: engine.run(request(4)), FANOUT_RUNS)
+    gem.delay = 0.0
+    await engine.aclose()
+    return single, four
+
+
+async def overhead(name: str, engine: Engine, bare: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> dict[str, float]:
+    async with httpx.AsyncClient() as client:
+        for _ in range(5):  # warm up both paths
+            await engine.run(request())
+            await bare(client)
+        runs = await timed(lambda: engine.run(request()), OVERHEAD_CALLS)
+        baseline = await timed(lambda: bare(client), OVERHEAD_CALLS)
+    data = png_bytes()
+    decode = statistics.median(
+        [_time(lambda: Image.open(io.BytesIO(data)).convert("RGB").load()) for _ in range(OVERHEAD_CALLS)]
+    )
+    run_ms, base_ms = statistics.median(runs), statistics.median(baseline)
+    return {"run": run_ms, "bare": base_ms, "decode": decode, "overhead": run_ms - base_ms - decode}
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+async def main() -> None:
+    servers: dict[str, FakeServer] = {
+        "nb2": fgem.FakeGemini(),
+        "gpt-image-2": foai.FakeOpenAI(),
+        "flux-2": fbfl.FakeBFL(),
+        "qwen-image-2": fdash.FakeDashScope(),
+        "reve": freve.FakeReve(),
+    }
+    for s in servers.values():
+        s.start()
+    try:
+        single, four = await fanout(servers["nb2"])  # type: ignore[arg-type]
+        u = {m: s.url for m, s in servers.items()}
+        settings = Settings(
+            gemini_api_key=SecretStr(fgem.KEY),
+            gemini_base_url=u["nb2"],
+            openai_api_key=SecretStr(foai.KEY),
+            openai_base_url=u["gpt-image-2"] + "/v1",
+            bfl_api_key=SecretStr(fbfl.KEY),
+            bfl_base_url=u["flux-2"] + "/v1",
+            dashscope_api_key=SecretStr(fdash.KEY),
+            dashscope_base_url=u["qwen-image-2"] + "/api/v1",
+            reve_api_key=SecretStr(freve.KEY),
+            reve_base_url=u["reve"],
+        )
+        gem_body = {"contents": [{"role": "user", "parts": [{"text": "a lighthouse at dusk"}]}]}
+        bfl_server: fbfl.FakeBFL = servers["flux-2"]  # type: ignore[assignment]
+        bfl_server.pending_polls = 0
+
+        async def bare_bfl(c: httpx.AsyncClient) -> None:
+            r = await c.post(f"{u['flux-2']}/v1/flux-2-pro", json={"prompt": "x"}, headers={"x-key": fbfl.KEY})
+            poll = await c.get(r.json()["polling_url"], headers={"x-key": fbfl.KEY})
+            await c.get(poll.json()["result"]["sample"])
+
+        async def bare_dash(c: httpx.AsyncClient) -> None:
+            body = {"model": "m", "input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}}
+            r = await c.post(
+                u["qwen-image-2"] + fdash.PATH, json=body, headers={"authorization": f"Bearer {fdash.KEY}"}
+            )
+            await c.get(r.json()["output"]["choices"][0]["message"]["content"][0]["image"])
+
+        bare: dict[str, Callable[[httpx.AsyncClient], Awaitable[Any]]] = {
+            "nb2": lambda c: c.post(
+                f"{u['nb2']}/v1beta/models/m:generateContent", json=gem_body, headers={"x-goog-api-key": fgem.KEY}
+            ),
+            "gpt-image-2": lambda c: c.post(
+                f"{u['gpt-image-2']}/v1/images/generations",
+                json={"prompt": "x", "model": "gpt-image-2"},
+                headers={"authorization": f"Bearer {foai.KEY}"},
+            ),
+            "flux-2": bare_bfl,
+            "qwen-image-2": bare_dash,
+            "reve": lambda c: c.post(
+                f"{u['reve']}/v1/image/create", json={"prompt": "x"}, headers={"authorization": f"Bearer {freve.KEY}"}
+            ),
+        }
+        # BFL polls after a quarter of its interval: keep that small so it is not counted as overhead.
+        engines: dict[str, Engine] = {
+            "nb2": GeminiEngine(settings),
+            "gpt-image-2": OpenAIImagesEngine(settings),
+            "flux-2": BFLEngine(settings, poll_interval_s=0.004),
+            "qwen-image-2": DashScopeEngine(settings),
+            "reve": ReveEngine(settings),
+        }
+        figures = {name: await overhead(name, engines[name], bare[name]) for name in engines}
+    finally:
+        for s in servers.values():
+            s.stop()
+
+    worst4 = max(four)
+    lines = [
+        f"Local wire-format servers (threaded http.server on 127.0.0.1). Fan-out: server delay L = {ms(L)} ms, "
+        f"{FANOUT_RUNS} runs each; overhead: {OVERHEAD_CALLS} sequential calls per adapter, medians.",
+        "",
+        "| nb2 fan-out (native max 1) | median ms | max ms | limit 1.3 × L |",
+        "|---|---|---|---|",
+        f"| n = 1 | {ms(statistics.median(single))} | {ms(max(single))} | |",
+        f"| n = 4 (4 concurrent calls) | {ms(statistics.median(four))} | {ms(worst4)} | {ms(1.3 * L)} ms: "
+        f"{'PASS' if worst4 <= 1.3 * L else 'FAIL'} |",
+        "",
+        "| adapter | run() ms | bare httpx round trip(s) ms | output decode ms | adapter overhead ms (≤ 10) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in figures.items():
+        verdict = "PASS" if f["overhead"] <= 0.010 else "FAIL"
+        lines.append(
+            f"| {name} | {ms(f['run'])} | {ms(f['bare'])} | {ms(f['decode'])} | {ms(f['overhead'])} {verdict} |"
+        )
+    lines += [
+        "",
+        "flux-2's run() is submit + poll + download (three round trips, as the bare baseline); its poll interval "
+        "was set to 4 ms here so that waiting between polls is not counted as overhead.",
+    ]
+    write_section("engines", "Provider adapters", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

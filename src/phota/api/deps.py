@@ -1,0 +1,44 @@
+"""Request dependencies: the services container and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from phota.errors import InvalidApiKey, MissingApiKey
+from phota.services import Services
+from phota.store.keys import Principal, authenticate
+
+# auto_error=False: missing and invalid keys are told apart below, with the documented bodies.
+api_key_header = APIKeyHeader(name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_principal(
+    services: Annotated[Services, Depends(get_services)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    if not api_key:
+        exc = MissingApiKey()
+        exc.status_code = services.settings.missing_key_status
+        raise exc
+    with services.db.session() as s:
+        principal = authenticate(s, api_key)
+    if principal is None:
+        raise InvalidApiKey()
+    return principal
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def public_base_url(request: Request, services: Services) -> str:
+    configured = services.settings.public_base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")

@@ -1,0 +1,59 @@
+"""Root key check, async job polling, webhook secret and signed downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from phota import API_VERSION
+from phota.api.deps import PrincipalDep, ServicesDep
+from phota.api.schemas import Job, RootResponse, WebhookSecret
+from phota.imaging.encode import CONTENT_TYPES
+from phota.jobs.studio_jobs import get_job
+from phota.jobs.views import job_view
+from phota.store.models import Account
+
+router = APIRouter(prefix="/v1/phota")
+
+
+@router.get("/", response_model=RootResponse, tags=["Studio"], operation_id="root_v1_phota__get")
+def root(services: ServicesDep, principal: PrincipalDep) -> RootResponse:
+    """Key check: 200 when the X-API-Key is valid."""
+    with services.db.session() as s:
+        account = s.get(Account, principal.account_id)
+    assert account is not None
+    return RootResponse(account=account.name, mode=principal.mode, version=API_VERSION)  # type: ignore[arg-type]
+
+
+@router.get("/jobs/{job_id}", response_model=Job, tags=["Studio"], operation_id="get_job_v1_phota_jobs__job_id__get")
+def job_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Job:
+    """An async job's status and, once it has ended, its result or error. Authoritative."""
+    return Job.model_validate(job_view(get_job(services, principal, job_id)))
+
+
+@router.get(
+    "/webhook-secret",
+    response_model=WebhookSecret,
+    tags=["Studio"],
+    operation_id="get_webhook_secret_v1_phota_webhook_secret_get",
+)
+def webhook_secret(services: ServicesDep, principal: PrincipalDep) -> WebhookSecret:
+    """The account's secret for verifying X-Phota-Signature on callbacks."""
+    with services.db.session() as s:
+        account = s.get(Account, principal.account_id)
+    assert account is not None
+    return WebhookSecret(secret=account.webhook_secret)
+
+
+@router.get("/files/{name}", include_in_schema=False)
+def download(
+    name: str,
+    services: ServicesDep,
+    expires: Annotated[str | None, Query()] = None,
+    signature: Annotated[str | None, Query()] = None,
+) -> Response:
+    """Signed output download; no API key, the signature is the credential."""
+    data, fmt = services.outputs.open(name, expires, signature)
+    return Response(data, media_type=CONTENT_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"})

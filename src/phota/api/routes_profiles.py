@@ -1,0 +1,89 @@
+"""Profile routes: HTTP only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from phota.api.deps import PrincipalDep, ServicesDep
+from phota.api.schemas import (
+    AddProfileRequest,
+    AddProfileResponse,
+    DeleteProfileResponse,
+    ProfileIdsResponse,
+    ProfileStatusResponse,
+    ProfileSummary,
+)
+from phota.identity.training import start_training
+
+router = APIRouter(prefix="/v1/phota/profiles", tags=["Profiles"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Invalid API key in the X-API-Key header."},
+    403: {"description": "Missing X-API-Key header (no API key provided)."},
+    404: {"description": "Resource not found."},
+}
+
+
+@router.post(
+    "/add",
+    response_model=AddProfileResponse,
+    responses={**ERRORS, 400: {"description": "No subject detected in the training images."}},
+    operation_id="add_profile_v1_phota_profiles_add_post",
+    summary="Create a new profile from signed image URLs.",
+)
+async def add_profile(body: AddProfileRequest, services: ServicesDep, principal: PrincipalDep) -> AddProfileResponse:
+    profile_id = await start_training(services, principal, body.image_urls, body.training_tier, body.tag)
+    return AddProfileResponse(profile_id=profile_id)
+
+
+@router.get(
+    "/ids",
+    response_model=ProfileIdsResponse,
+    responses=ERRORS,
+    operation_id="get_profile_ids_v1_phota_profiles_ids_get",
+    summary="List all profiles for the authenticated user, optionally filtered by tag.",
+)
+def get_profile_ids(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    tag: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+) -> ProfileIdsResponse:
+    rows = services.profiles.list_for(principal.account_id, tag)
+    return ProfileIdsResponse(
+        profiles=[ProfileSummary(profile_id=p.id, status=p.status, tag=p.tag) for p in rows]  # type: ignore[arg-type]
+    )
+
+
+@router.get(
+    "/{profile_id}/status",
+    response_model=ProfileStatusResponse,
+    responses=ERRORS,
+    operation_id="get_profile_status_v1_phota_profiles__profile_id__status_get",
+)
+def get_profile_status(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> ProfileStatusResponse:
+    p = services.profiles.get(principal.account_id, profile_id)
+    return ProfileStatusResponse(profile_id=p.id, status=p.status, message=p.message or "")  # type: ignore[arg-type]
+
+
+@router.get(
+    "/{profile_id}/profile_picture",
+    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "The profile picture (JPEG)."}},
+    response_class=Response,
+    operation_id="get_profile_picture_v1_phota_profiles__profile_id__profile_picture_get",
+)
+def get_profile_picture(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return Response(services.profiles.picture(principal.account_id, profile_id), media_type="image/jpeg")
+
+
+@router.delete(
+    "/{profile_id}",
+    response_model=DeleteProfileResponse,
+    responses=ERRORS,
+    operation_id="delete_profile_v1_phota_profiles__profile_id__delete",
+)
+def delete_profile(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> DeleteProfileResponse:
+    services.profiles.delete(principal.account_id, profile_id)
+    return DeleteProfileResponse(profile_id=profile_id, status="ok")

@@ -1,0 +1,114 @@
+"""The ``phota`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from phota.config import Settings
+from phota.store.db import Database
+from phota.store.keys import create_key, get_or_create_account, revoke_keys
+from phota.store.migrate import upgrade
+from phota.store.models import Account, ApiKey
+
+app = typer.Typer(help="phota: a self-hostable Phota API server.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+
+
+def _db(settings: Settings) -> Database:
+    upgrade(settings.resolved_database_url)
+    return Database(settings.resolved_database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    typer.echo(f"database at head: {settings.resolved_database_url}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    from phota.api.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = _db(settings)
+    with db.session() as s:
+        first_start = s.scalar(select(Account.id).limit(1)) is None
+        if first_start:
+            key = create_key(s, get_or_create_account(s, "default"), "test")
+    db.dispose()
+    base = f"http://{settings.host}:{settings.port}"
+    if first_start:
+        typer.echo("\nCreated account 'default'. Its test API key (shown once, keep it):\n")
+        typer.echo(f"    {key}\n")
+    typer.echo(f"API:  {base}/v1/phota\nDocs: {base}/docs\n")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option(help="account name; created when missing")],
+    mode: Annotated[str, typer.Option(help="test or live")] = "test",
+) -> None:
+    """Create an API key and print it (only the key, on stdout)."""
+    if mode not in ("test", "live"):
+        raise typer.BadParameter("mode must be 'test' or 'live'", param_hint="--mode")
+    db = _db(Settings())
+    with db.session() as s:
+        key = create_key(s, get_or_create_account(s, account), mode)
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key, or its shown prefix")]) -> None:
+    """Revoke every active key starting with PREFIX."""
+    db = _db(Settings())
+    try:
+        with db.session() as s:
+            count = revoke_keys(s, prefix[:19])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if count == 0:
+        typer.echo("no active key has that prefix", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {count} key(s)")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """List accounts with their active keys' prefixes."""
+    db = _db(Settings())
+    with db.session() as s:
+        for account in s.scalars(select(Account).order_by(Account.created_at)):
+            keys = s.scalars(select(ApiKey).where(ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None))).all()
+            typer.echo(f"{account.name}\t{account.id}\t" + " ".join(f"{k.prefix}…({k.mode})" for k in keys))
+
+
+@app.command()
+def engines() -> None:
+    """List each base model, whether it is configured, and its capabilities."""
+    from phota.engines.live import engine_status
+
+    for row in engine_status(Settings()):
+        typer.echo(json.dumps(row))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,135 @@
+"""qwen-image-2 — Qwen-Image 2.0 on Alibaba Model Studio (DashScope), plain HTTP.
+
+One synchronous call to the multimodal-generation endpoint does both text-to-image and
+editing: pictures go in the user message before the text and are called "Picture N".
+Up to 6 images per call, 3 pictures in. The answer holds OSS URLs that expire, so they
+are downloaded straight away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import httpx
+
+from phota.config import Settings
+from phota.engines.base import EngineRequest, EngineResult, Usage
+from phota.engines.capabilities import CAPABILITIES
+from phota.engines.composition import PICTURE_N, compose, decode_image, encode_image
+from phota.engines.fanout import fan_out
+from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.sizing import qwen_size, request_ratio
+from phota.errors import ContentModeration, PhotaError, ProviderError, ProviderNotConfigured
+
+PATH = "/services/aigc/multimodal-generation/generation"
+UPLOAD_LIMIT = 7 * 1024 * 1024  # data URIs are capped at 10 MB after base64 (4/3 growth)
+MODERATION_CODES = {"DataInspectionFailed", "data_inspection_failed", "DataInspection"}
+ACCOUNT_CODES = {"InvalidApiKey", "Arrearage", "AccessDenied", "AccessDenied.Unpurchased"}
+
+
+class DashScopeEngine:
+    name = "qwen-image-2"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if settings.dashscope_api_key is None:
+            raise ProviderNotConfigured("qwen-image-2 needs PHOTA_DASHSCOPE_API_KEY.")
+        self.key = settings.dashscope_api_key.get_secret_value()
+        self.settings = settings
+        self.model = settings.dashscope_model
+        self.retry = retry or RetryPolicy.from_settings(settings)
+        self.info = ProviderInfo("Alibaba DashScope", "PHOTA_DASHSCOPE_API_KEY", self.key)
+        self.caps = CAPABILITIES[self.name]
+        self._http = httpx.AsyncClient(transport=transport, timeout=settings.dashscope_timeout_s)
+
+    async def run(self, request: EngineRequest) -> EngineResult:
+        comp = compose(request, PICTURE_N, self.caps.max_references)
+        content: list[dict[str, str]] = [
+            {"image": "data:image/jpeg;base64," + base64.b64encode(encode_image(img, max_bytes=UPLOAD_LIMIT)).decode()}
+            for img in comp.images
+        ]
+        content.append({"text": comp.prompt})
+        parameters: dict[str, Any] = {
+            "size": qwen_size(request_ratio(request), request.resolution),
+            "watermark": False,
+            # Rewriting would lose the "Picture N" mapping the identity preamble depends on.
+            "prompt_extend": False,
+        }
+        body = {"model": self.model, "input": {"messages": [{"role": "user", "content": content}]}}
+
+        async def batch(index: int, count: int) -> EngineResult:
+            params = dict(parameters, n=count)
+            if request.seed is not None:
+                params["seed"] = (request.seed + index) % 2_147_483_648
+            return await with_retries(lambda: self._call({**body, "parameters": params}, count), self.retry)
+
+        usage = Usage(provider="dashscope", model=self.model)
+        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, batch, usage)
+
+    async def _call(self, body: dict[str, Any], count: int) -> EngineResult:
+        url = self.settings.dashscope_base_url.rstrip("/") + PATH
+        headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+        try:
+            response = await self._http.post(url, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise self.info.classify_transport(exc) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"message": response.text[:300]}
+        if not isinstance(data, dict):
+            data = {}
+        if response.status_code >= 400 or (data.get("code") and not data.get("output")):
+            raise self._classify(response, data)
+        urls = [
+            str(item["image"])
+            for choice in (data.get("output") or {}).get("choices") or []
+            for item in (choice.get("message") or {}).get("content") or []
+            if isinstance(item, dict) and item.get("image")
+        ]
+        if len(urls) != count:
+            raise ProviderError(f"Alibaba DashScope returned {len(urls)} images instead of {count}.")
+        blobs = await asyncio.gather(*(self._download(u) for u in urls))
+        images = [decode_image(b, self.info.display) for b in blobs]
+        usage = Usage(provider="dashscope", model=self.model, images=count)
+        raw = dict(data.get("usage") or {})
+        raw["request_id"] = data.get("request_id")
+        usage.raw.append(raw)
+        return EngineResult(images=images, usage=usage)
+
+    def _classify(self, response: httpx.Response, data: dict[str, Any]) -> PhotaError | RetryableError:
+        code = str(data.get("code") or "")
+        message = str(data.get("message") or "")
+        if code in MODERATION_CODES:
+            return ContentModeration(f"The request was blocked by the base model's content inspection ({code}).")
+        if code in ACCOUNT_CODES:
+            return self.info.auth_failed(response.status_code, code)
+        status = response.status_code if response.status_code >= 400 else 500
+        detail = f"{code}: {message}" if code else message
+        return self.info.classify_status(status, detail, retry_after=parse_retry_after(response.headers))
+
+    async def _download(self, url: str) -> bytes:
+        """Fetch one result URL now (signed OSS link, no key sent), retrying transient failures."""
+
+        async def once() -> bytes:
+            try:
+                response = await self._http.get(url)
+            except httpx.TransportError as exc:
+                raise self.info.classify_transport(exc) from None
+            if response.status_code >= 500 or response.status_code == 429:
+                raise RetryableError(ProviderError(f"Downloading the result failed (HTTP {response.status_code})."))
+            if response.status_code >= 400:
+                raise ProviderError(f"The result could not be downloaded (HTTP {response.status_code}).")
+            return response.content
+
+        return await with_retries(once, self.retry)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

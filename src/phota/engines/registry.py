@@ -1,0 +1,43 @@
+"""Which engine serves a request: emulator for test keys, providers or local engines for live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from phota.engines.base import Engine
+from phota.engines.capabilities import BASE_MODELS
+from phota.engines.emulator import EmulatorEngine
+from phota.errors import ProviderNotConfigured
+from phota.store.keys import Principal
+
+# The setting an operator must provide to serve each base model with live keys.
+REQUIRED_SETTING = {
+    "nb2": "PHOTA_GEMINI_API_KEY",
+    "gpt-image-2": "PHOTA_OPENAI_API_KEY",
+    "qwen-image-2": "PHOTA_DASHSCOPE_API_KEY",
+    "flux-2": "PHOTA_BFL_API_KEY",
+    "reve": "PHOTA_REVE_API_KEY",
+}
+
+
+class EngineRegistry:
+    def __init__(self, *, live: Mapping[str, Engine], local: Mapping[str, Engine]) -> None:
+        self.emulators: dict[str, Engine] = {m: EmulatorEngine(m) for m in BASE_MODELS}
+        self.live = dict(live)
+        self.local = dict(local)  # "enhance" and "remix" engines that need no provider
+
+    def for_request(self, base_model: str, operation: str, principal: Principal) -> Engine:
+        if operation in ("enhance", "remix"):
+            # Pinned to nb2 when it is configured and the key is live; local otherwise.
+            if not principal.is_test and "nb2" in self.live:
+                return self.live["nb2"]
+            return self.local[operation]
+        if principal.is_test:
+            return self.emulators[base_model]
+        engine = self.live.get(base_model)
+        if engine is None:
+            raise ProviderNotConfigured(
+                f"Base model '{base_model}' is not configured on this server: "
+                f"set {REQUIRED_SETTING[base_model]} to use it with live keys."
+            )
+        return engine

@@ -1,0 +1,194 @@
+"""The default face analyser: dlib HOG detector, 5-point aligner and 128-d ResNet embedding.
+
+Only models that ship inside PyPI packages are used (``dlib-bin`` + ``face-recognition-models``).
+The 68-point landmark model is deliberately not loaded (its training data excludes commercial
+use) and neither is the CNN detector (about 10 s per photo on a CPU).
+
+Speed: HOG runs on a copy downscaled to at most ``detect_max_side`` pixels (with the configured
+upsampling a face of about 64 px in a 1024 px image survives), boxes are mapped back and the
+landmarks and 150 px chips are taken from the full-resolution image, so downscaling costs no
+embedding accuracy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import dlib
+import numpy as np
+from numpy.typing import NDArray
+
+from phota.identity.faces import Face
+
+MODEL_NAME = "dlib-resnet-v1"
+# Bump when the calibration below changes, so stored embeddings record which thresholds they
+# were matched with; it is stored next to ``model_id`` with every embedding.
+THRESHOLD_VERSION = "dlib-resnet-v1/2025-06"
+# Calibrated on the shared test photos (see docs/identity.md and `python -m bench.identity`).
+DEFAULT_MATCH_THRESHOLD = 0.5
+
+CHIP_SIZE = 150  # the ResNet's input size
+CHIP_PADDING = 0.25  # what dlib's compute_face_descriptor(img, shape) uses internally
+# Landmark indices of the 5-point model: 0-1 one eye (outer, inner), 2-3 the other, 4 nose base.
+_EYE_A, _EYE_B, _NOSE = (0, 1), (2, 3), 4
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    shape_predictor_5: Path
+    resnet: Path
+
+
+def model_files() -> ModelFiles:
+    """The .dat files of ``face_recognition_models``, found without importing it.
+
+    Importing the package needs ``pkg_resources``, which current setuptools no longer ships.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("face-recognition-models is not installed; it provides the face models")
+    models = Path(spec.origin).parent / "models"
+    files = ModelFiles(
+        shape_predictor_5=models / "shape_predictor_5_face_landmarks.dat",
+        resnet=models / "dlib_face_recognition_resnet_model_v1.dat",
+    )
+    for path in (files.shape_predictor_5, files.resnet):
+        if not path.is_file():
+            raise RuntimeError(f"face model file missing: {path}")
+    return files
+
+
+def _yaw(landmarks: NDArray[np.float32]) -> float:
+    """Head turn in [-1, 1] from how far the nose sits from the midpoint of the eyes."""
+    eye_a = landmarks[list(_EYE_A)].mean(axis=0)
+    eye_b = landmarks[list(_EYE_B)].mean(axis=0)
+    nose = landmarks[_NOSE]
+    da = float(np.linalg.norm(nose - eye_a))
+    db = float(np.linalg.norm(nose - eye_b))
+    # The ratio is about ±0.5 at a half-profile; doubled so ±1 means a turn the aligner no longer handles.
+    return 0.0 if da + db == 0 else float(np.clip(2.0 * (da - db) / (da + db), -1.0, 1.0))
+
+
+def quality_score(size: int, sharpness: float, yaw: float) -> float:
+    """0..1: size (saturating at 200 px), sharpness (saturating) and frontal pose, multiplied."""
+    size_q = min(1.0, size / 200.0)
+    sharp_q = sharpness / (sharpness + 60.0)
+    pose_q = max(0.0, 1.0 - abs(yaw))
+    return float((size_q**0.5) * (sharp_q**0.3) * (0.2 + 0.8 * pose_q))
+
+
+def _as_rgb(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype != np.uint8:
+        image = image.astype(np.uint8)
+    return np.ascontiguousarray(image)
+
+
+class DlibFaceAnalyser:
+    """:class:`~phota.identity.faces.FaceAnalyser` on dlib; one instance per process.
+
+    The dlib objects are not documented as thread-safe, so calls are serialised by a lock;
+    the embedding step holds the interpreter lock anyway. Pickling sends only the settings and
+    the receiving process loads the models again.
+    """
+
+    def __init__(self, upsample: int = 1, min_size_px: int = 40, detect_max_side: int = 640) -> None:
+        self.upsample = upsample
+        self.min_size_px = min_size_px
+        self.detect_max_side = detect_max_side
+        self.model_id = f"{MODEL_NAME}@{dlib.__version__}"
+        self.threshold_version = THRESHOLD_VERSION
+        files = model_files()
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(files.shape_predictor_5))
+        self._encoder = dlib.face_recognition_model_v1(str(files.resnet))
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DlibFaceAnalyser, (self.upsample, self.min_size_px, self.detect_max_side))
+
+    def detect(self, image: NDArray[np.uint8]) -> list[tuple[dlib.rectangle, float]]:
+        """Face boxes in full-resolution coordinates (unclipped) with detector scores."""
+        h, w = image.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(h, w))
+        small: NDArray[np.uint8] = image
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        with self._lock:
+            rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+        out = []
+        for r, s in zip(rects, scores, strict=True):
+            box = dlib.rectangle(
+                round(r.left() / scale), round(r.top() / scale), round(r.right() / scale), round(r.bottom() / scale)
+            )
+            out.append((box, float(s)))
+        return out
+
+    def analyse(self, image: NDArray[np.uint8]) -> list[Face]:
+        """All faces at least ``min_size_px`` wide in an RGB uint8 image, largest first."""
+        image = _as_rgb(image)
+        h, w = image.shape[:2]
+        found = []
+        for rect, score in self.detect(image):
+            box = (max(0, rect.left()), max(0, rect.top()), min(w, rect.right() + 1), min(h, rect.bottom() + 1))
+            if min(box[2] - box[0], box[3] - box[1]) < self.min_size_px:
+                continue
+            found.append((rect, box, score))
+        if not found:
+            return []
+        with self._lock:
+            shapes = [self._predictor(image, rect) for rect, _, _ in found]
+            chips = [dlib.get_face_chip(image, s, size=CHIP_SIZE, padding=CHIP_PADDING) for s in shapes]
+            descriptors = self._encoder.compute_face_descriptor(chips, 1)
+        faces = []
+        for (_, box, score), shape, chip, desc in zip(found, shapes, chips, descriptors, strict=True):
+            landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+            gray = cv2.cvtColor(np.asarray(chip), cv2.COLOR_RGB2GRAY)
+            sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+            yaw = _yaw(landmarks)
+            size = min(box[2] - box[0], box[3] - box[1])
+            faces.append(
+                Face(
+                    box=box,
+                    landmarks=landmarks,
+                    embedding=np.asarray(desc, dtype=np.float32),
+                    detection_score=score,
+                    sharpness=sharpness,
+                    yaw=yaw,
+                    quality=quality_score(size, sharpness, yaw),
+                )
+            )
+        faces.sort(key=lambda f: f.size, reverse=True)
+        return faces
+
+    def distance(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+        """Euclidean distance; the ResNet was trained so 0.6 separates people on LFW."""
+        return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
+
+
+_analyser: DlibFaceAnalyser | None = None
+_analyser_lock = threading.Lock()
+
+
+def get_analyser() -> DlibFaceAnalyser:
+    """This process's analyser, built on first use from the settings (safe from any thread)."""
+    global _analyser
+    if _analyser is None:
+        with _analyser_lock:
+            if _analyser is None:
+                from phota.config import load_settings
+
+                settings = load_settings()
+                _analyser = DlibFaceAnalyser(
+                    upsample=settings.face_detector_upsample, min_size_px=settings.face_min_size_px
+                )
+    return _analyser

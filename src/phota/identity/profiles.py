@@ -1,0 +1,114 @@
+"""Profile records: creation, status, listing, deletion, and loading them for requests."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import delete, select
+
+from phota.errors import NotFound, ProfileNotUsable
+from phota.store.blobs import BlobStore
+from phota.store.db import Database
+from phota.store.models import Job, Profile, ProfilePhoto
+
+READY = "READY"
+TRAINING_JOBS = ("validate", "train")
+
+
+def new_profile_id() -> str:
+    # Opaque, URL-safe and free of "[]" so it always parses inside [[...]].
+    return secrets.token_hex(8)
+
+
+def profile_prefix(profile_id: str) -> str:
+    return f"profiles/{profile_id}/"
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    """What a studio request needs of a READY profile."""
+
+    profile_id: str
+    model_id: str
+    centroid: np.ndarray
+    embeddings: np.ndarray  # (k, d)
+    crops: list[tuple[str, float]]  # (blob key, quality), best first
+
+
+class ProfileRepository:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+
+    def get(self, account_id: str, profile_id: str) -> Profile:
+        with self.db.session() as s:
+            profile = s.get(Profile, profile_id)
+            if profile is None or profile.account_id != account_id:
+                raise NotFound(f"Profile '{profile_id}' not found.")
+            return profile
+
+    def list_for(self, account_id: str, tag: str | None) -> list[Profile]:
+        with self.db.session() as s:
+            q = select(Profile).where(Profile.account_id == account_id)
+            if tag is not None:
+                q = q.where(Profile.tag == tag)
+            return list(s.scalars(q.order_by(Profile.created_at, Profile.id)))
+
+    def picture(self, account_id: str, profile_id: str) -> bytes:
+        profile = self.get(account_id, profile_id)
+        if not profile.picture_key:
+            raise NotFound(f"Profile '{profile_id}' has no picture yet (status {profile.status}).")
+        return self.blobs.get(profile.picture_key)
+
+    def delete(self, account_id: str, profile_id: str) -> None:
+        """Remove every row and blob of the profile, training jobs included."""
+        with self.db.session() as s:
+            profile = s.get(Profile, profile_id)
+            if profile is None or profile.account_id != account_id:
+                raise NotFound(f"Profile '{profile_id}' not found.")
+            s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
+            s.execute(
+                delete(Job).where(Job.kind.in_(TRAINING_JOBS), Job.payload["profile_id"].as_string() == profile_id)
+            )
+            s.delete(profile)
+        self.blobs.delete_prefix(profile_prefix(profile_id))
+
+    def load_ready(self, account_id: str, profile_ids: list[str]) -> list[LoadedProfile]:
+        """Profiles a request references; unknown or foreign → 404, not READY → 400."""
+        if not profile_ids:
+            return []
+        with self.db.session() as s:
+            rows = {p.id: p for p in s.scalars(select(Profile).where(Profile.id.in_(profile_ids)))}
+            photos = s.scalars(
+                select(ProfilePhoto).where(ProfilePhoto.profile_id.in_(profile_ids), ProfilePhoto.usable.is_(True))
+            ).all()
+        loaded = []
+        for pid in profile_ids:
+            profile = rows.get(pid)
+            if profile is None or profile.account_id != account_id:
+                raise NotFound(f"Profile '{pid}' not found.")
+            if profile.status != READY or profile.centroid is None:
+                raise ProfileNotUsable(f"Profile '{pid}' is not ready (status {profile.status}).")
+            mine = [p for p in photos if p.profile_id == pid and p.embedding is not None]
+            embeddings = np.stack([np.frombuffer(p.embedding or b"", dtype=np.float32) for p in mine])
+            ranked = sorted((p for p in mine if p.crop_key), key=lambda p: p.crop_rank or 0)
+            loaded.append(
+                LoadedProfile(
+                    profile_id=pid,
+                    model_id=profile.model_id or "",
+                    centroid=np.frombuffer(profile.centroid, dtype=np.float32),
+                    embeddings=embeddings,
+                    crops=[(p.crop_key or "", p.quality) for p in ranked],
+                )
+            )
+        return loaded
+
+    def crop_images(self, profile: LoadedProfile, limit: int) -> list[tuple[Image.Image, float]]:
+        out = []
+        for key, quality in profile.crops[:limit]:
+            out.append((Image.open(io.BytesIO(self.blobs.get(key))).convert("RGB"), quality))
+        return out

@@ -1,0 +1,1 @@
+"""Durable job queue: profile training and async studio requests."""

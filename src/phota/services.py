@@ -1,0 +1,76 @@
+"""Wires the parts together from settings: the one place that builds concrete systems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phota.clock import Clock
+from phota.config import Settings
+from phota.engines.base import Engine
+from phota.engines.registry import EngineRegistry
+from phota.identity.profiles import ProfileRepository
+from phota.identity.service import IdentityService
+from phota.imaging.loader import ImageLoader
+from phota.jobs.callbacks import CallbackDispatcher
+from phota.jobs.queue import JobQueue
+from phota.jobs.views import job_view
+from phota.store.blobs import BlobStore, FileBlobStore
+from phota.store.db import Database
+from phota.store.outputs import OutputStore
+from phota.store.signing import UrlSigner
+from phota.studio.local_engines import LocalEnhanceEngine, LocalRemixEngine
+from phota.studio.service import StudioService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    blobs: BlobStore
+    outputs: OutputStore
+    profiles: ProfileRepository
+    identity: IdentityService
+    loader: ImageLoader
+    engines: EngineRegistry
+    studio: StudioService
+    queue: JobQueue
+    callbacks: CallbackDispatcher
+
+    def close(self) -> None:
+        self.identity.close()
+        self.db.dispose()
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or Clock()
+    db = Database(settings.resolved_database_url)
+    blobs = FileBlobStore(settings.blob_dir)
+    outputs = OutputStore(db, blobs, UrlSigner(settings.signing_key(), settings.download_url_ttl_s), clock)
+    profiles = ProfileRepository(db, blobs)
+    identity = IdentityService(settings)
+    loader = ImageLoader.from_settings(settings)
+    engines = EngineRegistry(
+        live=_live_engines(settings),
+        local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
+    )
+    studio = StudioService(
+        engines=engines, profiles=profiles, loader=loader, identity=identity, outputs=outputs, clock=clock
+    )
+    queue = JobQueue(
+        db,
+        clock,
+        workers=settings.workers,
+        lease_s=settings.job_lease_s,
+        poll_interval_s=settings.job_poll_interval_s,
+    )
+    callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    return Services(settings, clock, db, blobs, outputs, profiles, identity, loader, engines, studio, queue, callbacks)
+
+
+def _live_engines(settings: Settings) -> dict[str, Engine]:
+    try:
+        from phota.engines.live import build_live_engines
+    except ImportError:  # provider adapters not installed in this build
+        return {}
+    return dict(build_live_engines(settings))

@@ -1,0 +1,1 @@
+"""Studio: edit / generate / enhance / remix orchestration and the local enhance engines."""

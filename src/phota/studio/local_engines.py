@@ -1,0 +1,55 @@
+"""Enhance and remix as engines that need no provider (the local image-processing pipelines)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from phota.engines.base import EngineRequest, EngineResult, Usage
+from phota.studio.enhance import enhance_image
+from phota.studio.remix import remix_image
+
+
+class LocalEnhanceEngine:
+    name = "local-enhance"
+
+    async def run(self, request: EngineRequest) -> EngineResult:
+        image = request.inputs[0].image
+        long_side = max(request.width, request.height)
+        images = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    enhance_image,
+                    image,
+                    faces=request.face_boxes,
+                    prompt=request.prompt or None,
+                    variation=i,
+                    long_side=long_side,
+                )
+                for i in range(request.n)
+            )
+        )
+        return EngineResult(list(images), Usage(provider="local", model=self.name, images=request.n))
+
+
+class LocalRemixEngine:
+    name = "local-remix"
+
+    async def run(self, request: EngineRequest) -> EngineResult:
+        assert request.style is not None, "remix needs a reference image"
+        image, reference = request.inputs[0].image, request.style.image
+        long_side = max(request.width, request.height)
+        images = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    remix_image,
+                    image,
+                    reference,
+                    faces=request.face_boxes,
+                    prompt=request.prompt or None,
+                    variation=i,
+                    long_side=long_side,
+                )
+                for i in range(request.n)
+            )
+        )
+        return EngineResult(list(images), Usage(provider="local", model=self.name, images=request.n))

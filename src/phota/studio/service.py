@@ -1,0 +1,212 @@
+"""Orchestration of one studio request; knows nothing of HTTP.
+
+resolve profiles → load inputs → identity conditioning → engine → post-verify →
+encode → store/deliver. Every model-dependent check reads the capability table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from PIL import Image
+
+from phota.clock import Clock
+from phota.engines.base import EngineRequest, InputImage, Operation, ReferenceImage, Usage
+from phota.engines.capabilities import CAPABILITIES, output_size, parse_ratio
+from phota.engines.registry import EngineRegistry
+from phota.errors import InvalidRequest, UnsupportedCapability
+from phota.identity.profiles import LoadedProfile, ProfileRepository
+from phota.identity.references import person_labels, referenced_ids, rewrite_prompt
+from phota.imaging.encode import encode_image
+from phota.imaging.loader import ImageLoader
+from phota.store.keys import Principal
+from phota.store.outputs import OutputStore
+
+FaceBox = tuple[int, int, int, int]
+ENHANCE_LONG_SIDE = 2048  # /enhance and /remix are pinned to 2K (spec §3.1)
+
+
+class IdentityOps(Protocol):
+    """What the studio needs from the identity layer."""
+
+    def analyse(self, image: Image.Image, profiles: list[LoadedProfile]) -> tuple[list[FaceBox], dict[str, float]]:
+        """Face boxes in the image, and profile_id → similarity for each recognised profile."""
+        ...
+
+
+@dataclass(frozen=True)
+class StudioCall:
+    operation: Operation
+    prompt: str
+    images: list[str]  # base64 or URL, in request order
+    field: str  # the request field the images came from, for error messages
+    profile_ids: list[str]
+    n: int
+    output_format: Literal["png", "jpg"]
+    response_mode: Literal["bytes", "urls"]
+    base_model: str = "nb2"
+    aspect_ratio: str = "auto"
+    resolution: str = "1K"
+    quality: str | None = None
+    style_image: str | None = None  # remix reference_image
+    include_identity_scores: bool = False
+
+
+@dataclass
+class StudioOutcome:
+    known_subjects: dict[str, int]
+    images: list[str] = field(default_factory=list)
+    download_urls: list[str] = field(default_factory=list)
+    identity_scores: list[dict[str, float]] | None = None
+    usage: Usage | None = None
+    recognised_outputs: int = 0  # outputs with at least one known subject (billing)
+
+
+class StudioService:
+    def __init__(
+        self,
+        *,
+        engines: EngineRegistry,
+        profiles: ProfileRepository,
+        loader: ImageLoader,
+        identity: IdentityOps,
+        outputs: OutputStore,
+        clock: Clock,
+    ) -> None:
+        self.engines = engines
+        self.profiles = profiles
+        self.loader = loader
+        self.identity = identity
+        self.outputs = outputs
+        self.clock = clock
+
+    def validate(self, call: StudioCall) -> None:
+        """Capability checks that need no I/O: run before anything is spent."""
+        caps = CAPABILITIES[call.base_model]
+        if call.operation not in caps.operations:
+            raise UnsupportedCapability(f"Base model '{call.base_model}' does not support {call.operation}.")
+        if call.operation in ("edit", "generate"):
+            if call.resolution not in caps.resolutions:
+                supported = ", ".join(sorted(caps.resolutions))
+                raise UnsupportedCapability(
+                    f"Resolution '{call.resolution}' is not supported by base model '{call.base_model}' "
+                    f"(supported: {supported})."
+                )
+            if call.quality is not None and not caps.supports_quality:
+                raise UnsupportedCapability(
+                    f"'quality' is only supported with base_model 'gpt-image-2', not '{call.base_model}'."
+                )
+        if call.operation == "edit" and not call.images:
+            raise InvalidRequest("'images' must contain 1 to 10 images for /edit.")
+
+    async def run(self, principal: Principal, call: StudioCall, public_base_url: str) -> StudioOutcome:
+        self.validate(call)
+        caps = CAPABILITIES[call.base_model]
+        engine = self.engines.for_request(call.base_model, call.operation, principal)
+
+        # 1. profiles: [[id]] tokens ∪ profile_ids, owned by the account, READY.
+        pinned = referenced_ids(call.prompt)
+        candidates = list(dict.fromkeys(call.profile_ids))
+        wanted = list(dict.fromkeys([*pinned, *candidates]))
+        profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted)
+        by_id = {p.profile_id: p for p in profiles}
+
+        # 2. inputs.
+        inputs = await self.loader.load_many(call.images, call.field) if call.images else []
+        style = await self.loader.load(call.style_image, "reference_image") if call.style_image else None
+
+        # 3. identity conditioning: who is in the inputs, who the prompt names.
+        present: list[str] = []
+        boxes: list[FaceBox] = []
+        if inputs and candidates:
+            for i, img in enumerate(inputs):
+                found_boxes, found = await asyncio.to_thread(self.identity.analyse, img, [by_id[c] for c in candidates])
+                if i == 0:
+                    boxes = found_boxes
+                present.extend(pid for pid in found if pid not in present)
+        elif inputs and call.operation in ("enhance", "remix"):
+            boxes, _ = await asyncio.to_thread(self.identity.analyse, inputs[0], [])
+        conditioned = list(dict.fromkeys([*pinned, *present]))
+        labels = person_labels(conditioned)
+        references = await asyncio.to_thread(self._references, [by_id[p] for p in conditioned], labels, caps)
+
+        width, height = self._size(call, inputs)
+        request = EngineRequest(
+            operation=call.operation,
+            prompt=rewrite_prompt(call.prompt, labels),
+            inputs=[InputImage(img, f"{call.field}[{i}]") for i, img in enumerate(inputs)],
+            references=references,
+            width=width,
+            height=height,
+            aspect_ratio=call.aspect_ratio,
+            resolution=call.resolution,
+            n=call.n,
+            quality=call.quality,
+            style=InputImage(style, "reference_image") if style is not None else None,
+            face_boxes=tuple(boxes),
+        )
+        # 4. engine.
+        result = await engine.run(request)
+        if len(result.images) != call.n:
+            raise RuntimeError(f"engine {engine.name} returned {len(result.images)} images, expected {call.n}")
+
+        # 5. post-verify against every profile the request referenced; 6. encode and deliver.
+        outcome = await asyncio.to_thread(self._finish, principal, call, result.images, profiles, public_base_url)
+        outcome.usage = result.usage
+        return outcome
+
+    def _references(self, profiles: list[LoadedProfile], labels: dict[str, str], caps: object) -> list[ReferenceImage]:
+        limit = getattr(caps, "max_references", 4)
+        refs: list[ReferenceImage] = []
+        per_profile = max(1, limit // max(1, len(profiles)))
+        for profile in profiles:
+            for image, quality in self.profiles.crop_images(profile, per_profile):
+                refs.append(ReferenceImage(image, profile.profile_id, labels[profile.profile_id], quality))
+        return refs
+
+    def _size(self, call: StudioCall, inputs: list[Image.Image]) -> tuple[int, int]:
+        if call.operation in ("enhance", "remix"):
+            # 2K on the long side, the input's aspect kept (spec §2.3, §2.4).
+            w, h = inputs[0].size
+            scale = ENHANCE_LONG_SIDE / max(w, h)
+            return max(1, round(w * scale)), max(1, round(h * scale))
+        if call.aspect_ratio == "auto":
+            ratio = inputs[0].width / inputs[0].height if inputs else 1.0
+        else:
+            ratio = parse_ratio(call.aspect_ratio)
+        return output_size(call.resolution, ratio)
+
+    def _finish(
+        self,
+        principal: Principal,
+        call: StudioCall,
+        images: list[Image.Image],
+        profiles: list[LoadedProfile],
+        public_base_url: str,
+    ) -> StudioOutcome:
+        counts: dict[str, int] = {}
+        scores: list[dict[str, float]] = []
+        recognised_outputs = 0
+        encoded: list[bytes] = []
+        for image in images:
+            found: dict[str, float] = {}
+            if profiles:
+                _, found = self.identity.analyse(image, profiles)
+            for pid in found:
+                counts[pid] = counts.get(pid, 0) + 1
+            recognised_outputs += bool(found)
+            scores.append({pid: round(sim, 4) for pid, sim in found.items()})
+            encoded.append(encode_image(image.convert("RGB"), call.output_format))
+        outcome = StudioOutcome(known_subjects=counts, recognised_outputs=recognised_outputs)
+        if call.include_identity_scores:
+            outcome.identity_scores = scores
+        if call.response_mode == "bytes":
+            outcome.images = [base64.b64encode(b).decode() for b in encoded]
+        else:
+            outcome.download_urls = [
+                self.outputs.save(principal.account_id, data, call.output_format, public_base_url) for data in encoded
+            ]
+        return outcome

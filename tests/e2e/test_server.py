@@ -1,0 +1,196 @@
+"""The whole flow over real HTTP against `phota serve` subprocesses."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, PhotoServer, b64_file, identity_photos
+
+pytestmark = pytest.mark.e2e
+PHOTA = str(Path(sys.executable).parent / "phota")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env = env
+        self.port = port
+        self.log = Path(env["PHOTA_DATA_DIR"]).parent / f"server-{port}.log"
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        self.proc = subprocess.Popen(
+            [PHOTA, "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            # A file, not a pipe: output is read after the process ends, whatever it left running.
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/v1/phota/", timeout=1).status_code in (401, 403):
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("server did not start")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> str:
+        if self.proc is None:
+            return ""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+        with self.log.open() as fh:
+            fh.seek(self.offset)
+            return fh.read()
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")}
+    env.update(
+        PHOTA_DATA_DIR=str(tmp_path / "data"),
+        PHOTA_DATABASE_URL=database_url if "postgresql" in database_url else f"sqlite:///{tmp_path}/phota.db",
+        PHOTA_ALLOW_PRIVATE_URLS="true",
+        PHOTA_JOB_LEASE_S="3",
+    )
+    return env
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[Server]:
+    srv = Server(env, free_port())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([PHOTA, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def poll_ready(base: str, key: str, profile_id: str, timeout: float = 90) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/v1/phota/profiles/{profile_id}/status", headers={"X-API-Key": key}).json()
+        if body["status"] in ("READY", "ERROR"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError("training did not finish")
+
+
+def test_first_start_prints_a_test_key(env: dict[str, str]) -> None:
+    srv = Server(env, free_port())
+    srv.start()
+    output = srv.stop()
+    key = next(line.strip() for line in output.splitlines() if line.strip().startswith("phota_test_"))
+    srv.start()
+    try:
+        assert httpx.get(f"{srv.base}/v1/phota/", headers={"X-API-Key": key}).json()["mode"] == "test"
+    finally:
+        second = srv.stop()
+    assert "phota_test_" not in second  # shown once only
+
+
+def test_whole_flow(server: Server, env: dict[str, str], photo_server: PhotoServer) -> None:
+    key = cli(env, "keys", "create", "--account", "acme", "--mode", "test").strip()
+    assert key.startswith("phota_test_") and "\n" not in key
+    h = {"X-API-Key": key}
+    base = f"{server.base}/v1/phota"
+    with httpx.Client(timeout=120) as c:
+        assert c.get(f"{base}/", headers=h).json()["account"] == "acme"
+        urls = [photo_server.url(n) for n in identity_photos("dlib_john_shimkus")[:10]]
+        pid = c.post(f"{base}/profiles/add", json={"image_urls": urls, "tag": "u1"}, headers=h).json()["profile_id"]
+        assert poll_ready(server.base, key, pid)["status"] == "READY"
+
+        gen = c.post(
+            f"{base}/generate",
+            json={"prompt": f"[[{pid}]] hiking", "response_mode": "urls", "output_format": "png"},
+            headers=h,
+        ).json()
+        assert gen["known_subjects"] == {"counts": {pid: 1}}
+        download = c.get(gen["download_urls"][0])
+        assert download.status_code == 200 and download.headers["content-type"] == "image/png"
+        assert gen["download_urls"][0].startswith(server.base)
+
+        photo = photo_server.url(identity_photos("dlib_john_shimkus")[10])
+        edit = c.post(
+            f"{base}/edit",
+            json={"prompt": "make it sunny", "images": [photo], "profile_ids": [pid]},
+            headers=h,
+        ).json()
+        assert edit["known_subjects"] == {"counts": {pid: 1}}
+
+        enh = c.post(f"{base}/enhance", json={"image": b64_file("df_p03_img8.jpg")}, headers=h)
+        assert enh.status_code == 200 and base64.b64decode(enh.json()["images"][0])[:3] == b"\xff\xd8\xff"
+
+        job = c.post(f"{base}/generate", json={"prompt": "a bridge", "async": True, "response_mode": "urls"}, headers=h)
+        assert job.status_code == 202
+        handle = job.json()
+        assert handle["poll_url"] == f"/v1/phota/jobs/{handle['job_id']}"
+        deadline = time.monotonic() + 30
+        while (state := c.get(f"{server.base}{handle['poll_url']}", headers=h).json())["status"] not in (
+            "succeeded",
+            "failed",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert state["status"] == "succeeded" and len(state["result"]["download_urls"]) == 1
+
+        assert c.delete(f"{base}/profiles/{pid}", headers=h).json() == {"profile_id": pid, "status": "ok"}
+        assert c.get(f"{base}/profiles/{pid}/status", headers=h).status_code == 404
+
+    cli(env, "keys", "revoke", key[:19])
+    assert httpx.get(f"{base}/", headers=h).status_code == 401
+    assert "acme" in cli(env, "accounts", "list")
+
+
+def test_training_survives_kill_9(env: dict[str, str], photo_server: PhotoServer) -> None:
+    env = {**env, "PHOTA_PROFILE_ADD_WAIT_S": "0"}
+    server = Server(env, free_port())
+    server.start()
+    try:
+        key = cli(env, "keys", "create", "--account", "k9").strip()
+        h = {"X-API-Key": key}
+        urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:11]]
+        add = httpx.post(f"{server.base}/v1/phota/profiles/add", json={"image_urls": urls}, headers=h, timeout=60)
+        pid = add.json()["profile_id"]
+        time.sleep(0.5)  # the worker has claimed the job and is analysing photos
+        status = httpx.get(f"{server.base}/v1/phota/profiles/{pid}/status", headers=h).json()["status"]
+        server.kill9()
+        assert status in ("VALIDATING", "QUEUING", "IN_PROGRESS"), status
+        server.start()
+        body = poll_ready(server.base, key, pid)
+        assert body["status"] == "READY", body
+    finally:
+        server.stop()

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from phota.errors import InvalidImage
+from phota.imaging.decode import decode_base64, decode_image, looks_like_url, url_scheme
+from tests.imaging.conftest import photo
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height; its pixel data is a few garbage bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("df_p01_img6.jpg", (750, 1050)),
+        ("df_p01_img2.heic", (1536, 1152)),
+        ("df_p01_img5.webp", (330, 512)),
+        ("df_p03_img47.jpg", (1200, 1600)),  # WebP bytes behind a .jpg name: sniffed, not trusted
+        ("obama_32bit.png", (626, 1200)),  # RGBA
+        ("single_cameraman_gray.png", (512, 512)),  # L
+        ("cat_chelsea.png", (451, 300)),
+    ],
+)
+def test_supported_formats_decode_to_rgb_with_their_size(name: str, size: tuple[int, int]) -> None:
+    img = decode_image(photo(name).read_bytes(), "images[0]")
+    assert img.mode == "RGB"
+    assert img.size == size
+    img.load()  # really decoded, not a lazy handle on a closed file
+    assert np.asarray(img).std() > 5  # real picture content, not a blank canvas
+
+
+def test_grayscale_becomes_equal_channels() -> None:
+    raw = np.asarray(Image.open(photo("none_brick_gray.png")))
+    arr = np.asarray(decode_image(photo("none_brick_gray.png").read_bytes(), "x"))
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+    assert (arr[..., 0] == raw).all()
+
+
+def test_exif_orientation_is_applied() -> None:
+    data = photo("df_p04_img53_exif_rot.jpg").read_bytes()
+    raw = Image.open(io.BytesIO(data))
+    assert raw.getexif().get(0x0112) == 6 and raw.size == (825, 1100)
+    img = decode_image(data, "images[0]")
+    assert img.size == (1100, 825)
+    # Orientation 6 means "rotate 90 degrees clockwise to display".
+    expected = np.asarray(raw.convert("RGB").transpose(Image.Transpose.ROTATE_270), dtype=np.int16)
+    assert np.abs(np.asarray(img, dtype=np.int16) - expected).mean() < 1
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("df_p06_img29_upscaled5000.jpg", (3072, 4096)), ("df_p03_img49.jpg", (4096, 2732))],
+)
+def test_over_4096_is_downscaled_keeping_aspect(name: str, size: tuple[int, int]) -> None:
+    img = decode_image(photo(name).read_bytes(), "images[0]")
+    assert img.size == size
+
+
+def test_max_side_is_configurable() -> None:
+    img = decode_image(photo("df_p01_img6.jpg").read_bytes(), "x", max_side=300)
+    assert img.size == (214, 300)
+
+
+def test_alpha_is_flattened_onto_white() -> None:
+    rgba = Image.open(photo("obama_32bit.png")).convert("RGBA")
+    alpha = np.full((rgba.height, rgba.width), 255, dtype=np.uint8)
+    alpha[:100, :100] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+    arr = np.asarray(decode_image(_encode(rgba, "PNG"), "x"))
+    assert (arr[:100, :100] == 255).all()
+    assert (arr[200:, 200:] == np.asarray(rgba)[200:, 200:, :3]).all()
+
+
+def test_palette_transparency_and_cmyk_and_16_bit() -> None:
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([10, 20, 30] + [200, 0, 0] * 255)
+    pal.info["transparency"] = 0
+    assert (np.asarray(decode_image(_encode(pal, "PNG", transparency=0), "x")) == 255).all()
+
+    cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))  # pure red
+    red = np.asarray(decode_image(_encode(cmyk, "JPEG", quality=95), "x"))
+    assert red[..., 0].min() > 200 and red[..., 1].max() < 60
+
+    deep = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))
+    data = _encode(deep, "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    assert list(np.asarray(decode_image(data, "x"))[0, :, 0]) == [0, 128, 255]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (
+            photo("df_p10_elon_smoke_animated.gif").read_bytes(),
+            "unsupported format GIF; use JPEG, PNG, WebP or HEIC",
+        ),
+        (_encode(Image.new("RGB", (8, 8)), "BMP"), "unsupported format BMP"),
+        (_encode(Image.new("RGB", (8, 8)), "TIFF"), "unsupported format TIFF"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "unsupported format SVG"),
+        (_encode(Image.new("RGB", (8, 8)), "PPM"), "not a recognised image"),  # Pillow reads it; we do not
+        (photo("corrupt_truncated.jpg").read_bytes(), "image data is truncated or corrupt"),
+        (photo("df_p01_img6.jpg").read_bytes()[:5000], "image data is truncated or corrupt"),
+        (np.random.default_rng(1).bytes(4096), "not a recognised image"),
+        (b"", "empty"),
+        (_png_claiming(30000, 30000), "decompression bomb"),
+    ],
+    ids=["gif", "bmp", "tiff", "svg", "ppm", "truncated-shared", "truncated-cut", "random", "empty", "bomb"],
+)
+def test_bad_inputs_name_the_input_and_the_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidImage) as info:
+        decode_image(data, "images[1]")
+    assert info.value.message.startswith("images[1]")
+    assert reason in info.value.message
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding() -> None:
+    # 9000x9000 is below Pillow's own bomb limit; the pixel data is garbage, so a decode attempt
+    # would report "corrupt" instead of the limit.
+    with pytest.raises(InvalidImage, match=r"images\[0\]: image is 9000x9000, over the 50000000-pixel limit"):
+        decode_image(_png_claiming(9000, 9000), "images[0]", max_pixels=50_000_000)
+    with pytest.raises(InvalidImage, match="over the 1000-pixel limit"):
+        decode_image(photo("df_p01_img5.webp").read_bytes(), "images[0]", max_pixels=1000)
+
+
+def test_garbage_pixels_under_the_limit_are_corrupt() -> None:
+    with pytest.raises(InvalidImage, match="truncated or corrupt"):
+        decode_image(_png_claiming(100, 100), "x")
+
+
+# --- base64 ---------------------------------------------------------------------------------------
+
+_PAYLOAD = photo("df_p01_img5.webp").read_bytes()[:1000] + b"\xfb\xff\xfe"  # bytes that need + and /
+_STD = base64.b64encode(_PAYLOAD).decode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _STD,
+        f"data:image/webp;base64,{_STD}",
+        f"DATA:image/jpeg;BASE64,{_STD}",
+        "\n".join(_STD[i : i + 76] for i in range(0, len(_STD), 76)) + "\n",
+        f"  {_STD}  ",
+        base64.urlsafe_b64encode(_PAYLOAD).decode(),
+        base64.urlsafe_b64encode(_PAYLOAD).decode().rstrip("="),
+        _STD.rstrip("="),
+    ],
+    ids=[
+        "plain",
+        "data-url",
+        "data-url-upper",
+        "wrapped",
+        "padded-spaces",
+        "urlsafe",
+        "urlsafe-nopad",
+        "nopad",
+    ],
+)
+def test_base64_variants(value: str) -> None:
+    assert _STD.endswith("=")  # the no-padding cases really drop padding
+    assert decode_base64(value, "images[0]") == _PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("not base64 at all!", "is neither a URL nor valid base64"),
+        ("QUJD*RA==", "is neither a URL nor valid base64"),
+        ("QUJDR", "is neither a URL nor valid base64"),  # length 5: impossible
+        ("QU=JD", "is neither a URL nor valid base64"),
+        ("", "is empty"),
+        ("   \n", "is empty"),
+        ("data:image/png,rawbytes", "must be base64"),
+    ],
+)
+def test_invalid_base64(value: str, reason: str) -> None:
+    with pytest.raises(InvalidImage) as info:
+        decode_base64(value, "images[3]")
+    assert info.value.message.startswith("images[3]") and reason in info.value.message
+
+
+def test_looks_like_url() -> None:
+    assert looks_like_url("https://example.com/a.jpg")
+    assert looks_like_url("  HTTP://example.com/a.jpg")
+    for value in ("file:///etc/passwd", "ftp://host/a.jpg", "data:image/png;base64,AAAA", _STD, "httpx"):
+        assert not looks_like_url(value)
+    assert url_scheme("file:///etc/passwd") == "file"
+    assert url_scheme("gopher://x") == "gopher"
+    assert url_scheme(_STD) is None
