@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from phota.clock import Clock
 from phota.config import Settings
-from phota.engines.base import Engine
+from phota.engines.live import build_live_engines
 from phota.engines.registry import EngineRegistry
 from phota.identity.profiles import ProfileRepository
 from phota.identity.service import IdentityService
@@ -51,7 +51,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     identity = IdentityService(settings)
     loader = ImageLoader.from_settings(settings)
     engines = EngineRegistry(
-        live=_live_engines(settings),
+        live=build_live_engines(settings),
         local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
     )
     studio = StudioService(
@@ -67,10 +67,3 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
     return Services(settings, clock, db, blobs, outputs, profiles, identity, loader, engines, studio, queue, callbacks)
 
-
-def _live_engines(settings: Settings) -> dict[str, Engine]:
-    try:
-        from phota.engines.live import build_live_engines
-    except ImportError:  # provider adapters not installed in this build
-        return {}
-    return dict(build_live_engines(settings))

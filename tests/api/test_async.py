@@ -147,3 +147,28 @@ def test_callback_must_be_https(client: TestClient, auth: dict[str, str]) -> Non
     client.app.state.services.settings.allow_private_urls = False  # type: ignore[attr-defined]
     r = client.post("/v1/phota/generate", json={**ASYNC, "callback_url": "http://example.com/hook"}, headers=auth)
     assert r.status_code == 400 and "https" in r.json()["detail"]
+
+
+def test_callback_to_a_private_address_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    client.app.state.services.settings.allow_private_urls = False  # type: ignore[attr-defined]
+    body = {**ASYNC, "callback_url": "https://127.0.0.1:9/hook"}
+    handle = client.post("/v1/phota/generate", json=body, headers=auth).json()
+    wait_job(client, auth, handle["poll_url"])
+    deadline = time.monotonic() + 10
+    while not (attempts := client.get(handle["poll_url"], headers=auth).json()["callback_attempts"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert attempts[0]["status_code"] is None
+    assert "loopback" in attempts[0]["error"]
+
+
+def test_signature_verification_rejects_replays_and_tampering() -> None:
+    from phota.jobs.callbacks import sign
+
+    body = b'{"job_id":"job_1"}'
+    header = sign("whsec_x", body, 1_000_000)
+    assert verify("whsec_x", body, header, now=1_000_010)
+    assert not verify("whsec_x", body, header, now=1_000_000 + 301)  # too old: a replay
+    assert not verify("whsec_y", body, header, now=1_000_010)
+    assert not verify("whsec_x", body, "t=1000000,v1=deadbeef", now=1_000_010)
+    assert not verify("whsec_x", body, "garbage", now=1_000_010)

@@ -197,3 +197,11 @@ def test_delete_removes_everything(client: TestClient, auth: dict[str, str], tra
         for table in inspect(conn).get_table_names():
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 assert trained not in repr(tuple(row)), table
+
+
+def test_no_fetchable_photo_is_400_naming_the_inputs(client: TestClient, auth: dict[str, str]) -> None:
+    urls = [f"http://127.0.0.1:9/missing{i}.jpg" for i in range(5)]
+    r = add(client, auth, urls, training_tier="fast")
+    assert r.status_code == 400
+    assert "image_urls[4]" in r.json()["detail"]
+    assert client.get("/v1/phota/profiles/ids", headers=auth).json() == {"profiles": []}

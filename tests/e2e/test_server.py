@@ -109,7 +109,9 @@ def poll_ready(base: str, key: str, profile_id: str, timeout: float = 90) -> dic
     raise AssertionError("training did not finish")
 
 
-def test_first_start_prints_a_test_key(env: dict[str, str]) -> None:
+def test_first_start_prints_a_test_key(env: dict[str, str], tmp_path: Path) -> None:
+    # A database of its own: "first start" means no account exists yet.
+    env = {**env, "PHOTA_DATABASE_URL": f"sqlite:///{tmp_path}/first.db"}
     srv = Server(env, free_port())
     srv.start()
     output = srv.stop()

@@ -49,6 +49,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 warm.cancel()
             await services.queue.stop()
             await services.callbacks.stop()
+            for engine in services.engines.live.values():
+                aclose = getattr(engine, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             services.close()
 
     app = FastAPI(

@@ -7,17 +7,9 @@ from collections.abc import Mapping
 from phota.engines.base import Engine
 from phota.engines.capabilities import BASE_MODELS
 from phota.engines.emulator import EmulatorEngine
+from phota.engines.live import KEY_SETTING
 from phota.errors import ProviderNotConfigured
 from phota.store.keys import Principal
-
-# The setting an operator must provide to serve each base model with live keys.
-REQUIRED_SETTING = {
-    "nb2": "PHOTA_GEMINI_API_KEY",
-    "gpt-image-2": "PHOTA_OPENAI_API_KEY",
-    "qwen-image-2": "PHOTA_DASHSCOPE_API_KEY",
-    "flux-2": "PHOTA_BFL_API_KEY",
-    "reve": "PHOTA_REVE_API_KEY",
-}
 
 
 class EngineRegistry:
@@ -38,6 +30,6 @@ class EngineRegistry:
         if engine is None:
             raise ProviderNotConfigured(
                 f"Base model '{base_model}' is not configured on this server: "
-                f"set {REQUIRED_SETTING[base_model]} to use it with live keys."
+                f"set {KEY_SETTING[base_model]} to use it with live keys."
             )
         return engine

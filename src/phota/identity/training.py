@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, select
 
-from phota.errors import NoSubjectDetected, PhotaError
+from phota.errors import InvalidRequest, NoSubjectDetected, PhotaError
 from phota.identity.analysis import (
     NO_SUBJECT_MESSAGE,
     PET_MESSAGE,
@@ -64,9 +64,11 @@ async def start_training(
     deadline = asyncio.get_running_loop().time() + services.settings.profile_add_wait_s
     while asyncio.get_running_loop().time() < deadline:
         profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id)
-        if profile.status == "ERROR" and profile.message == NO_SUBJECT:
+        if profile.status == "ERROR":
+            # Validation failed (no subject, or no photo could be fetched): a descriptive
+            # 400 now, and nothing kept.
             await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id)
-            raise NoSubjectDetected(NO_SUBJECT)
+            raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
         if profile.status != "VALIDATING":
             break
         await asyncio.sleep(0.05)
@@ -144,6 +146,10 @@ def make_validation_handler(services: Services) -> Handler:
                 return None
             s.add_all(rows)
         services.identity.cache_faces(profile_id, by_pos)
+        if not stored:
+            reasons = "; ".join(f"photo {row.position}: {row.reason}" for row in rows)
+            _set_status(services, profile_id, "ERROR", f"None of the image_urls could be used. {reasons}")
+            return None
         if not any_face:
             _set_status(services, profile_id, "ERROR", NO_SUBJECT)
             return None

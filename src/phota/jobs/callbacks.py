@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from sqlalchemy import select, update
 
 from phota.clock import Clock
 from phota.config import Settings
+from phota.imaging.fetch import forbidden_reason, system_resolve
 from phota.store.db import Database
 from phota.store.models import Account, Job
 
@@ -45,6 +47,10 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now
     if abs((now if now is not None else time.time()) - timestamp) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, body, timestamp), header)
+
+
+class RefusedDestination(Exception):
+    pass
 
 
 class CallbackDispatcher:
@@ -130,6 +136,7 @@ class CallbackDispatcher:
         timestamp = int(self.clock.timestamp())
         attempt: dict[str, Any] = {"at": self.clock.now().isoformat(), "status_code": None, "error": None}
         try:
+            await self._check_destination(url)
             r = await self._client.post(
                 url,
                 content=body,
@@ -140,7 +147,20 @@ class CallbackDispatcher:
         except httpx.HTTPError as exc:
             attempt["error"] = type(exc).__name__
             ok = False
+        except (RefusedDestination, OSError) as exc:
+            attempt["error"] = str(exc)
+            ok = False
         await asyncio.to_thread(self._record, job_id, attempt, ok, first_at)
+
+    async def _check_destination(self, url: str) -> None:
+        """The image-URL address rule applies to callbacks too: no private or metadata targets."""
+        if self.settings.allow_private_urls:
+            return
+        parsed = httpx.URL(url)
+        for ip in await system_resolve(parsed.host, parsed.port or 443):
+            reason = forbidden_reason(ipaddress.ip_address(ip))
+            if reason:
+                raise RefusedDestination(f"callback host resolves to {reason} address")
 
     def _record(self, job_id: str, attempt: dict[str, Any], ok: bool, first_at: Any) -> None:
         with self.db.session() as s:

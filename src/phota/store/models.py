@@ -105,7 +105,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (UniqueConstraint("account_id", "client_request_id", name="uq_jobs_client_request"),)
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "train" | "studio"
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|succeeded|failed

@@ -8,9 +8,11 @@ Pipeline (docs/enhance.md has every threshold and its safe range):
 2. Noise: estimated on the working luminance (robust Immerkaer/MAD); edge-preserving bilateral
    filter on luma and a stronger blur on chroma, only above a noise floor.
 3. Global tone and colour as one per-channel 256-entry LUT (exact sRGB <-> linear maths for free):
-   black/white levels, gray-world white balance in linear light (faces excluded from the estimate so
-   skin does not read as a warm cast), midtone gamma for exposure. Each correction is soft-gated: it is
-   zero while the measurement looks like an ordinary photo and ramps in when it looks degraded.
+   a lifted black point is undone as a fade (common sRGB stretch); per-channel white patch in linear
+   light undoes exposure loss (all channels short of white) and colour casts (some channels short),
+   with part of a gray-world estimate (faces excluded) for the channel a cast clipped; bright, blown
+   faces trigger an over-exposure pull-down. Every correction is soft-gated: zero while the
+   measurement looks like an ordinary photo, ramping in when it looks degraded.
 4. Local: clarity (large-radius luma detail), saturation/vibrance with skin hues protected, and
    unsharp-mask sharpening whose amount follows a blur measure. Local deltas are attenuated inside the
    face boxes; nothing geometric is ever applied, so faces cannot move or distort.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,18 +43,21 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec.601 luma on sRGB value
 NOISE_FLOOR = 2.0  # luma noise sigma (0-255) below which no noise reduction is done
 NOISE_FULL = 6.0  # sigma at which noise reduction reaches full strength
 LEVELS_TOL_LO = (0.03, 0.08)  # black point: ignored below the first, fully removed above the second
-LEVELS_PCT = 0.01  # percent of pixels allowed to clip at each end when levelling / white patching
+LEVELS_PCT = 0.005  # percent of pixels allowed to clip at each end when levelling / white patching
 WP_GATE = (0.035, 0.09)  # per-channel white deficit (1 - brightest): ignored below, fully corrected above
 WP_MAX_LOG = 1.4  # cap on the white-patch gain (log; 1.4 = 4x = 2 EV)
 OVER_FACE_CLIP = (0.25, 0.45)  # fraction of clipped face pixels over which over-exposure evidence ramps in
 OVER_FACE_MED = (0.66, 0.76)  # ... combined with median face luma over this range
 OVER_FACE_LUMA = 0.92  # face pixels brighter than this luma count as blown
-WP_BLUR_GATE = (0.78, 0.84)  # re-blur ratio over which the white patch is switched off (blur smears highlights)
+WP_BLUR_GATE = (
+    0.78,
+    0.84,
+)  # re-blur ratio over which the white patch is switched off (blur smears highlights)
 GW_RESIDUAL = 0.5  # share of the gray-world estimate applied to a channel the white patch could not see
 OVER_LOG_GAIN = -0.55  # linear gain applied at full over-exposure evidence (about -0.8 EV)
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
-SHARPEN_GATE = (0.80, 0.92)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
-SHARPEN_MAX = 1.2  # unsharp amount at full blur
+SHARPEN_GATE = (0.82, 0.94)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
+SHARPEN_MAX = 1.5  # unsharp amount at full blur
 SHARPEN_BASE = 0.0  # unsharp amount on sharp photos (variation 0)
 UPSCALE_SHARPEN = 0.5  # pre-sharpen before a >= 2x Lanczos upscale (scaled down for smaller factors)
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
@@ -156,7 +162,9 @@ def parse_enhance_prompt(prompt: str | None) -> EnhanceSteer:
         else:
             ignored.append(words[i])
             i += 1
-    clamp = {k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in ("monochrome", "strength")}
+    clamp = {
+        k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in ("monochrome", "strength")
+    }
     return EnhanceSteer(
         strength=float(np.clip(1.0 + values.get("strength", 0.0), 0.3, 2.0)),
         monochrome=values.get("monochrome", 0.0) > 0,
@@ -237,7 +245,7 @@ def working_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resize(rgb: NDArray[np.generic], size: tuple[int, int]) -> NDArray[np.generic]:
+def resize(rgb: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
     h, w = rgb.shape[:2]
     if (w, h) == size:
         return rgb
@@ -262,7 +270,7 @@ def face_mask(shape: tuple[int, int], faces: Sequence[FaceBox], scale: float) ->
     if not mask.any():
         return None
     sigma = max(1.0, 0.02 * max(mh, mw))
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), sigma), np.float32)
     return np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
@@ -388,16 +396,19 @@ def analyse(
     g = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)
     blur = estimate_blur(g)
     # Blur smears the small specular highlights the white patch relies on: trust it less.
-    wp_trust = strength * (1.0 - _smoothstep(blur, *WP_BLUR_GATE))
     q = LEVELS_PCT / 100.0
     zero = np.zeros(3, np.float32)
     lut0 = _tone_lut(black, white, zero, 1.0)
     log_gain = np.zeros(3, np.float32)
     for c in range(3):
         hi = float(lut0[min(255, round(_percentile_from_hist(hists[c], 1.0 - q) * 255)), c])
-        gate = _smoothstep(1.0 - hi, *WP_GATE) * wp_trust
-        log_gain[c] = -np.log(max(float(srgb_to_linear(np.float32(hi))), 1e-3)) * gate
+        gate = _smoothstep(1.0 - hi, *WP_GATE) * strength
+        log_gain[c] = -np.log(max(float(srgb_to_linear(np.array(hi, np.float32))), 1e-3)) * gate
     log_gain = np.clip(log_gain, 0.0, WP_MAX_LOG)
+    # Split into exposure (common to all channels) and cast (relative). Blur smears the small specular
+    # highlights the cast estimate relies on, so only the cast part is distrusted on blurry photos.
+    common = float(log_gain.min())
+    log_gain = common + (log_gain - common) * (1.0 - _smoothstep(blur, *WP_BLUR_GATE))
     wp_cast = float(log_gain.max() - log_gain.min())  # > 0: channels disagree = colour cast
 
     h, w = work.shape[:2]

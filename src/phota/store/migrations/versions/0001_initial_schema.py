@@ -44,7 +44,7 @@ def upgrade() -> None:
 
     op.create_table(
         "jobs",
-        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("account_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

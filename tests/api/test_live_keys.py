@@ -1,0 +1,60 @@
+"""Live keys reach the configured provider over real HTTP; test keys never leave the machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from phota.api.app import create_app
+from phota.clock import FixedClock
+from phota.config import Settings
+from tests.conftest import b64_file, decode_output, new_key
+from tests.engines.fakes.gemini import KEY, FakeGemini
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    server = FakeGemini()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_client(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
+    with TestClient(create_app(settings, clock=clock)) as c:
+        yield c
+
+
+def test_live_key_calls_the_provider(live_client: TestClient, gemini: FakeGemini) -> None:
+    live = {"X-API-Key": new_key(live_client, "live")}
+    r = live_client.post(
+        "/v1/phota/generate",
+        json={"prompt": "a red kite", "num_output_images": 2, "output_format": "png"},
+        headers=live,
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["images"]) == 2
+    assert decode_output(r.json()["images"][0])[0] == "PNG"
+    assert len(gemini.sent("generate")) == 2  # nb2 makes one image per call: fanned out
+
+
+def test_live_enhance_uses_nb2_when_configured(live_client: TestClient, gemini: FakeGemini) -> None:
+    live = {"X-API-Key": new_key(live_client, "live")}
+    r = live_client.post("/v1/phota/enhance", json={"image": b64_file("df_p03_img8.jpg")}, headers=live)
+    assert r.status_code == 200, r.text
+    assert len(gemini.sent("generate")) == 1
+
+
+def test_test_key_never_calls_the_provider(live_client: TestClient, gemini: FakeGemini) -> None:
+    test = {"X-API-Key": new_key(live_client, "test")}
+    assert live_client.post("/v1/phota/generate", json={"prompt": "x"}, headers=test).status_code == 200
+    assert (
+        live_client.post("/v1/phota/enhance", json={"image": b64_file("df_p03_img8.jpg")}, headers=test).status_code
+        == 200
+    )
+    assert gemini.requests == []

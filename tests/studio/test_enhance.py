@@ -1,0 +1,151 @@
+"""Local enhance: what a user sees (restoration, size, prompt steering, variations, faces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.metrics import structural_similarity
+
+from phota.studio.enhance import EnhanceSteer, enhance_image, parse_enhance_prompt
+
+PHOTO = Path("/work/shared/data/photos/df_p01_img1.jpg")
+FACE = (150, 120, 330, 330)  # left, top, right, bottom on the 512-px test photo
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    if PHOTO.exists():
+        im = Image.open(PHOTO).convert("RGB")
+        im = im.resize((round(512 * im.width / im.height), 512), Image.Resampling.LANCZOS)
+        return np.asarray(im, np.uint8)
+    # Synthetic fallback: smooth gradients, a face-like blob, edges and a white highlight.
+    y, x = np.mgrid[0:512, 0:384].astype(np.float32)
+    img = np.dstack([x / 384, y / 512, 0.5 + 0.4 * np.sin(x / 20)]) * 200
+    img[200:300, 100:200] = (210, 160, 130)
+    img[10:20, 10:20] = 255
+    img[40:60, 300:330] = 0
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _lin(u8: np.ndarray) -> np.ndarray:
+    x = u8.astype(np.float32) / 255
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb8(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0, 1)
+    s = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return (s * 255 + 0.5).astype(np.uint8)
+
+
+def _back(out: Image.Image, ref: np.ndarray) -> np.ndarray:
+    return np.asarray(out.resize((ref.shape[1], ref.shape[0]), Image.Resampling.BOX), np.uint8)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+
+
+def _de(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))))
+
+
+@pytest.mark.parametrize(
+    "degrade",
+    [
+        pytest.param(lambda im: _srgb8(_lin(im) * 0.35), id="under-exposed"),
+        pytest.param(lambda im: _srgb8(_lin(im) * np.array([1.2, 1.0, 0.72])), id="warm-cast"),
+        pytest.param(
+            lambda im: (0.5 * 255 + 0.55 * (im.astype(np.float32) - 127.5)).astype(np.uint8), id="faded"
+        ),
+    ],
+)
+def test_degraded_photo_comes_out_closer_to_original(photo: np.ndarray, degrade) -> None:
+    bad = degrade(photo)
+    fixed = _back(enhance_image(Image.fromarray(bad)), photo)
+    assert _ssim(photo, fixed) > _ssim(photo, bad)
+    assert _de(photo, fixed) < 0.6 * _de(photo, bad)
+
+
+def test_noise_is_reduced(photo: np.ndarray) -> None:
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 12, photo.shape), 0, 255).astype(np.uint8)
+    fixed = _back(enhance_image(Image.fromarray(noisy)), photo)
+    assert _ssim(photo, fixed) > _ssim(photo, noisy) + 0.1
+
+
+def test_good_photo_left_nearly_alone(photo: np.ndarray) -> None:
+    out = _back(enhance_image(Image.fromarray(photo)), photo)
+    assert _ssim(photo, out) > 0.97
+    assert _de(photo, out) < 1.5
+
+
+@pytest.mark.parametrize(("size", "expected"), [((640, 480), (2048, 1536)), ((300, 900), (683, 2048))])
+def test_output_is_2k_with_aspect_kept(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    im = Image.new("RGB", size, (120, 90, 60))
+    out = enhance_image(im)
+    assert out.mode == "RGB" and out.size == expected
+
+
+def test_large_input_is_downscaled_and_long_side_is_respected(photo: np.ndarray) -> None:
+    big = Image.fromarray(photo).resize((photo.shape[1] * 6, photo.shape[0] * 6))
+    assert max(enhance_image(big, long_side=1024).size) == 1024
+
+
+def test_variations_differ_and_are_deterministic(photo: np.ndarray) -> None:
+    im = Image.fromarray(photo)
+    outs = [np.asarray(enhance_image(im, variation=v, long_side=512), np.int16) for v in range(7)]
+    for i in range(len(outs)):
+        for j in range(i + 1, len(outs)):
+            assert np.abs(outs[i] - outs[j]).mean() > 0.5, (i, j)
+    assert np.array_equal(outs[0], np.asarray(enhance_image(im, long_side=512), np.int16))
+
+
+def test_unknown_prompt_words_are_ignored(photo: np.ndarray) -> None:
+    steer = parse_enhance_prompt("please make it zorblax and frobnicated")
+    assert steer == EnhanceSteer(ignored=steer.ignored) and "zorblax" in steer.ignored
+    im = Image.fromarray(photo)
+    plain = np.asarray(enhance_image(im, long_side=512))
+    assert np.array_equal(plain, np.asarray(enhance_image(im, prompt="zorblax quux", long_side=512)))
+
+
+def test_prompt_vocabulary() -> None:
+    s = parse_enhance_prompt("Slightly warmer, much brighter, more contrast and vivid!")
+    assert s.warmth == pytest.approx(0.5) and s.exposure == pytest.approx(1.6)
+    assert s.contrast > 0 and s.saturation > 0 and not s.monochrome
+    assert parse_enhance_prompt("black and white").monochrome
+    assert parse_enhance_prompt("cooler, softer, muted").sharpness < 0
+    assert parse_enhance_prompt(None) == EnhanceSteer()
+
+
+def test_black_and_white_is_grayscale(photo: np.ndarray) -> None:
+    out = np.asarray(enhance_image(Image.fromarray(photo), prompt="black and white", long_side=512), np.int16)
+    assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
+
+
+def test_warmer_raises_red_blue_ratio(photo: np.ndarray) -> None:
+    im = Image.fromarray(photo)
+
+    def ratio(out: Image.Image) -> float:
+        a = np.asarray(out, np.float64)
+        return a[..., 0].mean() / a[..., 2].mean()
+
+    base = ratio(enhance_image(im, long_side=512))
+    assert ratio(enhance_image(im, prompt="warmer", long_side=512)) > base * 1.03
+    assert ratio(enhance_image(im, prompt="cooler", long_side=512)) < base / 1.03
+    bright = np.asarray(enhance_image(im, prompt="brighter", long_side=512)).mean()
+    dark = np.asarray(enhance_image(im, prompt="darker", long_side=512)).mean()
+    assert bright > np.asarray(enhance_image(im, long_side=512)).mean() > dark
+
+
+def test_face_region_not_moved(photo: np.ndarray) -> None:
+    im = Image.fromarray(photo)
+    for v in range(3):
+        out = _back(enhance_image(im, faces=[FACE], variation=v, prompt="vivid more contrast"), photo)
+        x0, t, r, b = FACE
+        a = photo[t:b, x0:r].astype(np.float64) @ [0.299, 0.587, 0.114]
+        o = out[t:b, x0:r].astype(np.float64) @ [0.299, 0.587, 0.114]
+        assert np.corrcoef(a.ravel(), o.ravel())[0, 1] > 0.97

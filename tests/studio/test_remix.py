@@ -1,0 +1,82 @@
+"""Local remix: the reference's look moves onto the input; size, faces, prompt, variations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+
+from phota.studio.remix import parse_remix_prompt, remix_image
+
+
+def _scene(seed: int, tint: tuple[float, float, float], contrast: float) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:300, 0:400].astype(np.float32)
+    base = 0.5 + contrast * (
+        0.3 * np.sin(x / 23 + seed) + 0.2 * np.cos(y / 17) + 0.1 * rng.standard_normal((300, 400))
+    )
+    img = np.clip(base[..., None] * np.array(tint, np.float32), 0, 1)
+    return Image.fromarray((img * 255).astype(np.uint8))
+
+
+def _stats(im: Image.Image) -> np.ndarray:
+    lab = rgb2lab(np.asarray(im.resize((200, round(200 * im.height / im.width))), np.uint8)).reshape(-1, 3)
+    return np.concatenate([lab.mean(0), lab.std(0)])
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[Image.Image, Image.Image]:
+    return _scene(1, (0.9, 1.0, 1.1), 0.5), _scene(2, (1.2, 0.85, 0.55), 1.0).resize((500, 500))
+
+
+def test_colour_statistics_move_towards_reference(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    out = remix_image(inp, ref, long_side=800)
+    before = np.linalg.norm(_stats(inp) - _stats(ref))
+    after = np.linalg.norm(_stats(out) - _stats(ref))
+    assert after < 0.5 * before
+
+
+def test_output_keeps_input_aspect_at_2k(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    out = remix_image(inp, ref)
+    assert out.mode == "RGB" and out.size == (2048, 1536)
+
+
+def test_prompt_steers_strength_and_unknown_words_are_ignored(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    d = {
+        p: np.linalg.norm(_stats(remix_image(inp, ref, prompt=p, long_side=400)) - _stats(ref))
+        for p in ("subtle", "strong", None)
+    }
+    assert d["strong"] <= d[None] < d["subtle"]
+    plain = np.asarray(remix_image(inp, ref, long_side=400))
+    assert np.array_equal(plain, np.asarray(remix_image(inp, ref, prompt="flibbertigibbet", long_side=400)))
+    assert parse_remix_prompt("keep colours please").colour == 0.0
+
+
+def test_keep_colours_keeps_palette(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    s_in, s_out = _stats(inp), _stats(remix_image(inp, ref, prompt="keep colours", long_side=400))
+    assert np.abs(s_out[[1, 2]] - s_in[[1, 2]]).max() < 2.0
+
+
+def test_variations_differ_and_are_deterministic(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    outs = [np.asarray(remix_image(inp, ref, variation=v, long_side=400), np.int16) for v in range(6)]
+    for i in range(len(outs)):
+        for j in range(i + 1, len(outs)):
+            assert np.abs(outs[i] - outs[j]).mean() > 0.5, (i, j)
+    assert np.array_equal(outs[2], np.asarray(remix_image(inp, ref, variation=2, long_side=400), np.int16))
+
+
+def test_face_region_protected(pair: tuple[Image.Image, Image.Image]) -> None:
+    inp, ref = pair
+    face = (150, 80, 250, 200)
+    out = np.asarray(remix_image(inp, ref, faces=[face], long_side=400), np.float64)
+    a = np.asarray(inp, np.float64)
+    x0, t, r, b = face
+    la, lo = rgb2lab(a[t:b, x0:r] / 255)[..., 0], rgb2lab(out[t:b, x0:r] / 255)[..., 0]
+    assert np.corrcoef(la.ravel(), lo.ravel())[0, 1] > 0.95
+    assert np.abs(lo - la)[20:-20, 20:-20].mean() < 13.0
