@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,diffusers]'
 	touch $@
 
 serve: $(STAMP)
@@ -33,9 +33,10 @@ test: $(DEV_STAMP)
 test-sqlite: $(DEV_STAMP)
 	$(BIN)/pytest -q
 
-# tests/conftest.py installs and starts the server (scripts/postgres.sh) when asked.
+# The database-backed part of the suite again, on PostgreSQL: tests/conftest.py installs and
+# starts the server (scripts/postgres.sh) when asked. Pure image/face/engine tests don't repeat.
 test-postgres: $(DEV_STAMP)
-	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q -m "not slow"
+	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q tests/api tests/e2e tests/billing tests/test_config_docs.py
 
 check: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench

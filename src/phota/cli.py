@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from phota.config import Settings
 from phota.store.db import Database
@@ -18,8 +19,10 @@ from phota.store.models import Account, ApiKey
 app = typer.Typer(help="phota: a self-hostable Phota API server.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+credits_app = typer.Typer(help="Prepaid credit balances.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(credits_app, name="credits")
 
 
 def _db(settings: Settings) -> Database:
@@ -99,6 +102,50 @@ def accounts_list() -> None:
         for account in s.scalars(select(Account).order_by(Account.created_at)):
             keys = s.scalars(select(ApiKey).where(ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None))).all()
             typer.echo(f"{account.name}\t{account.id}\t" + " ".join(f"{k.prefix}…({k.mode})" for k in keys))
+
+
+@credits_app.command("add")
+def credits_add(
+    account: Annotated[str, typer.Option(help="account name")],
+    usd: Annotated[str, typer.Option(help="amount in US dollars, e.g. 25 or 0.15")],
+) -> None:
+    """Top up an account's prepaid balance; prints the new balance."""
+    from phota.billing.ledger import Ledger
+    from phota.billing.prices import format_usd, parse_usd
+
+    try:
+        micros = parse_usd(usd)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--usd") from None
+    db = _db(Settings())
+    with db.session() as s:
+        account_id = _account_id(s, account)
+    balance = Ledger(db).top_up(account_id, micros, "top-up from the command line")
+    typer.echo(f"{account}: balance ${format_usd(balance)}")
+
+
+@credits_app.command("show")
+def credits_show(account: Annotated[str, typer.Option(help="account name")]) -> None:
+    """Show an account's balance and totals."""
+    from phota.billing.ledger import Ledger
+    from phota.billing.prices import format_usd
+
+    db = _db(Settings())
+    with db.session() as s:
+        account_id = _account_id(s, account)
+    totals = Ledger(db).totals(account_id)
+    typer.echo(
+        f"{account}: balance ${format_usd(totals.balance_micros)}, held ${format_usd(totals.held_micros)}, "
+        f"charged ${format_usd(totals.charged_micros)}, topped up ${format_usd(totals.topped_up_micros)}"
+    )
+
+
+def _account_id(s: Session, name: str) -> str:
+    account_id = s.scalar(select(Account.id).where(Account.name == name))
+    if account_id is None:
+        typer.echo(f"no account named {name!r}", err=True)
+        raise typer.Exit(1)
+    return account_id
 
 
 @app.command()

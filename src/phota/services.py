@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from phota.billing.charges import Charges
+from phota.billing.ledger import Ledger
 from phota.clock import Clock
 from phota.config import Settings
+from phota.engines.diffusers_local import build_local_engines
 from phota.engines.live import build_live_engines
 from phota.engines.registry import EngineRegistry
 from phota.identity.profiles import ProfileRepository
@@ -36,6 +39,8 @@ class Services:
     studio: StudioService
     queue: JobQueue
     callbacks: CallbackDispatcher
+    ledger: Ledger
+    charges: Charges
 
     def close(self) -> None:
         self.identity.close()
@@ -51,11 +56,20 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     identity = IdentityService(settings)
     loader = ImageLoader.from_settings(settings)
     engines = EngineRegistry(
-        live=build_live_engines(settings),
+        # Provider adapters, and local open-weight engines where an operator configured them.
+        live={**build_live_engines(settings), **build_local_engines(settings)},
         local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
     )
+    ledger = Ledger(db, clock)
+    charges = Charges(ledger)
     studio = StudioService(
-        engines=engines, profiles=profiles, loader=loader, identity=identity, outputs=outputs, clock=clock
+        engines=engines,
+        profiles=profiles,
+        loader=loader,
+        identity=identity,
+        outputs=outputs,
+        charges=charges,
+        clock=clock,
     )
     queue = JobQueue(
         db,
@@ -65,5 +79,19 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         poll_interval_s=settings.job_poll_interval_s,
     )
     callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
-    return Services(settings, clock, db, blobs, outputs, profiles, identity, loader, engines, studio, queue, callbacks)
-
+    return Services(
+        settings,
+        clock,
+        db,
+        blobs,
+        outputs,
+        profiles,
+        identity,
+        loader,
+        engines,
+        studio,
+        queue,
+        callbacks,
+        ledger,
+        charges,
+    )

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
-from tests.conftest import b64_file, decode_output, new_key
+from phota.store.keys import authenticate
+from tests.conftest import b64_file, decode_output, new_key, services_of
 from tests.engines.fakes.gemini import KEY, FakeGemini
 
 
@@ -30,8 +31,18 @@ def live_client(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> It
         yield c
 
 
+def live_key(client: TestClient) -> dict[str, str]:
+    """A live key whose account has credit."""
+    key = new_key(client, "live")
+    with services_of(client).db.session() as s:
+        principal = authenticate(s, key)
+    assert principal is not None
+    services_of(client).ledger.top_up(principal.account_id, 10_000_000, "test")
+    return {"X-API-Key": key}
+
+
 def test_live_key_calls_the_provider(live_client: TestClient, gemini: FakeGemini) -> None:
-    live = {"X-API-Key": new_key(live_client, "live")}
+    live = live_key(live_client)
     r = live_client.post(
         "/v1/phota/generate",
         json={"prompt": "a red kite", "num_output_images": 2, "output_format": "png"},
@@ -44,7 +55,7 @@ def test_live_key_calls_the_provider(live_client: TestClient, gemini: FakeGemini
 
 
 def test_live_enhance_uses_nb2_when_configured(live_client: TestClient, gemini: FakeGemini) -> None:
-    live = {"X-API-Key": new_key(live_client, "live")}
+    live = live_key(live_client)
     r = live_client.post("/v1/phota/enhance", json={"image": b64_file("df_p03_img8.jpg")}, headers=live)
     assert r.status_code == 200, r.text
     assert len(gemini.sent("generate")) == 1

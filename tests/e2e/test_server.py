@@ -196,3 +196,42 @@ def test_training_survives_kill_9(env: dict[str, str], photo_server: PhotoServer
         assert body["status"] == "READY", body
     finally:
         server.stop()
+
+
+def test_paid_async_job_survives_kill_9_and_is_charged_once(env: dict[str, str]) -> None:
+    from tests.engines.fakes.gemini import KEY, FakeGemini
+
+    gemini = FakeGemini()
+    gemini.start()
+    gemini.delay = 2.0  # the provider is still working when the server dies
+    env = {**env, "PHOTA_GEMINI_API_KEY": KEY, "PHOTA_GEMINI_BASE_URL": gemini.url}
+    server = Server(env, free_port())
+    server.start()
+    try:
+        key = cli(env, "keys", "create", "--account", "paid", "--mode", "live").strip()
+        assert "balance $1.00" in cli(env, "credits", "add", "--account", "paid", "--usd", "1")
+        h = {"X-API-Key": key}
+        body = {"prompt": "a kite", "async": True, "response_mode": "urls", "client_request_id": "kite-1"}
+        handle = httpx.post(f"{server.base}/v1/phota/generate", json=body, headers=h, timeout=30).json()
+        deadline = time.monotonic() + 20
+        while not gemini.requests:  # the job has reached the provider
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.kill9()
+        server.start()
+        deadline = time.monotonic() + 60
+        while (job := httpx.get(f"{server.base}{handle['poll_url']}", headers=h).json())["status"] != "succeeded":
+            assert job["status"] != "failed", job
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        # A retried submit after the restart returns the same job.
+        again = httpx.post(f"{server.base}/v1/phota/generate", json=body, headers=h, timeout=30).json()
+        assert again["job_id"] == handle["job_id"]
+        usage = httpx.get(f"{server.base}/v1/phota/usage", headers=h).json()
+        kinds = [e["kind"] for e in usage["entries"]]
+        assert kinds.count("reserve") == 1 and kinds.count("settle") == 1, kinds
+        assert usage["totals"]["charged_usd"] == "0.18"
+        assert "balance $0.82" in cli(env, "credits", "show", "--account", "paid")
+    finally:
+        server.stop()
+        gemini.stop()

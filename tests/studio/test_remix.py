@@ -13,9 +13,7 @@ from phota.studio.remix import parse_remix_prompt, remix_image
 def _scene(seed: int, tint: tuple[float, float, float], contrast: float) -> Image.Image:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:300, 0:400].astype(np.float32)
-    base = 0.5 + contrast * (
-        0.3 * np.sin(x / 23 + seed) + 0.2 * np.cos(y / 17) + 0.1 * rng.standard_normal((300, 400))
-    )
+    base = 0.5 + contrast * (0.3 * np.sin(x / 23 + seed) + 0.2 * np.cos(y / 17) + 0.1 * rng.standard_normal((300, 400)))
     img = np.clip(base[..., None] * np.array(tint, np.float32), 0, 1)
     return Image.fromarray((img * 255).astype(np.uint8))
 

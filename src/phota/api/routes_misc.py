@@ -1,8 +1,9 @@
-"""Root key check, async job polling, webhook secret and signed downloads."""
+"""Root key check, async job polling, webhook secret, usage and signed downloads."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -10,6 +11,7 @@ from fastapi.responses import Response
 from phota import API_VERSION
 from phota.api.deps import PrincipalDep, ServicesDep
 from phota.api.schemas import Job, RootResponse, WebhookSecret
+from phota.billing.usage_view import usage_body
 from phota.imaging.encode import CONTENT_TYPES
 from phota.jobs.studio_jobs import get_job
 from phota.jobs.views import job_view
@@ -57,3 +59,22 @@ def download(
     """Signed output download; no API key, the signature is the credential."""
     data, fmt = services.outputs.open(name, expires, signature)
     return Response(data, media_type=CONTENT_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/usage", tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")
+def usage(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+) -> dict[str, Any]:
+    """phota extension: the account's credit ledger and totals, optionally for a period."""
+    since, until = (_utc(since), _utc(until))
+    entries = services.ledger.entries(principal.account_id, since, until)
+    totals = services.ledger.totals(principal.account_id, since, until)
+    return usage_body(principal.account_id, entries, totals, since, until)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """Naive times in the query are taken as UTC."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when

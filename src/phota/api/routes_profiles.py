@@ -16,7 +16,7 @@ from phota.api.schemas import (
     ProfileStatusResponse,
     ProfileSummary,
 )
-from phota.identity.training import start_training
+from phota.identity import training
 
 router = APIRouter(prefix="/v1/phota/profiles", tags=["Profiles"])
 
@@ -35,7 +35,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Create a new profile from signed image URLs.",
 )
 async def add_profile(body: AddProfileRequest, services: ServicesDep, principal: PrincipalDep) -> AddProfileResponse:
-    profile_id = await start_training(services, principal, body.image_urls, body.training_tier, body.tag)
+    profile_id = await training.start_training(services, principal, body.image_urls, body.training_tier, body.tag)
     return AddProfileResponse(profile_id=profile_id)
 
 
@@ -85,5 +85,5 @@ def get_profile_picture(profile_id: str, services: ServicesDep, principal: Princ
     operation_id="delete_profile_v1_phota_profiles__profile_id__delete",
 )
 def delete_profile(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> DeleteProfileResponse:
-    services.profiles.delete(principal.account_id, profile_id)
+    training.delete_profile(services, principal.account_id, profile_id)
     return DeleteProfileResponse(profile_id=profile_id, status="ok")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from phota.api.calls import build_call, check_async_fields, default_output_format
+from phota.api.context import current_request_id
 from phota.api.deps import PrincipalDep, ServicesDep, public_base_url
 from phota.api.schemas import (
     EditRequest,
@@ -54,7 +55,7 @@ async def _serve(
         )
         handle = JobHandle(job_id=job_id, poll_url=poll_url(job_id))
         return JSONResponse(handle.model_dump(), status_code=202, headers=headers)
-    outcome = await services.studio.run(principal, call, base_url)
+    outcome = await services.studio.run(principal, call, base_url, reference=current_request_id())
     response = EditResponse.model_validate(
         {
             "known_subjects": {"counts": outcome.known_subjects},

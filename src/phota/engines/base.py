@@ -85,6 +85,7 @@ class EngineResult:
 class Engine(Protocol):
     """One base model. ``run`` must return exactly ``request.n`` images or raise a PhotaError."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def run(self, request: EngineRequest) -> EngineResult: ...

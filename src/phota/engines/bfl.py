@@ -17,19 +17,20 @@ import httpx
 
 from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES
 from phota.engines.composition import IMAGE_N, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
-from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.provider import ProviderEngine
+from phota.engines.retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from phota.engines.sizing import flux_size, request_ratio
-from phota.errors import ContentModeration, ProviderError, ProviderNotConfigured, RequestTimeout
+from phota.errors import ContentModeration, ProviderError, RequestTimeout
 
 UPLOAD_LIMIT = 10 * 1024 * 1024  # keeps the JSON body reasonable; BFL resizes large inputs anyway
 MODERATED = {"Request Moderated", "Content Moderated"}
 FAILED = {"Error", "Failed", "Task not found"}
 
 
-class BFLEngine:
+class BFLEngine(ProviderEngine):
+    display = "Black Forest Labs"
     name = "flux-2"
 
     def __init__(
@@ -40,16 +41,8 @@ class BFLEngine:
         retry: RetryPolicy | None = None,
         poll_interval_s: float = 1.0,
     ) -> None:
-        if settings.bfl_api_key is None:
-            raise ProviderNotConfigured("flux-2 needs PHOTA_BFL_API_KEY.")
-        self.key = settings.bfl_api_key.get_secret_value()
-        self.settings = settings
-        self.model = settings.bfl_model
-        self.retry = retry or RetryPolicy.from_settings(settings)
+        super().__init__(settings, transport=transport, retry=retry)
         self.poll_interval_s = poll_interval_s
-        self.info = ProviderInfo("Black Forest Labs", "PHOTA_BFL_API_KEY", self.key)
-        self.caps = CAPABILITIES[self.name]
-        self._http = httpx.AsyncClient(transport=transport, timeout=settings.bfl_timeout_s)
 
     async def run(self, request: EngineRequest) -> EngineResult:
         comp = compose(request, IMAGE_N, self.caps.max_references)
@@ -150,9 +143,6 @@ class BFLEngine:
         if not isinstance(data, dict):
             raise ProviderError("Black Forest Labs answered with an unexpected JSON shape.")
         return data
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def _detail(response: httpx.Response) -> str:

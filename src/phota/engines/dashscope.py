@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 
-from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES
 from phota.engines.composition import PICTURE_N, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
-from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.provider import ProviderEngine
+from phota.engines.retry import RetryableError, parse_retry_after, with_retries
 from phota.engines.sizing import qwen_size, request_ratio
-from phota.errors import ContentModeration, PhotaError, ProviderError, ProviderNotConfigured
+from phota.errors import ContentModeration, PhotaError, ProviderError
 
 PATH = "/services/aigc/multimodal-generation/generation"
 UPLOAD_LIMIT = 7 * 1024 * 1024  # data URIs are capped at 10 MB after base64 (4/3 growth)
@@ -29,25 +28,9 @@ MODERATION_CODES = {"DataInspectionFailed", "data_inspection_failed", "DataInspe
 ACCOUNT_CODES = {"InvalidApiKey", "Arrearage", "AccessDenied", "AccessDenied.Unpurchased"}
 
 
-class DashScopeEngine:
+class DashScopeEngine(ProviderEngine):
+    display = "Alibaba DashScope"
     name = "qwen-image-2"
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        if settings.dashscope_api_key is None:
-            raise ProviderNotConfigured("qwen-image-2 needs PHOTA_DASHSCOPE_API_KEY.")
-        self.key = settings.dashscope_api_key.get_secret_value()
-        self.settings = settings
-        self.model = settings.dashscope_model
-        self.retry = retry or RetryPolicy.from_settings(settings)
-        self.info = ProviderInfo("Alibaba DashScope", "PHOTA_DASHSCOPE_API_KEY", self.key)
-        self.caps = CAPABILITIES[self.name]
-        self._http = httpx.AsyncClient(transport=transport, timeout=settings.dashscope_timeout_s)
 
     async def run(self, request: EngineRequest) -> EngineResult:
         comp = compose(request, PICTURE_N, self.caps.max_references)
@@ -130,6 +113,3 @@ class DashScopeEngine:
             return response.content
 
         return await with_retries(once, self.retry)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -17,12 +17,12 @@ from google.genai import types
 
 from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES
 from phota.engines.composition import IMAGE_N, Composition, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
-from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.provider import ProviderEngine
+from phota.engines.retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from phota.engines.sizing import nb2_image_config
-from phota.errors import ContentModeration, InvalidRequest, PhotaError, ProviderNotConfigured
+from phota.errors import ContentModeration, InvalidRequest, PhotaError
 
 INLINE_LIMIT = 7 * 1024 * 1024  # Gemini inline image parts are capped at 7 MB
 PINNED_RESOLUTION = "2K"  # enhance and remix outputs
@@ -40,7 +40,8 @@ REMIX_PROMPT = (
 )
 
 
-class GeminiEngine:
+class GeminiEngine(ProviderEngine):
+    display = "Google Gemini"
     name = "nb2"
 
     def __init__(
@@ -50,22 +51,14 @@ class GeminiEngine:
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if settings.gemini_api_key is None:
-            raise ProviderNotConfigured("nb2 needs PHOTA_GEMINI_API_KEY.")
-        key = settings.gemini_api_key.get_secret_value()
-        self.settings = settings
-        self.model = settings.gemini_model
-        self.retry = retry or RetryPolicy.from_settings(settings)
-        self.info = ProviderInfo("Google Gemini", "PHOTA_GEMINI_API_KEY", key)
-        self.caps = CAPABILITIES[self.name]
-        self._http = httpx.AsyncClient(transport=transport, timeout=settings.gemini_timeout_s)
+        super().__init__(settings, transport=transport, retry=retry)
         self._client = genai.Client(
-            api_key=key,
+            api_key=self.key,
             http_options=types.HttpOptions(
                 base_url=settings.gemini_base_url,
                 # Pinned: SDK 3.x defaults to v1, but preview image models and imageConfig live on v1beta.
                 api_version="v1beta",
-                timeout=int(settings.gemini_timeout_s * 1000),  # milliseconds
+                timeout=int(self.timeout_s * 1000),  # milliseconds
                 retry_options=types.HttpRetryOptions(attempts=1),  # ours only
                 httpx_async_client=self._http,
             ),
@@ -176,9 +169,6 @@ class GeminiEngine:
         raw: dict[str, Any] = meta.model_dump(mode="json", exclude_none=True, by_alias=True)  # wire names
         usage.raw.append(raw)
         return usage
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def _auto(request: EngineRequest) -> EngineRequest:

@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 
-from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES
 from phota.engines.composition import REVE_TAGS, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
-from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.provider import ProviderEngine
+from phota.engines.retry import RetryableError, parse_retry_after, with_retries
 from phota.engines.sizing import request_ratio, reve_ratio
-from phota.errors import ContentModeration, PhotaError, ProviderError, ProviderNotConfigured
+from phota.errors import ContentModeration, PhotaError, ProviderError
 
 UPLOAD_LIMIT = 9 * 1024 * 1024  # each reference must stay under 10 MB
 MODERATION_CODES = {"CONTENT_POLICY_VIOLATION", "CONTENT_VIOLATION"}
@@ -29,25 +28,9 @@ RAW_USAGE = ("request_id", "version", "credits_used", "credits_remaining")
 ACCOUNT_CODES = {"INSUFFICIENT_CREDITS", "INVALID_API_KEY", "UNAUTHORIZED"}
 
 
-class ReveEngine:
+class ReveEngine(ProviderEngine):
+    display = "Reve"
     name = "reve"
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        if settings.reve_api_key is None:
-            raise ProviderNotConfigured("reve needs PHOTA_REVE_API_KEY.")
-        self.key = settings.reve_api_key.get_secret_value()
-        self.settings = settings
-        self.model = settings.reve_model
-        self.retry = retry or RetryPolicy.from_settings(settings)
-        self.info = ProviderInfo("Reve", "PHOTA_REVE_API_KEY", self.key)
-        self.caps = CAPABILITIES[self.name]
-        self._http = httpx.AsyncClient(transport=transport, timeout=settings.reve_timeout_s)
 
     def endpoint_and_body(self, request: EngineRequest) -> tuple[str, dict[str, Any]]:
         """Which endpoint serves the request, and its JSON body."""
@@ -108,6 +91,3 @@ class ReveEngine:
             return self.info.auth_failed(response.status_code, code)
         detail = f"{code}: {message}" if code and message else code or message
         return self.info.classify_status(response.status_code, detail, retry_after=parse_retry_after(response.headers))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -58,6 +58,11 @@ async def start_training(
             s.add(_job(principal.account_id, "validate", profile_id))
 
     await asyncio.to_thread(insert)
+    try:
+        await asyncio.to_thread(services.charges.hold_training, principal, tier, profile_id)
+    except BaseException:
+        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id)
+        raise
     services.queue.notify()
     # Validation usually ends within seconds; waiting that long lets the documented 400
     # for "no subject" reach the caller directly. Slower sets report through ERROR.
@@ -67,7 +72,7 @@ async def start_training(
         if profile.status == "ERROR":
             # Validation failed (no subject, or no photo could be fetched): a descriptive
             # 400 now, and nothing kept.
-            await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id)
+            await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id)
             raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
         if profile.status != "VALIDATING":
             break
@@ -89,6 +94,22 @@ def _job(account_id: str, kind: str, profile_id: str) -> Job:
         status="queued",
         payload={"profile_id": profile_id},
     )
+
+
+def delete_profile(services: Services, account_id: str, profile_id: str) -> None:
+    """Delete a profile and return any training payment still held for it."""
+    services.profiles.delete(account_id, profile_id)
+    services.charges.release(services.charges.training_hold(account_id, profile_id))
+
+
+def _fail(services: Services, profile_id: str, message: str) -> None:
+    """Training ends in ERROR: the profile says why, and its payment is released."""
+    with services.db.session() as s:
+        profile = s.get(Profile, profile_id)
+        if profile is None:
+            return
+        profile.status, profile.message, account_id = "ERROR", message, profile.account_id
+    services.charges.release(services.charges.training_hold(account_id, profile_id))
 
 
 def _set_status(services: Services, profile_id: str, status: str, message: str = "") -> bool:
@@ -148,10 +169,10 @@ def make_validation_handler(services: Services) -> Handler:
         services.identity.cache_faces(profile_id, by_pos)
         if not stored:
             reasons = "; ".join(f"photo {row.position}: {row.reason}" for row in rows)
-            _set_status(services, profile_id, "ERROR", f"None of the image_urls could be used. {reasons}")
+            _fail(services, profile_id, f"None of the image_urls could be used. {reasons}")
             return None
         if not any_face:
-            _set_status(services, profile_id, "ERROR", NO_SUBJECT)
+            _fail(services, profile_id, NO_SUBJECT)
             return None
         if _set_status(services, profile_id, "QUEUING"):
             with services.db.session() as s:
@@ -196,7 +217,7 @@ def make_training_handler(services: Services) -> Handler:
         fetch_failures = [f"photo {p.position}: {p.reason}" for p in photos if not p.blob_key]
         if not result.ok:
             message = result.message if not fetch_failures else f"{result.message} {'; '.join(fetch_failures)}"
-            _set_status(services, profile_id, "ERROR", message)
+            _fail(services, profile_id, message)
             return None
         await asyncio.to_thread(_store_result, services, profile_id, result)
         return None
@@ -237,3 +258,5 @@ def _store_result(services: Services, profile_id: str, result: TrainingAnalysis)
         profile.threshold_version = THRESHOLD_VERSION
         profile.picture_key = picture_key
         profile.status, profile.message = "READY", ""
+        account_id = profile.account_id
+    services.charges.settle_in_full(services.charges.training_hold(account_id, profile_id))

@@ -81,8 +81,21 @@ async def submit_async(
             return existing.id
 
     job_id = await asyncio.to_thread(insert)
+    if job_id == job.id:  # a new job: pay for it now, or take it back
+        try:
+            await asyncio.to_thread(services.studio.hold, principal, call, job_id)
+        except BaseException:
+            await asyncio.to_thread(_delete_job, services, job_id)
+            raise
     services.queue.notify()
     return job_id
+
+
+def _delete_job(services: Services, job_id: str) -> None:
+    with services.db.session() as s:
+        job = s.get(Job, job_id)
+        if job is not None:
+            s.delete(job)
 
 
 def make_handler(services: Services) -> Handler:
@@ -92,7 +105,7 @@ def make_handler(services: Services) -> Handler:
         principal = Principal(account_id=job.account_id, mode=payload["mode"], key_id=payload["key_id"])
         try:
             async with asyncio.timeout(services.settings.async_timeout_s):
-                outcome = await services.studio.run(principal, call, payload["base_url"])
+                outcome = await services.studio.run(principal, call, payload["base_url"], reference=job.id)
         except TimeoutError:
             raise RequestTimeout("The job exceeded its time limit.") from None
         result: dict[str, Any] = {

@@ -13,8 +13,10 @@ from typing import Literal, Protocol
 
 from PIL import Image
 
+from phota.billing.charges import Charges
+from phota.billing.ledger import Reservation
 from phota.clock import Clock
-from phota.engines.base import EngineRequest, InputImage, Operation, ReferenceImage, Usage
+from phota.engines.base import Engine, EngineRequest, InputImage, Operation, ReferenceImage, Usage
 from phota.engines.capabilities import CAPABILITIES, output_size, parse_ratio
 from phota.engines.registry import EngineRegistry
 from phota.errors import InvalidRequest, UnsupportedCapability
@@ -74,6 +76,7 @@ class StudioService:
         loader: ImageLoader,
         identity: IdentityOps,
         outputs: OutputStore,
+        charges: Charges,
         clock: Clock,
     ) -> None:
         self.engines = engines
@@ -81,6 +84,7 @@ class StudioService:
         self.loader = loader
         self.identity = identity
         self.outputs = outputs
+        self.charges = charges
         self.clock = clock
 
     def validate(self, call: StudioCall) -> None:
@@ -102,10 +106,55 @@ class StudioService:
         if call.operation == "edit" and not call.images:
             raise InvalidRequest("'images' must contain 1 to 10 images for /edit.")
 
-    async def run(self, principal: Principal, call: StudioCall, public_base_url: str) -> StudioOutcome:
-        self.validate(call)
+    def hold(self, principal: Principal, call: StudioCall, reference: str) -> Reservation | None:
+        """Reserve what the call can cost at most (402 when the balance cannot); None for test keys."""
         caps = CAPABILITIES[call.base_model]
+        referenced = bool(call.profile_ids or referenced_ids(call.prompt))
+        return self.charges.hold_studio(
+            principal,
+            operation=call.operation,
+            base_model=call.base_model,
+            n=call.n,
+            quality=call.quality,
+            resolution=call.resolution,
+            input_images=len(call.images) + (1 if call.style_image else 0) + (caps.max_references if referenced else 0),
+            prompt_chars=len(call.prompt),
+            reference=reference,
+        )
+
+    async def run(
+        self, principal: Principal, call: StudioCall, public_base_url: str, *, reference: str
+    ) -> StudioOutcome:
+        """Run the call, paid: reserved first, settled at the actual cost, released on failure.
+
+        ``reference`` names the work (request or job id); a resumed job finds its first hold.
+        """
+        self.validate(call)
+        # Which engine serves the call is known before paying: an unconfigured model is a 503, not a 402.
         engine = self.engines.for_request(call.base_model, call.operation, principal)
+        hold = await asyncio.to_thread(self.hold, principal, call, reference)
+        try:
+            outcome = await self._run(principal, call, engine, public_base_url)
+        except asyncio.CancelledError:
+            # The time limit struck (504): refund now, synchronously, before the task ends.
+            self.charges.release(hold, timed_out=True)
+            raise
+        except BaseException:
+            await asyncio.to_thread(self.charges.release, hold)
+            raise
+        await asyncio.to_thread(
+            self.charges.settle_studio,
+            hold,
+            operation=call.operation,
+            base_model=call.base_model,
+            n=call.n,
+            recognised_outputs=outcome.recognised_outputs,
+            usage=outcome.usage,
+        )
+        return outcome
+
+    async def _run(self, principal: Principal, call: StudioCall, engine: Engine, public_base_url: str) -> StudioOutcome:
+        caps = CAPABILITIES[call.base_model]
 
         # 1. profiles: [[id]] tokens ∪ profile_ids, owned by the account, READY.
         pinned = referenced_ids(call.prompt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import phota.billing.models  # noqa: F401  (registers the billing tables on Base)
 from phota.store.db import make_engine
 from phota.store.models import Base
 

@@ -1,0 +1,367 @@
+"""The prepaid-credit ledger.
+
+Every movement is one transaction that (1) changes ``credit_accounts.balance_micros`` with a
+single conditional ``UPDATE ... RETURNING`` and (2) appends the matching ``ledger_entries`` row.
+The conditional update is what makes reservations safe under concurrency on both backends:
+PostgreSQL re-checks the ``WHERE`` after waiting on the row lock, SQLite serialises writers, so
+no two requests can both spend the last credit. The ledger is append-only; the balance is a
+cache of its sum that ``verify`` checks.
+
+Lifecycle of a paid request: ``reserve`` the worst case (402 when it cannot be held) →
+``settle`` at the actual cost (the unused part flows back) on success, ``release`` on failure,
+``release(kind="refund")`` on a synchronous timeout. A reservation is closed at most once —
+a unique index on ``reservation_id`` makes a second settle/release a no-op, even in a race.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, TypeVar
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from phota.billing.models import CreditAccount, LedgerEntry
+from phota.billing.prices import format_usd
+from phota.clock import Clock
+from phota.errors import InsufficientCredits
+from phota.store.db import Database
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CloseKind = Literal["release", "refund"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A hold on an account's balance; ``id`` is the ledger id of its ``reserve`` entry."""
+
+    id: int
+    account_id: str
+    micros: int
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One ledger entry, detached from the session."""
+
+    id: int
+    account_id: str
+    kind: str
+    amount_micros: int
+    balance_after_micros: int
+    reference: str | None
+    description: str
+    reservation_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Sums over a period; ``balance_micros`` and ``held_micros`` are as of now."""
+
+    balance_micros: int
+    held_micros: int  # open reservations: work in progress
+    topped_up_micros: int
+    charged_micros: int  # settled requests: reserved minus what flowed back
+    released_micros: int
+    refunded_micros: int
+    adjusted_micros: int
+    settled_requests: int
+
+
+class Ledger:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or Clock()
+
+    # --- money in ---------------------------------------------------------------------------
+
+    def top_up(self, account_id: str, micros: int, description: str = "", reference: str | None = None) -> int:
+        """Add prepaid credit; returns the new balance. A repeated ``reference`` is a no-op."""
+        if micros <= 0:
+            raise ValueError("a top-up must be positive")
+        return self._movement(account_id, "topup", micros, description, reference)
+
+    def adjust(self, account_id: str, micros: int, description: str, reference: str | None = None) -> int:
+        """An operator correction, either sign; never takes the balance below zero."""
+        if micros == 0:
+            raise ValueError("an adjustment must not be zero")
+        return self._movement(account_id, "adjust", micros, description, reference)
+
+    def _movement(self, account_id: str, kind: str, micros: int, description: str, reference: str | None) -> int:
+        def work(s: Session) -> int:
+            self._ensure_account(s, account_id)
+            balance = self._change(s, account_id, micros, require_funds=micros < 0)
+            if balance is None:
+                raise InsufficientCredits()
+            self._append(s, account_id, kind, micros, balance, reference, description, None)
+            return balance
+
+        try:
+            return self._run(work)
+        except IntegrityError:
+            if reference is None:
+                raise
+            return self.balance(account_id)  # the same reference already moved this money
+
+    # --- reservations -----------------------------------------------------------------------
+
+    def reserve(self, account_id: str, micros: int, reference: str | None = None, description: str = "") -> Reservation:
+        """Hold ``micros`` of the balance, or raise InsufficientCredits (402).
+
+        With a ``reference`` (job or request id) this is idempotent: a second call returns the
+        first hold, open or already closed, and holds nothing more.
+        """
+        if micros <= 0:
+            raise ValueError("a reservation must be positive")
+        if reference is not None and (found := self.reservation(account_id, reference)) is not None:
+            return found
+
+        def work(s: Session) -> Reservation:
+            balance = self._change(s, account_id, -micros, require_funds=True)
+            if balance is None:
+                raise InsufficientCredits()
+            entry = self._append(s, account_id, "reserve", -micros, balance, reference, description, None)
+            return Reservation(entry.id, account_id, micros, reference)
+
+        try:
+            return self._run(work)
+        except IntegrityError:
+            # A concurrent reserve with the same reference won; use its hold.
+            found = self.reservation(account_id, reference) if reference is not None else None
+            if found is None:
+                raise
+            return found
+
+    def settle(self, reservation: Reservation, actual_micros: int) -> int:
+        """Charge ``actual_micros`` of the hold and return the rest; returns the amount returned.
+
+        Never charges more than was reserved: an overrun is clamped and logged (the estimate
+        was wrong, not the client). Idempotent: settling a closed reservation returns 0.
+        """
+        if actual_micros < 0:
+            raise ValueError("a charge cannot be negative")
+        charge = actual_micros
+        if charge > reservation.micros:
+            log.warning(
+                "charge %d exceeds reservation %d (%s) of account %s; clamped",
+                actual_micros,
+                reservation.micros,
+                reservation.reference,
+                reservation.account_id,
+            )
+            charge = reservation.micros
+        description = f"charged {format_usd(charge)} of {format_usd(reservation.micros)} reserved"
+        return self._close(reservation, "settle", reservation.micros - charge, description)
+
+    def release(self, reservation: Reservation, kind: CloseKind = "release", description: str = "") -> int:
+        """Return the whole hold: ``release`` after a failure, ``refund`` after a sync timeout (504).
+
+        Returns the amount returned; 0 when the reservation was already closed.
+        """
+        if kind not in ("release", "refund"):
+            raise ValueError("kind must be 'release' or 'refund'")
+        return self._close(reservation, kind, reservation.micros, description)
+
+    def _close(self, reservation: Reservation, kind: str, back: int, description: str) -> int:
+        def work(s: Session) -> int:
+            if self._closed(s, reservation.id):
+                return 0
+            balance = self._change(s, reservation.account_id, back, require_funds=False)
+            if balance is None:
+                raise RuntimeError(f"no credit account for reservation {reservation.id}")
+            self._append(
+                s, reservation.account_id, kind, back, balance, reservation.reference, description, reservation.id
+            )
+            return back
+
+        try:
+            return self._run(work)
+        except IntegrityError:
+            return 0  # another worker closed it first; its entry stands
+
+    def reservation(self, account_id: str, reference: str) -> Reservation | None:
+        """The hold taken under ``reference``, e.g. to settle it from a resumed job."""
+        with self.db.session() as s:
+            row = s.scalar(
+                select(LedgerEntry).where(
+                    LedgerEntry.account_id == account_id,
+                    LedgerEntry.kind == "reserve",
+                    LedgerEntry.reference == reference,
+                )
+            )
+            return None if row is None else Reservation(row.id, account_id, -row.amount_micros, reference)
+
+    def is_open(self, reservation: Reservation) -> bool:
+        with self.db.session() as s:
+            return not self._closed(s, reservation.id)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def balance(self, account_id: str) -> int:
+        with self.db.session() as s:
+            value = s.scalar(select(CreditAccount.balance_micros).where(CreditAccount.account_id == account_id))
+            return int(value or 0)
+
+    def entries(
+        self,
+        account_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[LedgerLine]:
+        """Entries oldest first; ``since`` is inclusive, ``until`` exclusive."""
+        query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+        if since is not None:
+            query = query.where(LedgerEntry.created_at >= since)
+        if until is not None:
+            query = query.where(LedgerEntry.created_at < until)
+        query = query.order_by(LedgerEntry.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.session() as s:
+            return [_line(row) for row in s.scalars(query)]
+
+    def totals(self, account_id: str, since: datetime | None = None, until: datetime | None = None) -> LedgerTotals:
+        lines = self.entries(account_id, since, until)
+        by_kind: dict[str, int] = {}
+        for line in lines:
+            by_kind[line.kind] = by_kind.get(line.kind, 0) + line.amount_micros
+        settles = [line for line in lines if line.kind == "settle"]
+        closing = aliased(LedgerEntry)
+        with self.db.session() as s:
+            # A charge is reserved − returned; the reserve entry may predate the period.
+            held_back = {
+                rid: -amount
+                for rid, amount in s.execute(
+                    select(LedgerEntry.id, LedgerEntry.amount_micros).where(
+                        LedgerEntry.id.in_([line.reservation_id for line in settles])
+                    )
+                )
+            }
+            held = s.scalar(
+                select(func.coalesce(func.sum(-LedgerEntry.amount_micros), 0)).where(
+                    LedgerEntry.account_id == account_id,
+                    LedgerEntry.kind == "reserve",
+                    ~exists().where(closing.reservation_id == LedgerEntry.id),
+                )
+            )
+        charged = sum(held_back.get(line.reservation_id or 0, 0) - line.amount_micros for line in settles)
+        return LedgerTotals(
+            balance_micros=self.balance(account_id),
+            held_micros=int(held or 0),
+            topped_up_micros=by_kind.get("topup", 0),
+            charged_micros=charged,
+            released_micros=by_kind.get("release", 0),
+            refunded_micros=by_kind.get("refund", 0),
+            adjusted_micros=by_kind.get("adjust", 0),
+            settled_requests=len(settles),
+        )
+
+    def verify(self, account_id: str) -> bool:
+        """The balance equals the sum of the ledger and the last entry's running balance."""
+        with self.db.session() as s:
+            balance = int(
+                s.scalar(select(CreditAccount.balance_micros).where(CreditAccount.account_id == account_id)) or 0
+            )
+            total = s.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.amount_micros), 0)).where(
+                    LedgerEntry.account_id == account_id
+                )
+            )
+            last = s.scalar(
+                select(LedgerEntry.balance_after_micros)
+                .where(LedgerEntry.account_id == account_id)
+                .order_by(LedgerEntry.id.desc())
+                .limit(1)
+            )
+        ok = balance >= 0 and balance == int(total or 0) and (last is None or int(last) == balance)
+        if not ok:
+            log.error("ledger mismatch for %s: balance %s, ledger sum %s, last %s", account_id, balance, total, last)
+        return ok
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with self.db.session() as s:
+            return work(s)
+
+    def _ensure_account(self, s: Session, account_id: str) -> None:
+        """Create the balance row if missing, race-free (two first top-ups at once)."""
+        values = {"account_id": account_id, "balance_micros": 0, "updated_at": self.clock.now()}
+        dialect = s.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            s.execute(pg_insert(CreditAccount).values(values).on_conflict_do_nothing(index_elements=["account_id"]))
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            s.execute(sqlite_insert(CreditAccount).values(values).on_conflict_do_nothing(index_elements=["account_id"]))
+        elif s.get(CreditAccount, account_id) is None:
+            s.add(CreditAccount(**values))
+            s.flush()
+
+    def _change(self, s: Session, account_id: str, delta: int, *, require_funds: bool) -> int | None:
+        """Add ``delta`` to the balance in one statement; None if the row is missing or funds short."""
+        stmt = (
+            update(CreditAccount)
+            .where(CreditAccount.account_id == account_id)
+            .values(balance_micros=CreditAccount.balance_micros + delta, updated_at=self.clock.now())
+            .returning(CreditAccount.balance_micros)
+            .execution_options(synchronize_session=False)
+        )
+        if require_funds:
+            stmt = stmt.where(CreditAccount.balance_micros + delta >= 0)
+        value = s.execute(stmt).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def _append(
+        self,
+        s: Session,
+        account_id: str,
+        kind: str,
+        amount: int,
+        balance_after: int,
+        reference: str | None,
+        description: str,
+        reservation_id: int | None,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            account_id=account_id,
+            kind=kind,
+            amount_micros=amount,
+            balance_after_micros=balance_after,
+            reference=reference,
+            description=description,
+            reservation_id=reservation_id,
+            created_at=self.clock.now(),
+        )
+        s.add(entry)
+        s.flush()  # assigns the id and surfaces a unique violation inside this transaction
+        return entry
+
+    @staticmethod
+    def _closed(s: Session, reservation_id: int) -> bool:
+        return bool(s.scalar(select(exists().where(LedgerEntry.reservation_id == reservation_id))))
+
+
+def _line(row: LedgerEntry) -> LedgerLine:
+    return LedgerLine(
+        id=row.id,
+        account_id=row.account_id,
+        kind=row.kind,
+        amount_micros=row.amount_micros,
+        balance_after_micros=row.balance_after_micros,
+        reference=row.reference,
+        description=row.description,
+        reservation_id=row.reservation_id,
+        created_at=row.created_at,
+    )

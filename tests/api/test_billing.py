@@ -1,0 +1,183 @@
+"""Credits over the API: live keys reserve, settle, release and refund; test keys never charge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from phota.api.app import create_app
+from phota.billing.prices import estimate
+from phota.clock import FixedClock
+from phota.config import Settings
+from phota.engines.base import EngineRequest, EngineResult
+from phota.store.keys import authenticate
+from tests.conftest import PhotoServer, identity_photos, new_key, services_of
+from tests.engines.fakes.gemini import KEY, FakeGemini
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    server = FakeGemini()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_client(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
+    with TestClient(create_app(settings, clock=clock)) as c:
+        yield c
+
+
+def account_of(client: TestClient, key: str) -> str:
+    with services_of(client).db.session() as s:
+        principal = authenticate(s, key)
+    assert principal is not None
+    return principal.account_id
+
+
+def fund(client: TestClient, key: str, micros: int) -> str:
+    account_id = account_of(client, key)
+    services_of(client).ledger.top_up(account_id, micros, "test")
+    return account_id
+
+
+GENERATE = {"prompt": "a red kite", "output_format": "jpg"}
+
+
+def test_live_request_without_credit_is_402(live_client: TestClient, gemini: FakeGemini) -> None:
+    live = {"X-API-Key": new_key(live_client, "live")}
+    r = live_client.post("/v1/phota/generate", json=GENERATE, headers=live)
+    assert r.status_code == 402
+    assert r.json()["detail"] == "Insufficient prepaid credit balance."
+    assert gemini.requests == []  # nothing was spent at the provider
+
+
+def test_live_request_is_settled_at_the_actual_price(live_client: TestClient) -> None:
+    key = new_key(live_client, "live")
+    account_id = fund(live_client, key, 1_000_000)
+    r = live_client.post("/v1/phota/generate", json={**GENERATE, "num_output_images": 2}, headers={"X-API-Key": key})
+    assert r.status_code == 200, r.text
+    ledger = services_of(live_client).ledger
+    # nb2 without a recognised person: the per-image rate, twice; the identity premium is given back.
+    assert ledger.balance(account_id) == 1_000_000 - 2 * 180_000
+    assert ledger.verify(account_id)
+    usage = live_client.get("/v1/phota/usage", headers={"X-API-Key": key}).json()
+    assert usage["totals"]["charged_usd"] == "0.36"
+    assert [e["kind"] for e in usage["entries"]] == ["topup", "reserve", "settle"]
+
+
+def test_test_keys_never_charge(live_client: TestClient) -> None:
+    key = new_key(live_client, "test")
+    assert live_client.post("/v1/phota/generate", json=GENERATE, headers={"X-API-Key": key}).status_code == 200
+    usage = live_client.get("/v1/phota/usage", headers={"X-API-Key": key}).json()
+    assert usage["entries"] == [] and usage["totals"]["charged_micros"] == 0
+
+
+def test_failed_request_releases_the_hold(live_client: TestClient, gemini: FakeGemini) -> None:
+    key = new_key(live_client, "live")
+    account_id = fund(live_client, key, 1_000_000)
+    r = live_client.post(
+        "/v1/phota/edit",
+        json={**GENERATE, "images": ["http://127.0.0.1:9/missing.jpg"]},
+        headers={"X-API-Key": key},
+    )
+    assert r.status_code == 400
+    assert services_of(live_client).ledger.balance(account_id) == 1_000_000
+    assert gemini.requests == []
+
+
+def test_timeout_refunds(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> None:
+    class Slow:
+        name = "nb2"
+
+        async def run(self, request: EngineRequest) -> EngineResult:
+            await asyncio.sleep(5)
+            raise AssertionError("not reached")
+
+    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
+    settings.request_timeout_s = 0.5
+    app = create_app(settings, clock=clock)
+    app.state.services.engines.live["nb2"] = Slow()
+    with TestClient(app) as c:
+        key = new_key(c, "live")
+        account_id = fund(c, key, 1_000_000)
+        assert c.post("/v1/phota/generate", json=GENERATE, headers={"X-API-Key": key}).status_code == 504
+        ledger = services_of(c).ledger
+        assert ledger.balance(account_id) == 1_000_000
+        assert [e.kind for e in ledger.entries(account_id)] == ["topup", "reserve", "refund"]
+
+
+def test_fifty_parallel_requests_on_a_balance_for_ten(live_client: TestClient, gemini: FakeGemini) -> None:
+    gemini.delay = 0.5  # every request holds its reservation while the others arrive
+    key = new_key(live_client, "live")
+    price = estimate("generate", "nb2", 1)
+    account_id = fund(live_client, key, 10 * price)
+    ledger = services_of(live_client).ledger
+    lowest = [ledger.balance(account_id)]
+    stop = False
+
+    def watch() -> None:
+        while not stop:
+            lowest.append(ledger.balance(account_id))
+            time.sleep(0.005)
+
+    with ThreadPoolExecutor(51) as pool:
+        watcher = pool.submit(watch)
+        responses = list(
+            pool.map(
+                lambda _: live_client.post("/v1/phota/generate", json=GENERATE, headers={"X-API-Key": key}), range(50)
+            )
+        )
+        stop = True
+        watcher.result()
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) == 10 and codes.count(402) == 40, codes
+    assert min(lowest) >= 0
+    assert ledger.verify(account_id)
+    assert ledger.balance(account_id) == 10 * (price - 180_000)  # the unused identity premium came back
+
+
+def test_live_training_is_charged_once_ready(live_client: TestClient, photo_server: PhotoServer) -> None:
+    key = new_key(live_client, "live")
+    account_id = fund(live_client, key, 5_000_000)
+    urls = [photo_server.url(n) for n in identity_photos("dlib_john_salley")[:5]]
+    r = live_client.post(
+        "/v1/phota/profiles/add", json={"image_urls": urls, "training_tier": "fast"}, headers={"X-API-Key": key}
+    )
+    assert r.status_code == 200
+    pid = r.json()["profile_id"]
+    deadline = time.monotonic() + 60
+    while live_client.get(f"/v1/phota/profiles/{pid}/status", headers={"X-API-Key": key}).json()["status"] != "READY":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ledger = services_of(live_client).ledger
+    assert ledger.balance(account_id) == 5_000_000 - 1_490_000
+
+
+def test_training_without_credit_is_402_and_keeps_nothing(live_client: TestClient, photo_server: PhotoServer) -> None:
+    key = new_key(live_client, "live")
+    urls = [photo_server.url(n) for n in identity_photos("dlib_john_salley")[:5]]
+    r = live_client.post(
+        "/v1/phota/profiles/add", json={"image_urls": urls, "training_tier": "fast"}, headers={"X-API-Key": key}
+    )
+    assert r.status_code == 402
+    assert live_client.get("/v1/phota/profiles/ids", headers={"X-API-Key": key}).json() == {"profiles": []}
+
+
+def test_usage_filters_by_date(live_client: TestClient, clock: FixedClock) -> None:
+    key = new_key(live_client, "live")
+    fund(live_client, key, 1_000_000)
+    later = clock.at.replace(year=clock.at.year + 1).isoformat()
+    r = live_client.get("/v1/phota/usage", params={"since": later}, headers={"X-API-Key": key})
+    assert r.status_code == 200 and r.json()["entries"] == []
+    assert (
+        live_client.get("/v1/phota/usage", params={"since": "yesterday"}, headers={"X-API-Key": key}).status_code == 422
+    )
