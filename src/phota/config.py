@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     min_usable_photos_standard: int = Field(default=8, ge=1)
     min_usable_photos_fast: int = Field(default=4, ge=1)
 
+    # --- billing --------------------------------------------------------------------------------
+    prices_file: Path | None = Field(default=None, description="JSON prices laid over the dated default table")
+
     # --- providers (live keys only; test keys always use the local emulator) ---------------------
     # PHOTA_<PROVIDER>_API_KEY / _BASE_URL / _MODEL / _TIMEOUT_S. Model ids change: the dated
     # defaults below are the ones documented in docs/engines.md.

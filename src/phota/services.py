@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from phota.billing.charges import Charges
 from phota.billing.ledger import Ledger
+from phota.billing.prices import load_price_table
 from phota.clock import Clock
 from phota.config import Settings
 from phota.engines.diffusers_local import build_local_engines
@@ -61,7 +62,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
     )
     ledger = Ledger(db, clock)
-    charges = Charges(ledger)
+    charges = Charges(ledger, load_price_table(settings.prices_file))
     studio = StudioService(
         engines=engines,
         profiles=profiles,

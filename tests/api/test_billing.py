@@ -72,6 +72,8 @@ def test_live_request_is_settled_at_the_actual_price(live_client: TestClient) ->
     usage = live_client.get("/v1/phota/usage", headers={"X-API-Key": key}).json()
     assert usage["totals"]["charged_usd"] == "0.36"
     assert [e["kind"] for e in usage["entries"]] == ["topup", "reserve", "settle"]
+    # The provider's reported usage is kept with the charge.
+    assert "tokens in 2800" in usage["entries"][-1]["description"]
 
 
 def test_test_keys_never_charge(live_client: TestClient) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from phota.billing.prices import (
@@ -124,3 +127,29 @@ def test_parse_usd() -> None:
     for bad in ("0", "-1", "abc", "0.0000001", "nan", "inf"):
         with pytest.raises(ValueError):
             parse_usd(bad)
+
+
+def test_operator_prices_file_overrides_defaults(tmp_path: Path) -> None:
+    from phota.billing.prices import DEFAULT_PRICES, actual_cost, load_price_table, training_cost
+
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": "acme-2027-01",
+                "training": {"fast": "0.99"},
+                "models": {"reve": {"per_image": "0.05", "with_identity": "0.07"}},
+                "token_models": {
+                    "gpt-image-2": {"text_input": "4", "image_input": "8", "image_output": "20", "text_output": "10"}
+                },
+            }
+        )
+    )
+    table = load_price_table(path)
+    assert table.version == "acme-2027-01"
+    assert training_cost("fast", table=table) == 990_000
+    assert training_cost("standard", table=table) == training_cost("standard")  # left as it was
+    assert actual_cost("generate", "reve", 2, 1, None, table=table) == 50_000 + 70_000
+    assert actual_cost("generate", "nb2", 1, 0, None, table=table) == actual_cost("generate", "nb2", 1, 0, None)
+    assert table.token_models["gpt-image-2"].image_output == 20
+    assert load_price_table(None) is DEFAULT_PRICES

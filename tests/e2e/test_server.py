@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -235,3 +236,27 @@ def test_paid_async_job_survives_kill_9_and_is_charged_once(env: dict[str, str])
     finally:
         server.stop()
         gemini.stop()
+
+
+def test_async_callback_over_real_http(server: Server, env: dict[str, str]) -> None:
+    from phota.jobs.callbacks import verify
+    from tests.api.test_async import Receiver
+
+    receiver = Receiver()
+    try:
+        key = cli(env, "keys", "create", "--account", "hooks").strip()
+        h = {"X-API-Key": key}
+        secret = httpx.get(f"{server.base}/v1/phota/webhook-secret", headers=h).json()["secret"]
+        body = {"prompt": "a harbour", "async": True, "response_mode": "urls", "callback_url": receiver.url}
+        handle = httpx.post(f"{server.base}/v1/phota/generate", json=body, headers=h, timeout=30).json()
+        deadline = time.monotonic() + 30
+        while not receiver.calls:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        headers, raw = receiver.calls[0]
+        assert verify(secret, raw, headers["X-Phota-Signature"])
+        job = httpx.get(f"{server.base}{handle['poll_url']}", headers=h).json()
+        assert job["status"] == "succeeded"
+        assert job["result"] == json.loads(raw)["result"]
+    finally:
+        receiver.close()

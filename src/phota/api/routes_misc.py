@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from phota import API_VERSION
 from phota.api.deps import PrincipalDep, ServicesDep
@@ -30,9 +30,10 @@ def root(services: ServicesDep, principal: PrincipalDep) -> RootResponse:
 
 
 @router.get("/jobs/{job_id}", response_model=Job, tags=["Studio"], operation_id="get_job_v1_phota_jobs__job_id__get")
-def job_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Job:
+def job_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     """An async job's status and, once it has ended, its result or error. Authoritative."""
-    return Job.model_validate(job_view(get_job(services, principal, job_id)))
+    # The same JSON the callback carries, byte for byte in content (schema: Job).
+    return JSONResponse(job_view(get_job(services, principal, job_id)))
 
 
 @router.get(
@@ -72,7 +73,7 @@ def usage(
     since, until = (_utc(since), _utc(until))
     entries = services.ledger.entries(principal.account_id, since, until)
     totals = services.ledger.totals(principal.account_id, since, until)
-    return usage_body(principal.account_id, entries, totals, since, until)
+    return usage_body(principal.account_id, entries, totals, since, until, services.charges.table.version)
 
 
 def _utc(when: datetime | None) -> datetime | None:

@@ -7,14 +7,15 @@ resumed job or a retried call finds its hold instead of taking a second one.
 from __future__ import annotations
 
 from phota.billing.ledger import Ledger, Reservation
-from phota.billing.prices import actual_cost, estimate, training_cost
+from phota.billing.prices import DEFAULT_PRICES, PriceTable, actual_cost, estimate, training_cost
 from phota.engines.base import Usage
 from phota.store.keys import Principal
 
 
 class Charges:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, table: PriceTable = DEFAULT_PRICES) -> None:
         self.ledger = ledger
+        self.table = table
 
     def hold_studio(
         self,
@@ -40,6 +41,7 @@ class Charges:
             resolution if operation in ("edit", "generate") else "2K",
             input_images=input_images,
             prompt_chars=prompt_chars,
+            table=self.table,
         )
         return self.ledger.reserve(principal.account_id, micros, reference, f"{operation} on {base_model}")
 
@@ -54,12 +56,15 @@ class Charges:
         usage: Usage | None,
     ) -> None:
         if hold is not None:
-            self.ledger.settle(hold, actual_cost(operation, base_model, n, recognised_outputs, usage))
+            cost = actual_cost(operation, base_model, n, recognised_outputs, usage, table=self.table)
+            self.ledger.settle(hold, cost, _usage_detail(usage, recognised_outputs))
 
     def hold_training(self, principal: Principal, tier: str, profile_id: str) -> Reservation | None:
         if principal.is_test:
             return None
-        return self.ledger.reserve(principal.account_id, training_cost(tier), profile_id, f"training ({tier})")
+        return self.ledger.reserve(
+            principal.account_id, training_cost(tier, table=self.table), profile_id, f"training ({tier})"
+        )
 
     def training_hold(self, account_id: str, profile_id: str) -> Reservation | None:
         """The hold of a profile's training, if it was paid (live key)."""
@@ -72,3 +77,14 @@ class Charges:
     def release(self, hold: Reservation | None, *, timed_out: bool = False) -> None:
         if hold is not None:
             self.ledger.release(hold, "refund" if timed_out else "release")
+
+
+def _usage_detail(usage: Usage | None, recognised_outputs: int) -> str:
+    """What the provider reported, kept on the settle entry so every charge can be checked."""
+    if usage is None:
+        return f"with identity: {recognised_outputs}"
+    return (
+        f"{usage.provider}/{usage.model}: images {usage.images}, tokens in {usage.input_tokens} "
+        f"(image {usage.input_image_tokens}), out {usage.output_tokens} (image {usage.output_image_tokens}), "
+        f"credits {usage.credits:g}, with identity: {recognised_outputs}"
+    )

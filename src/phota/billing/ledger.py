@@ -140,7 +140,7 @@ class Ledger:
                 raise
             return found
 
-    def settle(self, reservation: Reservation, actual_micros: int) -> int:
+    def settle(self, reservation: Reservation, actual_micros: int, detail: str = "") -> int:
         """Charge ``actual_micros`` of the hold and return the rest; returns the amount returned.
 
         Never charges more than was reserved: an overrun is clamped and logged (the estimate
@@ -159,6 +159,8 @@ class Ledger:
             )
             charge = reservation.micros
         description = f"charged {format_usd(charge)} of {format_usd(reservation.micros)} reserved"
+        if detail:
+            description = f"{description}; {detail}"
         return self._close(reservation, "settle", reservation.micros - charge, description)
 
     def release(self, reservation: Reservation, kind: CloseKind = "release", description: str = "") -> int:

@@ -21,10 +21,12 @@ Sources (the ``source`` string of each rate names one):
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
@@ -274,3 +276,41 @@ def parse_usd(text: str) -> int:
     if micros != micros.to_integral_value(ROUND_HALF_UP):
         raise ValueError("at most six decimal places (one micro-dollar)")
     return int(micros)
+
+
+def load_price_table(path: Path | None) -> PriceTable:
+    """The default table, with an operator's prices from a JSON file laid over it.
+
+    The file may set ``version``, ``training`` (tier → dollars), ``operations`` and ``models``
+    (name → ``{"per_image": dollars, "with_identity": dollars}``) and ``token_models``
+    (model → ``{"text_input", "image_input", "image_output", "text_output"}`` dollars per 1M tokens);
+    what it leaves out keeps the default. Dollar amounts are strings, e.g. ``"0.18"``.
+    """
+    if path is None:
+        return DEFAULT_PRICES
+    data = json.loads(path.read_text())
+    source = f"{path.name}, version {data.get('version', '?')}"
+
+    def rates(section: str, base: MappingProxyType[str, FlatRate]) -> MappingProxyType[str, FlatRate]:
+        merged = dict(base)
+        for name, rate in data.get(section, {}).items():
+            merged[name] = FlatRate(parse_usd(rate["per_image"]), parse_usd(rate["with_identity"]), source)
+        return MappingProxyType(merged)
+
+    tokens = dict(DEFAULT_PRICES.token_models)
+    for name, per_million in data.get("token_models", {}).items():
+        # Dollars per 1M tokens are micro-dollars per token.
+        micros = {k: int(Decimal(per_million[k])) for k in TOKEN_FIELDS}
+        tokens[name] = TokenPrices(**micros, source=source)
+    training = {**DEFAULT_PRICES.training, **{t: parse_usd(v) for t, v in data.get("training", {}).items()}}
+    return replace(
+        DEFAULT_PRICES,
+        version=str(data.get("version", DEFAULT_PRICES.version)),
+        training=MappingProxyType(training),
+        operations=rates("operations", DEFAULT_PRICES.operations),
+        models=rates("models", DEFAULT_PRICES.models),
+        token_models=MappingProxyType(tokens),
+    )
+
+
+TOKEN_FIELDS = ("text_input", "image_input", "image_output", "text_output")
