@@ -12,14 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,21 +23,15 @@ from pathlib import Path
 import httpx
 
 from bench._report import write_section
+from bench._server import phota_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
-PHOTA = str(Path(sys.executable).parent / "phota")
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def load(
@@ -89,7 +79,7 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def time_to_ready(base: str, headers: dict[str, str], photo_port: int) -> list[float]:
+def time_to_ready(base: str, headers: dict[str, str], photo_port: int) -> tuple[list[float], str]:
     """Seconds from POST /profiles/add to READY for 10 photos of 380-1600 px, three profiles in a row.
 
     Eight photos of one person and two of another, as real uploads are: the two are dropped.
@@ -106,7 +96,7 @@ def time_to_ready(base: str, headers: dict[str, str], photo_port: int) -> list[f
             assert status != "ERROR"
             time.sleep(0.02)
         times.append(time.perf_counter() - t0)
-    return times
+    return times, pid
 
 
 def in_process_generate(runs: int) -> list[float]:
@@ -127,40 +117,14 @@ def in_process_generate(runs: int) -> list[float]:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="phota-bench-"))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
-        "PHOTA_DATA_DIR": str(tmp / "data"),
-        "PHOTA_ALLOW_PRIVATE_URLS": "true",
-    }
-    key = subprocess.run(
-        [PHOTA, "keys", "create", "--account", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    proc = subprocess.Popen(
-        [PHOTA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}/v1/phota"
-    headers = {"X-API-Key": key}
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/", headers=headers).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        # A trained profile to ask about, from photos served on loopback.
+    with phota_server() as served:
+        base, headers = served.base, served.headers
+        # Training photos are served on loopback; the last profile trained is the one asked about.
         photos = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(PHOTOS))
         )
         threading.Thread(target=photos.serve_forever, daemon=True).start()
-        names = sorted(p.name for p in PHOTOS.glob("dlib_John_Salley_*.jpg"))[:5]
-        urls = [f"http://127.0.0.1:{photos.server_address[1]}/{n}" for n in names]
-        r = httpx.post(
-            f"{base}/profiles/add", json={"image_urls": urls, "training_tier": "fast"}, headers=headers, timeout=60
-        )
-        pid = r.json()["profile_id"]
-        train_s = time_to_ready(base, headers, photos.server_address[1])
+        train_s, pid = time_to_ready(base, headers, photos.server_address[1])
 
         wrk_status(f"{base}/profiles/{pid}/status", headers, 2)  # warm-up
         status_p50, status_p99, status_rps = wrk_status(f"{base}/profiles/{pid}/status", headers)
@@ -168,9 +132,6 @@ def main() -> None:
         asyncio.run(load(f"{base}/generate", headers, 5, 1, gen_body))
         gen_lat, _ = asyncio.run(load(f"{base}/generate", headers, 60, 1, gen_body))
         _, gen_rps = asyncio.run(load(f"{base}/generate", headers, 60, 4, gen_body))
-    finally:
-        proc.terminate()
-        proc.wait(15)
     inproc = in_process_generate(60)
     added = statistics.median(gen_lat) - statistics.median(inproc)
 

@@ -11,23 +11,18 @@ Run: .venv/bin/python -m bench.async
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 
 from bench._report import write_section
-from bench.api import free_port, pct
+from bench._server import phota_server
+from bench.api import pct
 
-PHOTA = str(Path(sys.executable).parent / "phota")
 JOBS = 60
 
 
@@ -48,32 +43,12 @@ def main() -> None:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
 
-    tmp = Path(tempfile.mkdtemp(prefix="phota-bench-async-"))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
-        "PHOTA_DATA_DIR": str(tmp / "data"),
-        "PHOTA_ALLOW_PRIVATE_URLS": "true",
-    }
-    key = subprocess.run(
-        [PHOTA, "keys", "create", "--account", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    proc = subprocess.Popen(
-        [PHOTA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}/v1/phota"
-    headers = {"X-API-Key": key}
     submit: list[float] = []
     root: list[float] = []
     delays: list[float] = []
     try:
-        with httpx.Client(timeout=60) as c:
-            for _ in range(300):
-                try:
-                    if c.get(f"{base}/", headers=headers).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with phota_server() as served, httpx.Client(timeout=60) as c:
+            base, headers, port = served.base, served.headers, served.port
             for _ in range(JOBS):
                 t0 = time.perf_counter()
                 c.get(f"{base}/", headers=headers)
@@ -96,8 +71,6 @@ def main() -> None:
                 finished = datetime.fromisoformat(job["finished_at"]).timestamp()
                 delays.append((arrivals[handle["job_id"]] - finished) * 1000)
     finally:
-        proc.terminate()
-        proc.wait(15)
         receiver.shutdown()
 
     body = f"""

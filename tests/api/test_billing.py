@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from phota.api.app import create_app
 from phota.billing.prices import estimate
@@ -18,22 +15,7 @@ from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult
 from phota.store.keys import authenticate
 from tests.conftest import PhotoServer, identity_photos, new_key, services_of
-from tests.engines.fakes.gemini import KEY, FakeGemini
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live_client(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> Iterator[TestClient]:
-    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
-    with TestClient(create_app(settings, clock=clock)) as c:
-        yield c
+from tests.engines.fakes.gemini import FakeGemini
 
 
 def account_of(client: TestClient, key: str) -> str:
@@ -96,7 +78,7 @@ def test_failed_request_releases_the_hold(live_client: TestClient, gemini: FakeG
     assert gemini.requests == []
 
 
-def test_timeout_refunds(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> None:
+def test_timeout_refunds(live_settings: Settings, clock: FixedClock) -> None:
     class Slow:
         name = "nb2"
 
@@ -104,9 +86,8 @@ def test_timeout_refunds(settings: Settings, clock: FixedClock, gemini: FakeGemi
             await asyncio.sleep(5)
             raise AssertionError("not reached")
 
-    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
-    settings.request_timeout_s = 0.5
-    app = create_app(settings, clock=clock)
+    live_settings.request_timeout_s = 0.5
+    app = create_app(live_settings, clock=clock)
     app.state.services.engines.live["nb2"] = Slow()
     with TestClient(app) as c:
         key = new_key(c, "live")

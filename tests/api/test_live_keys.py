@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from phota.api.app import create_app
-from phota.clock import FixedClock
-from phota.config import Settings
 from phota.store.keys import authenticate
 from tests.conftest import b64_file, decode_output, new_key, services_of
-from tests.engines.fakes.gemini import KEY, FakeGemini
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live_client(settings: Settings, clock: FixedClock, gemini: FakeGemini) -> Iterator[TestClient]:
-    settings = settings.model_copy(update={"gemini_api_key": SecretStr(KEY), "gemini_base_url": gemini.url})
-    with TestClient(create_app(settings, clock=clock)) as c:
-        yield c
+from tests.engines.fakes.gemini import FakeGemini
 
 
 def live_key(client: TestClient) -> dict[str, str]:

@@ -68,7 +68,7 @@ class BFLEngine(ProviderEngine):
         if not isinstance(polling_url, str):
             raise ProviderError("Black Forest Labs answered without a polling_url.")
         sample = await self._poll(polling_url, deadline)
-        data = await with_retries(lambda: self._download(sample, deadline), self.retry)
+        data = await with_retries(lambda: self._fetch_result(sample, deadline), self.retry)
         usage = Usage(provider="bfl", model=self.model, images=1, credits=float(submitted.get("cost") or 0.0))
         usage.raw.append({k: v for k, v in submitted.items() if k in ("id", "cost", "input_mp", "output_mp")})
         return EngineResult(images=[decode_image(data, self.info.display)], usage=usage)
@@ -104,19 +104,9 @@ class BFLEngine(ProviderEngine):
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 2, self.poll_interval_s)
 
-    async def _download(self, url: str, deadline: float) -> bytes:
+    async def _fetch_result(self, url: str, deadline: float) -> bytes:
         # A signed delivery URL: no x-key, it must never leave for another host.
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            response = await self._http.get(url, timeout=remaining)
-        except httpx.TransportError as exc:
-            raise self.info.classify_transport(exc) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(ProviderError(f"Downloading the result failed (HTTP {response.status_code})."))
-        if response.status_code >= 400:
-            # Not our credentials: the signed URL itself was refused (expired or revoked).
-            raise ProviderError(f"The result could not be downloaded (HTTP {response.status_code}).")
-        return response.content
+        return await self._download(url, timeout=max(0.1, deadline - time.monotonic()))
 
     def _auth(self) -> dict[str, str]:
         return {"x-key": self.key, "accept": "application/json"}

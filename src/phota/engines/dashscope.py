@@ -59,16 +59,7 @@ class DashScopeEngine(ProviderEngine):
     async def _call(self, body: dict[str, Any], count: int) -> EngineResult:
         url = self.settings.dashscope_base_url.rstrip("/") + PATH
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
-        try:
-            response = await self._http.post(url, json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self.info.classify_transport(exc) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"message": response.text[:300]}
-        if not isinstance(data, dict):
-            data = {}
+        response, data = await self._post_json(url, body, headers)
         if response.status_code >= 400 or (data.get("code") and not data.get("output")):
             raise self._classify(response, data)
         urls = [
@@ -79,7 +70,7 @@ class DashScopeEngine(ProviderEngine):
         ]
         if len(urls) != count:
             raise ProviderError(f"Alibaba DashScope returned {len(urls)} images instead of {count}.")
-        blobs = await asyncio.gather(*(self._download(u) for u in urls))
+        blobs = await asyncio.gather(*(self._fetch_result(u) for u in urls))
         images = [decode_image(b, self.info.display) for b in blobs]
         usage = Usage(provider="dashscope", model=self.model, images=count)
         raw = dict(data.get("usage") or {})
@@ -98,18 +89,7 @@ class DashScopeEngine(ProviderEngine):
         detail = f"{code}: {message}" if code else message
         return self.info.classify_status(status, detail, retry_after=parse_retry_after(response.headers))
 
-    async def _download(self, url: str) -> bytes:
+    async def _fetch_result(self, url: str) -> bytes:
         """Fetch one result URL now (signed OSS link, no key sent), retrying transient failures."""
 
-        async def once() -> bytes:
-            try:
-                response = await self._http.get(url)
-            except httpx.TransportError as exc:
-                raise self.info.classify_transport(exc) from None
-            if response.status_code >= 500 or response.status_code == 429:
-                raise RetryableError(ProviderError(f"Downloading the result failed (HTTP {response.status_code})."))
-            if response.status_code >= 400:
-                raise ProviderError(f"The result could not be downloaded (HTTP {response.status_code}).")
-            return response.content
-
-        return await with_retries(once, self.retry)
+        return await with_retries(lambda: self._download(url), self.retry)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
 from phota.config import Settings
 from phota.engines.capabilities import CAPABILITIES
-from phota.engines.retry import ProviderInfo, RetryPolicy
-from phota.errors import ProviderNotConfigured
+from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy
+from phota.errors import ProviderError, ProviderNotConfigured
 
 
 class ProviderEngine:
@@ -41,3 +41,30 @@ class ProviderEngine:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def _post_json(
+        self, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[httpx.Response, dict[str, Any]]:
+        """POST JSON; the response and its JSON object (``{"message": text}`` when it is not JSON)."""
+        try:
+            response = await self._http.post(url, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise self.info.classify_transport(exc) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"message": response.text[:300]}
+        return response, data if isinstance(data, dict) else {}
+
+    async def _download(self, url: str, timeout: float | None = None) -> bytes:
+        """Fetch a result from the provider's signed URL: no credentials go with it."""
+        try:
+            response = await (self._http.get(url) if timeout is None else self._http.get(url, timeout=timeout))
+        except httpx.TransportError as exc:
+            raise self.info.classify_transport(exc) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableError(ProviderError(f"Downloading the result failed (HTTP {response.status_code})."))
+        if response.status_code >= 400:
+            # Not our credentials: the signed URL itself was refused (expired or revoked).
+            raise ProviderError(f"The result could not be downloaded (HTTP {response.status_code}).")
+        return response.content

@@ -58,16 +58,7 @@ class ReveEngine(ProviderEngine):
 
     async def _call(self, url: str, body: dict[str, Any]) -> EngineResult:
         headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
-        try:
-            response = await self._http.post(url, json=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self.info.classify_transport(exc) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"message": response.text[:300]}
-        if not isinstance(data, dict):
-            data = {}
+        response, data = await self._post_json(url, body, headers)
         if response.status_code >= 400:
             raise self._classify(response, data)
         if data.get("content_violation"):

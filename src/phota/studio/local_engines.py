@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+from PIL import Image
 
 from phota.engines.base import EngineRequest, EngineResult, Usage
 from phota.studio.enhance import enhance_image
 from phota.studio.remix import remix_image
+
+
+async def _variations(name: str, request: EngineRequest, render: Callable[[int], Image.Image]) -> EngineResult:
+    """``request.n`` variations, rendered in worker threads (OpenCV releases the GIL)."""
+    images = await asyncio.gather(*(asyncio.to_thread(render, i) for i in range(request.n)))
+    return EngineResult(list(images), Usage(provider="local", model=name, images=request.n))
 
 
 class LocalEnhanceEngine:
@@ -15,20 +24,13 @@ class LocalEnhanceEngine:
     async def run(self, request: EngineRequest) -> EngineResult:
         image = request.inputs[0].image
         long_side = max(request.width, request.height)
-        images = await asyncio.gather(
-            *(
-                asyncio.to_thread(
-                    enhance_image,
-                    image,
-                    faces=request.face_boxes,
-                    prompt=request.prompt or None,
-                    variation=i,
-                    long_side=long_side,
-                )
-                for i in range(request.n)
-            )
+        return await _variations(
+            self.name,
+            request,
+            lambda i: enhance_image(
+                image, faces=request.face_boxes, prompt=request.prompt or None, variation=i, long_side=long_side
+            ),
         )
-        return EngineResult(list(images), Usage(provider="local", model=self.name, images=request.n))
 
 
 class LocalRemixEngine:
@@ -38,18 +40,15 @@ class LocalRemixEngine:
         assert request.style is not None, "remix needs a reference image"
         image, reference = request.inputs[0].image, request.style.image
         long_side = max(request.width, request.height)
-        images = await asyncio.gather(
-            *(
-                asyncio.to_thread(
-                    remix_image,
-                    image,
-                    reference,
-                    faces=request.face_boxes,
-                    prompt=request.prompt or None,
-                    variation=i,
-                    long_side=long_side,
-                )
-                for i in range(request.n)
-            )
+        return await _variations(
+            self.name,
+            request,
+            lambda i: remix_image(
+                image,
+                reference,
+                faces=request.face_boxes,
+                prompt=request.prompt or None,
+                variation=i,
+                long_side=long_side,
+            ),
         )
-        return EngineResult(list(images), Usage(provider="local", model=self.name, images=request.n))

@@ -1,0 +1,60 @@
+"""A `phota serve` process on a fresh data dir, with a test key, for the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PHOTA = str(Path(sys.executable).parent / "phota")
+
+
+@dataclass(frozen=True)
+class Served:
+    port: int
+    base: str  # .../v1/phota
+    headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def phota_server() -> Iterator[Served]:
+    tmp = Path(tempfile.mkdtemp(prefix="phota-bench-"))
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
+        "PHOTA_DATA_DIR": str(tmp / "data"),
+        "PHOTA_ALLOW_PRIVATE_URLS": "true",
+    }
+    key = subprocess.run(
+        [PHOTA, "keys", "create", "--account", "bench"], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    proc = subprocess.Popen(
+        [PHOTA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    served = Served(port, f"http://127.0.0.1:{port}/v1/phota", {"X-API-Key": key})
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{served.base}/", headers=served.headers).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield served
+    finally:
+        proc.terminate()
+        proc.wait(15)
