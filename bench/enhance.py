@@ -72,9 +72,7 @@ _DETECTOR = dlib.get_frontal_face_detector()
 def detect_faces(rgb: U8) -> list[FaceBox]:
     """Face boxes on the undegraded photo (dlib HOG), as the server's detector would supply them."""
     h, w = rgb.shape[:2]
-    return [
-        (max(0, r.left()), max(0, r.top()), min(w, r.right()), min(h, r.bottom())) for r in _DETECTOR(rgb, 1)
-    ]
+    return [(max(0, r.left()), max(0, r.top()), min(w, r.right()), min(h, r.bottom())) for r in _DETECTOR(rgb, 1)]
 
 
 # ------------------------------------------------------------------------------ degradations
@@ -213,9 +211,7 @@ def speed() -> dict[str, float]:
         out[f"rss_before_{kind}"] = int(before) / 1024
         out[f"rss_peak_{kind}"] = int(peak) / 1024
         out[f"t_{kind}_cold"] = float(dt)
-    noisy = np.asarray(im).astype(np.int16) + np.random.default_rng(0).integers(
-        -20, 21, (im.height, im.width, 3)
-    )
+    noisy = np.asarray(im).astype(np.int16) + np.random.default_rng(0).integers(-20, 21, (im.height, im.width, 3))
     noisy_im = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
     t = time.perf_counter()
     enhance_image(noisy_im)

@@ -59,9 +59,7 @@ def _de(a: np.ndarray, b: np.ndarray) -> float:
     [
         pytest.param(lambda im: _srgb8(_lin(im) * 0.35), id="under-exposed"),
         pytest.param(lambda im: _srgb8(_lin(im) * np.array([1.2, 1.0, 0.72])), id="warm-cast"),
-        pytest.param(
-            lambda im: (0.5 * 255 + 0.55 * (im.astype(np.float32) - 127.5)).astype(np.uint8), id="faded"
-        ),
+        pytest.param(lambda im: (0.5 * 255 + 0.55 * (im.astype(np.float32) - 127.5)).astype(np.uint8), id="faded"),
     ],
 )
 def test_degraded_photo_comes_out_closer_to_original(photo: np.ndarray, degrade) -> None:
@@ -149,3 +147,28 @@ def test_face_region_not_moved(photo: np.ndarray) -> None:
         a = photo[t:b, x0:r].astype(np.float64) @ [0.299, 0.587, 0.114]
         o = out[t:b, x0:r].astype(np.float64) @ [0.299, 0.587, 0.114]
         assert np.corrcoef(a.ravel(), o.ravel())[0, 1] > 0.97
+
+
+def test_integer_upscale_box_averages_back_to_native_result(photo: np.ndarray) -> None:
+    """The 2x output, box-averaged over its 2x2 blocks, is exactly the native-size enhancement."""
+    small = photo[:256, :192]
+    im = Image.fromarray(small)
+    native = np.asarray(enhance_image(im, long_side=256), np.int32)
+    big = np.asarray(enhance_image(im, long_side=512), np.int32)
+    assert big.shape == (512, 384, 3)
+    sums = big.reshape(256, 2, 192, 2, 3).sum(axis=(1, 3))
+    assert np.array_equal(sums, 4 * native)
+
+
+def test_faded_photo_is_debanded_and_not_oversharpened(photo: np.ndarray) -> None:
+    from phota.studio.enhance import analyse, noise_reduction
+
+    faded = (0.5 * 255 + 0.55 * (photo.astype(np.float32) - 127.5) + 0.5).astype(np.uint8)
+    steer = EnhanceSteer()
+    noise, den = noise_reduction(faded, steer)
+    p = analyse(faded, None, steer, noise, den)
+    assert p.deband > 0 and p.white - p.black < 0.6
+    clean = analyse(photo, None, steer, *noise_reduction(photo, steer))
+    assert clean.deband == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(faded), long_side=512), np.uint8)
+    assert _ssim(photo, out) > 0.99

@@ -4,15 +4,16 @@ Pipeline (docs/enhance.md has every threshold and its safe range):
 
 1. Resize to the working size: downscale to the output size FIRST (INTER_AREA) so every later step
    runs on at most ``long_side`` pixels; smaller inputs are processed at native size and upscaled last
-   (Lanczos), which is both cheaper and sharper.
+   (Lanczos + back-projection, block-consistent 8-bit rounding), which is both cheaper and sharper.
 2. Noise: estimated on the working luminance (robust Immerkaer/MAD); edge-preserving bilateral
    filter on luma and a stronger blur on chroma, only above a noise floor.
 3. Global tone and colour as one per-channel 256-entry LUT (exact sRGB <-> linear maths for free):
    a lifted black point is undone as a fade (common sRGB stretch); per-channel white patch in linear
    light undoes exposure loss (all channels short of white) and colour casts (some channels short),
    with part of a gray-world estimate (faces excluded) for the channel a cast clipped; bright, blown
-   faces trigger an over-exposure pull-down. Every correction is soft-gated: zero while the
-   measurement looks like an ordinary photo, ramping in when it looks degraded.
+   faces trigger an over-exposure pull-down; a strong stretch is debanded (bilateral, one step range).
+   Every correction is soft-gated: zero while the measurement looks like an ordinary photo, ramping in
+   when it looks degraded.
 4. Local: clarity (large-radius luma detail), saturation/vibrance with skin hues protected, and
    unsharp-mask sharpening whose amount follows a blur measure. Local deltas are attenuated inside the
    face boxes; nothing geometric is ever applied, so faces cannot move or distort.
@@ -42,6 +43,7 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec.601 luma on sRGB value
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
 NOISE_FLOOR = 2.0  # luma noise sigma (0-255) below which no noise reduction is done
 NOISE_FULL = 6.0  # sigma at which noise reduction reaches full strength
+NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
 LEVELS_TOL_LO = (0.03, 0.08)  # black point: ignored below the first, fully removed above the second
 LEVELS_PCT = 0.005  # percent of pixels allowed to clip at each end when levelling / white patching
 WP_GATE = (0.035, 0.09)  # per-channel white deficit (1 - brightest): ignored below, fully corrected above
@@ -59,7 +61,11 @@ MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.82, 0.94)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 1.5  # unsharp amount at full blur
 SHARPEN_BASE = 0.0  # unsharp amount on sharp photos (variation 0)
-UPSCALE_SHARPEN = 0.5  # pre-sharpen before a >= 2x Lanczos upscale (scaled down for smaller factors)
+UPSCALE_BACKPROJECT = 2  # back-projection rounds after the Lanczos upscale (0 = plain Lanczos)
+DEBAND_GATE = (1.2, 1.5)  # levels stretch over which debanding ramps in
+DEBAND_RANGE = 1.0  # range sigma of the debanding filter in stretched input steps
+DEBAND_SPACE = 1.0  # its spatial sigma (pixels)
+STRETCH_SHARPEN_CUT = 0.8  # share of the automatic sharpening dropped after a strong levels stretch
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
 
@@ -162,9 +168,7 @@ def parse_enhance_prompt(prompt: str | None) -> EnhanceSteer:
         else:
             ignored.append(words[i])
             i += 1
-    clamp = {
-        k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in ("monochrome", "strength")
-    }
+    clamp = {k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in ("monochrome", "strength")}
     return EnhanceSteer(
         strength=float(np.clip(1.0 + values.get("strength", 0.0), 0.3, 2.0)),
         monochrome=values.get("monochrome", 0.0) > 0,
@@ -330,6 +334,7 @@ class EnhanceParams:
     saturation: float
     contrast: float
     monochrome: bool
+    deband: float = 0.0  # range sigma (0-1 units) of the post-stretch dequantisation filter; 0 = off
 
 
 def _channel_hists(rgb: U8) -> list[NDArray[np.float64]]:
@@ -381,6 +386,16 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     """(noise sigma, denoise strength) of the working image."""
     noise = estimate_noise(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)))
     return noise, _smoothstep(noise, NOISE_FLOOR, NOISE_FULL) + 0.5 * max(0.0, steer.denoise)
+
+
+def _deband_sigma(black: float, white: float, denoise: float) -> float:
+    """A levels stretch by g turns each 8-bit input step into a g-level jump: flat areas and gradients
+    get quantisation steps (noise of g/sqrt(12) levels) the eye reads as banding. An edge-preserving
+    filter whose range is about one stretched step rebuilds the in-between values (debanding)."""
+    gain = 1.0 / max(white - black, 1e-3)
+    if denoise > 0.3:  # the denoiser already smoothed the input
+        return 0.0
+    return DEBAND_RANGE * gain / 255.0 * _smoothstep(gain, *DEBAND_GATE)
 
 
 def analyse(
@@ -444,6 +459,9 @@ def analyse(
     gamma = float(np.exp(np.clip(-0.35 * steer.exposure, -MAX_GAMMA_LOG, MAX_GAMMA_LOG)))
 
     sharpen = SHARPEN_BASE + SHARPEN_MAX * _smoothstep(blur, *SHARPEN_GATE) * (1.0 - 0.8 * min(1.0, denoise))
+    # After a strong levels stretch the finest detail is mostly amplified quantisation steps: the
+    # sharpener would turn them into grain, so it backs off (the prompt's "sharper" still applies).
+    sharpen *= 1.0 - STRETCH_SHARPEN_CUT * _smoothstep(1.0 / max(white - black, 1e-3), *DEBAND_GATE)
     sharpen = max(0.0, sharpen * min(1.5, steer.strength) + 0.5 * steer.sharpness)
     return EnhanceParams(
         noise_sigma=noise,
@@ -458,6 +476,7 @@ def analyse(
         saturation=0.3 * steer.saturation,
         contrast=0.12 * steer.contrast,
         monochrome=steer.monochrome,
+        deband=_deband_sigma(black, white, denoise),
     )
 
 
@@ -470,7 +489,7 @@ def _denoise(work: U8, strength: float, sigma: float) -> U8:
     y = ycc[..., 0]
     s = max(sigma, 1.0)
     y_f = y.astype(np.float32)
-    d = cv2.bilateralFilter(y_f, 5, 2.5 * s * strength, 1.6)
+    d = cv2.bilateralFilter(y_f, 5, NR_LUMA_RANGE * s * strength, 1.6)
     if s > 8:
         d = cv2.bilateralFilter(d, 5, 1.5 * s * strength, 1.6)
     y_out = y_f + (d - y_f) * min(1.0, strength)
@@ -484,6 +503,8 @@ def _denoise(work: U8, strength: float, sigma: float) -> U8:
 def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     lut = _tone_lut(params.black, params.white, np.array(params.wb_log_gain, np.float32), params.gamma)
     img = np.asarray(cv2.LUT(work, lut.reshape(256, 1, 3)), np.float32)
+    if params.deband > 0.0:
+        img = np.asarray(cv2.bilateralFilter(img, 5, params.deband, DEBAND_SPACE), np.float32)
     luma = img @ LUMA
     local = np.zeros_like(luma)  # luma delta of the local operations, attenuated in faces
 
@@ -533,11 +554,48 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     return np.asarray(np.clip(img, 0.0, 1.0), np.float32)
 
 
-def _upscale_compensation(img: F32, factor: float) -> F32:
-    """Lanczos upscaling softens fine detail; a tiny pre-sharpen (sigma 0.5 px) restores it so that the
-    2K output, viewed or downscaled again, is as crisp as the input."""
-    amount = UPSCALE_SHARPEN * min(1.0, factor - 1.0)
-    return np.asarray(img + amount * (img - cv2.GaussianBlur(img, (0, 0), 0.5)), np.float32)
+def _upscale(img: F32, size: tuple[int, int]) -> F32:
+    """Lanczos upscale refined by iterative back-projection (Irani & Peleg): the residual between the
+    working image and the upscaled image area-downscaled again is upsampled and added back, so the
+    output, viewed or downscaled again, shows the processed image instead of a softened copy (Lanczos
+    alone loses fine contrast; a fixed pre-sharpen over- or under-shoots depending on content)."""
+    h, w = img.shape[:2]
+    up = np.clip(cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4), 0.0, 1.0)
+    for _ in range(UPSCALE_BACKPROJECT):  # clipping each round keeps the constraint exact near black/white
+        down = cv2.resize(up, (w, h), interpolation=cv2.INTER_AREA)
+        up = np.clip(up + cv2.resize(img - down, size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return np.asarray(up, np.float32)
+
+
+def _quantise_blocks(up: F32, native: U8, f: int) -> U8:
+    """8-bit rounding of an upscale by the integer factor ``f`` that keeps every f x f block's sum at
+    f*f times the native-size 8-bit value: each pixel is floored and the block's missing units go to
+    the pixels with the largest fractional parts. The upscale adds interpolated detail but, averaged
+    back over its blocks, reproduces the native-size result exactly (plain rounding of each pixel
+    would not: the rounding errors of a block add up)."""
+    h, w, c = native.shape
+    k = f * f
+    v = up.reshape(h, f, w, f, c).transpose(0, 2, 4, 1, 3).reshape(-1, k) * 255.0
+    q = np.floor(v + 0.5)
+    missing = native.reshape(-1).astype(np.float32) * k - q.sum(axis=-1)
+    tie = np.arange(k, dtype=np.float32) * 1e-4  # deterministic tie-break
+    for _ in range(4):  # first pass spreads the remainder; later ones only fix blocks clipped at 0/255
+        todo = np.flatnonzero(missing)
+        if todo.size == 0:
+            break
+        vs, qs, ms = v[todo], q[todo], missing[todo, None]
+        raise_ = ms > 0
+        room = np.where(raise_, qs < 255, qs > 0)
+        key = np.where(room, np.where(raise_, vs - qs, qs - vs), -1e9) - tie
+        rank = (key[:, None, :] > key[:, :, None]).sum(axis=-1)  # 0 = pixel closest to the next level
+        n = np.maximum(room.sum(axis=-1, keepdims=True), 1)
+        whole = np.floor(np.abs(ms) / n)
+        step = (whole + (rank < np.abs(ms) - whole * n)) * room
+        new = np.clip(qs + np.where(raise_, step, -step), 0, 255)
+        q[todo] = new
+        missing[todo] = ms[:, 0] - (new - qs).sum(axis=-1)
+    q8 = np.clip(q, 0, 255).astype(np.uint8).reshape(h, w, c, f, f).transpose(0, 3, 1, 4, 2)
+    return np.ascontiguousarray(q8.reshape(h * f, w * f, c))
 
 
 def enhance_image(
@@ -569,8 +627,12 @@ def enhance_image(
         work = _denoise(work, denoise, noise)
     params = analyse(work, small_mask, steer, noise, denoise)
     out = _apply(work, params, mask)
-    if out_size[0] > work_size[0]:
-        out = _upscale_compensation(out, out_size[0] / work_size[0])
     out8 = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    out8 = np.asarray(resize(out8, out_size), np.uint8)
+    if out_size[0] > work_size[0]:
+        up = _upscale(out, out_size)
+        f = out_size[0] // work_size[0]
+        if out_size == (work_size[0] * f, work_size[1] * f):
+            out8 = _quantise_blocks(up, out8, f)
+        else:
+            out8 = (up * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(out8, "RGB")
