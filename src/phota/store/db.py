@@ -16,17 +16,24 @@ def make_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A pool as large as the server's thread pool: an overflow connection is opened and closed
+        # per request, and opening one costs more than the query it serves.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=40
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.connect() as conn:
+            # WAL is a property of the database file: set once, not on every connection.
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets readers proceed while a writer commits; NORMAL is durable across app crashes
-    # (only an OS crash can lose the last transactions); busy_timeout waits out writers.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # With WAL (set in make_engine), readers proceed while a writer commits; NORMAL is durable
+    # across app crashes (only an OS crash can lose the last transactions); busy_timeout waits
+    # out writers.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
