@@ -17,7 +17,7 @@ from phota.billing.charges import Charges
 from phota.billing.ledger import Reservation
 from phota.clock import Clock
 from phota.engines.base import Engine, EngineRequest, InputImage, Operation, ReferenceImage, Usage
-from phota.engines.capabilities import CAPABILITIES, output_size, parse_ratio
+from phota.engines.capabilities import CAPABILITIES, Capabilities, output_size, parse_ratio
 from phota.engines.registry import EngineRegistry
 from phota.errors import InvalidRequest, UnsupportedCapability
 from phota.identity.profiles import LoadedProfile, ProfileRepository
@@ -207,8 +207,11 @@ class StudioService:
         outcome.usage = result.usage
         return outcome
 
-    def _references(self, profiles: list[LoadedProfile], labels: dict[str, str], caps: object) -> list[ReferenceImage]:
-        limit = getattr(caps, "max_references", 4)
+    def _references(
+        self, profiles: list[LoadedProfile], labels: dict[str, str], caps: Capabilities
+    ) -> list[ReferenceImage]:
+        """The best crops of each conditioned profile, shared fairly within the model's limit."""
+        limit = caps.max_references
         refs: list[ReferenceImage] = []
         per_profile = max(1, limit // max(1, len(profiles)))
         for profile in profiles:
