@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -175,3 +176,39 @@ def decode_output(data: str) -> tuple[str, tuple[int, int]]:
 
     img = Image.open(io.BytesIO(base64.b64decode(data)))
     return str(img.format), img.size
+
+
+FakeServers = dict[type, Any]
+F = TypeVar("F")
+
+
+@pytest.fixture(scope="session")
+def fake_servers() -> Iterator[FakeServers]:
+    """Provider fakes (tests/engines/fakes) started once per run, on first use, stopped at the end."""
+    started: FakeServers = {}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+def fresh_fake(servers: FakeServers, cls: type[F]) -> F:
+    """The run's fake of ``cls``, reset for this test."""
+    if cls not in servers:
+        server = cls()
+        server.start()  # type: ignore[attr-defined]
+        servers[cls] = server
+    servers[cls].reset()
+    return servers[cls]  # type: ignore[no-any-return]
+
+
+class SlowEngine:
+    """An engine that never answers in time: for the request time limit."""
+
+    def __init__(self, name: str = "nb2") -> None:
+        self.name = name
+
+    async def run(self, request: object) -> object:
+        import asyncio
+
+        await asyncio.sleep(5)
+        raise AssertionError("not reached")

@@ -11,15 +11,13 @@ from pydantic import SecretStr
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
+from tests.conftest import FakeServers, fresh_fake
 from tests.engines.fakes.gemini import KEY, FakeGemini
 
 
 @pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    server.start()
-    yield server
-    server.stop()
+def gemini(fake_servers: FakeServers) -> FakeGemini:
+    return fresh_fake(fake_servers, FakeGemini)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,9 +11,8 @@ from phota.api.app import create_app
 from phota.billing.prices import estimate
 from phota.clock import FixedClock
 from phota.config import Settings
-from phota.engines.base import EngineRequest, EngineResult
 from phota.store.keys import authenticate
-from tests.conftest import PhotoServer, identity_photos, new_key, services_of
+from tests.conftest import PhotoServer, SlowEngine, identity_photos, new_key, services_of
 from tests.engines.fakes.gemini import FakeGemini
 
 
@@ -79,16 +77,9 @@ def test_failed_request_releases_the_hold(live_client: TestClient, gemini: FakeG
 
 
 def test_timeout_refunds(live_settings: Settings, clock: FixedClock) -> None:
-    class Slow:
-        name = "nb2"
-
-        async def run(self, request: EngineRequest) -> EngineResult:
-            await asyncio.sleep(5)
-            raise AssertionError("not reached")
-
     live_settings.request_timeout_s = 0.5
     app = create_app(live_settings, clock=clock)
-    app.state.services.engines.live["nb2"] = Slow()
+    app.state.services.engines.live["nb2"] = SlowEngine()
     with TestClient(app) as c:
         key = new_key(c, "live")
         account_id = fund(c, key, 1_000_000)

@@ -248,21 +248,12 @@ def test_live_key_without_provider_is_503_naming_setting(client: TestClient) -> 
 
 
 def test_request_timeout_is_clean_504(settings, clock) -> None:  # type: ignore[no-untyped-def]
-    import asyncio
-
     from phota.api.app import create_app
-    from phota.engines.base import EngineRequest, EngineResult
-
-    class Slow:
-        name = "nb2"
-
-        async def run(self, request: EngineRequest) -> EngineResult:
-            await asyncio.sleep(5)
-            raise AssertionError("not reached")
+    from tests.conftest import SlowEngine
 
     settings.request_timeout_s = 0.3
     app = create_app(settings, clock=clock)
-    app.state.services.engines.emulators["nb2"] = Slow()
+    app.state.services.engines.emulators["nb2"] = SlowEngine()
     with TestClient(app) as c:
         from tests.conftest import new_key
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -13,6 +13,7 @@ from PIL import Image
 from phota.config import Settings
 from phota.engines.base import EngineRequest, InputImage, ReferenceImage
 from phota.engines.retry import RetryPolicy
+from tests.conftest import FakeServers, fresh_fake
 from tests.engines.fakes.bfl import FakeBFL
 from tests.engines.fakes.dashscope import FakeDashScope
 from tests.engines.fakes.gemini import FakeGemini
@@ -76,77 +77,36 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.fixture(scope="session")
-def gemini_server() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def gemini(gemini_server: FakeGemini) -> FakeGemini:
-    gemini_server.reset()
-    return gemini_server
-
-
 def provider_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"provider_max_retries": 2, "provider_max_concurrency": 4}
     values.update(overrides)
     return Settings(**values)
 
 
-@pytest.fixture(scope="session")
-def openai_server() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    server.start()
-    yield server
-    server.stop()
+# One fake server per provider for the whole run (tests/conftest.py starts them on first use);
+# each test gets it reset: no recorded requests, no scripted replies, no delay.
 
 
 @pytest.fixture
-def openai_fake(openai_server: FakeOpenAI) -> FakeOpenAI:
-    openai_server.reset()
-    return openai_server
-
-
-@pytest.fixture(scope="session")
-def bfl_server() -> Iterator[FakeBFL]:
-    server = FakeBFL()
-    server.start()
-    yield server
-    server.stop()
+def gemini(fake_servers: FakeServers) -> FakeGemini:
+    return fresh_fake(fake_servers, FakeGemini)
 
 
 @pytest.fixture
-def bfl(bfl_server: FakeBFL) -> FakeBFL:
-    bfl_server.reset()
-    return bfl_server
-
-
-@pytest.fixture(scope="session")
-def dashscope_server() -> Iterator[FakeDashScope]:
-    server = FakeDashScope()
-    server.start()
-    yield server
-    server.stop()
+def openai_fake(fake_servers: FakeServers) -> FakeOpenAI:
+    return fresh_fake(fake_servers, FakeOpenAI)
 
 
 @pytest.fixture
-def dashscope(dashscope_server: FakeDashScope) -> FakeDashScope:
-    dashscope_server.reset()
-    return dashscope_server
-
-
-@pytest.fixture(scope="session")
-def reve_server() -> Iterator[FakeReve]:
-    server = FakeReve()
-    server.start()
-    yield server
-    server.stop()
+def bfl(fake_servers: FakeServers) -> FakeBFL:
+    return fresh_fake(fake_servers, FakeBFL)
 
 
 @pytest.fixture
-def reve(reve_server: FakeReve) -> FakeReve:
-    reve_server.reset()
-    return reve_server
+def dashscope(fake_servers: FakeServers) -> FakeDashScope:
+    return fresh_fake(fake_servers, FakeDashScope)
+
+
+@pytest.fixture
+def reve(fake_servers: FakeServers) -> FakeReve:
+    return fresh_fake(fake_servers, FakeReve)
