@@ -155,3 +155,11 @@ def test_usage_filters_by_date(live_client: TestClient, clock: FixedClock) -> No
     assert (
         live_client.get("/v1/phota/usage", params={"since": "yesterday"}, headers={"X-API-Key": key}).status_code == 422
     )
+
+
+def test_async_on_unconfigured_model_is_503_before_402(live_client: TestClient) -> None:
+    live = {"X-API-Key": new_key(live_client, "live")}  # no credit, and flux-2 has no provider key
+    body = {"prompt": "x", "base_model": "flux-2", "async": True, "response_mode": "urls"}
+    r = live_client.post("/v1/phota/generate", json=body, headers=live)
+    assert r.status_code == 503
+    assert "PHOTA_BFL_API_KEY" in r.json()["detail"]

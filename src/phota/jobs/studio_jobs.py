@@ -40,7 +40,7 @@ async def submit_async(
     A repeated ``client_request_id`` returns the first job; with a different request body
     (``request``, the parsed body) it is a 409.
     """
-    services.studio.validate(call)
+    services.studio.validate(call, principal)
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
     job = Job(
         id=new_job_id("job"),

@@ -87,8 +87,11 @@ class StudioService:
         self.charges = charges
         self.clock = clock
 
-    def validate(self, call: StudioCall) -> None:
-        """Capability checks that need no I/O: run before anything is spent."""
+    def validate(self, call: StudioCall, principal: Principal) -> Engine:
+        """Checks that need no I/O, run before anything is spent; returns the engine that will serve.
+
+        The engine is chosen here so that an unconfigured model is a 503 before any 402.
+        """
         caps = CAPABILITIES[call.base_model]
         if call.operation not in caps.operations:
             raise UnsupportedCapability(f"Base model '{call.base_model}' does not support {call.operation}.")
@@ -105,6 +108,7 @@ class StudioService:
                 )
         if call.operation == "edit" and not call.images:
             raise InvalidRequest("'images' must contain 1 to 10 images for /edit.")
+        return self.engines.for_request(call.base_model, call.operation, principal)
 
     def hold(self, principal: Principal, call: StudioCall, reference: str) -> Reservation | None:
         """Reserve what the call can cost at most (402 when the balance cannot); None for test keys."""
@@ -129,9 +133,7 @@ class StudioService:
 
         ``reference`` names the work (request or job id); a resumed job finds its first hold.
         """
-        self.validate(call)
-        # Which engine serves the call is known before paying: an unconfigured model is a 503, not a 402.
-        engine = self.engines.for_request(call.base_model, call.operation, principal)
+        engine = self.validate(call, principal)
         hold = await asyncio.to_thread(self.hold, principal, call, reference)
         try:
             outcome = await self._run(principal, call, engine, public_base_url)
