@@ -36,7 +36,8 @@ def check_async_fields(body: _ImageRequest, settings: Settings) -> None:
             raise InvalidRequest("'callback_url' must be an https URL.")
 
 
-def build_call(operation: str, body: _ImageRequest, fmt: Format) -> StudioCall:
+def build_call(body: _ImageRequest, fmt: Format) -> StudioCall:
+    """The studio call a request body asks for; the body's type names the operation."""
     common = {
         "n": body.num_output_images,
         "output_format": fmt,
@@ -79,7 +80,6 @@ def build_call(operation: str, body: _ImageRequest, fmt: Format) -> StudioCall:
             **common,  # type: ignore[arg-type]
         )
     body = cast(RemixRequest, body)
-    assert operation == "remix"
     return StudioCall(
         operation="remix",
         prompt=body.prompt or "",

@@ -36,12 +36,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _serve(
-    request: Request, services: ServicesDep, principal: PrincipalDep, body: _ImageRequest, operation: str
-) -> JSONResponse:
+async def _serve(request: Request, services: ServicesDep, principal: PrincipalDep, body: _ImageRequest) -> JSONResponse:
     check_async_fields(body, services.settings)
     fmt, headers = default_output_format(body.output_format, services.clock, services.settings)
-    call = build_call(operation, body, fmt)
+    call = build_call(body, fmt)
     base_url = public_base_url(request, services)
     if body.async_:
         job_id = await submit_async(
@@ -70,7 +68,7 @@ async def _serve(
 @router.post("/edit", response_model=EditResponse, responses=ERRORS, operation_id="edit_v1_phota_edit_post")
 async def edit(request: Request, body: EditRequest, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     """Edit one or more input images with a prompt, preserving recognised identities."""
-    return await _serve(request, services, principal, body, "edit")
+    return await _serve(request, services, principal, body)
 
 
 @router.post("/generate", response_model=EditResponse, responses=ERRORS, operation_id="generate_v1_phota_generate_post")
@@ -78,7 +76,7 @@ async def generate(
     request: Request, body: GenerateRequest, services: ServicesDep, principal: PrincipalDep
 ) -> JSONResponse:
     """Create images from a prompt; place trained people with [[profile_id]]."""
-    return await _serve(request, services, principal, body, "generate")
+    return await _serve(request, services, principal, body)
 
 
 @router.post("/enhance", response_model=EditResponse, responses=ERRORS, operation_id="enhance_v1_phota_enhance_post")
@@ -86,10 +84,10 @@ async def enhance(
     request: Request, body: EnhanceRequest, services: ServicesDep, principal: PrincipalDep
 ) -> JSONResponse:
     """Enhance one photo; parameters are inferred, optionally steered by a prompt. Output 2K."""
-    return await _serve(request, services, principal, body, "enhance")
+    return await _serve(request, services, principal, body)
 
 
 @router.post("/remix", response_model=EditResponse, responses=ERRORS, operation_id="remix_v1_phota_remix_post")
 async def remix(request: Request, body: RemixRequest, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     """Render the input image's content in the look of the reference image. Output 2K."""
-    return await _serve(request, services, principal, body, "remix")
+    return await _serve(request, services, principal, body)
