@@ -18,7 +18,7 @@ from phota.clock import Clock
 from phota.config import Settings
 from phota.identity.training import make_training_handler, make_validation_handler
 from phota.jobs.studio_jobs import make_handler as make_studio_handler
-from phota.services import Services, build_services
+from phota.services import build_services
 
 TAGS = [
     {"name": "Studio", "description": "Image editing, generation, and enhancement."},
@@ -73,7 +73,3 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     return app
 
-
-def services_of(app: FastAPI) -> Services:
-    services: Services = app.state.services
-    return services

@@ -28,13 +28,9 @@ def error_body(exc: PhotaError) -> dict[str, Any]:
     return body
 
 
-def error_response(exc: PhotaError) -> JSONResponse:
-    return JSONResponse(error_body(exc), status_code=exc.status_code)
-
-
 async def _phota_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PhotaError)
-    return error_response(exc)
+    return JSONResponse(error_body(exc), status_code=exc.status_code)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
