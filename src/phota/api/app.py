@@ -72,4 +72,3 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         RequestContextMiddleware, timeout_s=settings.request_timeout_s, max_body_bytes=settings.max_body_bytes
     )
     return app
-

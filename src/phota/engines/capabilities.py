@@ -51,6 +51,11 @@ BASE_MODELS: tuple[str, ...] = tuple(sorted(CAPABILITIES))
 DEFAULT_BASE_MODEL = "nb2"
 
 
+def key_setting(model: str) -> str:
+    """The setting that holds the provider key of a base model: PHOTA_<PROVIDER>_API_KEY."""
+    return f"PHOTA_{CAPABILITIES[model].provider.upper()}_API_KEY"
+
+
 def parse_ratio(ratio: str) -> float:
     w, h = ratio.split(":")
     return int(w) / int(h)

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from phota.config import Settings
 from phota.engines.base import Engine
 from phota.engines.bfl import BFLEngine
-from phota.engines.capabilities import BASE_MODELS, CAPABILITIES
+from phota.engines.capabilities import BASE_MODELS, CAPABILITIES, key_setting
 from phota.engines.dashscope import DashScopeEngine
 from phota.engines.gemini import GeminiEngine
 from phota.engines.openai_images import OpenAIImagesEngine
@@ -18,22 +18,10 @@ from phota.engines.reve import ReveEngine
 
 
 def _key(settings: Settings, model: str) -> SecretStr | None:
-    return {
-        "nb2": settings.gemini_api_key,
-        "gpt-image-2": settings.openai_api_key,
-        "qwen-image-2": settings.dashscope_api_key,
-        "flux-2": settings.bfl_api_key,
-        "reve": settings.reve_api_key,
-    }[model]
+    key: SecretStr | None = getattr(settings, f"{CAPABILITIES[model].provider}_api_key")
+    return key
 
 
-KEY_SETTING = {
-    "nb2": "PHOTA_GEMINI_API_KEY",
-    "gpt-image-2": "PHOTA_OPENAI_API_KEY",
-    "qwen-image-2": "PHOTA_DASHSCOPE_API_KEY",
-    "flux-2": "PHOTA_BFL_API_KEY",
-    "reve": "PHOTA_REVE_API_KEY",
-}
 FACTORIES: dict[str, Callable[[Settings], Engine]] = {
     "nb2": GeminiEngine,
     "gpt-image-2": OpenAIImagesEngine,
@@ -74,7 +62,7 @@ def engine_status(settings: Settings) -> list[dict[str, Any]]:
         backend = _backend(settings, model)
         provider_model, base_url = _provider_model(settings, model)
         if backend == "api":
-            missing = None if _key(settings, model) is not None else KEY_SETTING[model]
+            missing = None if _key(settings, model) is not None else key_setting(model)
         else:
             weights = settings.flux2_weights if model == "flux-2" else settings.qwen_weights
             missing = (

@@ -19,7 +19,7 @@ from openai.types import ImagesResponse
 
 from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES
+from phota.engines.capabilities import CAPABILITIES, key_setting
 from phota.engines.composition import IMAGE_N, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
 from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
@@ -48,7 +48,7 @@ class OpenAIImagesEngine:
         self.settings = settings
         self.model = settings.openai_model
         self.retry = retry or RetryPolicy.from_settings(settings)
-        self.info = ProviderInfo("OpenAI", "PHOTA_OPENAI_API_KEY", key)
+        self.info = ProviderInfo("OpenAI", key_setting(self.name), key)
         self.caps = CAPABILITIES[self.name]
         self._http = httpx2.AsyncClient(transport=transport, timeout=settings.openai_timeout_s)
         self._client = AsyncOpenAI(

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import httpx
 
 from phota.config import Settings
-from phota.engines.capabilities import CAPABILITIES
+from phota.engines.capabilities import CAPABILITIES, key_setting
 from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy
 from phota.errors import ProviderError, ProviderNotConfigured
 
@@ -26,7 +26,7 @@ class ProviderEngine:
         retry: RetryPolicy | None = None,
     ) -> None:
         prefix = CAPABILITIES[self.name].provider
-        setting = f"PHOTA_{prefix.upper()}_API_KEY"
+        setting = key_setting(self.name)
         secret = getattr(settings, f"{prefix}_api_key")
         if secret is None:
             raise ProviderNotConfigured(f"{self.name} needs {setting}.")

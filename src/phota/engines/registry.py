@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from phota.engines.base import Engine
-from phota.engines.capabilities import BASE_MODELS
+from phota.engines.capabilities import BASE_MODELS, key_setting
 from phota.engines.emulator import EmulatorEngine
-from phota.engines.live import KEY_SETTING
 from phota.errors import ProviderNotConfigured
 from phota.store.keys import Principal
 
@@ -30,6 +29,6 @@ class EngineRegistry:
         if engine is None:
             raise ProviderNotConfigured(
                 f"Base model '{base_model}' is not configured on this server: "
-                f"set {KEY_SETTING[base_model]} to use it with live keys."
+                f"set {key_setting(base_model)} to use it with live keys."
             )
         return engine
