@@ -108,8 +108,13 @@ class PhotoServer:
         import http.server
         import threading
 
+        class Server(http.server.ThreadingHTTPServer):
+            # The default listen backlog of 5 drops the SYNs of a training set's parallel
+            # fetches, and the client retries only after a second.
+            request_queue_size = 64
+
         handler = functools.partial(_QuietHandler, directory=str(PHOTOS))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     callback_retry_window_s: float = Field(default=3600.0, gt=0, description="give up after this long")
 
     # --- identity --------------------------------------------------------------------------------
-    face_detector_upsample: int = Field(default=1, ge=0, le=2)
+    face_detect_side: int = Field(
+        default=1024, ge=320, le=4096, description="long side of the copy the face detector scans"
+    )
     face_min_size_px: int = Field(default=40, ge=16)
     match_threshold: float = Field(default=0.5, gt=0, lt=1.5)
     training_processes: int = Field(default=2, ge=1, description="face-analysis processes for training")

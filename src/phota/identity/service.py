@@ -16,7 +16,9 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import cv2
 import numpy as np
+import threadpoolctl
 from PIL import Image
 
 from phota.config import Settings
@@ -34,8 +36,12 @@ def _analyse_jpeg(data: bytes) -> list[Face]:
     return get_analyser().analyse(np.asarray(image))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Pool processes end when the server does, even after a kill -9 of the server."""
+def _init_pool_process(parent: int) -> None:
+    """One BLAS / OpenCV thread per pool process (the pool's size already fills the cores;
+    more threads only spin against each other), and exit with the server, even after a kill -9.
+    """
+    threadpoolctl.threadpool_limits(limits=1)
+    cv2.setNumThreads(1)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -63,7 +69,7 @@ def _shared_pool(size: int) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 max_workers=size,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent,
+                initializer=_init_pool_process,
                 initargs=(os.getpid(),),
             )
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
