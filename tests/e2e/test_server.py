@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,6 +177,42 @@ def test_whole_flow(server: Server, env: dict[str, str], photo_server: PhotoServ
     cli(env, "keys", "revoke", key[:19])
     assert httpx.get(f"{base}/", headers=h).status_code == 401
     assert "acme" in cli(env, "accounts", "list")
+
+
+def test_requests_are_answered_while_a_profile_trains(
+    server: Server, env: dict[str, str], photo_server: PhotoServer
+) -> None:
+    """Training runs in the pool and in threads: the event loop keeps answering other callers."""
+    key = cli(env, "keys", "create", "--account", "busy").strip()
+    h = {"X-API-Key": key}
+    base = f"{server.base}/v1/phota"
+    urls = [photo_server.url(n) for n in identity_photos("dlib_john_salley")[:10]]
+    # A first profile warms the pool, so the measured one is training, not model loading.
+    first = httpx.post(f"{base}/profiles/add", json={"image_urls": urls}, headers=h, timeout=60).json()
+    assert poll_ready(server.base, key, first["profile_id"])["status"] == "READY"
+
+    result: dict[str, str] = {}
+    adder = threading.Thread(
+        target=lambda: result.update(
+            httpx.post(f"{base}/profiles/add", json={"image_urls": urls}, headers=h, timeout=60).json()
+        )
+    )
+    latencies: list[float] = []
+    with httpx.Client(timeout=10) as c:
+        adder.start()
+        status = "VALIDATING"
+        while adder.is_alive() or status not in ("READY", "ERROR"):
+            t0 = time.perf_counter()
+            assert c.get(f"{base}/profiles/{first['profile_id']}/status", headers=h).status_code == 200
+            latencies.append(time.perf_counter() - t0)
+            if not adder.is_alive():
+                status = c.get(f"{base}/profiles/{result['profile_id']}/status", headers=h).json()["status"]
+            time.sleep(0.02)
+    assert status == "READY"
+    # Analysing ten photos takes about a second of CPU; had any of it run on the event loop,
+    # a status call would have waited for it.
+    assert len(latencies) >= 10
+    assert max(latencies) < 0.5, sorted(latencies)[-5:]
 
 
 def test_training_survives_kill_9(env: dict[str, str], photo_server: PhotoServer) -> None:

@@ -24,6 +24,7 @@ from phota.identity.analysis import (
     analyse_training_set,
 )
 from phota.identity.dlib_analyser import THRESHOLD_VERSION, get_analyser
+from phota.identity.faces import Face
 from phota.identity.profiles import new_profile_id, profile_prefix
 from phota.imaging.encode import to_storage_jpeg
 from phota.jobs.queue import Handler, new_job_id
@@ -124,105 +125,147 @@ def _set_status(services: Services, profile_id: str, status: str, message: str =
 
 
 def make_validation_handler(services: Services) -> Handler:
+    # Database and blob-store work runs in threads: the event loop keeps serving requests.
     async def validate(job: Job) -> dict[str, Any] | None:
         profile_id = job.payload["profile_id"]
-        with services.db.session() as s:
-            profile = s.get(Profile, profile_id)
-            if profile is None:
-                return None
-            urls, account_id = list(profile.image_urls), profile.account_id
-            profile.status = "VALIDATING"
-            s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
-        services.blobs.delete_prefix(profile_prefix(profile_id))
-
+        started = await asyncio.to_thread(_start_validation, services, profile_id)
+        if started is None:
+            return None
+        urls, account_id = started
         fetched = await asyncio.gather(
             *(_fetch(services, url, f"image_urls[{i}]") for i, url in enumerate(urls)), return_exceptions=True
         )
-        stored: list[tuple[int, bytes]] = []
-        rows: list[ProfilePhoto] = []
-        for i, (url, item) in enumerate(zip(urls, fetched, strict=True)):
-            row = ProfilePhoto(profile_id=profile_id, position=i, source_url=url)
-            if isinstance(item, PhotaError):
-                row.reason = item.message
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                row.blob_key = f"{profile_prefix(profile_id)}photos/{i}.jpg"
-                services.blobs.put(row.blob_key, item)
-                stored.append((i, item))
-            rows.append(row)
-
+        rows, stored = await asyncio.to_thread(_store_photos, services, profile_id, urls, fetched)
         analysed = await services.identity.analyse_jpegs([data for _, data in stored])
         by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
-        any_face = False
-        for row in rows:
-            faces = by_pos.get(row.position)
-            if faces is None:
-                continue
-            any_face = any_face or bool(faces)
-            if not faces:
-                row.reason = "no face detected"
-        with services.db.session() as s:
-            if s.get(Profile, profile_id) is None:
-                return None
-            s.add_all(rows)
         services.identity.cache_faces(profile_id, by_pos)
-        if not stored:
-            reasons = "; ".join(f"photo {row.position}: {row.reason}" for row in rows)
-            _fail(services, profile_id, f"None of the image_urls could be used. {reasons}")
-            return None
-        if not any_face:
-            _fail(services, profile_id, NO_SUBJECT)
-            return None
-        if _set_status(services, profile_id, "QUEUING"):
-            with services.db.session() as s:
-                s.add(_job(account_id, "train", profile_id))
+        if await asyncio.to_thread(_finish_validation, services, profile_id, account_id, rows, by_pos):
             services.queue.notify()
         return None
 
     return validate
 
 
+def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str] | None:
+    """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone."""
+    with services.db.session() as s:
+        profile = s.get(Profile, profile_id)
+        if profile is None:
+            return None
+        urls, account_id = list(profile.image_urls), profile.account_id
+        profile.status = "VALIDATING"
+        s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
+    services.blobs.delete_prefix(profile_prefix(profile_id))
+    return urls, account_id
+
+
+def _store_photos(
+    services: Services, profile_id: str, urls: list[str], fetched: list[bytes | BaseException]
+) -> tuple[list[ProfilePhoto], list[tuple[int, bytes]]]:
+    """Store the fetched photos; a photo that could not be fetched keeps its reason."""
+    stored: list[tuple[int, bytes]] = []
+    rows: list[ProfilePhoto] = []
+    for i, (url, item) in enumerate(zip(urls, fetched, strict=True)):
+        row = ProfilePhoto(profile_id=profile_id, position=i, source_url=url)
+        if isinstance(item, PhotaError):
+            row.reason = item.message
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            row.blob_key = f"{profile_prefix(profile_id)}photos/{i}.jpg"
+            services.blobs.put(row.blob_key, item)
+            stored.append((i, item))
+        rows.append(row)
+    return rows, stored
+
+
+def _finish_validation(
+    services: Services,
+    profile_id: str,
+    account_id: str,
+    rows: list[ProfilePhoto],
+    faces: dict[int, list[Face]],
+) -> bool:
+    """Record per-photo outcomes, then ERROR or a queued train job (True when one was queued)."""
+    any_face = False
+    for row in rows:
+        found = faces.get(row.position)
+        if found is None:
+            continue
+        any_face = any_face or bool(found)
+        if not found:
+            row.reason = "no face detected"
+    with services.db.session() as s:
+        if s.get(Profile, profile_id) is None:
+            return False
+        s.add_all(rows)
+    if not faces:
+        reasons = "; ".join(f"photo {row.position}: {row.reason}" for row in rows)
+        _fail(services, profile_id, f"None of the image_urls could be used. {reasons}")
+        return False
+    if not any_face:
+        _fail(services, profile_id, NO_SUBJECT)
+        return False
+    if not _set_status(services, profile_id, "QUEUING"):
+        return False
+    with services.db.session() as s:
+        s.add(_job(account_id, "train", profile_id))
+    return True
+
+
 def make_training_handler(services: Services) -> Handler:
     async def train(job: Job) -> dict[str, Any] | None:
         profile_id = job.payload["profile_id"]
-        if not _set_status(services, profile_id, "IN_PROGRESS"):
+        loaded = await asyncio.to_thread(_load_training_photos, services, profile_id)
+        if loaded is None:
             return None
-        with services.db.session() as s:
-            profile = s.get(Profile, profile_id)
-            assert profile is not None
-            tier = profile.training_tier
-            photos = list(
-                s.scalars(
-                    select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position)
-                )
-            )
-        usable = [p for p in photos if p.blob_key]
-        images = [Image.open(io.BytesIO(services.blobs.get(p.blob_key or ""))).convert("RGB") for p in usable]
+        tier, photos, usable, jpegs = loaded
         faces = services.identity.cached_faces(profile_id)
         if faces is None or set(faces) != {p.position for p in usable}:
-            analysed = await services.identity.analyse_jpegs([services.blobs.get(p.blob_key or "") for p in usable])
+            analysed = await services.identity.analyse_jpegs(jpegs)
             faces = {p.position: f for p, f in zip(usable, analysed, strict=True)}
         min_usable = (
             services.settings.min_usable_photos_fast if tier == "fast" else services.settings.min_usable_photos_standard
         )
-        result = await asyncio.to_thread(
-            analyse_training_set,
-            [
-                PhotoFaces(index=p.position, image=img, faces=faces[p.position])
-                for p, img in zip(usable, images, strict=True)
-            ],
-            min_usable=min_usable,
-        )
-        fetch_failures = [f"photo {p.position}: {p.reason}" for p in photos if not p.blob_key]
+
+        def select_and_crop() -> TrainingAnalysis:
+            images = [Image.open(io.BytesIO(data)).convert("RGB") for data in jpegs]
+            return analyse_training_set(
+                [
+                    PhotoFaces(index=p.position, image=im, faces=faces[p.position])
+                    for p, im in zip(usable, images, strict=True)
+                ],
+                min_usable=min_usable,
+            )
+
+        result = await asyncio.to_thread(select_and_crop)
         if not result.ok:
+            fetch_failures = [f"photo {p.position}: {p.reason}" for p in photos if not p.blob_key]
             message = result.message if not fetch_failures else f"{result.message} {'; '.join(fetch_failures)}"
-            _fail(services, profile_id, message)
+            await asyncio.to_thread(_fail, services, profile_id, message)
             return None
         await asyncio.to_thread(_store_result, services, profile_id, result)
         return None
 
     return train
+
+
+def _load_training_photos(
+    services: Services, profile_id: str
+) -> tuple[str, list[ProfilePhoto], list[ProfilePhoto], list[bytes]] | None:
+    """IN_PROGRESS, and the stored photos read back; None when the profile is gone."""
+    if not _set_status(services, profile_id, "IN_PROGRESS"):
+        return None
+    with services.db.session() as s:
+        profile = s.get(Profile, profile_id)
+        if profile is None:
+            return None
+        tier = profile.training_tier
+        photos = list(
+            s.scalars(select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position))
+        )
+    usable = [p for p in photos if p.blob_key]
+    return tier, photos, usable, [services.blobs.get(p.blob_key or "") for p in usable]
 
 
 def _store_result(services: Services, profile_id: str, result: TrainingAnalysis) -> None:
