@@ -6,23 +6,24 @@ Run from the repository root: ``.venv/bin/python -m bench.identity``. Writes the
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
-import multiprocessing
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import dlib
 import numpy as np
 import pillow_heif
+import threadpoolctl
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
@@ -33,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
+from phota.config import Settings  # noqa: E402
 from phota.identity.analysis import PhotoFaces, analyse_training_set  # noqa: E402
 from phota.identity.dlib_analyser import (  # noqa: E402
     CHIP_PADDING,
@@ -44,6 +46,7 @@ from phota.identity.dlib_analyser import (  # noqa: E402
 )
 from phota.identity.faces import Face  # noqa: E402
 from phota.identity.recognition import ProfileIdentity, match_faces  # noqa: E402
+from phota.identity.service import IdentityService, single_threaded_blas  # noqa: E402
 
 pillow_heif.register_heif_opener()
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -136,35 +139,25 @@ def rss_of_models() -> str:
     )
 
 
-def _pool_analyse(data: bytes) -> list[Face]:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    return get_analyser().analyse(np.asarray(image))
-
-
-def _pool_warm() -> str:
-    return get_analyser().model_id
-
-
 def training_time(names: list[str]) -> str:
     jpegs = []
     for n in names:
         buf = io.BytesIO()
         load(n).save(buf, format="JPEG", quality=95)
         jpegs.append(buf.getvalue())
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-        for f in [pool.submit(_pool_warm) for _ in range(2)]:
-            f.result()
-        runs = []
-        for _ in range(3):
-            t = time.perf_counter()
-            faces = list(pool.map(_pool_analyse, jpegs))
-            t_an = time.perf_counter() - t
-            images = [Image.open(io.BytesIO(d)).convert("RGB") for d in jpegs]
-            result = analyse_training_set(
-                [PhotoFaces(i, im, f) for i, (im, f) in enumerate(zip(images, faces, strict=True))], min_usable=8
-            )
-            runs.append((time.perf_counter() - t, t_an, len(result.used)))
+    # The server's own pool (two spawned processes, one BLAS thread each), warmed first.
+    service = IdentityService(Settings(training_processes=2))
+    service.warm_up()
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        faces = asyncio.run(service.analyse_jpegs(jpegs))
+        t_an = time.perf_counter() - t
+        images = [Image.open(io.BytesIO(d)).convert("RGB") for d in jpegs]
+        result = analyse_training_set(
+            [PhotoFaces(i, im, f) for i, (im, f) in enumerate(zip(images, faces, strict=True))], min_usable=8
+        )
+        runs.append((time.perf_counter() - t, t_an, len(result.used)))
     total, t_an, used = min(runs)
     return (
         f"Training analysis of {len(names)} photos (8 of one person + 2 others, long side up to 1600 px), "
@@ -221,6 +214,7 @@ class DlibOnlyBaseline:
 
 
 def main() -> None:
+    single_threaded_blas()  # as the server does
     analyser = get_analyser()
     rows = [r for r in manifest() if r["identity"] != "corrupt"]
     faces: dict[str, list[Face]] = {}
@@ -351,6 +345,24 @@ def main() -> None:
         t = time.perf_counter()
         analyser.embed(chips)
         te.append((time.perf_counter() - t) * 1000)
+    # The server runs one BLAS thread per request thread (identity.service.single_threaded_blas).
+    conc_lines = [
+        "| BLAS threads | one image alone, median ms | two concurrent callers, ms per image |",
+        "|---|---|---|",
+    ]
+    for n_threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n_threads, user_api="blas"):
+            alone = []
+            for _ in range(7):
+                t = time.perf_counter()
+                analyser.analyse(canvas)
+                alone.append((time.perf_counter() - t) * 1000)
+            with ThreadPoolExecutor(2) as ex:
+                list(ex.map(lambda _: analyser.analyse(canvas), range(4)))
+                t = time.perf_counter()
+                list(ex.map(lambda _: analyser.analyse(canvas), range(16)))
+                per_image = (time.perf_counter() - t) * 1000 / 16
+        conc_lines.append(f"| {n_threads} | {statistics.median(alone):.0f} | {per_image:.0f} |")
     tbe = []
     for _ in range(2):
         t = time.perf_counter()
@@ -408,14 +420,20 @@ distances are compared with the same-person range above.
 ### Speed and memory
 
 Recognition (detect + align + embed every face + match against {len(all_profiles)} profiles) of one
-1024×1024 image, called from one thread as the server does. The baseline, measured in the same run, is
-the previous pipeline: dlib's own (BLAS-less) ResNet and HOG on a 640 px copy upsampled once.
+1024×1024 image, called from one thread with one BLAS thread, as the server does. The baseline, measured
+in the same run, is the previous pipeline: dlib's own (BLAS-less) ResNet and HOG on a 640 px copy
+upsampled once.
 
 {chr(10).join(rec_lines)}
 
 On the image with four ~285 px faces: HOG detection median {statistics.median(td):.0f} ms; embedding the
 four chips {statistics.median(te):.0f} ms with the NumPy network vs {statistics.median(tbe):.0f} ms with dlib's
 (**{statistics.median(tbe) / statistics.median(te):.1f}×**); the rest is landmarks, chips and matching.
+
+The same 4-face image with one or two OpenBLAS threads per call, alone and from two threads at once
+(each thread detects with its own HOG detector):
+
+{chr(10).join(conc_lines)}
 
 {training}
 

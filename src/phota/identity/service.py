@@ -2,7 +2,7 @@
 
 Face analysis for training runs in a small process pool, so training uses both cores and
 never holds the API process's interpreter lock; recognition on request outputs runs in
-the API process (one image at a time, in a worker thread).
+the API process, in the request's worker thread (concurrent requests recognise in parallel).
 """
 
 from __future__ import annotations
@@ -36,11 +36,21 @@ def _analyse_jpeg(data: bytes) -> list[Face]:
     return get_analyser().analyse(np.asarray(image))
 
 
-def _init_pool_process(parent: int) -> None:
-    """One BLAS / OpenCV thread per pool process (the pool's size already fills the cores;
-    more threads only spin against each other), and exit with the server, even after a kill -9.
+def single_threaded_blas() -> None:
+    """One BLAS thread per calling thread, for this whole process.
+
+    The face network's matrix products are small: a second OpenBLAS thread saves ~10 ms on a
+    4-face image, but its threads spin-wait between calls, taking the core from the event loop,
+    the training pool and concurrent requests (figures in docs/identity.md).
     """
-    threadpoolctl.threadpool_limits(limits=1)
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+
+
+def _init_pool_process(parent: int) -> None:
+    """One BLAS / OpenCV thread per pool process (the pool's size already fills the cores),
+    and exit with the server, even after a kill -9.
+    """
+    single_threaded_blas()
     cv2.setNumThreads(1)
 
     def watch() -> None:
@@ -78,6 +88,7 @@ def _shared_pool(size: int) -> ProcessPoolExecutor:
 
 class IdentityService:
     def __init__(self, settings: Settings) -> None:
+        single_threaded_blas()
         self.settings = settings
         self.threshold = settings.match_threshold
         # Faces found during validation, kept for the train step of the same profile so a
