@@ -79,3 +79,18 @@ def test_pickles_by_settings_and_singleton_is_shared() -> None:
     for t in threads:
         t.join()
     assert all(s is seen[0] for s in seen)
+
+
+def test_concurrent_analyses_match_sequential_ones() -> None:
+    """Threads detect with their own HOG detectors and embed without a lock: same answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["group_obama_and_biden.jpg", "df_p01_img1.jpg", "obama_obama.jpg", "df_p03_img8.jpg"] * 3
+    images = [np.asarray(load(n)) for n in names]
+    sequential = [analyser().analyse(im) for im in images]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(analyser().analyse, images))
+    for seq, conc in zip(sequential, concurrent, strict=True):
+        assert [f.box for f in seq] == [f.box for f in conc]
+        for a, b in zip(seq, conc, strict=True):
+            assert np.allclose(a.embedding, b.embedding, atol=1e-5)
