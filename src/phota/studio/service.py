@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -29,6 +30,10 @@ from phota.store.outputs import OutputStore
 
 FaceBox = tuple[int, int, int, int]
 ENHANCE_LONG_SIDE = 2048  # /enhance and /remix are pinned to 2K (spec §3.1)
+
+
+# Shared by all requests; 4 = the most outputs one request asks for.
+_OUTPUT_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phota-outputs")
 
 
 class IdentityOps(Protocol):
@@ -241,19 +246,22 @@ class StudioService:
         profiles: list[LoadedProfile],
         public_base_url: str,
     ) -> StudioOutcome:
+        def recognise_and_encode(image: Image.Image) -> tuple[dict[str, float], bytes]:
+            found = self.identity.analyse(image, profiles)[1] if profiles else {}
+            return found, encode_image(image.convert("RGB"), call.output_format)
+
+        # Outputs are independent and both steps release the interpreter lock: up to four at once.
+        per_output = list(_OUTPUT_THREADS.map(recognise_and_encode, images))
         counts: dict[str, int] = {}
         scores: list[dict[str, float]] = []
         recognised_outputs = 0
         encoded: list[bytes] = []
-        for image in images:
-            found: dict[str, float] = {}
-            if profiles:
-                _, found = self.identity.analyse(image, profiles)
+        for found, data in per_output:
             for pid in found:
                 counts[pid] = counts.get(pid, 0) + 1
             recognised_outputs += bool(found)
             scores.append({pid: round(sim, 4) for pid, sim in found.items()})
-            encoded.append(encode_image(image.convert("RGB"), call.output_format))
+            encoded.append(data)
         outcome = StudioOutcome(known_subjects=counts, recognised_outputs=recognised_outputs)
         if call.include_identity_scores:
             outcome.identity_scores = scores
