@@ -19,19 +19,20 @@ from openai.types import ImagesResponse
 
 from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.capabilities import CAPABILITIES, key_setting
 from phota.engines.composition import IMAGE_N, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
-from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy, parse_retry_after, with_retries
+from phota.engines.provider import ProviderConfig
+from phota.engines.retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from phota.engines.sizing import openai_size, request_ratio
-from phota.errors import ContentModeration, PhotaError, ProviderError, ProviderNotConfigured
+from phota.errors import ContentModeration, PhotaError, ProviderError
 
 Quality = Literal["low", "medium", "high", "auto"]
 UPLOAD_LIMIT = 45 * 1024 * 1024  # each edit input must stay under 50 MB
 MODERATION_CODES = {"moderation_blocked", "content_policy_violation"}
 
 
-class OpenAIImagesEngine:
+class OpenAIImagesEngine(ProviderConfig):
+    display = "OpenAI"
     name = "gpt-image-2"
 
     def __init__(
@@ -41,20 +42,13 @@ class OpenAIImagesEngine:
         transport: httpx2.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        self._configure(settings, retry)
         # The openai SDK runs on httpx2, so an injected transport is an httpx2 one.
-        if settings.openai_api_key is None:
-            raise ProviderNotConfigured("gpt-image-2 needs PHOTA_OPENAI_API_KEY.")
-        key = settings.openai_api_key.get_secret_value()
-        self.settings = settings
-        self.model = settings.openai_model
-        self.retry = retry or RetryPolicy.from_settings(settings)
-        self.info = ProviderInfo("OpenAI", key_setting(self.name), key)
-        self.caps = CAPABILITIES[self.name]
-        self._http = httpx2.AsyncClient(transport=transport, timeout=settings.openai_timeout_s)
+        self._http = httpx2.AsyncClient(transport=transport, timeout=self.timeout_s)
         self._client = AsyncOpenAI(
-            api_key=key,
+            api_key=self.key,
             base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout_s,
+            timeout=self.timeout_s,
             max_retries=0,  # ours only
             http_client=self._http,
         )

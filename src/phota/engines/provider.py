@@ -1,4 +1,4 @@
-"""What every provider adapter shares: its settings, credentials, retry policy and HTTP client."""
+"""What every provider adapter shares: its settings, credentials, retry policy and (httpx) HTTP client."""
 
 from __future__ import annotations
 
@@ -12,19 +12,13 @@ from phota.engines.retry import ProviderInfo, RetryableError, RetryPolicy
 from phota.errors import ProviderError, ProviderNotConfigured
 
 
-class ProviderEngine:
-    """Base of the adapters: settings are read by the provider's prefix (``PHOTA_<PROVIDER>_*``)."""
+class ProviderConfig:
+    """A provider's settings, read by its prefix (``PHOTA_<PROVIDER>_*``): key, model, timeout, retries."""
 
     name: ClassVar[str]
     display: ClassVar[str]  # the provider's name in operator-facing messages
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    def _configure(self, settings: Settings, retry: RetryPolicy | None) -> None:
         prefix = CAPABILITIES[self.name].provider
         setting = key_setting(self.name)
         secret = getattr(settings, f"{prefix}_api_key")
@@ -37,6 +31,19 @@ class ProviderEngine:
         self.retry = retry or RetryPolicy.from_settings(settings)
         self.info = ProviderInfo(self.display, setting, self.key)
         self.caps = CAPABILITIES[self.name]
+
+
+class ProviderEngine(ProviderConfig):
+    """Base of the adapters that speak HTTP themselves (httpx)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._configure(settings, retry)
         self._http = httpx.AsyncClient(transport=transport, timeout=self.timeout_s)
 
     async def aclose(self) -> None:
