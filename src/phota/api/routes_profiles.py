@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from phota.api.deps import PrincipalDep, ServicesDep
+from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep
 from phota.api.schemas import (
     AddProfileRequest,
     AddProfileResponse,
@@ -20,11 +20,7 @@ from phota.identity import training
 
 router = APIRouter(prefix="/v1/phota/profiles", tags=["Profiles"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Invalid API key in the X-API-Key header."},
-    403: {"description": "Missing X-API-Key header (no API key provided)."},
-    404: {"description": "Resource not found."},
-}
+ERRORS: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, 404: {"description": "Resource not found."}}
 
 
 @router.post(

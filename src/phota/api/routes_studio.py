@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from phota.api.calls import build_call, check_async_fields, default_output_format
 from phota.api.context import current_request_id
-from phota.api.deps import PrincipalDep, ServicesDep, public_base_url
+from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep, public_base_url
 from phota.api.schemas import (
     EditRequest,
     EditResponse,
@@ -26,9 +26,8 @@ router = APIRouter(prefix="/v1/phota", tags=["Studio"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     202: {"model": JobHandle, "description": "Async job accepted; poll job_id at poll_url."},
     400: {"description": "Invalid request or content moderation violation."},
-    401: {"description": "Invalid API key in the X-API-Key header."},
+    **AUTH_RESPONSES,
     402: {"description": "Insufficient prepaid credit balance."},
-    403: {"description": "Missing X-API-Key header (no API key provided)."},
     404: {"description": "Resource not found."},
     500: {"description": "Internal error."},
     503: {"description": "Service temporarily unavailable."},
