@@ -22,6 +22,7 @@ from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
 from phota.store.outputs import OutputStore
 from phota.store.signing import UrlSigner
+from phota.store.uploads import UploadStore
 from phota.studio.local_engines import LocalEnhanceEngine, LocalRemixEngine
 from phota.studio.service import StudioService
 
@@ -42,6 +43,7 @@ class Services:
     callbacks: CallbackDispatcher
     ledger: Ledger
     charges: Charges
+    uploads: UploadStore
 
     def close(self) -> None:
         self.identity.close()
@@ -55,7 +57,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     outputs = OutputStore(db, blobs, UrlSigner(settings.signing_key(), settings.download_url_ttl_s), clock)
     profiles = ProfileRepository(db, blobs)
     identity = IdentityService(settings)
-    loader = ImageLoader.from_settings(settings)
+    uploads = UploadStore(blobs, UrlSigner(settings.signing_key(), settings.upload_ttl_s), clock)
+    loader = ImageLoader.from_settings(settings, uploads)
     engines = EngineRegistry(
         # Provider adapters, and local open-weight engines where an operator configured them.
         live={**build_live_engines(settings), **build_local_engines(settings)},
@@ -95,4 +98,5 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         callbacks,
         ledger,
         charges,
+        uploads,
     )

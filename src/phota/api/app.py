@@ -9,21 +9,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from phota import API_VERSION
-from phota.api import errors
+from phota.api import errors, routes_pages
 from phota.api.middleware import RequestContextMiddleware
 from phota.api.routes_misc import router as misc_router
 from phota.api.routes_profiles import router as profiles_router
 from phota.api.routes_studio import router as studio_router
+from phota.api.routes_uploads import router as uploads_router
 from phota.clock import Clock
 from phota.config import Settings
 from phota.identity.training import make_training_handler, make_validation_handler
 from phota.jobs.studio_jobs import make_handler as make_studio_handler
 from phota.services import build_services
+from phota.store.uploads import sweep_forever
 
 TAGS = [
     {"name": "Studio", "description": "Image editing, generation, and enhancement."},
     {"name": "Profiles", "description": "Profile lifecycle: create, query, delete."},
+    {"name": "Uploads", "description": "phota extension: local images in, signed phota URLs out."},
 ]
+OPENAPI_URL = "/v1/phota/openapi.json"
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, run_workers: bool = True) -> FastAPI:
@@ -42,11 +46,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             warm = asyncio.get_running_loop().run_in_executor(None, services.identity.warm_up)
             await services.queue.start()
             await services.callbacks.start()
+            sweeper = asyncio.create_task(sweep_forever(services.uploads, services.settings.upload_sweep_interval_s))
         try:
             yield
         finally:
             if run_workers:
                 warm.cancel()
+                sweeper.cancel()
             await services.queue.stop()
             await services.callbacks.stop()
             for engine in services.engines.live.values():
@@ -59,7 +65,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="Phota API",
         description="Create and manage profiles for photo editing and enhancement.",
         version=API_VERSION,
-        openapi_url="/v1/phota/openapi.json",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
@@ -68,6 +76,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(misc_router)
     app.include_router(studio_router)
     app.include_router(profiles_router)
+    app.include_router(uploads_router)
+    routes_pages.install(app, OPENAPI_URL, app.title)
     app.add_middleware(
         RequestContextMiddleware, timeout_s=settings.request_timeout_s, max_body_bytes=settings.max_body_bytes
     )

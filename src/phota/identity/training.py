@@ -41,6 +41,8 @@ async def start_training(
     services: Services, principal: Principal, image_urls: list[str], tier: str, tag: str | None
 ) -> str:
     """Create the profile and queue its validation; answer 400 if it quickly finds no subject."""
+    # Another account's (or an expired) upload is refused now, not dropped later during validation.
+    await asyncio.to_thread(services.uploads.check, principal.account_id, image_urls, "image_urls")
     profile_id = new_profile_id()
 
     def insert() -> None:
@@ -81,9 +83,9 @@ async def start_training(
     return profile_id
 
 
-async def _fetch(services: Services, url: str, name: str) -> bytes:
+async def _fetch(services: Services, url: str, name: str, account_id: str) -> bytes:
     """Fetch and normalise one training photo; kept as JPEG q95 (spec §1.6)."""
-    image = await services.loader.load(url, name)
+    image = await services.loader.load(url, name, account_id=account_id)
     return await asyncio.to_thread(to_storage_jpeg, image)
 
 
@@ -133,7 +135,8 @@ def make_validation_handler(services: Services) -> Handler:
             return None
         urls, account_id = started
         fetched = await asyncio.gather(
-            *(_fetch(services, url, f"image_urls[{i}]") for i, url in enumerate(urls)), return_exceptions=True
+            *(_fetch(services, url, f"image_urls[{i}]", account_id) for i, url in enumerate(urls)),
+            return_exceptions=True,
         )
         rows, stored = await asyncio.to_thread(_store_photos, services, profile_id, urls, fetched)
         analysed = await services.identity.analyse_jpegs([data for _, data in stored])

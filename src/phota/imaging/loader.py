@@ -10,28 +10,39 @@ from phota.config import Settings
 from phota.errors import InvalidImage
 from phota.imaging.decode import decode_base64, decode_image, looks_like_url, url_scheme
 from phota.imaging.fetch import SafeUrlFetcher, UrlFetcher
+from phota.store.uploads import UploadStore
 
 
 class ImageLoader:
-    def __init__(self, fetcher: UrlFetcher, *, max_side: int, max_pixels: int) -> None:
+    def __init__(
+        self, fetcher: UrlFetcher, *, max_side: int, max_pixels: int, uploads: UploadStore | None = None
+    ) -> None:
         self.fetcher = fetcher
+        self.uploads = uploads
         self.max_side = max_side
         self.max_pixels = max_pixels
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ImageLoader:
+    def from_settings(cls, settings: Settings, uploads: UploadStore | None = None) -> ImageLoader:
         return cls(
             SafeUrlFetcher.from_settings(settings),
             max_side=settings.max_input_side,
             max_pixels=settings.max_input_pixels,
+            uploads=uploads,
         )
 
-    async def load(self, source: str, name: str) -> Image.Image:
-        """Fetch or base64-decode ``source`` and decode it; errors name the input as ``name``."""
+    async def load(self, source: str, name: str, *, account_id: str | None = None) -> Image.Image:
+        """Fetch or base64-decode ``source`` and decode it; errors name the input as ``name``.
+
+        Our own upload URLs are read from the blob store for ``account_id`` instead of fetched.
+        """
         if not isinstance(source, str) or not source.strip():
             raise InvalidImage(f"{name} is empty")
         if looks_like_url(source):
-            data = await self.fetcher.fetch(source.strip(), name)
+            if self.uploads is not None and self.uploads.is_upload_url(source):
+                data = await asyncio.to_thread(self.uploads.read, source, account_id, name)
+            else:
+                data = await self.fetcher.fetch(source.strip(), name)
             return await asyncio.to_thread(self._decode, data, name)
         scheme = url_scheme(source)
         if scheme is not None and scheme != "data":
@@ -39,13 +50,13 @@ class ImageLoader:
         # Base64 decoding of a large upload is CPU work too: do both off the event loop.
         return await asyncio.to_thread(self._decode_base64, source, name)
 
-    async def load_many(self, sources: list[str], field: str) -> list[Image.Image]:
+    async def load_many(self, sources: list[str], field: str, *, account_id: str | None = None) -> list[Image.Image]:
         """Load ``sources`` concurrently as ``field[0]``, ``field[1]``, ...; in order.
 
         On failure the remaining loads are cancelled and the error of the lowest-numbered failed input
         among those finished is raised (a plain InvalidImage, not an exception group).
         """
-        tasks = [asyncio.create_task(self.load(src, f"{field}[{i}]")) for i, src in enumerate(sources)]
+        tasks = [asyncio.create_task(self.load(src, f"{field}[{i}]", account_id=account_id)) for i, src in enumerate(sources)]
         if not tasks:
             return []
         try:

@@ -171,8 +171,13 @@ class StudioService:
         by_id = {p.profile_id: p for p in profiles}
 
         # 2. inputs.
-        inputs = await self.loader.load_many(call.images, call.field) if call.images else []
-        style = await self.loader.load(call.style_image, "reference_image") if call.style_image else None
+        account = principal.account_id
+        inputs = await self.loader.load_many(call.images, call.field, account_id=account) if call.images else []
+        style = (
+            await self.loader.load(call.style_image, "reference_image", account_id=account)
+            if call.style_image
+            else None
+        )
 
         # 3. identity conditioning: who is in the inputs, who the prompt names.
         present: list[str] = []
