@@ -88,7 +88,7 @@ def test_readme_quickstart_in_a_clean_virtualenv(live_server: LiveServer, tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert len(script.read_text().strip().splitlines()) <= 16
-    assert (tmp_path / "portrait.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "portrait.jpg").read_bytes().startswith(b"\xff\xd8")
     profile_id, counts = done.stdout.split(" ", 1)
     assert f"'{profile_id}': 1" in counts  # the generated person is recognised as the profile
     status = httpx.get(f"{live_server.api}/profiles/{profile_id}/status", headers={"X-API-Key": key}).json()

@@ -82,7 +82,8 @@ def test_generate_with_a_profile_reference_saves_images(client: Phota, profile_i
     assert result.images[0].identity_scores is not None and profile_id in result.images[0].identity_scores
     paths = result.save(tmp_path / "out.png")
     assert [p.name for p in paths] == ["out.png", "out-2.png"]
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    # jpg is the default output format from 2026-05-08 on (the server's real clock).
+    assert all(p.read_bytes().startswith(b"\xff\xd8") for p in paths)
     assert result.request_id
 
 
@@ -99,9 +100,10 @@ def test_edit_enhance_remix_take_local_paths_urls_and_bytes(client: Phota, profi
 
 
 def test_urls_mode_downloads_the_bytes(client: Phota) -> None:
-    result = client.generate("a lighthouse", response_mode="urls")
+    result = client.generate("a lighthouse", response_mode="urls", output_format="png")
     assert not isinstance(result, JobHandle)
     assert result.images[0].url and result.images[0].data.startswith(b"\x89PNG")
+    assert result.images[0].format == "png"
 
 
 def test_async_submit_gets_an_idempotency_key_and_jobs_wait(client: Phota, profile_id: str) -> None:
@@ -110,7 +112,7 @@ def test_async_submit_gets_an_idempotency_key_and_jobs_wait(client: Phota, profi
     job = client.jobs.wait(handle.job_id, poll_interval=0.1)
     assert job.status == "succeeded"
     result = client.jobs.result(job)
-    assert result.images[0].data.startswith(b"\x89PNG")
+    assert result.images[0].format == "jpg"
 
 
 def test_typed_errors_carry_the_request_id(client: Phota, live_server: LiveServer) -> None:
