@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,diffusers]'
+$(DEV_STAMP): pyproject.toml clients/python/pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,diffusers]' -e ./clients/python
 	touch $@
 
 serve: $(STAMP)
@@ -39,9 +39,10 @@ test-postgres: $(DEV_STAMP)
 	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q tests/api tests/e2e tests/billing tests/test_config_docs.py
 
 check: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients/python
+	$(BIN)/ruff format --check src tests bench clients/python
 	$(BIN)/mypy
+	$(BIN)/mypy clients/python/src/phota_client
 
 lint: check
 

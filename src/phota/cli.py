@@ -61,7 +61,7 @@ def serve(
     if first_start:
         typer.echo("\nCreated account 'default'. Its test API key (shown once, keep it):\n")
         typer.echo(f"    {key}\n")
-    typer.echo(f"API:  {base}/v1/phota\nDocs: {base}/docs\n")
+    typer.echo(f"API:        {base}/v1/phota\nDocs:       {base}/docs\nPlayground: {base}/playground/\n")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 

@@ -17,7 +17,9 @@ FACE = "dlib_john_savage"
 
 
 def upload(client: TestClient, auth: dict[str, str], name: str) -> dict:  # type: ignore[type-arg]
-    r = client.post("/v1/phota/uploads", content=photo(name).read_bytes(), headers={**auth, "Content-Type": "image/jpeg"})
+    r = client.post(
+        "/v1/phota/uploads", content=photo(name).read_bytes(), headers={**auth, "Content-Type": "image/jpeg"}
+    )
     assert r.status_code == 201, r.text
     return dict(r.json())
 

@@ -49,7 +49,9 @@ def test_profiles_add_wait_list_status_picture_delete(
     assert run(live_server, key, "profiles", "status", trained).stdout.startswith(f"{trained}\tREADY")
     pic = run(live_server, key, "profiles", "picture", trained, "-o", str(tmp_path / "p.jpg"))
     assert pic.returncode == 0 and (tmp_path / "p.jpg").read_bytes().startswith(b"\xff\xd8")
-    extra = run(live_server, key, "profiles", "add", *[str(photo(n)) for n in identity_photos(FACE)[:5]], "--tier", "fast")
+    extra = run(
+        live_server, key, "profiles", "add", *[str(photo(n)) for n in identity_photos(FACE)[:5]], "--tier", "fast"
+    )
     assert extra.returncode == 0, extra.stderr
     extra_id = extra.stdout.strip()
     assert run(live_server, key, "profiles", "delete", extra_id).stdout == f"deleted {extra_id}\n"
@@ -68,8 +70,20 @@ def test_studio_commands_save_outputs_and_print_known_subjects(
     assert out.exists() and (tmp_path / "gen-2.png").exists()
     assert f"known subjects: {trained} x" in gen.stdout
     face = str(photo(identity_photos(FACE)[0]))
-    edit = run(live_server, key, "edit", face, "add sunglasses", "-o", str(tmp_path / "e.jpg"), "--profile-id", trained,
-               "--format", "jpg", "--scores")
+    edit = run(
+        live_server,
+        key,
+        "edit",
+        face,
+        "add sunglasses",
+        "-o",
+        str(tmp_path / "e.jpg"),
+        "--profile-id",
+        trained,
+        "--format",
+        "jpg",
+        "--scores",
+    )
     assert edit.returncode == 0, edit.stderr
     assert (tmp_path / "e.jpg").read_bytes().startswith(b"\xff\xd8") and f'"{trained}":' in edit.stdout
     assert run(live_server, key, "enhance", face, "-o", str(tmp_path / "n.png")).returncode == 0
@@ -87,7 +101,9 @@ def test_async_submit_and_jobs_wait(live_server: LiveServer, key: str, tmp_path:
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
 
 
-def test_errors_are_one_line_with_the_request_id_and_a_usable_exit_code(live_server: LiveServer, tmp_path: Path) -> None:
+def test_errors_are_one_line_with_the_request_id_and_a_usable_exit_code(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
     bad = run(live_server, "sk_test_nope", "profiles", "list")
     assert bad.returncode == 3
     assert bad.stderr.startswith("phota-client: error: ") and "(request " in bad.stderr and bad.stdout == ""

@@ -86,6 +86,9 @@ def test_every_sdk_model_is_compared() -> None:
     defined = {
         n
         for n, v in vars(models).items()
-        if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == models.__name__ and not n.startswith("_")
+        if isinstance(v, type)
+        and issubclass(v, BaseModel)
+        and v.__module__ == models.__name__
+        and not n.startswith("_")
     }
     assert defined == compared

@@ -46,8 +46,12 @@ def record_one_webhook(live: LiveServer, key: str) -> tuple[bytes, str]:
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.handle_request, daemon=True).start()
-    body = {"prompt": "a kite", "async": True, "response_mode": "urls",
-            "callback_url": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+    body = {
+        "prompt": "a kite",
+        "async": True,
+        "response_mode": "urls",
+        "callback_url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+    }
     r = httpx.post(f"{live.api}/generate", json=body, headers={"X-API-Key": key}, timeout=60)
     assert r.status_code == 202, r.text
     deadline = time.monotonic() + 120
@@ -72,7 +76,9 @@ def test_readme_quickstart_in_a_clean_virtualenv(live_server: LiveServer, tmp_pa
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "clients" / "python")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert pip.returncode == 0, pip.stderr
     installed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=freeze"], capture_output=True, text=True)

@@ -56,7 +56,9 @@ class ImageLoader:
         On failure the remaining loads are cancelled and the error of the lowest-numbered failed input
         among those finished is raised (a plain InvalidImage, not an exception group).
         """
-        tasks = [asyncio.create_task(self.load(src, f"{field}[{i}]", account_id=account_id)) for i, src in enumerate(sources)]
+        tasks = [
+            asyncio.create_task(self.load(src, f"{field}[{i}]", account_id=account_id)) for i, src in enumerate(sources)
+        ]
         if not tasks:
             return []
         try:

@@ -72,8 +72,8 @@ class UploadStore:
         parts = urlsplit(url.strip())
         upload_id = parts.path.rpartition("/")[2]
         query = parse_qs(parts.query)
-        expires = (query.get("expires") or [None])[0]
-        signature = (query.get("signature") or [None])[0]
+        expires = query.get("expires", [""])[0]
+        signature = query.get("signature", [""])[0]
         try:
             self.signer.verify(_signed_name(upload_id), expires, signature, self.clock.timestamp())
         except ForbiddenDownload as exc:
@@ -81,7 +81,6 @@ class UploadStore:
             raise InvalidImage(f"{name}: the upload link {'has expired' if expired else 'is invalid'}") from None
         if account_id is None:
             raise NotFound(f"{name}: upload not found.")
-        assert expires is not None
         return _key(account_id, int(expires), upload_id)
 
     def check(self, account_id: str, urls: list[str], field: str) -> None:

@@ -197,7 +197,8 @@ class AsyncPhota:
         if local and self._uploads_supported is False:
             if urls_only:
                 raise UploadsUnsupportedError(
-                    "this server has no uploads endpoint and takes only image URLs here; publish the photos and pass URLs"
+                    "this server has no uploads endpoint and takes only image URLs here; "
+                    "publish the photos and pass their URLs"
                 )
             for i in local:
                 image = classified[i]
@@ -231,7 +232,9 @@ class AsyncProfiles:
     ) -> AddProfileResponse:
         urls = await self._client._resolve(images, urls_only=True, progress=on_upload)
         body = AddProfileRequest(image_urls=urls, training_tier=training_tier, tag=tag).body()
-        return AddProfileResponse.model_validate((await self._client.request("POST", "/profiles/add", json=body)).json())
+        return AddProfileResponse.model_validate(
+            (await self._client.request("POST", "/profiles/add", json=body)).json()
+        )
 
     async def list(self, tag: str | None = None) -> list[ProfileSummary]:
         params = {"tag": tag} if tag else None
@@ -246,7 +249,9 @@ class AsyncProfiles:
         return (await self._client.request("GET", f"/profiles/{profile_id}/profile_picture")).content
 
     async def delete(self, profile_id: str) -> DeleteProfileResponse:
-        return DeleteProfileResponse.model_validate((await self._client.request("DELETE", f"/profiles/{profile_id}")).json())
+        return DeleteProfileResponse.model_validate(
+            (await self._client.request("DELETE", f"/profiles/{profile_id}")).json()
+        )
 
     async def wait(
         self,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from pydantic import ValidationError
 
 from phota_client._core import DEFAULT_BASE_URL, Result
 from phota_client.client import Phota
@@ -88,10 +89,6 @@ def _parser() -> argparse.ArgumentParser:
     pic.add_argument("profile_id")
     pic.add_argument("-o", "--output", required=True)
 
-    def studio(name: str, text: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=text)
-        return sp
-
     def common(sp: argparse.ArgumentParser, *, n: bool = False, model: bool = False) -> None:
         sp.add_argument("-o", "--output", required=True, help="output file; several images get -2, -3, ... suffixes")
         sp.add_argument("--profile-id", action="append", dest="profile_ids", default=None, metavar="ID")
@@ -106,19 +103,19 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--resolution", default=None)
             sp.add_argument("--quality", default=None)
 
-    e = studio("edit", "edit an image with a prompt")
+    e = sub.add_parser("edit", help="edit an image with a prompt")
     e.add_argument("image", metavar="IMAGE")
     e.add_argument("prompt", metavar="PROMPT")
     e.add_argument("--image", action="append", dest="more_images", default=[], help="another input image")
     common(e, n=True, model=True)
-    g = studio("generate", "create images from a prompt; place people with [[profile_id]]")
+    g = sub.add_parser("generate", help="create images from a prompt; place people with [[profile_id]]")
     g.add_argument("prompt", metavar="PROMPT")
     common(g, n=True, model=True)
-    en = studio("enhance", "enhance a photo")
+    en = sub.add_parser("enhance", help="enhance a photo")
     en.add_argument("image", metavar="IMAGE")
     en.add_argument("--prompt", default=None)
     common(en, n=True)
-    r = studio("remix", "render IMAGE in the look of REFERENCE")
+    r = sub.add_parser("remix", help="render IMAGE in the look of REFERENCE")
     r.add_argument("image", metavar="IMAGE")
     r.add_argument("reference", metavar="REFERENCE")
     r.add_argument("--prompt", default=None)
@@ -133,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _train_progress(bar: Bar, started: float):  # type: ignore[no-untyped-def]
+def _train_progress(bar: Bar, started: float) -> Callable[[ProfileStatusResponse], None]:
     def on_status(status: ProfileStatusResponse) -> None:
         stage = TRAINING_STAGES.index(status.status) + 1 if status.status in TRAINING_STAGES else 0
         bar.update(stage, f"{status.status} {time.monotonic() - started:.0f}s")
@@ -221,7 +218,9 @@ def _profiles(args: argparse.Namespace, client: Phota, out: TextIO) -> int:
     if args.action == "wait":
         bar = Bar("training", len(TRAINING_STAGES))
         try:
-            client.profiles.wait(args.profile_id, timeout=args.wait_timeout, on_status=_train_progress(bar, time.monotonic()))
+            client.profiles.wait(
+                args.profile_id, timeout=args.wait_timeout, on_status=_train_progress(bar, time.monotonic())
+            )
         finally:
             bar.close()
         out.write(f"{args.profile_id}\n")
@@ -258,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PhotaError as exc:
         sys.stderr.write(f"phota-client: error: {exc}\n")
         return exit_code(exc)
+    except ValidationError as exc:  # an option the request model refuses (-n 9, a bad --aspect-ratio, ...)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        sys.stderr.write(f"phota-client: error: {problems}\n")
+        return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         sys.stderr.write(f"phota-client: error: {exc}\n")
         return 2

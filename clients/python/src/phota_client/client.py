@@ -105,7 +105,9 @@ class Phota:
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, url, json=json, content=content, params=params, headers=all_headers)
+                response = self._http.request(
+                    method, url, json=json, content=content, params=params, headers=all_headers
+                )
             except httpx.TransportError as exc:
                 if attempt < self.retry.max_retries and self.retry.retries_error(exc, idem):
                     time.sleep(self.retry.delay(attempt, None))
@@ -139,9 +141,7 @@ class Phota:
 
     # --- studio ---------------------------------------------------------------------------
 
-    def edit(
-        self, prompt: str = "", images: Sequence[ImageInput] | None = None, **options: Any
-    ) -> Result | JobHandle:
+    def edit(self, prompt: str = "", images: Sequence[ImageInput] | None = None, **options: Any) -> Result | JobHandle:
         """Edit 1-10 images with a prompt. ``options``: any EditRequest field (``profile_ids``,
         ``num_output_images``, ``base_model``, ``async_``, ...). Async submits return a JobHandle."""
         resolved = self._resolve(images or [], urls_only=False) if images is not None else None
@@ -154,7 +154,9 @@ class Phota:
         (resolved,) = self._resolve([image], urls_only=False)
         return self._studio("enhance", {"image": resolved, "prompt": prompt, **options})
 
-    def remix(self, image: ImageInput, reference: ImageInput, prompt: str | None = None, **options: Any) -> Result | JobHandle:
+    def remix(
+        self, image: ImageInput, reference: ImageInput, prompt: str | None = None, **options: Any
+    ) -> Result | JobHandle:
         input_image, reference_image = self._resolve([image, reference], urls_only=False)
         return self._studio(
             "remix", {"input_image": input_image, "reference_image": reference_image, "prompt": prompt, **options}
@@ -208,7 +210,8 @@ class Phota:
         if local and self._uploads_supported is False:
             if urls_only:
                 raise UploadsUnsupportedError(
-                    "this server has no uploads endpoint and takes only image URLs here; publish the photos and pass URLs"
+                    "this server has no uploads endpoint and takes only image URLs here; "
+                    "publish the photos and pass their URLs"
                 )
             for i in local:
                 image = classified[i]
@@ -249,10 +252,14 @@ class Profiles:
 
     def list(self, tag: str | None = None) -> list[ProfileSummary]:
         params = {"tag": tag} if tag else None
-        return ProfileIdsResponse.model_validate(self._client.request("GET", "/profiles/ids", params=params).json()).profiles
+        return ProfileIdsResponse.model_validate(
+            self._client.request("GET", "/profiles/ids", params=params).json()
+        ).profiles
 
     def status(self, profile_id: str) -> ProfileStatusResponse:
-        return ProfileStatusResponse.model_validate(self._client.request("GET", f"/profiles/{profile_id}/status").json())
+        return ProfileStatusResponse.model_validate(
+            self._client.request("GET", f"/profiles/{profile_id}/status").json()
+        )
 
     def picture(self, profile_id: str) -> bytes:
         return self._client.request("GET", f"/profiles/{profile_id}/profile_picture").content
@@ -309,4 +316,3 @@ class Jobs:
         done = job if isinstance(job, Job) and job.status == "succeeded" else self.wait(job_id, timeout=timeout)
         assert done.result is not None
         return self._client._result(done.result)
-
