@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -142,3 +143,17 @@ def test_profile_trains_from_uploads(client: TestClient, auth: dict[str, str]) -
     r = add(client, auth, urls)
     assert r.status_code == 200, r.text
     assert wait_status(client, auth, r.json()["profile_id"])["status"] == "READY"
+
+
+def test_the_server_sweeps_expired_uploads_on_its_own(settings: Settings, clock: FixedClock) -> None:
+    quick = settings.model_copy(update={"upload_sweep_interval_s": 0.05})
+    with TestClient(create_app(quick, clock=clock)) as client:
+        auth = {"X-API-Key": new_key(client)}
+        upload(client, auth, identity_photos(FACE)[0])
+        time.sleep(0.3)
+        assert len(upload_keys(client)) == 1  # not expired: the running sweep keeps it
+        clock.at += timedelta(days=1, seconds=1)
+        deadline = time.monotonic() + 10
+        while upload_keys(client) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upload_keys(client) == []

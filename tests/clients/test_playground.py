@@ -7,6 +7,7 @@ usage for a live key. Screenshots are kept under the test's tmp dir and in test-
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -85,6 +86,24 @@ def foreign(urls: list[str], base: str) -> list[str]:
     return [u for u in urls if not u.startswith((base, "data:", "blob:"))]
 
 
+def drop_files(page: Any, selector: str, paths: list[Path]) -> None:
+    """A real drop event on ``selector`` carrying ``paths`` as File objects."""
+    files = [{"name": p.name, "b64": base64.b64encode(p.read_bytes()).decode()} for p in paths]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
+            }
+            return dt;
+        }""",
+        files,
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
 def test_docs_and_redoc_render_offline(browser: Any, live_server: LiveServer, tmp_path: Path) -> None:
     shots = Shots(tmp_path, "docs")
     page = browser.new_page()
@@ -130,7 +149,7 @@ def test_playground_end_to_end(browser: Any, live_server: LiveServer, tmp_path: 
     names = identity_photos(FACE)[:10]
     page.set_input_files("#photos", [str(photo(n)) for n in names[:3]])
     assert page.is_disabled("#train") and "needs 5 to 50" in page.inner_text("#train-status")
-    page.set_input_files("#photos", [str(photo(n)) for n in names])
+    drop_files(page, "#dropzone", [photo(n) for n in names])  # dropped, as a person would
     assert page.locator("#photo-strip img").count() == 10
     page.fill("#tag", "browser")
     shots.take(page, "1-photos-selected")
