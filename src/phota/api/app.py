@@ -25,7 +25,6 @@ from phota.store.uploads import sweep_forever
 TAGS = [
     {"name": "Studio", "description": "Image editing, generation, and enhancement."},
     {"name": "Profiles", "description": "Profile lifecycle: create, query, delete."},
-    {"name": "Uploads", "description": "phota extension: local images in, signed phota URLs out."},
 ]
 OPENAPI_URL = "/v1/phota/openapi.json"
 

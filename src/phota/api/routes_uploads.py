@@ -14,7 +14,8 @@ from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep, public_bas
 from phota.errors import InvalidImage, InvalidRequest
 from phota.imaging.decode import decode_image
 
-router = APIRouter(prefix="/v1/phota", tags=["Uploads"])
+# Under the hosted document's "Studio" tag: the extension adds an operation, not a section.
+router = APIRouter(prefix="/v1/phota", tags=["Studio"])
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "application/octet-stream")
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
