@@ -197,7 +197,9 @@ class Result:
         return saved
 
 
-def result_from(response: EditResponse, downloads: Sequence[bytes] | None, request_id: str | None, dep: str | None):
+def result_from(
+    response: EditResponse, downloads: Sequence[bytes] | None, request_id: str | None, dep: str | None
+) -> Result:
     scores = response.identity_scores or []
     if response.images:
         datas = [base64.b64decode(b) for b in response.images]

@@ -28,7 +28,7 @@ from phota_client._core import (
     transport_error,
 )
 from phota_client._studio import content_type_of, job_failed, profile_failed, studio_body
-from phota_client.errors import NotFoundError, UploadsUnsupportedError, WaitTimeoutError
+from phota_client.errors import APIStatusError, UploadsUnsupportedError, WaitTimeoutError
 from phota_client.models import (
     AddProfileRequest,
     AddProfileResponse,
@@ -202,7 +202,9 @@ class Phota:
             try:
                 upload(local[0])  # the first alone: it tells whether the server has uploads
                 self._uploads_supported = True
-            except NotFoundError:
+            except APIStatusError as exc:
+                if exc.status_code not in (404, 405):  # 404/405: this server has no uploads endpoint
+                    raise
                 self._uploads_supported = False
             if self._uploads_supported:
                 with ThreadPoolExecutor(max_workers=max(1, self.upload_concurrency)) as pool:
