@@ -138,11 +138,18 @@ def test_upload_needs_a_key(client: TestClient) -> None:
     assert upload_keys(client) == []
 
 
-def test_profile_trains_from_uploads(client: TestClient, auth: dict[str, str]) -> None:
+def test_profile_trains_from_uploads_and_deleting_it_deletes_them(client: TestClient, auth: dict[str, str]) -> None:
     urls = [upload(client, auth, n)["url"] for n in identity_photos(FACE)[:10]]
+    unrelated = upload(client, auth, identity_photos(FACE)[10])
     r = add(client, auth, urls)
     assert r.status_code == 200, r.text
-    assert wait_status(client, auth, r.json()["profile_id"])["status"] == "READY"
+    profile_id = r.json()["profile_id"]
+    assert wait_status(client, auth, profile_id)["status"] == "READY"
+    assert len(upload_keys(client)) == 11
+    assert client.delete(f"/v1/phota/profiles/{profile_id}", headers=auth).status_code == 200
+    # The training photos are gone with the profile; an upload it did not use stays.
+    keys = upload_keys(client)
+    assert len(keys) == 1 and keys[0].endswith(unrelated["upload_id"])
 
 
 def test_the_server_sweeps_expired_uploads_on_its_own(settings: Settings, clock: FixedClock) -> None:

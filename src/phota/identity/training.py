@@ -100,7 +100,10 @@ def _job(account_id: str, kind: str, profile_id: str) -> Job:
 
 
 def delete_profile(services: Services, account_id: str, profile_id: str) -> None:
-    """Delete a profile and return any training payment still held for it."""
+    """Delete a profile, the uploads it was trained from, and return any training payment still held."""
+    # Uploaded photos first: a process dying in between leaves a profile to delete again, never
+    # photos of a deleted profile (and uploads expire regardless).
+    services.uploads.delete_urls(account_id, list(services.profiles.get(account_id, profile_id).image_urls))
     services.profiles.delete(account_id, profile_id)
     services.charges.release(services.charges.training_hold(account_id, profile_id))
 

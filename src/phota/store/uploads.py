@@ -92,6 +92,21 @@ class UploadStore:
                 if not self.blobs.list_keys(key):
                     raise NotFound(f"{name}: upload not found.")
 
+    def delete_urls(self, account_id: str, urls: list[str]) -> int:
+        """Delete the account's uploads among ``urls`` now; returns how many. Forged or expired links are
+        skipped: they open nothing of the account's that the sweep would not delete anyway."""
+        deleted = 0
+        for url in urls:
+            if not (isinstance(url, str) and self.is_upload_url(url)):
+                continue
+            try:
+                key = self._verified_key(url, account_id, "upload")
+            except InvalidImage:
+                continue
+            self.blobs.delete_prefix(key)
+            deleted += 1
+        return deleted
+
     def sweep(self) -> int:
         """Delete every expired upload; returns how many. Safe to run in several processes at once."""
         now = self.clock.timestamp()
