@@ -10,6 +10,7 @@ import threadpoolctl
 
 from phota.config import Settings
 from phota.identity.service import IdentityService
+from phota.services import build_identity
 from tests.identity import faces_of, load
 
 
@@ -18,7 +19,14 @@ def _blas_threads() -> list[int]:
 
 
 def test_pool_processes_analyse_like_this_process_with_one_blas_thread_each(settings: Settings) -> None:
-    service = IdentityService(settings)
+    service = build_identity(settings)
+    try:
+        _check(service, settings)
+    finally:
+        service.close()
+
+
+def _check(service: IdentityService, settings: Settings) -> None:
     buf = io.BytesIO()
     load("df_p01_img1.jpg").save(buf, "JPEG", quality=95)
     (faces,) = asyncio.run(service.analyse_jpegs([buf.getvalue()]))
