@@ -261,7 +261,7 @@ class SeaweedFS:
         }
         return boto3.client("s3", **options)
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         """Every object key in the bucket under ``prefix`` (the whole bucket by default)."""
         found: list[str] = []
         for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

@@ -102,7 +102,7 @@ def test_proxy_setting_streams_the_bytes(
         assert r.status_code == 200
         assert r.headers["content-type"] == "image/jpeg"
         name = urlsplit(url).path.rsplit("/", 1)[1]
-        stored = [k for k in seaweedfs.keys(_prefix(proxied)) if k.endswith(name)]
+        stored = [k for k in seaweedfs.object_keys(_prefix(proxied)) if k.endswith(name)]
         assert len(stored) == 1
         body = seaweedfs.client().get_object(Bucket=seaweedfs.bucket, Key=stored[0])["Body"].read()
         assert r.content == body
@@ -128,7 +128,7 @@ def test_training_and_an_async_job_write_no_image_to_the_data_dir(
     assert picture.status_code == 200 and Image.open(io.BytesIO(picture.content)).format == "JPEG"
 
     prefix = _prefix(s3_settings)
-    keys = seaweedfs.keys(f"{prefix}profiles/{profile_id}/")
+    keys = seaweedfs.object_keys(f"{prefix}profiles/{profile_id}/")
     assert f"{prefix}profiles/{profile_id}/picture.jpg" in keys
     assert any("/photos/" in k for k in keys) and any("/crops/" in k for k in keys)
 
@@ -153,7 +153,7 @@ def test_training_and_an_async_job_write_no_image_to_the_data_dir(
     # The upload went to the blob store, not into the queued job; and it is gone once the job ended.
     assert upload[:200] not in payload and len(payload) < 2000
     assert row.payload["inputs"]["images"] == [f"jobs/{job_id}/images/0"]
-    assert seaweedfs.keys(f"{prefix}jobs/") == []
+    assert seaweedfs.object_keys(f"{prefix}jobs/") == []
 
     assert image_files(s3_settings.data_dir) == []
     assert not (s3_settings.data_dir / "blobs").exists()
