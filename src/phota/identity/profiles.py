@@ -118,8 +118,9 @@ class ProfileRepository:
         model_id, threshold_version = self.model
         stored = (profile.model_id or "", profile.threshold_version or "")
         if stored != self.model or photo_models - {model_id}:
+            models = ", ".join(sorted({stored[0] or "unknown"} | photo_models))
             raise ProfileNotUsable(
-                f"Profile '{profile.id}' was trained with face model {stored[0] or 'unknown'} "
+                f"Profile '{profile.id}' was trained with face model {models} "
                 f"(thresholds {stored[1] or 'unknown'}); this server recognises faces with {model_id} "
                 f"(thresholds {threshold_version}) and never compares embeddings of different models. "
                 "Delete the profile and add it again with the same photos."

@@ -24,11 +24,16 @@ def faces_key(profile_id: str) -> str:
 def encode_faces(model_id: str, faces: dict[int, list[Face]]) -> bytes:
     arrays: dict[str, np.ndarray] = {"model_id": np.array(model_id), "positions": np.array(sorted(faces), np.int64)}
     for pos, found in faces.items():
-        arrays[f"{pos}.box"] = np.array([f.box for f in found], np.int64).reshape(-1, 4)
-        arrays[f"{pos}.landmarks"] = np.array([f.landmarks for f in found], np.float32).reshape(len(found), -1, 2)
-        arrays[f"{pos}.embedding"] = np.array([f.embedding for f in found], np.float32).reshape(len(found), -1)
-        arrays[f"{pos}.scalars"] = np.array([[getattr(f, n) for n in _SCALARS] for f in found], np.float64).reshape(
-            -1, len(_SCALARS)
+        n = len(found)
+        arrays[f"{pos}.box"] = np.array([f.box for f in found], np.int64).reshape(n, 4)
+        if n:
+            arrays[f"{pos}.landmarks"] = np.stack([f.landmarks for f in found]).astype(np.float32)
+            arrays[f"{pos}.embedding"] = np.stack([f.embedding for f in found]).astype(np.float32)
+        else:  # a photo without a face
+            arrays[f"{pos}.landmarks"] = np.zeros((0, 0, 2), np.float32)
+            arrays[f"{pos}.embedding"] = np.zeros((0, 0), np.float32)
+        arrays[f"{pos}.scalars"] = np.array([[getattr(f, a) for a in _SCALARS] for f in found], np.float64).reshape(
+            n, len(_SCALARS)
         )
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, **arrays)
