@@ -59,7 +59,9 @@ def setting_problems(text: str) -> list[str]:
 DOCUMENT = yaml.safe_load(COMPOSE.read_text())
 COMMANDS = phota_commands(DOCUMENT)
 # `phota worker` and `phota serve --jobs` come with the job-queue change; this marker goes with it.
-JOB_QUEUE_CLI = pytest.mark.xfail(reason="phota worker lands with the job-queue change (and serve --jobs with it)", strict=False)
+JOB_QUEUE_CLI = pytest.mark.xfail(
+    reason="phota worker lands with the job-queue change (and serve --jobs with it)", strict=False
+)
 
 
 def test_compose_runs_the_whole_scale_out_set() -> None:
