@@ -161,8 +161,7 @@ def make_validation_handler(services: Services) -> Handler:
         analysed = await services.identity.analyse_jpegs([data for _, data in stored])
         by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
         # For the train step, which may run in another process: what it needs is stored, not kept here.
-        encoded = encode_faces(services.identity.model_id, by_pos)
-        await asyncio.to_thread(services.blobs.put, faces_key(profile_id), encoded)
+        await asyncio.to_thread(_store_faces, services, profile_id, by_pos)
         if await asyncio.to_thread(_finish_validation, services, profile_id, account_id, rows, by_pos):
             services.queue.notify()
         return None
@@ -278,6 +277,10 @@ def make_training_handler(services: Services) -> Handler:
         return None
 
     return _owned_by_profile(services, train)
+
+
+def _store_faces(services: Services, profile_id: str, faces: dict[int, list[Face]]) -> None:
+    services.blobs.put(faces_key(profile_id), encode_faces(services.identity.model_id, faces))
 
 
 def _stored_faces(services: Services, profile_id: str) -> dict[int, list[Face]] | None:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from phota.store.models import Job
 from phota.studio.service import StudioCall
 
 JOBS_PATH = "/v1/phota/jobs"
+
+log = logging.getLogger("phota.jobs")
 
 
 def poll_url(job_id: str) -> str:
@@ -67,6 +70,14 @@ def delete_inputs(services: Services, job_id: str) -> None:
 
 def sweep_inputs(services: Services) -> int:
     """Remove the inputs of jobs that ended (a process died before their own clean-up); returns how many."""
+    try:
+        return _sweep_inputs(services)
+    except Exception:  # the store is briefly unreachable: the next start sweeps again
+        log.exception("sweeping the inputs of ended jobs failed")
+        return 0
+
+
+def _sweep_inputs(services: Services) -> int:
     job_ids = sorted({key.split("/")[1] for key in services.blobs.list_keys("jobs")})
     if not job_ids:
         return 0
