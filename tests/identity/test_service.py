@@ -6,6 +6,7 @@ import asyncio
 import io
 
 import numpy as np
+import pytest
 import threadpoolctl
 
 from phota.config import Settings
@@ -37,3 +38,16 @@ def _check(service: IdentityService, settings: Settings) -> None:
     # Two processes already fill both cores: more BLAS threads would only spin against each other.
     threads = [service.pool.submit(_blas_threads).result() for _ in range(settings.training_processes)]
     assert all(t and set(t) == {1} for t in threads), threads
+
+
+def test_recognition_never_compares_a_profile_of_another_model(settings: Settings) -> None:
+    from phota.identity.profiles import LoadedProfile
+
+    service = build_identity(settings)
+    (face,) = faces_of("df_p01_img1.jpg")
+    mine = LoadedProfile("p1", service.model_id, face.embedding, face.embedding[None, :], [])
+    boxes, found = service.analyse(load("df_p01_img1.jpg"), [mine])
+    assert len(boxes) == 1 and set(found) == {"p1"}  # control: the same model matches
+    other = LoadedProfile("p2", "other-model@1", face.embedding, face.embedding[None, :], [])
+    with pytest.raises(ValueError, match="other-model@1"):
+        service.analyse(load("df_p01_img1.jpg"), [other])
