@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test test-sqlite test-postgres check lint typecheck bench clean
+.PHONY: serve test test-sqlite test-postgres check lint typecheck bench clean scale-try scale-try-stop
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,14 @@ test-sqlite: $(DEV_STAMP)
 # starts the server (scripts/postgres.sh) when asked. Pure image/face/engine tests don't repeat.
 test-postgres: $(DEV_STAMP)
 	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q tests/api tests/e2e tests/billing tests/test_config_docs.py
+
+# The scale-out set on this machine for a try (docs/deploy.md): PostgreSQL, SeaweedFS (S3),
+# migrate, two APIs and two workers, each with its own empty data dir.
+scale-try: $(DEV_STAMP)
+	bash scripts/scale-try.sh start
+
+scale-try-stop:
+	bash scripts/scale-try.sh stop
 
 check: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench clients/python

@@ -41,15 +41,14 @@ from phota.identity.dlib_analyser import (  # noqa: E402
     CHIP_SIZE,
     DEFAULT_MATCH_THRESHOLD,
     THRESHOLD_VERSION,
-    get_analyser,
     model_files,
 )
 from phota.identity.faces import Face  # noqa: E402
+from phota.identity.pool import single_threaded_blas  # noqa: E402
 from phota.identity.profiles import LoadedProfile  # noqa: E402
 from phota.identity.recognition import ProfileIdentity, match_faces  # noqa: E402
-from phota.identity.service import IdentityService, single_threaded_blas  # noqa: E402
 from phota.imaging.encode import encode_image  # noqa: E402
-from phota.studio.service import _OUTPUT_THREADS  # noqa: E402
+from phota.services import build_identity  # noqa: E402
 
 pillow_heif.register_heif_opener()
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -149,7 +148,7 @@ def training_time(names: list[str]) -> str:
         load(n).save(buf, format="JPEG", quality=95)
         jpegs.append(buf.getvalue())
     # The server's own pool (two spawned processes, one BLAS thread each), warmed first.
-    service = IdentityService(Settings(training_processes=2))
+    service = build_identity(Settings(training_processes=2))
     service.warm_up()
     runs = []
     for _ in range(3):
@@ -218,7 +217,7 @@ class DlibOnlyBaseline:
 
 def main() -> None:
     single_threaded_blas()  # as the server does
-    analyser = get_analyser()
+    analyser = build_identity(Settings()).analyser
     rows = [r for r in manifest() if r["identity"] != "corrupt"]
     faces: dict[str, list[Face]] = {}
     times: list[float] = []
@@ -350,8 +349,12 @@ def main() -> None:
         te.append((time.perf_counter() - t) * 1000)
     # A 4-output studio response: recognition + JPEG encoding of each output, one by one vs on the
     # server's output threads (phota.studio.service).
-    service = IdentityService(Settings())
-    loaded = [LoadedProfile(p.profile_id, "", p.centroid, p.embeddings, []) for p in all_profiles.values()]
+    service = build_identity(Settings())
+    loaded = [
+        LoadedProfile(p.profile_id, service.model_id, p.centroid, p.embeddings, []) for p in all_profiles.values()
+    ]
+    # The server's output threads at their default size (PHOTA_OUTPUT_THREADS).
+    output_threads = ThreadPoolExecutor(max_workers=Settings().output_threads)
     outputs = [Image.fromarray(c) for _, c in canvases]
 
     def finish_one(image: Image.Image) -> bytes:
@@ -364,7 +367,7 @@ def main() -> None:
         [finish_one(im) for im in outputs]
         t_seq.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        list(_OUTPUT_THREADS.map(finish_one, outputs))
+        list(output_threads.map(finish_one, outputs))
         t_par.append((time.perf_counter() - t) * 1000)
     finish_line = (
         f"Finishing a 4-output response (the four images above: recognise against {len(loaded)} profiles and "

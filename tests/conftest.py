@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
-from phota.services import Services
+from phota.identity.pool import AnalysisPool
+from phota.services import Services, build_face_pool
 from phota.store.keys import create_key, get_or_create_account
 from phota.store.migrate import upgrade
 
@@ -72,9 +73,17 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def face_pool() -> Iterator[AnalysisPool]:
+    """One face-analysis pool for the whole run: its processes load the models once."""
+    pool = build_face_pool(Settings())
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def client(settings: Settings, clock: FixedClock) -> Iterator[TestClient]:
-    app = create_app(settings, clock=clock)
+def client(settings: Settings, clock: FixedClock, face_pool: AnalysisPool) -> Iterator[TestClient]:
+    app = create_app(settings, clock=clock, face_pool=face_pool)
     with TestClient(app) as c:
         yield c
 
@@ -217,3 +226,84 @@ class SlowEngine:
 
         await asyncio.sleep(5)
         raise AssertionError("not reached")
+
+
+class SeaweedFS:
+    """A real S3 server (SeaweedFS, started by scripts/seaweedfs.sh) that checks SigV4 signatures."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        out = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "seaweedfs.sh"), "start", str(directory)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        ).stdout
+        self.env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        self.endpoint_url = self.env["S3_ENDPOINT_URL"]
+        self.bucket = self.env["S3_BUCKET"]
+
+    def blob_url(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix}?endpoint_url={self.endpoint_url}"
+
+    def client(self, **overrides: Any) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        options = {
+            "endpoint_url": self.endpoint_url,
+            "aws_access_key_id": self.env["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": self.env["AWS_SECRET_ACCESS_KEY"],
+            "region_name": self.env["AWS_REGION"],
+            "config": Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            **overrides,
+        }
+        return boto3.client("s3", **options)
+
+    def object_keys(self, prefix: str = "") -> list[str]:
+        """Every object key in the bucket under ``prefix`` (the whole bucket by default)."""
+        found: list[str] = []
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(obj["Key"] for obj in page.get("Contents", []))
+        return found
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(ROOT / "scripts" / "seaweedfs.sh"), "stop", str(self.directory)], check=False)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One S3 server per test run; its credentials are in the environment the way an operator sets them."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    for name in saved:
+        os.environ[name] = server.env[name]
+    try:
+        yield server
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, seaweedfs: SeaweedFS) -> Settings:
+    """The test's settings with blobs in the S3 server, under a prefix of the test's own."""
+    return settings.model_copy(update={"blob_url": seaweedfs.blob_url(f"t-{uuid.uuid4().hex[:12]}")})
+
+
+def image_files(root: Path) -> list[Path]:
+    """Files under ``root`` whose bytes are an image (whatever their name)."""
+    signatures = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8")
+    found = []
+    for path in root.rglob("*") if root.exists() else []:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            if head.startswith(signatures) or head[4:12] in (b"ftypheic", b"ftypmif1"):
+                found.append(path)
+    return found

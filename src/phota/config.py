@@ -10,8 +10,10 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from phota.store.blob_url import BlobLocation, FileLocation, parse_blob_url
 
 
 class Settings(BaseSettings):
@@ -20,7 +22,14 @@ class Settings(BaseSettings):
     # --- where things live ---------------------------------------------------------------
     data_dir: Path = Path("./data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/phota.db")
-    blob_url: str | None = Field(default=None, description="file:///path; default <data_dir>/blobs")
+    blob_url: str | None = Field(
+        default=None,
+        description="file:///path or s3://bucket[/prefix][?endpoint_url=URL]; default <data_dir>/blobs",
+    )
+    blob_presign_ttl_s: int = Field(
+        default=300, ge=1, le=7 * 24 * 3600, description="lifetime of the S3 URL a download redirects to"
+    )
+    blob_proxy: bool = Field(default=False, description="with S3, stream downloads through phota instead of a 302")
     secret_key: SecretStr | None = Field(
         default=None,
         description="signs download URLs; when unset one is generated once into <data_dir>/secret_key",
@@ -37,6 +46,9 @@ class Settings(BaseSettings):
     missing_key_status: int = Field(default=403, description="403 (v0.7.0) or 401 (v0.1-v0.6 auth page)")
 
     # --- outputs ---------------------------------------------------------------------------
+    output_threads: int = Field(
+        default=4, ge=1, le=64, description="threads recognising and encoding outputs, shared by all requests"
+    )
     download_url_ttl_s: int = Field(default=24 * 3600, gt=0)
     output_format_switch_date: date = date(2026, 5, 8)
 
@@ -115,13 +127,19 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'phota.db').resolve()}"
 
-    @cached_property
-    def blob_dir(self) -> Path:
+    @field_validator("blob_url")
+    @classmethod
+    def _valid_blob_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_blob_url(value)  # fail at start-up, naming the setting
+        return value or None
+
+    @property
+    def blob_location(self) -> BlobLocation:
+        """Where blobs live: a directory, or an S3 bucket and prefix."""
         if self.blob_url:
-            if not self.blob_url.startswith("file://"):
-                raise ValueError("PHOTA_BLOB_URL must be a file:// URL")
-            return Path(self.blob_url.removeprefix("file://"))
-        return self.data_dir / "blobs"
+            return parse_blob_url(self.blob_url)
+        return FileLocation(self.data_dir / "blobs")
 
     def signing_key(self) -> bytes:
         """The URL-signing secret; generated once per data dir when not configured."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 
 from phota.billing.charges import Charges
 from phota.billing.ledger import Ledger
@@ -12,12 +14,14 @@ from phota.config import Settings
 from phota.engines.diffusers_local import build_local_engines
 from phota.engines.live import build_live_engines
 from phota.engines.registry import EngineRegistry
+from phota.identity.pool import AnalyserConfig, AnalysisPool
 from phota.identity.profiles import ProfileRepository
 from phota.identity.service import IdentityService
 from phota.imaging.loader import ImageLoader
 from phota.jobs.callbacks import CallbackDispatcher
 from phota.jobs.queue import JobQueue
 from phota.jobs.views import job_view
+from phota.store.blob_url import FileLocation
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
 from phota.store.outputs import OutputStore
@@ -43,20 +47,55 @@ class Services:
     callbacks: CallbackDispatcher
     ledger: Ledger
     charges: Charges
+    output_threads: ThreadPoolExecutor
     uploads: UploadStore
+    owns_face_pool: bool = field(default=True)
 
     def close(self) -> None:
-        self.identity.close()
+        if self.owns_face_pool:
+            self.identity.close()
+        self.output_threads.shutdown(wait=False)
         self.db.dispose()
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+def build_blob_store(settings: Settings) -> BlobStore:
+    location = settings.blob_location
+    if isinstance(location, FileLocation):
+        return FileBlobStore(location.root)
+    # boto3 is the scale-out extra's; the embedded mode never imports it.
+    from phota.store.s3_blobs import S3BlobStore
+
+    return S3BlobStore(location)
+
+
+def build_face_pool(settings: Settings) -> AnalysisPool:
+    return AnalysisPool(
+        AnalyserConfig(detect_side=settings.face_detect_side, min_size_px=settings.face_min_size_px),
+        settings.training_processes,
+    )
+
+
+def build_identity(settings: Settings, face_pool: AnalysisPool | None = None) -> IdentityService:
+    pool = face_pool or build_face_pool(settings)
+    return IdentityService(analyser=partial(pool.config.build), pool=pool, threshold=settings.match_threshold)
+
+
+def build_services(
+    settings: Settings, clock: Clock | None = None, *, face_pool: AnalysisPool | None = None
+) -> Services:
+    """Everything a process needs; ``face_pool``, when given, is shared and left running by ``close``."""
     clock = clock or Clock()
     db = Database(settings.resolved_database_url)
-    blobs = FileBlobStore(settings.blob_dir)
-    outputs = OutputStore(db, blobs, UrlSigner(settings.signing_key(), settings.download_url_ttl_s), clock)
-    profiles = ProfileRepository(db, blobs)
-    identity = IdentityService(settings)
+    blobs = build_blob_store(settings)
+    outputs = OutputStore(
+        db,
+        blobs,
+        UrlSigner(settings.signing_key(), settings.download_url_ttl_s),
+        clock,
+        presign_ttl_s=None if settings.blob_proxy else settings.blob_presign_ttl_s,
+    )
+    identity = build_identity(settings, face_pool)
+    profiles = ProfileRepository(db, blobs, model=(identity.model_id, identity.threshold_version))
     uploads = UploadStore(blobs, UrlSigner(settings.signing_key(), settings.upload_ttl_s), clock)
     loader = ImageLoader.from_settings(settings, uploads)
     engines = EngineRegistry(
@@ -74,6 +113,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         outputs=outputs,
         charges=charges,
         clock=clock,
+        output_threads=ThreadPoolExecutor(max_workers=settings.output_threads, thread_name_prefix="phota-outputs"),
     )
     queue = JobQueue(
         db,
@@ -98,5 +138,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         callbacks,
         ledger,
         charges,
+        studio.output_threads,
         uploads,
+        owns_face_pool=face_pool is None,
     )

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
+from phota.identity.pool import AnalysisPool
 from tests.conftest import FakeServers, fresh_fake
 from tests.engines.fakes.gemini import KEY, FakeGemini
 
@@ -26,6 +27,6 @@ def live_settings(settings: Settings, gemini: FakeGemini) -> Settings:
 
 
 @pytest.fixture
-def live_client(live_settings: Settings, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(live_settings, clock=clock)) as c:
+def live_client(live_settings: Settings, clock: FixedClock, face_pool: AnalysisPool) -> Iterator[TestClient]:
+    with TestClient(create_app(live_settings, clock=clock, face_pool=face_pool)) as c:
         yield c

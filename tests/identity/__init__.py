@@ -9,7 +9,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps
 
-from phota.identity.dlib_analyser import DlibFaceAnalyser, get_analyser
+from phota.identity.dlib_analyser import DlibFaceAnalyser
 from phota.identity.faces import Face
 
 pillow_heif.register_heif_opener()
@@ -17,8 +17,10 @@ pillow_heif.register_heif_opener()
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 
 
+@cache
 def analyser() -> DlibFaceAnalyser:
-    return get_analyser()
+    """One analyser with the default settings for all identity tests (loading models takes a while)."""
+    return DlibFaceAnalyser()
 
 
 @cache

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from phota.identity.dlib_analyser import (
     THRESHOLD_VERSION,
     DlibFaceAnalyser,
-    get_analyser,
     model_files,
 )
 from tests.identity import analyser, faces_of, load
@@ -69,16 +67,9 @@ def test_min_size_filters_small_faces() -> None:
     assert big.analyse(np.asarray(load("obama_obama_small.jpg"))) == []
 
 
-def test_pickles_by_settings_and_singleton_is_shared() -> None:
+def test_pickles_by_settings() -> None:
     clone = pickle.loads(pickle.dumps(DlibFaceAnalyser(min_size_px=50)))
     assert clone.min_size_px == 50 and clone.model_id == analyser().model_id
-    seen: list[DlibFaceAnalyser] = []
-    threads = [threading.Thread(target=lambda: seen.append(get_analyser())) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert all(s is seen[0] for s in seen)
 
 
 def test_concurrent_analyses_match_sequential_ones() -> None:

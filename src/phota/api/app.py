@@ -17,7 +17,9 @@ from phota.api.routes_studio import router as studio_router
 from phota.api.routes_uploads import router as uploads_router
 from phota.clock import Clock
 from phota.config import Settings
+from phota.identity.pool import AnalysisPool
 from phota.identity.training import make_training_handler, make_validation_handler
+from phota.jobs.studio_jobs import delete_inputs, sweep_inputs
 from phota.jobs.studio_jobs import make_handler as make_studio_handler
 from phota.services import build_services
 from phota.store.uploads import sweep_forever
@@ -29,9 +31,16 @@ TAGS = [
 OPENAPI_URL = "/v1/phota/openapi.json"
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, run_workers: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    run_workers: bool = True,
+    face_pool: AnalysisPool | None = None,
+) -> FastAPI:
+    """``face_pool``: a running face-analysis pool to share (tests); by default the app builds its own."""
     settings = settings or Settings()
-    services = build_services(settings, clock)
+    services = build_services(settings, clock, face_pool=face_pool)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -39,10 +48,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         services.queue.register("train", make_training_handler(services))
         services.queue.register("studio", make_studio_handler(services))
         services.queue.on_finished.append(lambda job_id: asyncio.to_thread(services.callbacks.schedule, job_id))
+        services.queue.on_finished.append(lambda job_id: asyncio.to_thread(delete_inputs, services, job_id))
         if run_workers:
             # Models load in the background: the server answers at once, training and
             # recognition just wait for them if they come first.
             warm = asyncio.get_running_loop().run_in_executor(None, services.identity.warm_up)
+            # Inputs of jobs that ended while a process died before removing them.
+            sweep = asyncio.get_running_loop().run_in_executor(None, sweep_inputs, services)
             await services.queue.start()
             await services.callbacks.start()
             sweeper = asyncio.create_task(sweep_forever(services.uploads, services.settings.upload_sweep_interval_s))
@@ -52,6 +64,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             if run_workers:
                 warm.cancel()
                 sweeper.cancel()
+                sweep.cancel()
             await services.queue.stop()
             await services.callbacks.stop()
             for engine in services.engines.live.values():

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from phota import API_VERSION
 from phota.api.deps import PrincipalDep, ServicesDep
@@ -57,9 +57,18 @@ def download(
     expires: Annotated[str | None, Query()] = None,
     signature: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """Signed output download; no API key, the signature is the credential."""
-    data, fmt = services.outputs.open(name, expires, signature)
-    return Response(data, media_type=CONTENT_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"})
+    """Signed output download; no API key, the signature is the credential.
+
+    With an object store, a 302 to its short-lived URL (the bytes never pass through phota),
+    unless downloads are proxied.
+    """
+    download = services.outputs.open(name, expires, signature)
+    if download.redirect_url is not None:
+        # The target expires within minutes: caches must ask phota again, not keep the redirect.
+        return RedirectResponse(download.redirect_url, status_code=302, headers={"Cache-Control": "no-store"})
+    return Response(
+        download.data, media_type=CONTENT_TYPES[download.fmt], headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 @router.get("/usage", tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")

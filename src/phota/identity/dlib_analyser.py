@@ -41,6 +41,11 @@ EMBED_BATCH = 16  # chips per forward pass: bounds the im2col buffers (~5 MB per
 _EYE_A, _EYE_B, _NOSE = (0, 1), (2, 3), 4
 
 
+def dlib_model_id() -> str:
+    """``model@revision`` recorded with every embedding this analyser makes."""
+    return f"{MODEL_NAME}@{dlib.__version__}"
+
+
 @dataclass(frozen=True)
 class ModelFiles:
     shape_predictor_5: Path
@@ -106,7 +111,7 @@ class DlibFaceAnalyser:
     def __init__(self, detect_side: int = 1024, min_size_px: int = 40) -> None:
         self.detect_side = detect_side
         self.min_size_px = min_size_px
-        self.model_id = f"{MODEL_NAME}@{dlib.__version__}"
+        self.model_id = dlib_model_id()
         self.threshold_version = THRESHOLD_VERSION
         files = model_files()
         # dlib's object detector keeps per-call scanning state, so each thread gets its own
@@ -188,22 +193,3 @@ class DlibFaceAnalyser:
     def distance(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
         """Euclidean distance; the ResNet was trained so 0.6 separates people on LFW."""
         return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
-
-
-_analyser: DlibFaceAnalyser | None = None
-_analyser_lock = threading.Lock()
-
-
-def get_analyser() -> DlibFaceAnalyser:
-    """This process's analyser, built on first use from the settings (safe from any thread)."""
-    global _analyser
-    if _analyser is None:
-        with _analyser_lock:
-            if _analyser is None:
-                from phota.config import load_settings
-
-                settings = load_settings()
-                _analyser = DlibFaceAnalyser(
-                    detect_side=settings.face_detect_side, min_size_px=settings.face_min_size_px
-                )
-    return _analyser

@@ -40,9 +40,12 @@ class LoadedProfile:
 
 
 class ProfileRepository:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, *, model: tuple[str, str] | None = None) -> None:
+        """``model``: (model_id, threshold_version) of this server's analyser; READY profiles made
+        with another are refused, never compared."""
         self.db = db
         self.blobs = blobs
+        self.model = model
 
     def get(self, account_id: str, profile_id: str) -> Profile:
         with self.db.session() as s:
@@ -67,7 +70,8 @@ class ProfileRepository:
     def delete(self, account_id: str, profile_id: str) -> None:
         """Remove every row and blob of the profile, training jobs included."""
         with self.db.session() as s:
-            profile = s.get(Profile, profile_id)
+            # The row lock first: a job that is about to queue work for this profile waits, then sees it gone.
+            profile = s.get(Profile, profile_id, with_for_update=True)
             if profile is None or profile.account_id != account_id:
                 raise NotFound(f"Profile '{profile_id}' not found.")
             s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
@@ -94,6 +98,7 @@ class ProfileRepository:
             if profile.status != READY or profile.centroid is None:
                 raise ProfileNotUsable(f"Profile '{pid}' is not ready (status {profile.status}).")
             mine = [p for p in photos if p.profile_id == pid and p.embedding is not None]
+            self._check_model(profile, {p.model_id or "" for p in mine})
             embeddings = np.stack([np.frombuffer(p.embedding or b"", dtype=np.float32) for p in mine])
             ranked = sorted((p for p in mine if p.crop_key), key=lambda p: p.crop_rank or 0)
             loaded.append(
@@ -106,6 +111,20 @@ class ProfileRepository:
                 )
             )
         return loaded
+
+    def _check_model(self, profile: Profile, photo_models: set[str]) -> None:
+        if self.model is None:
+            return
+        model_id, threshold_version = self.model
+        stored = (profile.model_id or "", profile.threshold_version or "")
+        if stored != self.model or photo_models - {model_id}:
+            models = ", ".join(sorted({stored[0] or "unknown"} | photo_models))
+            raise ProfileNotUsable(
+                f"Profile '{profile.id}' was trained with face model {models} "
+                f"(thresholds {stored[1] or 'unknown'}); this server recognises faces with {model_id} "
+                f"(thresholds {threshold_version}) and never compares embeddings of different models. "
+                "Delete the profile and add it again with the same photos."
+            )
 
     def crop_images(self, profile: LoadedProfile, limit: int) -> list[tuple[Image.Image, float]]:
         out = []

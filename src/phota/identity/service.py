@@ -1,125 +1,72 @@
 """The identity layer as the rest of the server sees it.
 
-Face analysis for training runs in a small process pool, so training uses both cores and
-never holds the API process's interpreter lock; recognition on request outputs runs in
-the API process, in the request's worker thread (concurrent requests recognise in parallel).
+Face analysis for training runs in a process pool (:mod:`phota.identity.pool`); recognition on
+request outputs runs in the calling thread with this process's analyser (concurrent requests
+recognise in parallel). Both are built by the wiring from settings and passed in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import io
-import multiprocessing
-import os
 import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 
-import cv2
 import numpy as np
-import threadpoolctl
 from PIL import Image
 
-from phota.config import Settings
-from phota.identity.dlib_analyser import get_analyser
+from phota.identity.dlib_analyser import THRESHOLD_VERSION, DlibFaceAnalyser, dlib_model_id
 from phota.identity.faces import Face
+from phota.identity.pool import AnalysisPool, single_threaded_blas
 from phota.identity.profiles import LoadedProfile
 from phota.identity.recognition import ProfileIdentity, match_faces
 
 FaceBox = tuple[int, int, int, int]
 
 
-def _analyse_jpeg(data: bytes) -> list[Face]:
-    """Runs in a pool process: decode one stored JPEG and analyse it."""
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    return get_analyser().analyse(np.asarray(image))
-
-
-def single_threaded_blas() -> None:
-    """One BLAS thread per calling thread, for this whole process.
-
-    The face network's matrix products are small: a second OpenBLAS thread saves ~10 ms on a
-    4-face image, but its threads spin-wait between calls, taking the core from the event loop,
-    the training pool and concurrent requests (figures in docs/identity.md).
-    """
-    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
-
-
-def _init_pool_process(parent: int) -> None:
-    """One BLAS / OpenCV thread per pool process (the pool's size already fills the cores),
-    and exit with the server, even after a kill -9.
-    """
-    single_threaded_blas()
-    cv2.setNumThreads(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-
-
-def _warm() -> str:
-    return get_analyser().model_id
-
-
-# One pool per process, shared by every IdentityService in it (an app, or many in tests):
-# starting processes and loading models costs seconds, so it is paid once.
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _shared_pool(size: int) -> ProcessPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            # spawn, not fork: the API process has threads and an event loop.
-            _pool = ProcessPoolExecutor(
-                max_workers=size,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_pool_process,
-                initargs=(os.getpid(),),
-            )
-            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-        return _pool
-
-
 class IdentityService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        analyser: Callable[[], DlibFaceAnalyser],
+        pool: AnalysisPool,
+        threshold: float,
+        model_id: str | None = None,
+        threshold_version: str = THRESHOLD_VERSION,
+    ) -> None:
+        """``analyser`` builds this process's analyser on first use (loading models takes a while)."""
         single_threaded_blas()
-        self.settings = settings
-        self.threshold = settings.match_threshold
-        # Faces found during validation, kept for the train step of the same profile so a
-        # profile is analysed once; lost on restart, when training analyses again.
-        self._faces: dict[str, dict[int, list[Face]]] = {}
+        self._build_analyser = analyser
+        self._analyser: DlibFaceAnalyser | None = None
+        self._lock = threading.Lock()
+        self.pool = pool
+        self.threshold = threshold
+        # What every stored embedding is tagged with, and what a stored one must carry to be compared.
+        self.model_id = model_id or dlib_model_id()
+        self.threshold_version = threshold_version
 
     @property
-    def pool(self) -> ProcessPoolExecutor:
-        return _shared_pool(self.settings.training_processes)
+    def analyser(self) -> DlibFaceAnalyser:
+        with self._lock:
+            if self._analyser is None:
+                self._analyser = self._build_analyser()
+            return self._analyser
 
     def warm_up(self) -> None:
-        """Start the pool processes and load models ahead of the first training."""
-        get_analyser()
-        for f in [self.pool.submit(_warm) for _ in range(self.settings.training_processes)]:
-            f.result()
+        """Load this process's models and start the training pool ahead of first use."""
+        _ = self.analyser
+        self.pool.warm_up()
 
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:
-        loop = asyncio.get_running_loop()
-        return list(await asyncio.gather(*(loop.run_in_executor(self.pool, _analyse_jpeg, d) for d in images)))
-
-    def cache_faces(self, profile_id: str, faces: dict[int, list[Face]]) -> None:
-        self._faces[profile_id] = faces
-
-    def cached_faces(self, profile_id: str) -> dict[int, list[Face]] | None:
-        return self._faces.pop(profile_id, None)
+        return await self.pool.analyse_jpegs(images)
 
     def analyse(self, image: Image.Image, profiles: list[LoadedProfile]) -> tuple[list[FaceBox], dict[str, float]]:
         """Face boxes in the image and, for each recognised profile, its similarity."""
-        faces = get_analyser().analyse(np.asarray(image.convert("RGB")))
+        faces = self.analyser.analyse(np.asarray(image.convert("RGB")))
         if not faces or not profiles:
             return [f.box for f in faces], {}
+        for p in profiles:
+            # load_ready refuses these already; a profile of another model must never be compared.
+            if p.model_id != self.model_id:
+                raise ValueError(f"profile {p.profile_id} has embeddings of {p.model_id}, not {self.model_id}")
         identities = {
             p.profile_id: ProfileIdentity(profile_id=p.profile_id, centroid=p.centroid, embeddings=p.embeddings)
             for p in profiles
@@ -128,4 +75,4 @@ class IdentityService:
         return [f.box for f in faces], {m.profile_id: m.similarity for m in matches}
 
     def close(self) -> None:
-        self._faces.clear()
+        self.pool.close()

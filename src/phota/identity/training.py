@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, select
 
-from phota.errors import InvalidRequest, NoSubjectDetected, PhotaError
+from phota.errors import InvalidRequest, NoSubjectDetected, NotFound, PhotaError
 from phota.identity.analysis import (
     NO_SUBJECT_MESSAGE,
     PET_MESSAGE,
@@ -23,9 +23,9 @@ from phota.identity.analysis import (
     TrainingAnalysis,
     analyse_training_set,
 )
-from phota.identity.dlib_analyser import THRESHOLD_VERSION, get_analyser
 from phota.identity.faces import Face
 from phota.identity.profiles import new_profile_id, profile_prefix
+from phota.identity.stored_faces import decode_faces, encode_faces, faces_key
 from phota.imaging.encode import to_storage_jpeg
 from phota.jobs.queue import Handler, new_job_id
 from phota.services import Services
@@ -129,6 +129,28 @@ def _set_status(services: Services, profile_id: str, status: str, message: str =
         return True
 
 
+def _remove_if_deleted(services: Services, profile_id: str) -> None:
+    """Leave nothing of a profile deleted while its job ran.
+
+    Called after the job's last write: either the delete's own blob removal (which follows its
+    row removal) saw that write, or this check sees the row gone and removes the blobs itself.
+    """
+    with services.db.session() as s:
+        gone = s.get(Profile, profile_id) is None
+    if gone:
+        services.blobs.delete_prefix(profile_prefix(profile_id))
+
+
+def _owned_by_profile(services: Services, handler: Handler) -> Handler:
+    async def run(job: Job) -> dict[str, Any] | None:
+        try:
+            return await handler(job)
+        finally:
+            await asyncio.to_thread(_remove_if_deleted, services, job.payload["profile_id"])
+
+    return run
+
+
 def make_validation_handler(services: Services) -> Handler:
     # Database and blob-store work runs in threads: the event loop keeps serving requests.
     async def validate(job: Job) -> dict[str, Any] | None:
@@ -144,12 +166,13 @@ def make_validation_handler(services: Services) -> Handler:
         rows, stored = await asyncio.to_thread(_store_photos, services, profile_id, urls, fetched)
         analysed = await services.identity.analyse_jpegs([data for _, data in stored])
         by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
-        services.identity.cache_faces(profile_id, by_pos)
+        # For the train step, which may run in another process: what it needs is stored, not kept here.
+        await asyncio.to_thread(_store_faces, services, profile_id, by_pos)
         if await asyncio.to_thread(_finish_validation, services, profile_id, account_id, rows, by_pos):
             services.queue.notify()
         return None
 
-    return validate
+    return _owned_by_profile(services, validate)
 
 
 def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str] | None:
@@ -212,9 +235,13 @@ def _finish_validation(
     if not any_face:
         _fail(services, profile_id, NO_SUBJECT)
         return False
-    if not _set_status(services, profile_id, "QUEUING"):
-        return False
+    # The status and the train job in one transaction, under the profile's row lock (the lock
+    # deletion takes first): a profile deleted meanwhile gets no job that would outlive it.
     with services.db.session() as s:
+        profile = s.get(Profile, profile_id, with_for_update=True)
+        if profile is None:
+            return False
+        profile.status, profile.message = "QUEUING", ""
         s.add(_job(account_id, "train", profile_id))
     return True
 
@@ -226,7 +253,9 @@ def make_training_handler(services: Services) -> Handler:
         if loaded is None:
             return None
         tier, photos, usable, jpegs = loaded
-        faces = services.identity.cached_faces(profile_id)
+        faces = await asyncio.to_thread(_stored_faces, services, profile_id)
+        # Validation's faces when they are of this server's model and cover exactly these photos;
+        # otherwise the photos are analysed again.
         if faces is None or set(faces) != {p.position for p in usable}:
             analysed = await services.identity.analyse_jpegs(jpegs)
             faces = {p.position: f for p, f in zip(usable, analysed, strict=True)}
@@ -253,7 +282,19 @@ def make_training_handler(services: Services) -> Handler:
         await asyncio.to_thread(_store_result, services, profile_id, result)
         return None
 
-    return train
+    return _owned_by_profile(services, train)
+
+
+def _store_faces(services: Services, profile_id: str, faces: dict[int, list[Face]]) -> None:
+    services.blobs.put(faces_key(profile_id), encode_faces(services.identity.model_id, faces))
+
+
+def _stored_faces(services: Services, profile_id: str) -> dict[int, list[Face]] | None:
+    try:
+        data = services.blobs.get(faces_key(profile_id))
+    except NotFound:
+        return None
+    return decode_faces(data, services.identity.model_id)
 
 
 def _load_training_photos(
@@ -285,9 +326,9 @@ def _store_result(services: Services, profile_id: str, result: TrainingAnalysis)
         crop_keys[face.index] = (rank, f"{prefix}crops/{face.index}.jpg", face)
         services.blobs.put(crop_keys[face.index][1], to_storage_jpeg(crop))
     verdicts = {v.index: v for v in result.verdicts}
-    model_id = get_analyser().model_id
+    model_id = services.identity.model_id
     with services.db.session() as s:
-        profile = s.get(Profile, profile_id)
+        profile = s.get(Profile, profile_id, with_for_update=True)
         if profile is None:  # deleted while training: leave nothing behind
             services.blobs.delete_prefix(prefix)
             return
@@ -304,7 +345,7 @@ def _store_result(services: Services, profile_id: str, result: TrainingAnalysis)
                 photo.crop_key, photo.crop_rank = key, rank
         profile.centroid = result.centroid.astype(np.float32).tobytes()
         profile.model_id = model_id
-        profile.threshold_version = THRESHOLD_VERSION
+        profile.threshold_version = services.identity.threshold_version
         profile.picture_key = picture_key
         profile.status, profile.message = "READY", ""
         account_id = profile.account_id

@@ -6,12 +6,14 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from phota.errors import Conflict, NotFound, RequestTimeout
+from phota.imaging.decode import looks_like_url
 from phota.jobs.queue import Handler, new_job_id
 from phota.services import Services
 from phota.store.keys import Principal
@@ -20,9 +22,70 @@ from phota.studio.service import StudioCall
 
 JOBS_PATH = "/v1/phota/jobs"
 
+log = logging.getLogger("phota.jobs")
+
 
 def poll_url(job_id: str) -> str:
     return f"{JOBS_PATH}/{job_id}"
+
+
+def inputs_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def _store_inputs(services: Services, job_id: str, call: StudioCall) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The call as the job payload carries it: uploaded images go to the blob store, the payload
+    keeps their keys (URLs stay URLs, fetched when the job runs)."""
+    fields = dataclasses.asdict(call)
+    keys: dict[str, Any] = {"images": [None] * len(call.images), "style_image": None}
+    for i, source in enumerate(call.images):
+        if isinstance(source, str) and not looks_like_url(source):
+            keys["images"][i] = f"{inputs_prefix(job_id)}images/{i}"
+            services.blobs.put(keys["images"][i], source.encode())
+            fields["images"][i] = ""
+    if call.style_image and not looks_like_url(call.style_image):
+        keys["style_image"] = f"{inputs_prefix(job_id)}style_image"
+        services.blobs.put(keys["style_image"], call.style_image.encode())
+        fields["style_image"] = ""
+    return fields, keys
+
+
+def _load_call(services: Services, payload: dict[str, Any]) -> StudioCall:
+    fields = dict(payload["call"])
+    keys = payload.get("inputs") or {}
+    images = list(fields["images"])
+    for i, key in enumerate(keys.get("images") or []):
+        if key is not None:
+            images[i] = services.blobs.get(key).decode()
+    fields["images"] = images
+    if keys.get("style_image"):
+        fields["style_image"] = services.blobs.get(keys["style_image"]).decode()
+    return StudioCall(**fields)
+
+
+def delete_inputs(services: Services, job_id: str) -> None:
+    """The job's uploaded inputs are kept only until it ends."""
+    services.blobs.delete_prefix(inputs_prefix(job_id))
+
+
+def sweep_inputs(services: Services) -> int:
+    """Remove the inputs of jobs that ended (a process died before their own clean-up); returns how many."""
+    try:
+        return _sweep_inputs(services)
+    except Exception:  # the store is briefly unreachable: the next start sweeps again
+        log.exception("sweeping the inputs of ended jobs failed")
+        return 0
+
+
+def _sweep_inputs(services: Services) -> int:
+    job_ids = sorted({key.split("/")[1] for key in services.blobs.list_keys("jobs")})
+    if not job_ids:
+        return 0
+    with services.db.session() as s:
+        ended = set(s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(("succeeded", "failed")))))
+    for job_id in ended:
+        delete_inputs(services, job_id)
+    return len(ended)
 
 
 async def submit_async(
@@ -42,13 +105,17 @@ async def submit_async(
     """
     services.studio.validate(call, principal)
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+    job_id = new_job_id("job")
+    # Inputs first, then the row: a worker that claims the job finds them. The payload stays small.
+    call_fields, input_keys = await asyncio.to_thread(_store_inputs, services, job_id, call)
     job = Job(
-        id=new_job_id("job"),
+        id=job_id,
         account_id=principal.account_id,
         kind="studio",
         status="queued",
         payload={
-            "call": dataclasses.asdict(call),
+            "call": call_fields,
+            "inputs": input_keys,
             "mode": principal.mode,
             "key_id": principal.key_id,
             "base_url": base_url,
@@ -64,6 +131,7 @@ async def submit_async(
                 s.add(job)
             return job.id
         except IntegrityError:
+            delete_inputs(services, job.id)  # a repeated submit: the first job's inputs serve
             if client_request_id is None:
                 raise
             with services.db.session() as s:
@@ -80,7 +148,11 @@ async def submit_async(
                 ) from None
             return existing.id
 
-    job_id = await asyncio.to_thread(insert)
+    try:
+        job_id = await asyncio.to_thread(insert)
+    except BaseException:
+        await asyncio.to_thread(delete_inputs, services, job.id)
+        raise
     if job_id == job.id:  # a new job: pay for it now, or take it back
         try:
             await asyncio.to_thread(services.studio.hold, principal, call, job_id)
@@ -96,12 +168,13 @@ def _delete_job(services: Services, job_id: str) -> None:
         job = s.get(Job, job_id)
         if job is not None:
             s.delete(job)
+    delete_inputs(services, job_id)
 
 
 def make_handler(services: Services) -> Handler:
     async def run_studio_job(job: Job) -> dict[str, Any]:
         payload = job.payload
-        call = StudioCall(**payload["call"])
+        call = await asyncio.to_thread(_load_call, services, payload)
         principal = Principal(account_id=job.account_id, mode=payload["mode"], key_id=payload["key_id"])
         try:
             async with asyncio.timeout(services.settings.async_timeout_s):

@@ -12,10 +12,27 @@ from phota.errors import NotFound
 
 
 class BlobStore(Protocol):
+    """Keys are relative paths of plain segments (``a/b/c.jpg``); ``get`` of a missing key is NotFound.
+
+    ``delete_prefix(p)`` removes the blob ``p`` and every blob under ``p/``, never ``p`` + other
+    characters (``profiles/ab`` leaves ``profiles/abc``).
+    """
+
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def delete_prefix(self, prefix: str) -> None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
+    def presigned_get(self, key: str, ttl_s: int, content_type: str) -> str | None:
+        """A URL that downloads the blob directly for ``ttl_s`` seconds; None when the store has none."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """The key itself, or ValueError when it is not a relative path of plain segments."""
+    parts = key.rstrip("/").split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise ValueError(f"bad blob key {key!r}")
+    return key
 
 
 class FileBlobStore:
@@ -26,7 +43,7 @@ class FileBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
             raise ValueError(f"bad blob key {key!r}")
         return path
@@ -51,10 +68,19 @@ class FileBlobStore:
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix.rstrip("/"))
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        for attempt in range(5):
+            try:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                # A writer added a file while the tree was being removed ("directory not empty").
+                if attempt == 4:
+                    raise
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
@@ -65,3 +91,6 @@ class FileBlobStore:
         return sorted(
             str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def presigned_get(self, key: str, ttl_s: int, content_type: str) -> str | None:
+        return None  # files are served by phota's own signed route

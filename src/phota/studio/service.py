@@ -32,10 +32,6 @@ FaceBox = tuple[int, int, int, int]
 ENHANCE_LONG_SIDE = 2048  # /enhance and /remix are pinned to 2K (spec §3.1)
 
 
-# Shared by all requests; 4 = the most outputs one request asks for.
-_OUTPUT_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="phota-outputs")
-
-
 class IdentityOps(Protocol):
     """What the studio needs from the identity layer."""
 
@@ -83,7 +79,9 @@ class StudioService:
         outputs: OutputStore,
         charges: Charges,
         clock: Clock,
+        output_threads: ThreadPoolExecutor,
     ) -> None:
+        """``output_threads``: shared by all requests; recognises and encodes one response's outputs at once."""
         self.engines = engines
         self.profiles = profiles
         self.loader = loader
@@ -91,6 +89,7 @@ class StudioService:
         self.outputs = outputs
         self.charges = charges
         self.clock = clock
+        self.output_threads = output_threads
 
     def validate(self, call: StudioCall, principal: Principal) -> Engine:
         """Checks that need no I/O, run before anything is spent; returns the engine that will serve.
@@ -256,7 +255,7 @@ class StudioService:
             return found, encode_image(image.convert("RGB"), call.output_format)
 
         # Outputs are independent and both steps release the interpreter lock: up to four at once.
-        per_output = list(_OUTPUT_THREADS.map(recognise_and_encode, images))
+        per_output = list(self.output_threads.map(recognise_and_encode, images))
         counts: dict[str, int] = {}
         scores: list[dict[str, float]] = []
         recognised_outputs = 0

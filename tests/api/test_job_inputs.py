@@ -1,0 +1,81 @@
+"""Async jobs carry the keys of their uploaded inputs, not the images; the inputs go when the job ends."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from phota.jobs.studio_jobs import sweep_inputs
+from phota.store.models import Job
+from tests.api.test_async import wait_job
+from tests.conftest import PhotoServer, b64_image, services_of
+
+
+def _submit(client: TestClient, auth: dict[str, str], **body: object) -> dict:  # type: ignore[type-arg]
+    r = client.post("/v1/phota/edit", json={"async": True, "response_mode": "urls", **body}, headers=auth)
+    assert r.status_code == 202, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_uploads_are_blobs_until_the_job_ends(client: TestClient, auth: dict[str, str]) -> None:
+    services = services_of(client)
+    held = services.queue.handlers["studio"]
+    seen: list[list[str]] = []
+
+    async def watching(job: Job) -> dict | None:  # type: ignore[type-arg]
+        seen.append(services.blobs.list_keys(f"jobs/{job.id}/"))  # while it runs, its inputs are stored
+        return await held(job)
+
+    services.queue.handlers["studio"] = watching
+    upload = b64_image(64, 48, (200, 10, 10))
+    handle = _submit(client, auth, prompt="warmer", images=[upload, b64_image()])
+    job = wait_job(client, auth, handle["poll_url"])
+    assert job["status"] == "succeeded"
+    job_id = handle["job_id"]
+    assert seen == [[f"jobs/{job_id}/images/0", f"jobs/{job_id}/images/1"]]
+    with services.db.session() as s:
+        row = s.get(Job, job_id)
+        assert row is not None
+        assert row.payload["call"]["images"] == ["", ""]
+        assert upload not in str(row.payload)
+    assert services.blobs.list_keys("jobs") == []
+
+
+def test_inputs_of_a_failed_job_are_removed(client: TestClient, auth: dict[str, str]) -> None:
+    services = services_of(client)
+    handle = _submit(client, auth, prompt="test:content_moderation", images=[b64_image()])
+    assert wait_job(client, auth, handle["poll_url"])["status"] == "failed"
+    assert services.blobs.list_keys("jobs") == []
+
+
+def test_url_inputs_stay_urls(client: TestClient, auth: dict[str, str], photo_server: PhotoServer) -> None:
+    services = services_of(client)
+    url = photo_server.url("df_p01_img1.jpg")
+    handle = _submit(client, auth, prompt="warmer", images=[url])
+    assert wait_job(client, auth, handle["poll_url"])["status"] == "succeeded"
+    with services.db.session() as s:
+        row = s.get(Job, handle["job_id"])
+        assert row is not None and row.payload["call"]["images"] == [url]
+        assert row.payload["inputs"]["images"] == [None]
+
+
+def test_a_repeated_submit_keeps_one_set_of_inputs(client: TestClient, auth: dict[str, str]) -> None:
+    services = services_of(client)
+    body = {"prompt": "warmer", "images": [b64_image()], "client_request_id": "same-request"}
+    first = _submit(client, auth, **body)
+    again = _submit(client, auth, **body)
+    assert again["job_id"] == first["job_id"]
+    wait_job(client, auth, first["poll_url"])
+    assert services.blobs.list_keys("jobs") == []
+
+
+def test_sweep_removes_inputs_of_ended_jobs_only(client: TestClient, auth: dict[str, str]) -> None:
+    services = services_of(client)
+    handle = _submit(client, auth, prompt="warmer", images=[b64_image()])
+    wait_job(client, auth, handle["poll_url"])
+    ended, unknown = handle["job_id"], "job_being_submitted"
+    # As if a process died after the job ended but before removing its inputs; and a submit in flight
+    # (its inputs are written before its row).
+    services.blobs.put(f"jobs/{ended}/images/0", b"x")
+    services.blobs.put(f"jobs/{unknown}/images/0", b"x")
+    assert sweep_inputs(services) == 1
+    assert services.blobs.list_keys("jobs") == [f"jobs/{unknown}/images/0"]
