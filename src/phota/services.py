@@ -45,6 +45,7 @@ class Services:
 
     def close(self) -> None:
         self.identity.close()
+        self.loader.close()
         self.db.dispose()
 
 
