@@ -205,10 +205,10 @@ def _decode_pil(img: Image, target: tuple[int, int], probe: DecodeProbe | None) 
     img.load()
     if probe is not None:
         probe(f"jpeg/{round(stored[0] / img.size[0])}" if jpeg else "full", img.size)
-    full = _resizable(img)
-    if full.size != target:
-        full = full.resize(target, PILImage.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-    return _to_rgb(full)
+    if img.size == target:
+        return _to_rgb(_resizable(img, lambda: None, premultiply=False))
+    full = _resizable(img, lambda: img.close())
+    return _to_rgb(full.resize(target, PILImage.Resampling.LANCZOS, reducing_gap=REDUCING_GAP))
 
 
 def _orientation(img: Image) -> int:
@@ -260,17 +260,32 @@ def _bomb(name: str) -> InvalidImage:
     return InvalidImage(f"{name}: image dimensions are too large (possible decompression bomb)")
 
 
-def _resizable(img: Image) -> Image:
-    """``img`` in a mode Pillow resamples properly, converted at full size only where it must be."""
+def _resizable(img: Image, release: Callable[[], None], *, premultiply: bool = True) -> Image:
+    """``img`` in a mode Pillow resamples properly, converted at full size only where it must be.
+
+    Each full-size copy made here calls ``release`` to free the decoded original at once, so no more
+    than two full-size buffers ever coexist (docs/configuration.md: about 8 bytes a pixel at worst).
+    """
     mode = img.mode
     if mode.startswith("I") or mode == "F":
-        return _deep_to_l(img)
-    if mode == "1":
-        return img.convert("L")
-    if mode in ("P", "PA") or (mode in ("L", "RGB") and "transparency" in img.info):
+        out = _deep_to_l(img)
+    elif mode == "1":
+        out = img.convert("L")
+    elif mode in ("P", "PA") or (mode in ("L", "RGB") and "transparency" in img.info):
         # Palette indices and colour-key transparency cannot be interpolated: expand them first.
-        return img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
-    return img  # RGB, RGBA (Pillow resamples it premultiplied), L, LA, CMYK, YCbCr, ...
+        out = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    else:
+        out = img  # RGB, RGBA, L, LA, CMYK, YCbCr, ...
+    if out is not img:
+        release()
+    if premultiply and out.mode in ("RGBA", "LA"):
+        # Alpha is resampled premultiplied. Pillow's resize would make this copy itself while the
+        # straight-alpha one is still alive; made here, the straight one is freed first.
+        premultiplied = out.convert("RGBa" if out.mode == "RGBA" else "La")
+        if out is img:
+            release()
+        out = premultiplied
+    return out
 
 
 def _deep_to_l(img: Image) -> Image:
