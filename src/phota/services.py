@@ -14,6 +14,7 @@ from phota.engines.live import build_live_engines
 from phota.engines.registry import EngineRegistry
 from phota.identity.profiles import ProfileRepository
 from phota.identity.service import IdentityService
+from phota.imaging.decode import release_freed_images
 from phota.imaging.loader import ImageLoader
 from phota.jobs.callbacks import CallbackDispatcher
 from phota.jobs.queue import JobQueue
@@ -56,6 +57,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     outputs = OutputStore(db, blobs, UrlSigner(settings.signing_key(), settings.download_url_ttl_s), clock)
     profiles = ProfileRepository(db, blobs)
     identity = IdentityService(settings)
+    release_freed_images()
     loader = ImageLoader.from_settings(settings)
     engines = EngineRegistry(
         # Provider adapters, and local open-weight engines where an operator configured them.

@@ -561,11 +561,11 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
     Memory is a few output-sized buffers whatever the factor (a 1x1 input costs what a 1 MP one does).
     No detail is invented: the automatic sharpening already ran at the working size, where it measures
     the photo's own blur."""
-    up = cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4)
+    up = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4), np.float32)
     np.clip(up, 0.0, 1.0, out=up)
-    up *= 255.0
-    up += 0.5
-    return np.asarray(up, np.float32).astype(np.uint8)
+    up *= np.float32(255.0)
+    up += np.float32(0.5)
+    return up.astype(np.uint8)
 
 
 def enhance_image(
