@@ -257,7 +257,8 @@ def main() -> None:
         [
             "Peak RSS of the `phota serve` process (`VmHWM`, reset just before the request) minus its RSS at that",
             "moment; each case on a fresh server warmed by one small request of the same endpoint. Training's face",
-            "analysis runs in pool processes, shown separately. Bounds and their derivation: configuration.md,",
+            "analysis runs in child processes (the pool, which loads its face models at start), shown separately",
+            "as their own peak. Bounds and their derivation: configuration.md,",
             '"Memory per request".',
             "",
             "| request | status | peak above idle (MB) | idle (MB) | pool processes' peak (MB) | s | target |",
