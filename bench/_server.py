@@ -23,6 +23,7 @@ class Served:
     port: int
     base: str  # .../v1/phota
     headers: dict[str, str]
+    pid: int = 0  # the server process, for benchmarks that read its /proc entries
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ def phota_server() -> Iterator[Served]:
     proc = subprocess.Popen(
         [PHOTA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    served = Served(port, f"http://127.0.0.1:{port}/v1/phota", {"X-API-Key": key})
+    served = Served(port, f"http://127.0.0.1:{port}/v1/phota", {"X-API-Key": key}, proc.pid)
     try:
         for _ in range(300):
             try:

@@ -59,9 +59,13 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0)
     max_input_pixels: int = Field(default=100_000_000, gt=0, description="decompression-bomb guard")
+    max_full_decode_pixels: int = Field(
+        default=50_000_000, gt=0, description="pixel limit of formats decoded in full (PNG, WebP, HEIC)"
+    )
     max_input_side: int = Field(default=4096, gt=0)
     upload_ttl_s: int = Field(default=24 * 3600, gt=0, description="lifetime of a POST /uploads image and its URL")
     upload_sweep_interval_s: float = Field(default=600.0, gt=0, description="how often expired uploads are deleted")
+    decode_threads: int = Field(default=2, ge=1, le=64, description="images one process decodes at once")
 
     # --- jobs ----------------------------------------------------------------------------------
     workers: int = Field(default=2, ge=1, description="in-process job workers (training, async studio)")

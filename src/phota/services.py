@@ -17,6 +17,7 @@ from phota.engines.registry import EngineRegistry
 from phota.identity.pool import AnalyserConfig, AnalysisPool
 from phota.identity.profiles import ProfileRepository
 from phota.identity.service import IdentityService
+from phota.imaging.decode import release_freed_images
 from phota.imaging.loader import ImageLoader
 from phota.jobs.callbacks import CallbackDispatcher
 from phota.jobs.queue import JobQueue
@@ -55,6 +56,7 @@ class Services:
         if self.owns_face_pool:
             self.identity.close()
         self.output_threads.shutdown(wait=False)
+        self.loader.close()
         self.db.dispose()
 
 
@@ -97,6 +99,7 @@ def build_services(
     identity = build_identity(settings, face_pool)
     profiles = ProfileRepository(db, blobs, model=(identity.model_id, identity.threshold_version))
     uploads = UploadStore(blobs, UrlSigner(settings.signing_key(), settings.upload_ttl_s), clock)
+    release_freed_images()
     loader = ImageLoader.from_settings(settings, uploads)
     engines = EngineRegistry(
         # Provider adapters, and local open-weight engines where an operator configured them.

@@ -213,3 +213,71 @@ def test_looks_like_url() -> None:
     assert url_scheme("file:///etc/passwd") == "file"
     assert url_scheme("gopher://x") == "gopher"
     assert url_scheme(_STD) is None
+
+
+# --- decoding straight to the size of use ------------------------------------------------------------
+
+
+def _probed(data: bytes, **kw: object) -> tuple[Image.Image, list[tuple[str, tuple[int, int]]]]:
+    seen: list[tuple[str, tuple[int, int]]] = []
+    img = decode_image(data, "x", probe=lambda how, size: seen.append((how, size)), **kw)  # type: ignore[arg-type]
+    return img, seen
+
+
+def test_jpeg_is_decoded_reduced_by_libjpeg_then_resampled_once() -> None:
+    data = photo("df_p03_img49.jpg").read_bytes()  # 4352 x 2903
+    img, seen = _probed(data, max_side=2048)
+    assert seen == [("jpeg/2", (2176, 1452))]  # DCT scaling: never the 12.6 MP
+    assert img.size == (2048, 1366) and img.mode == "RGB"
+    img, seen = _probed(data, max_side=1000)
+    assert seen == [("jpeg/4", (1088, 726))] and img.size == (1000, 667)
+    # Negative control: a JPEG already within the target is decoded at full scale, not resampled.
+    img, seen = _probed(photo("df_p01_img6.jpg").read_bytes())
+    assert seen == [("jpeg/1", (750, 1050))] and img.size == (750, 1050)
+
+
+def test_reduced_jpeg_decode_matches_a_full_decode() -> None:
+    data = photo("df_p03_img49.jpg").read_bytes()
+    reduced = np.asarray(decode_image(data, "x", max_side=1024), np.float64)
+    full = Image.open(io.BytesIO(data)).convert("RGB").resize((1024, 683), Image.Resampling.LANCZOS)
+    assert np.abs(reduced - np.asarray(full, np.float64)).mean() < 3
+
+
+def test_exif_rotation_is_applied_after_the_reduced_decode() -> None:
+    raw = Image.open(photo("df_p04_img53_exif_rot.jpg"))  # stored 825 x 1100, orientation 6
+    img, seen = _probed(photo("df_p04_img53_exif_rot.jpg").read_bytes(), max_side=500)
+    assert seen == [("jpeg/2", (413, 550))]
+    assert img.size == (500, 375)
+    expected = raw.convert("RGB").transpose(Image.Transpose.ROTATE_270).resize((500, 375))
+    assert np.abs(np.asarray(img, np.int16) - np.asarray(expected, np.int16)).mean() < 4
+
+
+def test_cmyk_jpeg_uses_pillows_draft() -> None:
+    cmyk = Image.new("CMYK", (1600, 1200), (0, 255, 255, 0))
+    img, seen = _probed(_encode(cmyk, "JPEG", quality=90), max_side=400)
+    assert seen == [("jpeg/4", (400, 300))] and img.size == (400, 300)
+    assert np.asarray(img)[..., 0].min() > 200
+
+
+@pytest.mark.parametrize("max_side", [4096, 2048, 512])
+def test_huge_inputs_come_out_no_larger_than_the_target(max_side: int) -> None:
+    flat = _encode(Image.new("RGB", (9000, 6000), (30, 60, 90)), "PNG", compress_level=9)  # ~170 KB, 54 MP
+    with pytest.raises(InvalidImage, match="9000x6000, over the 50000000-pixel limit for formats that are decoded"):
+        decode_image(flat, "x", max_side=max_side)
+    img, seen = _probed(flat, max_side=max_side, max_full_pixels=60_000_000)
+    assert seen == [("full", (9000, 6000))]
+    assert img.size == (max_side, round(max_side * 2 / 3))
+    # JPEG: the same pixel count is allowed (decoded reduced) and never decoded at 54 MP for a small target.
+    jpeg = _encode(Image.new("RGB", (9000, 6000), (30, 60, 90)), "JPEG", quality=50)
+    img, seen = _probed(jpeg, max_side=max_side)
+    assert max(img.size) == max_side
+    assert seen[0][1][0] < 2 * max_side or seen[0][0] == "jpeg/8"
+
+
+def test_alpha_png_over_the_target_is_flattened_after_the_resize() -> None:
+    rgba = Image.new("RGBA", (800, 400), (0, 0, 255, 255))
+    rgba.paste((0, 0, 0, 0), (0, 0, 400, 400))  # left half fully transparent (black underneath)
+    img = np.asarray(decode_image(_encode(rgba, "PNG"), "x", max_side=200), np.int16)
+    assert img.shape == (100, 200, 3)
+    assert (img[:, :95] == 255).all()  # transparent -> white, no black fringe from straight-alpha resampling
+    assert (np.abs(img[:, 105:] - [0, 0, 255]) <= 1).all()

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 
 import pytest
+from PIL import Image
 
 from phota.config import Settings
 from phota.errors import ImageFetchError, InvalidImage
+from phota.imaging.decode import decode_image
 from phota.imaging.fetch import SafeUrlFetcher
 from phota.imaging.loader import ImageLoader
 from tests.imaging.conftest import LocalServer, photo
@@ -150,3 +153,62 @@ async def test_decoding_does_not_block_the_event_loop() -> None:
     assert len(gaps) > 5
     # On the loop, one gap would span the whole decode.
     assert max(gaps) < max(0.25, elapsed / 2), (max(gaps), elapsed)
+
+
+class TrackingDecoder:
+    """Wraps the real decoder; records how many decodes run at once and what each returned."""
+
+    def __init__(self, delay: float = 0.05) -> None:
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+        self.delay = delay
+        self.sizes: list[tuple[int, int]] = []
+
+    def __call__(self, data: bytes, name: str, **kw: int) -> Image.Image:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self.delay)  # widen the window in which a second decode could overlap
+            img = decode_image(data, name, **kw)
+            self.sizes.append(img.size)
+            return img
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_one_request_decodes_its_inputs_one_at_a_time() -> None:
+    """Ten inputs of one /edit: fetched together, but never two full-size decodes at once."""
+    decoder = TrackingDecoder()
+    fetcher = ScriptedFetcher(barrier=5)  # the five URL fetches must still run concurrently
+    sources = [f"https://x.test/{name}" for name in ["df_p03_img49.jpg", "df_p01_img6.jpg"] * 2]
+    sources += ["https://x.test/cat_chelsea.png"] + [b64(WEBP)] * 5
+    images = await ImageLoader(
+        fetcher,  # type: ignore[arg-type]
+        max_side=4096,
+        max_pixels=10**8,
+        decode_threads=4,
+        decoder=decoder,
+    ).load_many(sources, "images", max_side=1024)
+    assert len(images) == 10 and len(decoder.sizes) == 10
+    assert decoder.most == 1
+    assert all(max(size) <= 1024 for size in decoder.sizes)
+    assert images[0].size == (1024, 683)
+
+
+async def test_separate_requests_decode_in_parallel_up_to_the_thread_limit() -> None:
+    """Negative control for the test above: the one-at-a-time rule is per request, the process-wide
+    bound is ``decode_threads``."""
+    decoder = TrackingDecoder(delay=0.3)
+    shared = ImageLoader(
+        ScriptedFetcher(),  # type: ignore[arg-type]
+        max_side=4096,
+        max_pixels=10**8,
+        decode_threads=2,
+        decoder=decoder,
+    )
+    await asyncio.gather(*(shared.load_many([b64(WEBP)] * 2, f"r{i}") for i in range(3)))
+    assert decoder.most == 2
+    assert len(decoder.sizes) == 6

@@ -153,16 +153,25 @@ class DlibFaceAnalyser:
         parts = [self._encoder(chips[i : i + EMBED_BATCH]) for i in range(0, len(chips), EMBED_BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, 128), dtype=np.float32)
 
-    def analyse(self, image: NDArray[np.uint8]) -> list[Face]:
-        """All faces at least ``min_size_px`` wide in an RGB uint8 image, largest first."""
-        image = _as_rgb(image)
+    def _found(self, image: NDArray[np.uint8]) -> list[tuple[dlib.rectangle, tuple[int, int, int, int], float]]:
+        """Detections at least ``min_size_px`` wide: (rectangle, box clipped to the image, score)."""
         h, w = image.shape[:2]
         found = []
         for rect, score in self.detect(image):
             box = (max(0, rect.left()), max(0, rect.top()), min(w, rect.right() + 1), min(h, rect.bottom() + 1))
-            if min(box[2] - box[0], box[3] - box[1]) < self.min_size_px:
-                continue
-            found.append((rect, box, score))
+            if min(box[2] - box[0], box[3] - box[1]) >= self.min_size_px:
+                found.append((rect, box, score))
+        return found
+
+    def face_boxes(self, image: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+        """The boxes :meth:`analyse` would return, without landmarks, chips or embeddings."""
+        boxes = [box for _, box, _ in self._found(_as_rgb(image))]
+        return sorted(boxes, key=lambda b: min(b[2] - b[0], b[3] - b[1]), reverse=True)
+
+    def analyse(self, image: NDArray[np.uint8]) -> list[Face]:
+        """All faces at least ``min_size_px`` wide in an RGB uint8 image, largest first."""
+        image = _as_rgb(image)
+        found = self._found(image)
         if not found:
             return []
         with self._lock:

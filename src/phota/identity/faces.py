@@ -38,6 +38,10 @@ class FaceAnalyser(Protocol):
         """All faces in an RGB uint8 image, largest first."""
         ...
 
+    def face_boxes(self, image: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+        """The boxes of :meth:`analyse`, largest first, without computing embeddings."""
+        ...
+
     def distance(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
         """Distance between two embeddings; smaller is more alike."""
         ...

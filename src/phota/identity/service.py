@@ -59,20 +59,28 @@ class IdentityService:
         return await self.pool.analyse_jpegs(images)
 
     def analyse(self, image: Image.Image, profiles: list[LoadedProfile]) -> tuple[list[FaceBox], dict[str, float]]:
-        """Face boxes in the image and, for each recognised profile, its similarity."""
-        faces = self.analyser.analyse(np.asarray(image.convert("RGB")))
-        if not faces or not profiles:
-            return [f.box for f in faces], {}
+        """Face boxes in the image and, for each recognised profile, its similarity.
+
+        Without profiles nothing can match, so faces are only detected, not embedded."""
+        if not profiles:
+            return self.face_boxes(image), {}
         for p in profiles:
             # load_ready refuses these already; a profile of another model must never be compared.
             if p.model_id != self.model_id:
                 raise ValueError(f"profile {p.profile_id} has embeddings of {p.model_id}, not {self.model_id}")
+        faces = self.analyser.analyse(np.asarray(image.convert("RGB")))
+        if not faces:
+            return [], {}
         identities = {
             p.profile_id: ProfileIdentity(profile_id=p.profile_id, centroid=p.centroid, embeddings=p.embeddings)
             for p in profiles
         }
         matches = match_faces(faces, identities, self.threshold)
         return [f.box for f in faces], {m.profile_id: m.similarity for m in matches}
+
+    def face_boxes(self, image: Image.Image) -> list[FaceBox]:
+        """Face boxes only (detection; no landmarks, chips or embedding), largest first."""
+        return self.analyser.face_boxes(np.asarray(image.convert("RGB")))
 
     def close(self) -> None:
         self.pool.close()

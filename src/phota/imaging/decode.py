@@ -11,10 +11,12 @@ import binascii
 import io
 import re
 import threading
+from collections.abc import Callable
 
+import cv2
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from PIL.Image import Image
 
 from phota.errors import InvalidImage
@@ -57,8 +59,64 @@ def _register_heif() -> None:
             _heif_registered = True
 
 
-def decode_image(data: bytes, name: str, *, max_side: int = 4096, max_pixels: int = 100_000_000) -> Image:
+# Longest side of the copy each use needs (docs/configuration.md, "Memory per request").
+PROVIDER_INPUT_SIDE = 4096  # what providers accept (spec: > 4096 px is resized)
+
+# Resampling a decoded image down to its target: Pillow first box-reduces by an integer factor while
+# the rest of the ratio stays >= this gap, then Lanczos does the rest (Pillow's own thumbnail uses 2.0).
+REDUCING_GAP = 2.0
+
+# EXIF orientation -> the transpose that makes the picture upright (what ImageOps.exif_transpose does).
+_ORIENT: dict[int, PILImage.Transpose] = {
+    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
+    3: PILImage.Transpose.ROTATE_180,
+    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+    5: PILImage.Transpose.TRANSPOSE,
+    6: PILImage.Transpose.ROTATE_270,
+    7: PILImage.Transpose.TRANSVERSE,
+    8: PILImage.Transpose.ROTATE_90,
+}
+# libjpeg scales while it decodes (DCT scaling) by these factors only.
+_DCT_FLAGS: dict[int, int] = {
+    1: cv2.IMREAD_COLOR_RGB,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2 | cv2.IMREAD_COLOR_RGB,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4 | cv2.IMREAD_COLOR_RGB,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8 | cv2.IMREAD_COLOR_RGB,
+}
+
+# Called with (how the pixels were decoded, the size decoded): a seam for tests and benchmarks.
+# "jpeg/N" = libjpeg decoded at 1/N scale; "full" = every pixel of the file was decoded.
+DecodeProbe = Callable[[str, tuple[int, int]], None]
+
+
+# Pillow allocates image memory in blocks of this size. glibc serves allocations below its dynamic mmap
+# threshold (at most 32 MiB) from heaps that rarely shrink, so with Pillow's default 16 MiB blocks every
+# decoded-then-freed full-size image stays in the process's RSS, fragmented around the shrunk copies a
+# request keeps: ten 50 MP inputs grew RSS by ~1.75 GB instead of ~1.1 GB (docs/configuration.md).
+PILLOW_BLOCK_BYTES = 64 * 2**20
+
+
+def release_freed_images() -> None:
+    """Make Pillow allocate full-size images as blocks glibc maps and unmaps on its own (process-wide;
+    called once by the composition root)."""
+    PILImage.core.set_block_size(PILLOW_BLOCK_BYTES)
+
+
+def decode_image(
+    data: bytes,
+    name: str,
+    *,
+    max_side: int = PROVIDER_INPUT_SIDE,
+    max_pixels: int = 100_000_000,
+    max_full_pixels: int = 50_000_000,
+    probe: DecodeProbe | None = None,
+) -> Image:
     """Decode ``data`` into an upright RGB image whose longest side is at most ``max_side``.
+
+    The image is shrunk while it is decoded where the format allows it: JPEG is decoded by libjpeg at
+    1/2, 1/4 or 1/8 scale (DCT scaling) to the smallest size still >= the target, then resampled once.
+    Formats decoded in full (PNG, WebP, HEIC) are refused above ``max_full_pixels``; every format above
+    ``max_pixels``. Both checks read the header only, before any pixel is decoded.
 
     Raises :class:`InvalidImage` naming ``name`` for empty, unsupported, corrupt or oversized input.
     """
@@ -87,14 +145,28 @@ def decode_image(data: bytes, name: str, *, max_side: int = 4096, max_pixels: in
         if fmt not in _ALLOWED_FORMATS:
             raise InvalidImage(f"{name}: unsupported format {fmt}; {_FORMATS_HINT}")
         width, height = img.size
-        # Header-only size check, before any pixel is decoded.
+        # Header-only size checks, before any pixel is decoded.
         if width <= 0 or height <= 0:
             raise InvalidImage(f"{name}: image has no pixels")
         if width * height > max_pixels:
             raise InvalidImage(f"{name}: image is {width}x{height}, over the {max_pixels}-pixel limit")
+        jpeg = fmt in ("JPEG", "MPO")
+        if not jpeg and width * height > max_full_pixels:
+            raise InvalidImage(
+                f"{name}: {fmt} image is {width}x{height}, over the {max_full_pixels}-pixel limit for "
+                "formats that are decoded in full (JPEG may be larger)"
+            )
+        # The long side is the same before and after the EXIF rotation, so the target can be computed
+        # in the stored orientation.
+        target = fit_size(width, height, max_side)
+        orientation = _orientation(img)
         try:
-            img.load()
-            out = _to_rgb(_upright(img))
+            if jpeg and img.mode in ("RGB", "L") and _jpeg_has_end(data):
+                out = _decode_jpeg(data, (width, height), target, probe)
+            else:
+                out = _decode_pil(img, target, probe)
+            if orientation in _ORIENT:
+                out = out.transpose(_ORIENT[orientation])
         except InvalidImage:
             raise
         except PILImage.DecompressionBombError:
@@ -103,8 +175,86 @@ def decode_image(data: bytes, name: str, *, max_side: int = 4096, max_pixels: in
             if isinstance(exc, MemoryError):
                 raise
             raise InvalidImage(f"{name}: image data is truncated or corrupt") from None
+    return out
 
-    return _fit(out, max_side)
+
+def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the longest side is at most ``max_side``; never enlarged."""
+    longest = max(width, height)
+    if longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return (
+        max_side if width == longest else max(1, round(width * scale)),
+        max_side if height == longest else max(1, round(height * scale)),
+    )
+
+
+def dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The largest libjpeg scale-down (1, 2, 4 or 8) that still decodes at least ``target``."""
+    ratio = min(size[0] // target[0], size[1] // target[1])
+    return next(s for s in (8, 4, 2, 1) if ratio >= s)
+
+
+def _decode_jpeg(data: bytes, size: tuple[int, int], target: tuple[int, int], probe: DecodeProbe | None) -> Image:
+    """libjpeg-turbo through OpenCV: about 1.5x faster than Pillow's decode of the same file here, and
+    it decodes straight into a 3-byte RGB array (Pillow keeps 4 bytes a pixel)."""
+    scale = dct_scale(size, target)
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), _DCT_FLAGS[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if arr is None or arr.ndim != 3:
+        raise ValueError("libjpeg could not decode the image")
+    decoded = (arr.shape[1], arr.shape[0])
+    if probe is not None:
+        probe(f"jpeg/{scale}", decoded)
+    if decoded != target:
+        arr = cv2.resize(arr, target, interpolation=cv2.INTER_AREA)
+    return PILImage.fromarray(np.ascontiguousarray(arr), "RGB")
+
+
+def _decode_pil(img: Image, target: tuple[int, int], probe: DecodeProbe | None) -> Image:
+    jpeg, stored = img.format in ("JPEG", "MPO"), img.size
+    if jpeg:  # CMYK/YCCK, or a JPEG whose end is missing (Pillow then says whether it is truncated)
+        img.draft(None, target)
+    img.load()
+    if probe is not None:
+        probe(f"jpeg/{round(stored[0] / img.size[0])}" if jpeg else "full", img.size)
+    if img.size == target:
+        return _to_rgb(_resizable(img, lambda: None, premultiply=False))
+    full = _resizable(img, lambda: img.close())
+    return _to_rgb(full.resize(target, PILImage.Resampling.LANCZOS, reducing_gap=REDUCING_GAP))
+
+
+def _orientation(img: Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:
+        # Broken EXIF should not make a viewable photo unusable: keep the stored orientation.
+        return 1
+
+
+def _jpeg_has_end(data: bytes) -> bool:
+    """True when the JPEG's first scan is followed by an end-of-image marker.
+
+    libjpeg pads a truncated file with grey and only warns; Pillow reports it. Files without the marker
+    go to Pillow, which decides. The segments before the first scan are skipped by their lengths: an
+    EXIF thumbnail inside them carries its own end marker.
+    """
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data never contains FF D9
+            return data.find(b"\xff\xd9", i + 2 + length) != -1
+        i += 2 + length
+    return False
 
 
 def _sniff(data: bytes) -> str | None:
@@ -123,13 +273,44 @@ def _bomb(name: str) -> InvalidImage:
     return InvalidImage(f"{name}: image dimensions are too large (possible decompression bomb)")
 
 
-def _upright(img: Image) -> Image:
-    # Always a new image: the caller closes the one it opened.
-    try:
-        return ImageOps.exif_transpose(img) or img.copy()
-    except Exception:
-        # Broken EXIF should not make a viewable photo unusable: keep the stored orientation.
-        return img.copy()
+def _resizable(img: Image, release: Callable[[], None], *, premultiply: bool = True) -> Image:
+    """``img`` in a mode Pillow resamples properly, converted at full size only where it must be.
+
+    Each full-size copy made here calls ``release`` to free the decoded original at once, so no more
+    than two full-size buffers ever coexist (docs/configuration.md: about 8 bytes a pixel at worst).
+    """
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        out = _deep_to_l(img)
+    elif mode == "1":
+        out = img.convert("L")
+    elif mode in ("P", "PA") or (mode in ("L", "RGB") and "transparency" in img.info):
+        # Palette indices and colour-key transparency cannot be interpolated: expand them first.
+        out = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    else:
+        out = img  # RGB, RGBA, L, LA, CMYK, YCbCr, ...
+    if out is not img:
+        release()
+    if premultiply and out.mode in ("RGBA", "LA"):
+        # Alpha is resampled premultiplied. Pillow's resize would make this copy itself while the
+        # straight-alpha one is still alive; made here, the straight one is freed first.
+        premultiplied = out.convert("RGBa" if out.mode == "RGBA" else "La")
+        if out is img:
+            release()
+        out = premultiplied
+    return out
+
+
+def _deep_to_l(img: Image) -> Image:
+    """16-bit / 32-bit greyscale to 8 bits, scaled (Pillow's convert() clips), a band of rows at a time so
+    no full-size float temporary exists."""
+    arr = np.asarray(img)
+    peak = 65535 if img.mode.startswith("I;16") or int(arr.max(initial=0)) > 255 else 255
+    out = np.empty(arr.shape, np.uint8)
+    for top in range(0, arr.shape[0], 512):
+        band = arr[top : top + 512].astype(np.float32)
+        out[top : top + 512] = np.clip(np.rint(band * (255.0 / peak)), 0, 255)
+    return PILImage.fromarray(out, "L")
 
 
 def _to_rgb(img: Image) -> Image:
@@ -137,35 +318,11 @@ def _to_rgb(img: Image) -> Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode.startswith("I") or mode == "F":
-        # 16-bit / 32-bit greyscale: Pillow's convert() clips instead of scaling, so scale by hand.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(np.rint(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return PILImage.fromarray(arr, mode="L").convert("RGB")
-    if mode == "P":
-        mode = "RGBA" if "transparency" in img.info else "RGB"
-        img = img.convert(mode)
-    elif mode in ("LA", "La", "PA", "RGBa", "RGBA") or "transparency" in img.info:
-        img = img.convert("RGBA")
-        mode = "RGBA"
-    if mode == "RGBA":
+    if mode in ("LA", "La", "PA", "RGBa", "RGBA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
         background = PILImage.new("RGBA", img.size, (255, 255, 255, 255))
-        return PILImage.alpha_composite(background, img).convert("RGB")
-    return img.convert("RGB")  # L, 1, CMYK, YCbCr, ...
-
-
-def _fit(img: Image, max_side: int) -> Image:
-    width, height = img.size
-    longest = max(width, height)
-    if longest <= max_side:
-        return img
-    scale = max_side / longest
-    size = (
-        max_side if width == longest else max(1, round(width * scale)),
-        max_side if height == longest else max(1, round(height * scale)),
-    )
-    return img.resize(size, PILImage.Resampling.LANCZOS)
+        return PILImage.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")  # L, CMYK, YCbCr, ...
 
 
 _DATA_URL = re.compile(r"^data:([^,]*?),", re.IGNORECASE)

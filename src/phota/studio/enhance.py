@@ -4,7 +4,7 @@ Pipeline (docs/enhance.md has every threshold and its safe range):
 
 1. Resize to the working size: downscale to the output size FIRST (INTER_AREA) so every later step
    runs on at most ``long_side`` pixels; smaller inputs are processed at native size and upscaled last
-   (Lanczos + back-projection, block-consistent 8-bit rounding), which is both cheaper and sharper.
+   with plain Lanczos, so memory is O(output pixels) whatever the upscale factor.
 2. Noise: estimated on the working luminance (robust Immerkaer/MAD); edge-preserving bilateral
    filter on luma and a stronger blur on chroma, only above a noise floor.
 3. Global tone and colour as one per-channel 256-entry LUT (exact sRGB <-> linear maths for free):
@@ -61,7 +61,6 @@ MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.82, 0.94)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 1.5  # unsharp amount at full blur
 SHARPEN_BASE = 0.0  # unsharp amount on sharp photos (variation 0)
-UPSCALE_BACKPROJECT = 2  # back-projection rounds after the Lanczos upscale (0 = plain Lanczos)
 DEBAND_GATE = (1.2, 1.5)  # levels stretch over which debanding ramps in
 DEBAND_RANGE = 1.0  # range sigma of the debanding filter in stretched input steps
 DEBAND_SPACE = 1.0  # its spatial sigma (pixels)
@@ -285,6 +284,8 @@ def estimate_noise(luma: U8) -> float:
     the mean) ignores edges and texture, so clean photos read near 0-1.5.
     """
     h, w = luma.shape
+    if h < 3 or w < 3:  # no 3x3 neighbourhood to measure: a thumbnail-sized input has no usable estimate
+        return 0.0
     if h * w > 1_200_000:  # a central crop is enough and keeps this O(1) in the image size
         cy, cx, r = h // 2, w // 2, 500
         luma = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
@@ -554,48 +555,17 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     return np.asarray(np.clip(img, 0.0, 1.0), np.float32)
 
 
-def _upscale(img: F32, size: tuple[int, int]) -> F32:
-    """Lanczos upscale refined by iterative back-projection (Irani & Peleg): the residual between the
-    working image and the upscaled image area-downscaled again is upsampled and added back, so the
-    output, viewed or downscaled again, shows the processed image instead of a softened copy (Lanczos
-    alone loses fine contrast; a fixed pre-sharpen over- or under-shoots depending on content)."""
-    h, w = img.shape[:2]
-    up = np.clip(cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4), 0.0, 1.0)
-    for _ in range(UPSCALE_BACKPROJECT):  # clipping each round keeps the constraint exact near black/white
-        down = cv2.resize(up, (w, h), interpolation=cv2.INTER_AREA)
-        up = np.clip(up + cv2.resize(img - down, size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    return np.asarray(up, np.float32)
+def _upscale(img: F32, size: tuple[int, int]) -> U8:
+    """Plain Lanczos from the working size to the output size, rounded to 8 bits.
 
-
-def _quantise_blocks(up: F32, native: U8, f: int) -> U8:
-    """8-bit rounding of an upscale by the integer factor ``f`` that keeps every f x f block's sum at
-    f*f times the native-size 8-bit value: each pixel is floored and the block's missing units go to
-    the pixels with the largest fractional parts. The upscale adds interpolated detail but, averaged
-    back over its blocks, reproduces the native-size result exactly (plain rounding of each pixel
-    would not: the rounding errors of a block add up)."""
-    h, w, c = native.shape
-    k = f * f
-    v = up.reshape(h, f, w, f, c).transpose(0, 2, 4, 1, 3).reshape(-1, k) * 255.0
-    q = np.floor(v + 0.5)
-    missing = native.reshape(-1).astype(np.float32) * k - q.sum(axis=-1)
-    tie = np.arange(k, dtype=np.float32) * 1e-4  # deterministic tie-break
-    for _ in range(4):  # first pass spreads the remainder; later ones only fix blocks clipped at 0/255
-        todo = np.flatnonzero(missing)
-        if todo.size == 0:
-            break
-        vs, qs, ms = v[todo], q[todo], missing[todo, None]
-        raise_ = ms > 0
-        room = np.where(raise_, qs < 255, qs > 0)
-        key = np.where(room, np.where(raise_, vs - qs, qs - vs), -1e9) - tie
-        rank = (key[:, None, :] > key[:, :, None]).sum(axis=-1)  # 0 = pixel closest to the next level
-        n = np.maximum(room.sum(axis=-1, keepdims=True), 1)
-        whole = np.floor(np.abs(ms) / n)
-        step = (whole + (rank < np.abs(ms) - whole * n)) * room
-        new = np.clip(qs + np.where(raise_, step, -step), 0, 255)
-        q[todo] = new
-        missing[todo] = ms[:, 0] - (new - qs).sum(axis=-1)
-    q8 = np.clip(q, 0, 255).astype(np.uint8).reshape(h, w, c, f, f).transpose(0, 3, 1, 4, 2)
-    return np.ascontiguousarray(q8.reshape(h * f, w * f, c))
+    Memory is a few output-sized buffers whatever the factor (a 1x1 input costs what a 1 MP one does).
+    No detail is invented: the automatic sharpening already ran at the working size, where it measures
+    the photo's own blur."""
+    up = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4), np.float32)
+    np.clip(up, 0.0, 1.0, out=up)
+    up *= np.float32(255.0)
+    up += np.float32(0.5)
+    return up.astype(np.uint8)
 
 
 def enhance_image(
@@ -627,12 +597,6 @@ def enhance_image(
         work = _denoise(work, denoise, noise)
     params = analyse(work, small_mask, steer, noise, denoise)
     out = _apply(work, params, mask)
-    out8 = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if out_size[0] > work_size[0]:
-        up = _upscale(out, out_size)
-        f = out_size[0] // work_size[0]
-        if out_size == (work_size[0] * f, work_size[1] * f):
-            out8 = _quantise_blocks(up, out8, f)
-        else:
-            out8 = (up * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(out8, "RGB")
+    if out_size != work_size:
+        return Image.fromarray(_upscale(out, out_size), "RGB")
+    return Image.fromarray((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")

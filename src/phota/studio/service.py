@@ -39,6 +39,10 @@ class IdentityOps(Protocol):
         """Face boxes in the image, and profile_id → similarity for each recognised profile."""
         ...
 
+    def face_boxes(self, image: Image.Image) -> list[FaceBox]:
+        """Face boxes only: detection without the embedding (for when no profile can match)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StudioCall:
@@ -169,11 +173,17 @@ class StudioService:
         profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted)
         by_id = {p.profile_id: p for p in profiles}
 
-        # 2. inputs.
+        # 2. inputs, decoded straight to the largest size a later step needs: the 2K output for enhance
+        #    and remix (the face detector scans a smaller copy), the providers' 4K for edit.
+        side = ENHANCE_LONG_SIDE if call.operation in ("enhance", "remix") else None
         account = principal.account_id
-        inputs = await self.loader.load_many(call.images, call.field, account_id=account) if call.images else []
+        inputs = (
+            await self.loader.load_many(call.images, call.field, max_side=side, account_id=account)
+            if call.images
+            else []
+        )
         style = (
-            await self.loader.load(call.style_image, "reference_image", account_id=account)
+            await self.loader.load(call.style_image, "reference_image", max_side=side, account_id=account)
             if call.style_image
             else None
         )
@@ -188,7 +198,8 @@ class StudioService:
                     boxes = found_boxes
                 present.extend(pid for pid in found if pid not in present)
         elif inputs and call.operation in ("enhance", "remix"):
-            boxes, _ = await asyncio.to_thread(self.identity.analyse, inputs[0], [])
+            # No profile can match: only where the faces are matters, so nothing is embedded.
+            boxes = await asyncio.to_thread(self.identity.face_boxes, inputs[0])
         conditioned = list(dict.fromkeys([*pinned, *present]))
         labels = person_labels(conditioned)
         references = await asyncio.to_thread(self._references, [by_id[p] for p in conditioned], labels, caps)
