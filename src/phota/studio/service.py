@@ -17,10 +17,10 @@ from PIL import Image
 from phota.billing.charges import Charges
 from phota.billing.ledger import Reservation
 from phota.clock import Clock
-from phota.engines.base import Engine, EngineRequest, InputImage, Operation, ReferenceImage, Usage
+from phota.engines.base import Engine, EngineRequest, EngineResult, InputImage, Operation, ReferenceImage, Usage
 from phota.engines.capabilities import CAPABILITIES, Capabilities, output_size, parse_ratio
 from phota.engines.registry import EngineRegistry
-from phota.errors import InvalidRequest, UnsupportedCapability
+from phota.errors import InvalidRequest, ProviderError, UnsupportedCapability
 from phota.identity.profiles import LoadedProfile, ProfileRepository
 from phota.identity.references import person_labels, referenced_ids, rewrite_prompt
 from phota.imaging.encode import encode_image
@@ -30,6 +30,12 @@ from phota.store.outputs import OutputStore
 
 FaceBox = tuple[int, int, int, int]
 ENHANCE_LONG_SIDE = 2048  # /enhance and /remix are pinned to 2K (spec §3.1)
+
+
+# How far a provider's image may be from the size it was asked for and still be delivered:
+# its own rounding of a ratio to pixels (nb2 answers 1376x768 for 16:9 at 1K), never another shape.
+RATIO_TOLERANCE = 0.02  # relative difference of width / height
+AREA_RANGE = (0.5, 2.0)  # output pixels / asked pixels
 
 
 # Shared by all requests; 4 = the most outputs one request asks for.
@@ -70,6 +76,28 @@ class StudioOutcome:
     identity_scores: list[dict[str, float]] | None = None
     usage: Usage | None = None
     recognised_outputs: int = 0  # outputs with at least one known subject (billing)
+
+
+def size_matches(got: tuple[int, int], asked: tuple[int, int]) -> bool:
+    """Same shape within RATIO_TOLERANCE and an area within AREA_RANGE of what was asked."""
+    ratio = (got[0] / got[1]) / (asked[0] / asked[1])
+    area = (got[0] * got[1]) / (asked[0] * asked[1])
+    return abs(ratio - 1.0) <= RATIO_TOLERANCE and AREA_RANGE[0] <= area <= AREA_RANGE[1]
+
+
+def check_output_sizes(base_model: str, result: EngineResult, asked: tuple[int, int]) -> None:
+    """Refuse a result with an image of another shape or scale than was asked (502, nothing charged).
+
+    A user who asked for 16:9 at 2K must not get a square thumbnail; cropping or stretching it
+    would cut people out or distort them, so the request fails and its hold is released.
+    """
+    expected = result.expected_size or asked
+    for i, image in enumerate(result.images):
+        if not size_matches(image.size, expected):
+            raise ProviderError(
+                f"Base model '{base_model}' returned a {image.width}x{image.height} image (output {i + 1}) "
+                f"where {expected[0]}x{expected[1]} was asked for; the request was not charged."
+            )
 
 
 class StudioService:
@@ -208,6 +236,7 @@ class StudioService:
         result = await engine.run(request)
         if len(result.images) != call.n:
             raise RuntimeError(f"engine {engine.name} returned {len(result.images)} images, expected {call.n}")
+        check_output_sizes(call.base_model, result, (width, height))
 
         # 5. post-verify against every profile the request referenced; 6. encode and deliver.
         outcome = await asyncio.to_thread(self._finish, principal, call, result.images, profiles, public_base_url)
