@@ -34,16 +34,39 @@ PROVIDER_ENV = (
 )
 
 
+def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("PHOTA_") or name in PROVIDER_ENV or name.startswith("REVE_API_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session() -> Iterator[None]:
+    """Session- and module-scoped fixtures build settings too: clear before any of them runs."""
+    patch = pytest.MonkeyPatch()
+    clear_environment(patch)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test sees the settings it builds, never the developer's ``PHOTA_*`` environment.
 
     Harness variables (``PHOTA_TEST_POSTGRES``, ``PHOTA_TEST_PHOTOS``) are read when the suite
-    starts, before this runs.
+    starts, before this runs; ``--match-threshold`` is the one knob a run can turn (see
+    tests/api/test_identity_controls.py).
     """
-    for name in list(os.environ):
-        if name.startswith("PHOTA_") or name in PROVIDER_ENV or name.startswith("REVE_API_"):
-            monkeypatch.delenv(name)
+    clear_environment(monkeypatch)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--match-threshold",
+        type=float,
+        default=None,
+        help="recognition threshold for the identity negative controls (default: the setting's default)",
+    )
 
 
 def photo(name: str) -> Path:
