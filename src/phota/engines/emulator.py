@@ -80,7 +80,7 @@ class EmulatorEngine:
 
 def _seed(model: str, request: EngineRequest) -> int:
     h = hashlib.sha256()
-    for part in (model, request.operation, request.prompt, request.width, request.height):
+    for part in (model, request.operation, request.prompt, request.width, request.height, request.seed):
         h.update(str(part).encode() + b"\0")
     for item in [*(i.image for i in request.inputs), *(r.image for r in request.references)]:
         h.update(item.resize((16, 16), Image.Resampling.NEAREST).tobytes())
