@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 
 from phota.billing.prices import DEFAULT_PRICES, estimate
+from tests.api.test_async import wait_job
 from tests.api.test_billing import fund
 from tests.api.test_profiles import add, wait_status
 from tests.conftest import PhotoServer, identity_photos, new_key, services_of
@@ -140,3 +141,12 @@ def test_the_reservation_covers_every_attempt() -> None:
     assert (
         estimate("generate", "gpt-image-2", 1, "high", "1K", input_images=2, prompt_chars=50, attempts=2) == 2 * single
     )
+
+
+def test_an_async_job_keeps_its_guard(client: TestClient, auth: dict[str, str]) -> None:
+    body = {"prompt": "a kite", "async": True, "response_mode": "urls", "identity_guard": {"max_attempts": 3}}
+    r = client.post("/v1/phota/generate", json=body, headers=auth)
+    assert r.status_code == 202, r.text
+    job = wait_job(client, auth, r.json()["poll_url"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["identity_scores"] == [{}]  # the guard survived the round trip through the job row
