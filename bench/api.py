@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 import httpx
+from tests.photos import photos_dir
 
 from bench._report import write_section
 from bench._server import phota_server
 
 ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+PHOTOS = photos_dir()
 
 
 def pct(values: list[float], q: float) -> float:

@@ -32,13 +32,14 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from tests.photos import photos_dir
 
 from bench._report import write_section
 from phota.studio.enhance import FaceBox, enhance_image, linear_to_srgb, srgb_to_linear
 from phota.studio.remix import remix_image
 
 pillow_heif.register_heif_opener()
-PHOTOS = Path("/work/shared/data/photos")
+PHOTOS = photos_dir()
 SUBSET = [  # 12 photos with faces, 10 identities + two group shots
     "df_p01_img1.jpg",
     "df_p02_img26.jpg",

@@ -33,6 +33,8 @@ if str(ROOT / "src") not in sys.path:  # `python bench/identity.py` without an i
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.photos import photos_dir  # noqa: E402
+
 from bench._report import write_section  # noqa: E402
 from phota.config import Settings  # noqa: E402
 from phota.identity.analysis import PhotoFaces, analyse_training_set  # noqa: E402
@@ -51,7 +53,7 @@ from phota.imaging.encode import encode_image  # noqa: E402
 from phota.services import build_identity  # noqa: E402
 
 pillow_heif.register_heif_opener()
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+PHOTOS = photos_dir()
 NOT_PEOPLE = {"group", "none", "dog", "cat", "corrupt", "identity"}
 THRESHOLD = DEFAULT_MATCH_THRESHOLD
 GRID = [round(0.40 + 0.02 * i, 2) for i in range(14)]

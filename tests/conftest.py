@@ -20,21 +20,67 @@ from phota.identity.pool import AnalysisPool
 from phota.services import Services, build_face_pool
 from phota.store.keys import create_key, get_or_create_account
 from phota.store.migrate import upgrade
+from tests.photos import identity_files, photo_path, photos_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+
+# Provider keys the official SDKs read on their own: a developer's real keys must never reach a test.
+PROVIDER_ENV = (
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "OPENAI_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "BFL_API_KEY",
+    "REVE_API_KEY",
+)
+
+
+def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("PHOTA_") or name in PROVIDER_ENV or name.startswith("REVE_API_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session() -> Iterator[None]:
+    """Session- and module-scoped fixtures build settings too: clear before any of them runs."""
+    patch = pytest.MonkeyPatch()
+    clear_environment(patch)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the settings it builds, never the developer's ``PHOTA_*`` environment.
+
+    Harness variables (``PHOTA_TEST_POSTGRES``, ``PHOTA_TEST_PHOTOS``) are read when the suite
+    starts, before this runs; ``--match-threshold`` is the one knob a run can turn (see
+    tests/api/test_identity_controls.py).
+    """
+    clear_environment(monkeypatch)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--match-threshold",
+        type=float,
+        default=None,
+        help="recognition threshold for the identity negative controls (default: the setting's default)",
+    )
 
 
 def photo(name: str) -> Path:
-    path = PHOTOS / name
-    assert path.exists(), f"shared photo missing: {path}"
-    return path
+    return photo_path(name)
+
+
+POSTGRES = os.environ.get("PHOTA_TEST_POSTGRES") == "1"  # read once: tests run with PHOTA_* cleared
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One migrated database per test run: SQLite by default, PostgreSQL when asked."""
-    if os.environ.get("PHOTA_TEST_POSTGRES") == "1":
+    if POSTGRES:
         base = subprocess.run(
             ["bash", str(ROOT / "scripts" / "postgres.sh"), "start"],
             check=True,
@@ -122,7 +168,7 @@ class PhotoServer:
             # fetches, and the client retries only after a second.
             request_queue_size = 64
 
-        handler = functools.partial(_QuietHandler, directory=str(PHOTOS))
+        handler = functools.partial(_QuietHandler, directory=str(photos_dir()))
         self.httpd = Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -158,10 +204,7 @@ def photo_server() -> Iterator[PhotoServer]:
 
 def identity_photos(identity: str) -> list[str]:
     """File names of one identity in the shared MANIFEST.csv, in file order."""
-    import csv
-
-    with open(PHOTOS / "MANIFEST.csv") as fh:
-        return [row["file"] for row in csv.DictReader(fh) if row["identity"] == identity]
+    return identity_files(identity)
 
 
 def b64_file(name: str) -> str:

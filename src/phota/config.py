@@ -10,9 +10,10 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from phota.engines.capabilities import EmulatorSubjects
 from phota.store.blob_url import BlobLocation, FileLocation, parse_blob_url
 
 
@@ -121,11 +122,27 @@ class Settings(BaseSettings):
     provider_retry_base_s: float = Field(default=0.5, gt=0, description="first backoff; doubles, with jitter")
     provider_max_retry_after_s: float = Field(default=60.0, gt=0, description="longer Retry-After fails fast")
     provider_max_concurrency: int = Field(default=4, ge=1, description="fan-out bound when n > native max")
+    # --- test mode ------------------------------------------------------------------------------
+    emulator_subjects: EmulatorSubjects = Field(
+        default="references",
+        description="who test-mode outputs show for a referenced person: references | none | stand_in",
+    )
+    emulator_stand_in: Path | None = Field(
+        default=None, description="photo of someone else, shown instead of every person with stand_in"
+    )
     # Local open weights instead of a provider for flux-2 / qwen-image-2 ("api" or "diffusers").
     flux2_backend: str = "api"
     flux2_weights: Path | None = None
     qwen_backend: str = "api"
     qwen_weights: Path | None = None
+
+    @model_validator(mode="after")
+    def _stand_in_is_a_file(self) -> Settings:
+        if self.emulator_subjects == "stand_in" and (
+            self.emulator_stand_in is None or not self.emulator_stand_in.is_file()
+        ):
+            raise ValueError("PHOTA_EMULATOR_SUBJECTS=stand_in needs PHOTA_EMULATOR_STAND_IN, the path of a photo")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -6,12 +6,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+from PIL import Image, ImageOps
+
 from phota.billing.charges import Charges
 from phota.billing.ledger import Ledger
 from phota.billing.prices import load_price_table
 from phota.clock import Clock
 from phota.config import Settings
+from phota.engines.base import Engine
+from phota.engines.capabilities import BASE_MODELS
 from phota.engines.diffusers_local import build_local_engines
+from phota.engines.emulator import EmulatorEngine
 from phota.engines.live import build_live_engines
 from phota.engines.registry import EngineRegistry
 from phota.identity.pool import AnalyserConfig, AnalysisPool
@@ -60,6 +65,15 @@ class Services:
         self.db.dispose()
 
 
+def build_emulators(settings: Settings) -> dict[str, Engine]:
+    """The test-mode engines, one per base model, showing whom ``emulator_subjects`` says."""
+    stand_in = None
+    if settings.emulator_subjects == "stand_in" and settings.emulator_stand_in is not None:
+        with Image.open(settings.emulator_stand_in) as photo:
+            stand_in = ImageOps.exif_transpose(photo).convert("RGB")
+    return {m: EmulatorEngine(m, subjects=settings.emulator_subjects, stand_in=stand_in) for m in BASE_MODELS}
+
+
 def build_blob_store(settings: Settings) -> BlobStore:
     location = settings.blob_location
     if isinstance(location, FileLocation):
@@ -105,6 +119,7 @@ def build_services(
         # Provider adapters, and local open-weight engines where an operator configured them.
         live={**build_live_engines(settings), **build_local_engines(settings)},
         local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
+        emulators=build_emulators(settings),
     )
     ledger = Ledger(db, clock)
     charges = Charges(ledger, load_price_table(settings.prices_file))

@@ -153,3 +153,18 @@ def test_operator_prices_file_overrides_defaults(tmp_path: Path) -> None:
     assert actual_cost("generate", "nb2", 1, 0, None, table=table) == actual_cost("generate", "nb2", 1, 0, None)
     assert table.token_models["gpt-image-2"].image_output == 20
     assert load_price_table(None) is DEFAULT_PRICES
+
+
+def test_identity_guard_regenerations_are_reserved_and_charged_at_the_plain_rate() -> None:
+    nb2 = DEFAULT_PRICES.models["nb2"]
+    assert estimate("edit", "nb2", 2, attempts=3) == 2 * nb2.with_identity + 2 * 2 * nb2.per_image
+    assert estimate("edit", "nb2", 2, attempts=1) == estimate("edit", "nb2", 2)
+    # One of two outputs delivered with identity, three images regenerated along the way.
+    assert actual_cost("edit", "nb2", 2, 1, None, extra_outputs=3) == nb2.with_identity + nb2.per_image * 4
+    # gpt-image-2: every call's tokens are in the summed usage; nothing is added on top.
+    usage = Usage("openai", "gpt-image-2", images=2, input_tokens=100, output_tokens=2000, output_image_tokens=2000)
+    assert actual_cost("generate", "gpt-image-2", 1, 1, usage, extra_outputs=1) == actual_cost(
+        "generate", "gpt-image-2", 1, 1, usage
+    )
+    with pytest.raises(ValueError):
+        estimate("edit", "nb2", 1, attempts=0)

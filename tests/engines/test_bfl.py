@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from phota.errors import (
     ProviderError,
     ProviderRejected,
     RequestTimeout,
-    ServiceUnavailable,
 )
 from tests.engines.conftest import FAST_RETRY, edit_request, make_request, provider_settings, run
 from tests.engines.fakes import Reply
@@ -92,48 +90,17 @@ def test_credentials_and_credits(bfl: FakeBFL, status: int) -> None:
     assert "PHOTA_BFL_API_KEY" in info.value.message and bad not in info.value.message
 
 
-def test_bad_key_from_the_server(bfl: FakeBFL) -> None:
-    with pytest.raises(ProviderAuthFailed):
-        run(engine(bfl, bfl_api_key="nope-nope").run(make_request()))
-
-
-def test_429_honours_retry_after(bfl: FakeBFL) -> None:
-    bfl.queue("submit", Reply(429, {"detail": "Too many active tasks"}, headers={"Retry-After": "1"}))
-    start = time.perf_counter()
-    assert len(run(engine(bfl).run(make_request())).images) == 1
-    assert time.perf_counter() - start >= 0.95 and len(bfl.sent("submit")) == 2
-
-
-def test_429_exhausted(bfl: FakeBFL) -> None:
-    bfl.queue("submit", *[Reply(429, {"detail": "Too many active tasks"})] * 3)
-    with pytest.raises(ServiceUnavailable):
-        run(engine(bfl).run(make_request()))
-
-
-def test_5xx_exhausted(bfl: FakeBFL) -> None:
-    bfl.queue("submit", *[Reply(500, {"detail": "Internal Server Error"})] * 3)
-    with pytest.raises(ProviderError):
-        run(engine(bfl).run(make_request()))
-    assert len(bfl.sent("submit")) == 3
-
-
 def test_transient_poll_failure_keeps_polling(bfl: FakeBFL) -> None:
     bfl.queue("poll", Reply(503, {"detail": "busy"}))
     assert len(run(engine(bfl).run(make_request())).images) == 1
 
 
-def test_slow_submit_times_out(bfl: FakeBFL) -> None:
-    bfl.delay = 1.0
-    with pytest.raises(RequestTimeout):
-        run(engine(bfl, bfl_timeout_s=0.2, provider_max_retries=1).run(make_request()))
-
-
 def test_never_ready_hits_the_deadline(bfl: FakeBFL) -> None:
-    bfl.pending_polls = 10_000
-    start = time.perf_counter()
+    # Ready after 200 polls (4 s at 20 ms): a poller that ignored its 0.3 s deadline would succeed.
+    bfl.pending_polls = 200
     with pytest.raises(RequestTimeout):
         run(engine(bfl, bfl_timeout_s=0.3).run(make_request()))
-    assert time.perf_counter() - start < 1.0
+    assert len(bfl.sent("poll")) < 200
 
 
 def test_expired_sample_download_is_provider_error(bfl: FakeBFL) -> None:

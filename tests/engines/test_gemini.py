@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import pytest
@@ -14,15 +13,11 @@ from phota.engines.gemini import GeminiEngine
 from phota.errors import (
     ContentModeration,
     ProviderAuthFailed,
-    ProviderError,
     ProviderRejected,
-    RequestTimeout,
-    ServiceUnavailable,
 )
 from tests.engines.conftest import (
     FAST_RETRY,
     STYLE,
-    closed_port_url,
     edit_request,
     make_request,
     provider_settings,
@@ -79,14 +74,10 @@ def test_references_over_the_limit_keep_the_best_of_each_person(gemini: FakeGemi
     assert (59, 59) in got and (40, 40) not in got  # best of person A kept, worst dropped
 
 
-def test_fan_out_four_calls_in_parallel(gemini: FakeGemini) -> None:
-    gemini.delay = 0.3
-    start = time.perf_counter()
+def test_fan_out_sums_token_usage(gemini: FakeGemini) -> None:
     result = run(engine(gemini).run(make_request(n=4)))
-    elapsed = time.perf_counter() - start
     assert len(result.images) == 4 and len(gemini.sent("generate")) == 4
     assert result.usage.images == 4 and result.usage.output_image_tokens == 4 * 1120
-    assert elapsed < 0.3 * 2
 
 
 def test_enhance_pins_2k_and_input_aspect(gemini: FakeGemini) -> None:
@@ -123,46 +114,6 @@ def test_blocks_inside_a_200_are_content_moderation(gemini: FakeGemini, body: di
     assert len(gemini.sent("generate")) == 1  # never retried
 
 
-def test_slow_provider_times_out(gemini: FakeGemini) -> None:
-    gemini.delay = 1.0
-    with pytest.raises(RequestTimeout):
-        run(engine(gemini, gemini_timeout_s=0.2, provider_max_retries=1).run(make_request()))
-
-
-def test_429_honours_retry_after_then_succeeds(gemini: FakeGemini) -> None:
-    gemini.queue("generate", Reply(429, error(429, "RESOURCE_EXHAUSTED", "quota"), headers={"retry-after": "1"}))
-    start = time.perf_counter()
-    result = run(engine(gemini).run(make_request()))
-    assert len(result.images) == 1 and len(gemini.sent("generate")) == 2
-    assert time.perf_counter() - start >= 0.95
-
-
-def test_429_exhausted_is_service_unavailable(gemini: FakeGemini) -> None:
-    gemini.queue("generate", *[Reply(429, error(429, "RESOURCE_EXHAUSTED", "quota"))] * 3)
-    with pytest.raises(ServiceUnavailable):
-        run(engine(gemini).run(make_request()))
-
-
-def test_5xx_exhausted_is_provider_error(gemini: FakeGemini) -> None:
-    gemini.queue("generate", *[Reply(503, error(503, "UNAVAILABLE", "overloaded"))] * 3)
-    with pytest.raises(ProviderError) as info:
-        run(engine(gemini).run(make_request()))
-    assert info.value.status_code == 502 and len(gemini.sent("generate")) == 3
-
-
-def test_5xx_then_success(gemini: FakeGemini) -> None:
-    gemini.queue("generate", Reply(500, error(500, "INTERNAL", "oops")), Reply(200, image_response()))
-    assert len(run(engine(gemini).run(make_request())).images) == 1
-
-
-def test_bad_key_is_auth_failed_without_the_key(gemini: FakeGemini) -> None:
-    bad = "AIzaSy-very-secret-wrong-key"
-    with pytest.raises(ProviderAuthFailed) as info:
-        run(engine(gemini, gemini_api_key=bad).run(make_request()))
-    assert "PHOTA_GEMINI_API_KEY" in info.value.message and bad not in info.value.message
-    assert len(gemini.sent("generate")) == 1
-
-
 def test_permission_denied_is_auth_failed(gemini: FakeGemini) -> None:
     gemini.queue("generate", Reply(403, error(403, "PERMISSION_DENIED", f"key {KEY} denied")))
     with pytest.raises(ProviderAuthFailed) as info:
@@ -174,12 +125,6 @@ def test_invalid_argument_is_provider_rejected(gemini: FakeGemini) -> None:
     gemini.queue("generate", Reply(400, error(400, "INVALID_ARGUMENT", "Unsupported aspect ratio")))
     with pytest.raises(ProviderRejected, match="Unsupported aspect ratio"):
         run(engine(gemini).run(make_request()))
-
-
-def test_unreachable_provider_is_provider_error() -> None:
-    settings = provider_settings(gemini_api_key=KEY, gemini_base_url=closed_port_url(), provider_max_retries=1)
-    with pytest.raises(ProviderError):
-        run(GeminiEngine(settings, retry=FAST_RETRY).run(make_request()))
 
 
 def test_fan_out_failure_raises(gemini: FakeGemini) -> None:

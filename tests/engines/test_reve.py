@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -11,10 +10,7 @@ from phota.engines.reve import ReveEngine
 from phota.errors import (
     ContentModeration,
     ProviderAuthFailed,
-    ProviderError,
     ProviderRejected,
-    RequestTimeout,
-    ServiceUnavailable,
 )
 from tests.engines.conftest import FAST_RETRY, edit_request, make_request, provider_settings, run
 from tests.engines.fakes import Reply
@@ -57,12 +53,9 @@ def test_unsupported_ratio_snaps_to_nearest(reve: FakeReve) -> None:
     assert reve.sent("create")[0].json["aspect_ratio"] == "1:1"
 
 
-def test_fan_out_four(reve: FakeReve) -> None:
-    reve.delay = 0.3
-    start = time.perf_counter()
+def test_fan_out_sums_credits(reve: FakeReve) -> None:
     result = run(engine(reve).run(make_request(n=4)))
     assert len(result.images) == 4 and result.usage.credits == 72 and len(reve.sent("create")) == 4
-    assert time.perf_counter() - start < 0.6
 
 
 def test_content_violation_in_a_200(reve: FakeReve) -> None:
@@ -83,40 +76,7 @@ def test_prompt_too_long_is_rejected(reve: FakeReve) -> None:
         run(engine(reve).run(make_request()))
 
 
-def test_bad_key(reve: FakeReve) -> None:
-    bad = "papi.secret-but-wrong"
-    with pytest.raises(ProviderAuthFailed) as info:
-        run(engine(reve, reve_api_key=bad).run(make_request()))
-    assert "PHOTA_REVE_API_KEY" in info.value.message and bad not in info.value.message
-
-
 def test_out_of_credits(reve: FakeReve) -> None:
     reve.queue("create", error(402, "INSUFFICIENT_CREDITS", "Out of credits"))
     with pytest.raises(ProviderAuthFailed):
         run(engine(reve).run(make_request()))
-
-
-def test_429_honours_retry_after(reve: FakeReve) -> None:
-    reve.queue("create", Reply(429, {"message": "slow down"}, headers={"Retry-After": "1"}))
-    start = time.perf_counter()
-    assert len(run(engine(reve).run(make_request())).images) == 1
-    assert time.perf_counter() - start >= 0.95 and len(reve.sent("create")) == 2
-
-
-def test_429_exhausted(reve: FakeReve) -> None:
-    reve.queue("create", *[Reply(429, {"message": "slow down"})] * 3)
-    with pytest.raises(ServiceUnavailable):
-        run(engine(reve).run(make_request()))
-
-
-def test_5xx_exhausted(reve: FakeReve) -> None:
-    reve.queue("create", *[error(500, "INTERNAL_ERROR", "oops")] * 3)
-    with pytest.raises(ProviderError):
-        run(engine(reve).run(make_request()))
-    assert len(reve.sent("create")) == 3
-
-
-def test_timeout(reve: FakeReve) -> None:
-    reve.delay = 1.0
-    with pytest.raises(RequestTimeout):
-        run(engine(reve, reve_timeout_s=0.2, provider_max_retries=1).run(make_request()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pillow_heif
@@ -11,10 +10,9 @@ from PIL import Image, ImageOps
 
 from phota.identity.dlib_analyser import DlibFaceAnalyser
 from phota.identity.faces import Face
+from tests.photos import photo_path
 
 pillow_heif.register_heif_opener()
-
-PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 
 
 @cache
@@ -25,9 +23,7 @@ def analyser() -> DlibFaceAnalyser:
 
 @cache
 def load(name: str) -> Image.Image:
-    path = PHOTOS / name
-    assert path.exists(), f"shared photo missing: {path}"
-    return ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+    return ImageOps.exif_transpose(Image.open(photo_path(name))).convert("RGB")
 
 
 @cache

@@ -12,13 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
+from tests.photos import photo_path
 
 
 def photo(name: str) -> Path:
-    path = PHOTOS / name
-    assert path.is_file(), f"shared photo missing: {path}"
-    return path
+    return photo_path(name)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -92,10 +91,9 @@ async def test_body_over_the_cap_with_content_length(fresh_server: LocalServer) 
     fetcher = open_fetcher(max_bytes=1000)
     assert len(await fetcher.fetch(fresh_server.url("/bytes/1000"), "x")) == 1000
     assert "larger than the 1000-byte limit" in await fetch_error(fetcher, fresh_server.url("/bytes/1001"))
-    # A declared length over the cap is refused without reading the body.
-    started = time.monotonic()
+    # A declared length over the cap is refused without reading the body: /liar sends 10 of its
+    # 10**12 bytes and holds the connection, so reading would end in a timeout, not this message.
     assert "larger than" in await fetch_error(fetcher, fresh_server.url("/liar"))
-    assert time.monotonic() - started < 1.5
 
 
 async def test_body_over_the_cap_without_content_length(fresh_server: LocalServer) -> None:
@@ -106,17 +104,15 @@ async def test_body_over_the_cap_without_content_length(fresh_server: LocalServe
 
 
 async def test_slow_server_times_out(fresh_server: LocalServer) -> None:
-    started = time.monotonic()
+    # The server answers after 3 s: a fetch that waited for it would succeed instead.
     message = await fetch_error(open_fetcher(read_timeout_s=0.3), fresh_server.url("/slow?s=3"))
     assert "timed out" in message
-    assert time.monotonic() - started < 2
 
 
 async def test_total_deadline_bounds_the_whole_fetch(fresh_server: LocalServer) -> None:
+    # The answer comes after 2 s, inside the 5 s read timeout: only the 0.4 s total deadline fails it.
     fetcher = open_fetcher(read_timeout_s=5, total_timeout_s=0.4)
-    started = time.monotonic()
     assert "timed out" in await fetch_error(fetcher, fresh_server.url("/slow?s=2"))
-    assert time.monotonic() - started < 1.5
 
 
 async def test_unreachable_host() -> None:

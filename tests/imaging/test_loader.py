@@ -118,10 +118,9 @@ async def test_load_many_keeps_order_and_names_inputs() -> None:
 
 async def test_load_many_fails_fast_and_cancels_the_rest() -> None:
     fetcher = ScriptedFetcher(hang={"df_p01_img6.jpg"})
-    started = time.monotonic()
+    # x[0] never answers: only failing fast (and cancelling it) lets load_many return at all.
     with pytest.raises(ImageFetchError, match=r"^x\[1\]: .*HTTP 404"):
         await loader(fetcher).load_many(["https://x.test/df_p01_img6.jpg", "https://x.test/missing.jpg"], "x")
-    assert time.monotonic() - started < 5
     assert fetcher.cancelled == ["x[0]"]
 
 

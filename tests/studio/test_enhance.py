@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,24 +11,16 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from phota.studio.enhance import EnhanceSteer, enhance_image, parse_enhance_prompt
+from tests.photos import photo_path
 
-PHOTO = Path("/work/shared/data/photos/df_p01_img1.jpg")
 FACE = (150, 120, 330, 330)  # left, top, right, bottom on the 512-px test photo
 
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    if PHOTO.exists():
-        im = Image.open(PHOTO).convert("RGB")
-        im = im.resize((round(512 * im.width / im.height), 512), Image.Resampling.LANCZOS)
-        return np.asarray(im, np.uint8)
-    # Synthetic fallback: smooth gradients, a face-like blob, edges and a white highlight.
-    y, x = np.mgrid[0:512, 0:384].astype(np.float32)
-    img = np.dstack([x / 384, y / 512, 0.5 + 0.4 * np.sin(x / 20)]) * 200
-    img[200:300, 100:200] = (210, 160, 130)
-    img[10:20, 10:20] = 255
-    img[40:60, 300:330] = 0
-    return np.clip(img, 0, 255).astype(np.uint8)
+    im = Image.open(photo_path("df_p01_img1.jpg")).convert("RGB")
+    im = im.resize((round(512 * im.width / im.height), 512), Image.Resampling.LANCZOS)
+    return np.asarray(im, np.uint8)
 
 
 def _lin(u8: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from phota.api.schemas import EditRequest, EnhanceRequest, GenerateRequest, RemixRequest, _ImageRequest
 from phota.clock import Clock
@@ -36,6 +36,13 @@ def check_async_fields(body: _ImageRequest, settings: Settings) -> None:
             raise InvalidRequest("'callback_url' must be an https URL.")
 
 
+def _guard(body: EditRequest | GenerateRequest) -> dict[str, Any]:
+    guard = body.identity_guard
+    if guard is None:
+        return {}
+    return {"guard_min_score": guard.min_score, "guard_max_attempts": guard.max_attempts}
+
+
 def build_call(body: _ImageRequest, fmt: Format) -> StudioCall:
     """The studio call a request body asks for; the body's type names the operation."""
     common = {
@@ -55,6 +62,7 @@ def build_call(body: _ImageRequest, fmt: Format) -> StudioCall:
             aspect_ratio=body.aspect_ratio,
             resolution=body.resolution,
             quality=body.quality,
+            **_guard(body),
             **common,  # type: ignore[arg-type]
         )
     if isinstance(body, GenerateRequest):
@@ -68,6 +76,7 @@ def build_call(body: _ImageRequest, fmt: Format) -> StudioCall:
             aspect_ratio=body.aspect_ratio,
             resolution=body.resolution,
             quality=body.quality,
+            **_guard(body),
             **common,  # type: ignore[arg-type]
         )
     if isinstance(body, EnhanceRequest):

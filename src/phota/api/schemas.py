@@ -42,6 +42,20 @@ class _ImageRequest(_Request):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class IdentityGuard(BaseModel):
+    """phota extension: regenerate outputs in which a referenced person is not recognised."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_score: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least identity score every referenced person needs in an output (a match scores >= 0.5).",
+    )
+    max_attempts: int = Field(default=2, ge=1, le=3, description="Engine calls per output, the first included.")
+
+
 class EditRequest(_ImageRequest):
     prompt: str = Field(default="", max_length=32000)
     images: list[str] | None = Field(default=None, max_length=10, description="Base64 data or URLs, 1-10.")
@@ -50,6 +64,7 @@ class EditRequest(_ImageRequest):
     resolution: Resolution = "1K"
     quality: Quality | None = None
     base_model: BaseModelId = "nb2"
+    identity_guard: IdentityGuard | None = Field(default=None, description="phota extension; off unless given.")
 
 
 class GenerateRequest(_ImageRequest):
@@ -58,6 +73,7 @@ class GenerateRequest(_ImageRequest):
     resolution: Resolution = "1K"
     quality: Quality | None = None
     base_model: BaseModelId = "nb2"
+    identity_guard: IdentityGuard | None = Field(default=None, description="phota extension; off unless given.")
 
 
 class EnhanceRequest(_ImageRequest):
@@ -84,7 +100,7 @@ class EditResponse(BaseModel):
     images: list[str] = Field(default_factory=list)
     download_urls: list[str] = Field(default_factory=list)
     identity_scores: list[dict[str, float]] | None = Field(
-        default=None, description="phota extension, only with include_identity_scores."
+        default=None, description="phota extension, only with include_identity_scores or identity_guard."
     )
 
 

@@ -29,8 +29,12 @@ class Charges:
         input_images: int,
         prompt_chars: int,
         reference: str,
+        attempts: int = 1,
     ) -> Reservation | None:
-        """Reserve the most the request can cost; 402 when the balance cannot cover it."""
+        """Reserve the most the request can cost; 402 when the balance cannot cover it.
+
+        ``attempts``: engine calls per output the identity guard may make (1 without it).
+        """
         if principal.is_test:
             return None
         micros = estimate(
@@ -41,6 +45,7 @@ class Charges:
             resolution if operation in ("edit", "generate") else "2K",
             input_images=input_images,
             prompt_chars=prompt_chars,
+            attempts=attempts,
             table=self.table,
         )
         return self.ledger.reserve(principal.account_id, micros, reference, f"{operation} on {base_model}")
@@ -54,10 +59,16 @@ class Charges:
         n: int,
         recognised_outputs: int,
         usage: Usage | None,
+        extra_outputs: int = 0,
     ) -> None:
         if hold is not None:
-            cost = actual_cost(operation, base_model, n, recognised_outputs, usage, table=self.table)
-            self.ledger.settle(hold, cost, _usage_detail(usage, recognised_outputs))
+            cost = actual_cost(
+                operation, base_model, n, recognised_outputs, usage, extra_outputs=extra_outputs, table=self.table
+            )
+            detail = _usage_detail(usage, recognised_outputs)
+            if extra_outputs:
+                detail += f", identity guard regenerated: {extra_outputs}"
+            self.ledger.settle(hold, cost, detail)
 
     def hold_training(self, principal: Principal, tier: str, profile_id: str) -> Reservation | None:
         if principal.is_test:

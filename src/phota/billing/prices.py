@@ -180,6 +180,7 @@ def estimate(
     *,
     input_images: int | None = None,
     prompt_chars: int | None = None,
+    attempts: int = 1,
     table: PriceTable = DEFAULT_PRICES,
 ) -> int:
     """The most a request can cost: what is reserved before any work starts.
@@ -187,12 +188,26 @@ def estimate(
     Flat models: the with-identity rate for every output. gpt-image-2: a token ceiling for the
     quality and size tier plus its inputs; ``input_images`` (inputs + reference crops) and
     ``prompt_chars`` tighten it, and default to the largest request the API accepts.
+    ``attempts`` > 1 (the identity guard) adds that many calls minus one: each regenerated
+    output at the plain rate (flat), or the whole ceiling again (tokens).
     """
-    if n < 1:
-        raise ValueError("n must be at least 1")
+    if n < 1 or attempts < 1:
+        raise ValueError("n and attempts must be at least 1")
     rate = _flat_rate(operation, base_model, table)
     if rate is not None:
-        return rate.with_identity * n
+        return rate.with_identity * n + rate.per_image * n * (attempts - 1)
+    return attempts * _token_estimate(base_model, n, quality, resolution, input_images, prompt_chars, table)
+
+
+def _token_estimate(
+    base_model: str,
+    n: int,
+    quality: str | None,
+    resolution: str,
+    input_images: int | None,
+    prompt_chars: int | None,
+    table: PriceTable,
+) -> int:
     prices = table.token_models[base_model]
     ceiling = table.token_ceilings[base_model]
     tier = quality or "auto"
@@ -218,6 +233,7 @@ def actual_cost(
     recognised_outputs: int,
     usage: Usage | None,
     *,
+    extra_outputs: int = 0,
     table: PriceTable = DEFAULT_PRICES,
 ) -> int:
     """What a finished request costs.
@@ -225,17 +241,20 @@ def actual_cost(
     Flat models: ``per_image`` per output, ``with_identity`` for each output in which a known
     subject was recognised (PHOTA_API.md §3.9). gpt-image-2: the provider's reported tokens ×
     token prices (PHOTA_API.md §3.10); reference images show up as input image tokens.
+    ``extra_outputs``: images the identity guard generated and did not deliver, each at the
+    plain rate (flat); for tokens they are already in ``usage``, which sums every call.
     """
     rate = _flat_rate(operation, base_model, table)
+    extra = max(extra_outputs, 0)
     if rate is not None:
         recognised = min(max(recognised_outputs, 0), n)
-        return (n - recognised) * rate.per_image + recognised * rate.with_identity
+        return (n - recognised) * rate.per_image + recognised * rate.with_identity + extra * rate.per_image
     prices = table.token_models[base_model]
     if usage is None or (usage.input_tokens == 0 and usage.output_tokens == 0):
         # The work was done; an engine that reported nothing (an emulator, a provider hiccup)
         # is billed at the list price per image instead of free.
-        log.warning("no token usage reported for %s; billing %d images at the list price", base_model, n)
-        return table.token_ceilings[base_model].unreported_per_image * n
+        log.warning("no token usage reported for %s; billing %d images at the list price", base_model, n + extra)
+        return table.token_ceilings[base_model].unreported_per_image * (n + extra)
     image_in = usage.input_image_tokens
     text_in = max(usage.input_tokens - image_in, 0)
     image_out = usage.output_image_tokens

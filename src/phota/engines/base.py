@@ -80,6 +80,10 @@ class Usage:
 class EngineResult:
     images: list[Image.Image]
     usage: Usage
+    # The pixel size the engine asked its provider for, when that differs from the request's
+    # (width, height): providers answer at their own sizes for a ratio and tier. The studio
+    # checks every image against it (docs/engines.md, "Output sizes").
+    expected_size: tuple[int, int] | None = None
 
 
 class Engine(Protocol):

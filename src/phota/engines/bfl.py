@@ -59,7 +59,9 @@ class BFLEngine(ProviderEngine):
             return await self._task(own)
 
         usage = Usage(provider="bfl", model=self.model)
-        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, task, usage)
+        result = await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, task, usage)
+        result.expected_size = (width, height)
+        return result
 
     async def _task(self, body: dict[str, Any]) -> EngineResult:
         deadline = time.monotonic() + self.settings.bfl_timeout_s

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
+
+# Who the test-mode emulator puts where a prompt names a person (engines/emulator.py).
+EmulatorSubjects = Literal["references", "none", "stand_in"]
 
 ASPECT_RATIOS: tuple[str, ...] = ("auto", "1:1", "3:4", "4:3", "9:16", "16:9")
 RESOLUTIONS: tuple[str, ...] = ("1K", "2K", "4K")

@@ -54,7 +54,10 @@ class DashScopeEngine(ProviderEngine):
             return await with_retries(lambda: self._call({**body, "parameters": params}, count), self.retry)
 
         usage = Usage(provider="dashscope", model=self.model)
-        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, batch, usage)
+        result = await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, batch, usage)
+        w, h = (int(x) for x in parameters["size"].split("*"))
+        result.expected_size = (w, h)
+        return result
 
     async def _call(self, body: dict[str, Any], count: int) -> EngineResult:
         url = self.settings.dashscope_base_url.rstrip("/") + PATH

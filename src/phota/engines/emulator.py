@@ -5,6 +5,12 @@ input images and the referenced profiles' reference crops, so the people a promp
 really appear in the pictures and face recognition on the outputs behaves as it would on
 a provider's images. The look (backdrop palette, tint, layout) varies per prompt and per
 variation, so several outputs are never identical.
+
+``subjects`` chooses who appears where the prompt names people, so that tests (and apps
+testing their own handling of an unrecognised person) exercise recognition, not copying:
+``references`` (default) the profiles' own best crops, ``none`` nobody (an edit keeps only
+the input photo, with whoever is in it), ``stand_in`` the ``stand_in`` photo in every person's
+place, i.e. someone else.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from phota.engines.base import EngineRequest, EngineResult, ReferenceImage, Usage
+from phota.engines.capabilities import EmulatorSubjects
 from phota.errors import ContentModeration
 
 # Like a payment provider's test card numbers: a prompt containing this phrase makes the
@@ -25,8 +32,14 @@ MODERATION_TRIGGER = "test:content_moderation"
 
 
 class EmulatorEngine:
-    def __init__(self, model: str) -> None:
+    def __init__(
+        self, model: str, *, subjects: EmulatorSubjects = "references", stand_in: Image.Image | None = None
+    ) -> None:
+        if subjects == "stand_in" and stand_in is None:
+            raise ValueError("the emulator's stand_in mode needs a stand-in photo")
         self.name = model
+        self.subjects = subjects
+        self.stand_in = stand_in.convert("RGB") if stand_in is not None else None
 
     async def run(self, request: EngineRequest) -> EngineResult:
         if MODERATION_TRIGGER in request.prompt:
@@ -37,8 +50,18 @@ class EmulatorEngine:
 
     def render(self, request: EngineRequest) -> list[Image.Image]:
         seed = _seed(self.name, request)
-        people = _best_crop_per_profile(request.references)
+        people = self._people(request.references)
         return [self._variation(request, people, seed, i) for i in range(request.n)]
+
+    def _people(self, references: list[ReferenceImage]) -> list[ReferenceImage]:
+        """Who appears in place of each referenced person."""
+        best = _best_crop_per_profile(references)
+        if self.subjects == "none":
+            return []
+        if self.subjects == "stand_in" and self.stand_in is not None:
+            stand_in = self.stand_in
+            return [ReferenceImage(stand_in, r.profile_id, r.label, r.quality) for r in best]
+        return best
 
     def _variation(self, request: EngineRequest, people: list[ReferenceImage], seed: int, index: int) -> Image.Image:
         rng = random.Random(seed * 31 + index)
@@ -57,7 +80,7 @@ class EmulatorEngine:
 
 def _seed(model: str, request: EngineRequest) -> int:
     h = hashlib.sha256()
-    for part in (model, request.operation, request.prompt, request.width, request.height):
+    for part in (model, request.operation, request.prompt, request.width, request.height, request.seed):
         h.update(str(part).encode() + b"\0")
     for item in [*(i.image for i in request.inputs), *(r.image for r in request.references)]:
         h.update(item.resize((16, 16), Image.Resampling.NEAREST).tobytes())

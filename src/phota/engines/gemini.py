@@ -21,7 +21,7 @@ from phota.engines.composition import IMAGE_N, Composition, compose, decode_imag
 from phota.engines.fanout import fan_out
 from phota.engines.provider import ProviderEngine
 from phota.engines.retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
-from phota.engines.sizing import nb2_image_config
+from phota.engines.sizing import nb2_image_config, nb2_pixels
 from phota.errors import ContentModeration, InvalidRequest, PhotaError
 
 INLINE_LIMIT = 7 * 1024 * 1024  # Gemini inline image parts are capped at 7 MB
@@ -80,7 +80,9 @@ class GeminiEngine(ProviderEngine):
             return await with_retries(lambda: self._call(contents, config), self.retry)
 
         usage = Usage(provider="gemini", model=self.model)
-        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, one, usage)
+        result = await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, one, usage)
+        result.expected_size = nb2_pixels(ratio, size)
+        return result
 
     def _compose(self, request: EngineRequest) -> tuple[Composition, str, str]:
         limit = self.caps.max_references

@@ -68,7 +68,9 @@ class OpenAIImagesEngine(ProviderConfig):
             return await with_retries(lambda: self._call(options, files, count), self.retry)
 
         usage = Usage(provider="openai", model=self.model)
-        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, batch, usage)
+        result = await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, batch, usage)
+        result.expected_size = (w, h)
+        return result
 
     async def _call(self, options: dict[str, Any], files: list[tuple[str, bytes, str]], count: int) -> EngineResult:
         try:

@@ -12,8 +12,15 @@ from phota.store.keys import Principal
 
 
 class EngineRegistry:
-    def __init__(self, *, live: Mapping[str, Engine], local: Mapping[str, Engine]) -> None:
-        self.emulators: dict[str, Engine] = {m: EmulatorEngine(m) for m in BASE_MODELS}
+    def __init__(
+        self,
+        *,
+        live: Mapping[str, Engine],
+        local: Mapping[str, Engine],
+        emulators: Mapping[str, Engine] | None = None,
+    ) -> None:
+        # Test keys: one emulator per base model (built from settings by phota.services).
+        self.emulators: dict[str, Engine] = dict(emulators or {m: EmulatorEngine(m) for m in BASE_MODELS})
         self.live = dict(live)
         self.local = dict(local)  # "enhance" and "remix" engines that need no provider
 

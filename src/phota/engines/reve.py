@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 
 from phota.engines.base import EngineRequest, EngineResult, Usage
+from phota.engines.capabilities import parse_ratio
 from phota.engines.composition import REVE_TAGS, compose, decode_image, encode_image
 from phota.engines.fanout import fan_out
 from phota.engines.provider import ProviderEngine
 from phota.engines.retry import RetryableError, parse_retry_after, with_retries
-from phota.engines.sizing import request_ratio, reve_ratio
+from phota.engines.sizing import request_ratio, reve_pixels, reve_ratio
 from phota.errors import ContentModeration, PhotaError, ProviderError
 
 UPLOAD_LIMIT = 9 * 1024 * 1024  # each reference must stay under 10 MB
@@ -54,7 +55,11 @@ class ReveEngine(ProviderEngine):
             return await with_retries(lambda: self._call(url, body), self.retry)
 
         usage = Usage(provider="reve", model=self.model)
-        return await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, one, usage)
+        result = await fan_out(request.n, self.caps.native_max_n, self.settings.provider_max_concurrency, one, usage)
+        # Without an aspect_ratio (a plain edit) Reve keeps the photo's shape.
+        shape = parse_ratio(body["aspect_ratio"]) if "aspect_ratio" in body else request_ratio(request)
+        result.expected_size = reve_pixels(shape)
+        return result
 
     async def _call(self, url: str, body: dict[str, Any]) -> EngineResult:
         headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}

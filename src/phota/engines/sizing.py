@@ -62,6 +62,40 @@ def nb2_image_config(request: EngineRequest, resolution: str | None = None) -> t
     return ratio, resolution or request.resolution
 
 
+# nb2's pixels per ratio at 1K (Google's image-size table for the Gemini 3 image models);
+# 2K and 4K double and quadruple both sides, "512" halves them. Ratios not in Google's table
+# keep the 1K area. The studio checks outputs against these, within a small tolerance.
+_NB2_1K = {
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+}
+_NB2_SCALE = {"512": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
+
+
+def nb2_pixels(ratio: str, image_size: str) -> tuple[int, int]:
+    """The pixel size nb2 answers with for an ``aspectRatio`` and ``imageSize``."""
+    scale = _NB2_SCALE[image_size]
+    if ratio in _NB2_1K:
+        w, h = _NB2_1K[ratio]
+    else:
+        r = parse_ratio(ratio)
+        w, h = round(math.sqrt(1024 * 1024 * r) / 16) * 16, round(math.sqrt(1024 * 1024 / r) / 16) * 16
+    return round(w * scale), round(h * scale)
+
+
+def reve_pixels(ratio: float) -> tuple[int, int]:
+    """About the pixel size Reve answers with (about 1 MP; Reve documents ratios, not pixels)."""
+    return output_size("1K", ratio)
+
+
 def openai_size(ratio: float, resolution: str) -> tuple[int, int]:
     """gpt-image-2 W×H: multiples of 16, ratio within 1:3–3:1, edge ≤ 3840, ≤ 8.29 MP.
 

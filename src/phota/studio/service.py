@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from PIL import Image
@@ -17,19 +18,28 @@ from PIL import Image
 from phota.billing.charges import Charges
 from phota.billing.ledger import Reservation
 from phota.clock import Clock
-from phota.engines.base import Engine, EngineRequest, InputImage, Operation, ReferenceImage, Usage
+from phota.engines.base import Engine, EngineRequest, EngineResult, InputImage, Operation, ReferenceImage, Usage
 from phota.engines.capabilities import CAPABILITIES, Capabilities, output_size, parse_ratio
 from phota.engines.registry import EngineRegistry
-from phota.errors import InvalidRequest, UnsupportedCapability
+from phota.errors import InvalidRequest, PhotaError, ProviderError, UnsupportedCapability
 from phota.identity.profiles import LoadedProfile, ProfileRepository
 from phota.identity.references import person_labels, referenced_ids, rewrite_prompt
 from phota.imaging.encode import encode_image
 from phota.imaging.loader import ImageLoader
 from phota.store.keys import Principal
 from phota.store.outputs import OutputStore
+from phota.studio.guard import GuardPolicy, failing, round_seed, strength
+
+log = logging.getLogger(__name__)
 
 FaceBox = tuple[int, int, int, int]
 ENHANCE_LONG_SIDE = 2048  # /enhance and /remix are pinned to 2K (spec §3.1)
+
+
+# How far a provider's image may be from the size it was asked for and still be delivered:
+# its own rounding of a ratio to pixels (nb2 answers 1376x768 for 16:9 at 1K), never another shape.
+RATIO_TOLERANCE = 0.02  # relative difference of width / height
+AREA_RANGE = (0.5, 2.0)  # output pixels / asked pixels
 
 
 class IdentityOps(Protocol):
@@ -60,6 +70,15 @@ class StudioCall:
     quality: str | None = None
     style_image: str | None = None  # remix reference_image
     include_identity_scores: bool = False
+    # The identity guard (phota extension), flat so async jobs persist it as JSON; None = off.
+    guard_min_score: float | None = None
+    guard_max_attempts: int = 1
+
+    @property
+    def guard(self) -> GuardPolicy | None:
+        if self.guard_min_score is None:
+            return None
+        return GuardPolicy(self.guard_min_score, self.guard_max_attempts)
 
 
 @dataclass
@@ -70,6 +89,29 @@ class StudioOutcome:
     identity_scores: list[dict[str, float]] | None = None
     usage: Usage | None = None
     recognised_outputs: int = 0  # outputs with at least one known subject (billing)
+    extra_outputs: int = 0  # images the identity guard generated and did not deliver (billing)
+
+
+def size_matches(got: tuple[int, int], asked: tuple[int, int]) -> bool:
+    """Same shape within RATIO_TOLERANCE and an area within AREA_RANGE of what was asked."""
+    ratio = (got[0] / got[1]) / (asked[0] / asked[1])
+    area = (got[0] * got[1]) / (asked[0] * asked[1])
+    return abs(ratio - 1.0) <= RATIO_TOLERANCE and AREA_RANGE[0] <= area <= AREA_RANGE[1]
+
+
+def check_output_sizes(base_model: str, result: EngineResult, asked: tuple[int, int]) -> None:
+    """Refuse a result with an image of another shape or scale than was asked (502, nothing charged).
+
+    A user who asked for 16:9 at 2K must not get a square thumbnail; cropping or stretching it
+    would cut people out or distort them, so the request fails and its hold is released.
+    """
+    expected = result.expected_size or asked
+    for i, image in enumerate(result.images):
+        if not size_matches(image.size, expected):
+            raise ProviderError(
+                f"Base model '{base_model}' returned a {image.width}x{image.height} image (output {i + 1}) "
+                f"where {expected[0]}x{expected[1]} was asked for; the request was not charged."
+            )
 
 
 class StudioService:
@@ -132,6 +174,7 @@ class StudioService:
             input_images=len(call.images) + (1 if call.style_image else 0) + (caps.max_references if referenced else 0),
             prompt_chars=len(call.prompt),
             reference=reference,
+            attempts=call.guard.max_attempts if call.guard else 1,
         )
 
     async def run(
@@ -160,6 +203,7 @@ class StudioService:
             n=call.n,
             recognised_outputs=outcome.recognised_outputs,
             usage=outcome.usage,
+            extra_outputs=outcome.extra_outputs,
         )
         return outcome
 
@@ -220,14 +264,66 @@ class StudioService:
             face_boxes=tuple(boxes),
         )
         # 4. engine.
-        result = await engine.run(request)
-        if len(result.images) != call.n:
-            raise RuntimeError(f"engine {engine.name} returned {len(result.images)} images, expected {call.n}")
+        result = await self._generate(engine, call, request)
 
-        # 5. post-verify against every profile the request referenced; 6. encode and deliver.
-        outcome = await asyncio.to_thread(self._finish, principal, call, result.images, profiles, public_base_url)
+        # 5. post-verify against every profile the request referenced (the guard regenerates
+        # outputs that miss a conditioned person); 6. encode and deliver.
+        images = result.images
+        recognised = await asyncio.to_thread(self._recognise, images, profiles)
+        extra = 0
+        if call.guard is not None and conditioned and call.operation in ("edit", "generate"):
+            images, recognised, extra = await self._guard(
+                engine, call, request, conditioned, images, recognised, profiles, result.usage
+            )
+        outcome = await asyncio.to_thread(self._finish, principal, call, images, recognised, public_base_url)
         outcome.usage = result.usage
+        outcome.extra_outputs = extra
         return outcome
+
+    async def _generate(self, engine: Engine, call: StudioCall, request: EngineRequest) -> EngineResult:
+        result = await engine.run(request)
+        if len(result.images) != request.n:
+            raise RuntimeError(f"engine {engine.name} returned {len(result.images)} images, expected {request.n}")
+        check_output_sizes(call.base_model, result, (request.width, request.height))
+        return result
+
+    async def _guard(
+        self,
+        engine: Engine,
+        call: StudioCall,
+        request: EngineRequest,
+        required: list[str],
+        images: list[Image.Image],
+        found: list[dict[str, float]],
+        profiles: list[LoadedProfile],
+        usage: Usage,
+    ) -> tuple[list[Image.Image], list[dict[str, float]], int]:
+        """Regenerate the outputs that miss a required person, adding each call's usage to ``usage``.
+
+        Returns the best attempt of each output, its scores, and how many extra images were made.
+        """
+        policy = call.guard
+        assert policy is not None
+        images, found = list(images), list(found)
+        extra = 0
+        for round_index in range(1, policy.max_attempts):
+            redo = failing(found, required, policy.min_score)
+            if not redo:
+                break
+            retry = replace(request, n=len(redo), seed=round_seed(request.seed, round_index))
+            try:
+                result = await self._generate(engine, call, retry)
+            except PhotaError as exc:
+                # The first attempt's outputs stand: a failed regeneration must not fail the request.
+                log.warning("identity guard: regeneration round %d failed: %s", round_index, exc.message)
+                break
+            extra += len(redo)
+            usage.add(result.usage)
+            again = await asyncio.to_thread(self._recognise, result.images, profiles)
+            for i, image, scores in zip(redo, result.images, again, strict=True):
+                if strength(scores, required) > strength(found[i], required):
+                    images[i], found[i] = image, scores
+        return images, found, extra
 
     def _references(
         self, profiles: list[LoadedProfile], labels: dict[str, str], caps: Capabilities
@@ -253,32 +349,37 @@ class StudioService:
             ratio = parse_ratio(call.aspect_ratio)
         return output_size(call.resolution, ratio)
 
+    def _recognise(self, images: list[Image.Image], profiles: list[LoadedProfile]) -> list[dict[str, float]]:
+        """profile_id → similarity of the profiles recognised in each image."""
+        if not profiles:
+            return [{} for _ in images]
+        # Outputs are independent and analysis releases the interpreter lock: up to four at once.
+        return list(self.output_threads.map(lambda image: self.identity.analyse(image, profiles)[1], images))
+
     def _finish(
         self,
         principal: Principal,
         call: StudioCall,
         images: list[Image.Image],
-        profiles: list[LoadedProfile],
+        found: list[dict[str, float]],
         public_base_url: str,
     ) -> StudioOutcome:
-        def recognise_and_encode(image: Image.Image) -> tuple[dict[str, float], bytes]:
-            found = self.identity.analyse(image, profiles)[1] if profiles else {}
-            return found, encode_image(image.convert("RGB"), call.output_format)
-
-        # Outputs are independent and both steps release the interpreter lock: up to four at once.
-        per_output = list(self.output_threads.map(recognise_and_encode, images))
+        encoded_all = list(
+            self.output_threads.map(lambda image: encode_image(image.convert("RGB"), call.output_format), images)
+        )
+        per_output = list(zip(found, encoded_all, strict=True))
         counts: dict[str, int] = {}
         scores: list[dict[str, float]] = []
         recognised_outputs = 0
         encoded: list[bytes] = []
-        for found, data in per_output:
-            for pid in found:
+        for matched, data in per_output:
+            for pid in matched:
                 counts[pid] = counts.get(pid, 0) + 1
-            recognised_outputs += bool(found)
-            scores.append({pid: round(sim, 4) for pid, sim in found.items()})
+            recognised_outputs += bool(matched)
+            scores.append({pid: round(sim, 4) for pid, sim in matched.items()})
             encoded.append(data)
         outcome = StudioOutcome(known_subjects=counts, recognised_outputs=recognised_outputs)
-        if call.include_identity_scores:
+        if call.include_identity_scores or call.guard is not None:
             outcome.identity_scores = scores
         if call.response_mode == "bytes":
             outcome.images = [base64.b64encode(b).decode() for b in encoded]

@@ -8,6 +8,7 @@ next answers of a route with :meth:`FakeServer.queue`.
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import io
@@ -66,6 +67,10 @@ class FakeServer:
         self.scripts: dict[str, deque[Reply]] = {}
         self.delay = 0.0  # added before every answer (slow provider, benchmarks)
         self.lock = threading.Lock()
+        # Concurrency, observed rather than timed: requests in flight now and at most.
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}  # route -> most requests in flight at once
+        self._gates: dict[str, threading.Barrier] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -84,11 +89,22 @@ class FakeServer:
         with self.lock:
             self.scripts.setdefault(route, deque()).extend(replies)
 
+    def hold_until_concurrent(self, route: str, count: int, timeout: float = 10.0) -> None:
+        """Hold answers on ``route`` until ``count`` of its requests are in flight at once.
+
+        A client that sends its calls one after the other never gets there: each call waits out
+        ``timeout`` and ``max_in_flight`` shows it, however loaded the machine is.
+        """
+        self._gates[route] = threading.Barrier(count, timeout=timeout)
+
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
             self.scripts.clear()
             self.delay = 0.0
+            self.in_flight.clear()
+            self.max_in_flight.clear()
+            self._gates.clear()
         self.on_reset()
 
     def on_reset(self) -> None:
@@ -105,11 +121,22 @@ class FakeServer:
             self.requests.append(rec)
             script = self.scripts.get(route)
             scripted = script.popleft() if script else None
-        reply = scripted or self.respond(route, rec)
-        wait = self.delay + reply.delay
-        if wait:
-            time.sleep(wait)
-        return reply
+            self.in_flight[route] = self.in_flight.get(route, 0) + 1
+            self.max_in_flight[route] = max(self.max_in_flight.get(route, 0), self.in_flight[route])
+            gate = self._gates.get(route)
+        try:
+            if gate is not None:
+                # Too few arrived in time: answer anyway, max_in_flight tells.
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    gate.wait()
+            reply = scripted or self.respond(route, rec)
+            wait = self.delay + reply.delay
+            if wait:
+                time.sleep(wait)
+            return reply
+        finally:
+            with self.lock:
+                self.in_flight[route] -= 1
 
     def start(self) -> str:
         server = self

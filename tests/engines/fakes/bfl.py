@@ -13,6 +13,21 @@ from tests.engines.fakes import FakeServer, Recorded, Reply, png_bytes
 
 KEY = "bfl-test-key-0123456789"
 MODELS = {"flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b", "flux-2-klein-9b"}
+IMAGE_FIELDS = ["input_image"] + [f"input_image_{i}" for i in range(2, 9)]
+FIELDS = {
+    "prompt",
+    "width",
+    "height",
+    "seed",
+    "safety_tolerance",
+    "output_format",
+    "prompt_upsampling",
+    "webhook_url",
+    "webhook_secret",
+    "steps",
+    "guidance",
+    *IMAGE_FIELDS,
+}
 
 
 class FakeBFL(FakeServer):
@@ -36,7 +51,8 @@ class FakeBFL(FakeServer):
 
     def respond(self, route: str, rec: Recorded) -> Reply:
         if route == "download":
-            return Reply(200, body=png_bytes(), headers={"content-type": "image/png"})
+            task = self.tasks.get(rec.path.split("/")[2], {"size": (32, 24)})
+            return Reply(200, body=png_bytes(*task["size"]), headers={"content-type": "image/png"})
         if route == "other":
             return Reply(404, {"detail": "Not Found"})
         if rec.headers.get("x-key") != KEY:
@@ -60,18 +76,12 @@ class FakeBFL(FakeServer):
         if model not in MODELS:
             return Reply(404, {"detail": "Not Found"})
         body = rec.json if isinstance(rec.json, dict) else {}
-        problems = []
-        if not body.get("prompt"):
-            problems.append({"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"})
-        w, h = int(body.get("width", 1024)), int(body.get("height", 1024))
-        if w % 16 or h % 16 or min(w, h) < 64 or w * h > 2048 * 2048:
-            problems.append({"loc": ["body", "width"], "msg": "width/height must be multiples of 16, <= 4MP"})
-        if len(input_images(rec)) > 8:
-            problems.append({"loc": ["body"], "msg": "at most 8 input images"})
+        problems = _problems(body)
         if problems:
             return Reply(422, {"detail": problems})
+        w, h = int(body.get("width", 1024)), int(body.get("height", 1024))
         task_id = uuid.uuid4().hex
-        self.tasks[task_id] = {"polls": 0}
+        self.tasks[task_id] = {"polls": 0, "size": (w, h)}
         return Reply(
             200,
             {
@@ -82,6 +92,35 @@ class FakeBFL(FakeServer):
                 "output_mp": w * h / 1e6,
             },
         )
+
+
+def _problems(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """FastAPI-style validation errors, as BFL's API answers them (422)."""
+    problems: list[dict[str, Any]] = []
+
+    def bad(field: str, msg: str) -> None:
+        problems.append({"loc": ["body", field], "msg": msg, "type": "value_error"})
+
+    for name in sorted(set(body) - FIELDS):
+        problems.append({"loc": ["body", name], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"})
+    if not isinstance(body.get("prompt"), str) or not body.get("prompt"):
+        problems.append({"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"})
+    w, h = body.get("width", 1024), body.get("height", 1024)
+    if not isinstance(w, int) or not isinstance(h, int) or w % 16 or h % 16 or min(w, h) < 64 or w * h > 2048 * 2048:
+        bad("width", "width/height must be multiples of 16, at least 64, at most 4 MP")
+    if "seed" in body and not isinstance(body["seed"], int):
+        bad("seed", "Input should be a valid integer")
+    if body.get("output_format", "jpeg") not in ("jpeg", "png"):
+        bad("output_format", "Input should be 'jpeg' or 'png'")
+    if not 0 <= int(body.get("safety_tolerance", 2)) <= 5:
+        bad("safety_tolerance", "Input should be between 0 and 5")
+    for name in IMAGE_FIELDS:
+        if name in body:
+            try:
+                Image.open(io.BytesIO(base64.b64decode(body[name], validate=True))).verify()
+            except Exception:
+                bad(name, "Input should be a URL or a base64-encoded image")
+    return problems
 
 
 def input_images(rec: Recorded) -> list[Image.Image]:
