@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(default=5, ge=0)
     max_input_pixels: int = Field(default=100_000_000, gt=0, description="decompression-bomb guard")
     max_input_side: int = Field(default=4096, gt=0)
+    outbound_ports: str = Field(
+        default="80,443",
+        pattern=r"^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$",
+        description="ports image fetches and callbacks may connect to: comma-separated, or * for any",
+    )
 
     # --- jobs ----------------------------------------------------------------------------------
     workers: int = Field(default=2, ge=1, description="in-process job workers (training, async studio)")
@@ -57,6 +62,10 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
     callback_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each time")
     callback_retry_window_s: float = Field(default=3600.0, gt=0, description="give up after this long")
+    callback_concurrency: int = Field(default=32, ge=1, description="deliveries in flight per process")
+    callback_per_account: int = Field(
+        default=8, ge=1, description="deliveries in flight per account and process: one account cannot fill them all"
+    )
 
     # --- identity --------------------------------------------------------------------------------
     face_detect_side: int = Field(
@@ -110,6 +119,17 @@ class Settings(BaseSettings):
     qwen_weights: Path | None = None
 
     @cached_property
+    def allowed_ports(self) -> frozenset[int] | None:
+        """``outbound_ports`` parsed; None means any port."""
+        text = self.outbound_ports.strip()
+        if text == "*":
+            return None
+        ports = frozenset(int(p) for p in text.split(","))
+        if not all(0 < p < 65536 for p in ports):
+            raise ValueError("PHOTA_OUTBOUND_PORTS: ports are 1-65535")
+        return ports
+
+    @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'phota.db').resolve()}"
 
@@ -131,7 +151,9 @@ class Settings(BaseSettings):
             import secrets
             import tempfile
 
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            from phota.store.private_files import private_dir
+
+            private_dir(self.data_dir)
             fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret-")
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
@@ -142,6 +164,7 @@ class Settings(BaseSettings):
                 pass
             finally:
                 os.unlink(tmp)
+        path.chmod(0o600)  # mkstemp's mode; also tightens a key written by an older version
         return path.read_text().strip().encode()
 
 

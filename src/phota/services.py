@@ -21,6 +21,7 @@ from phota.jobs.views import job_view
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
 from phota.store.outputs import OutputStore
+from phota.store.private_files import private_dir
 from phota.store.signing import UrlSigner
 from phota.studio.local_engines import LocalEnhanceEngine, LocalRemixEngine
 from phota.studio.service import StudioService
@@ -50,6 +51,7 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or Clock()
+    private_dir(settings.data_dir)  # 0700 also for a data dir made by an older version
     db = Database(settings.resolved_database_url)
     blobs = FileBlobStore(settings.blob_dir)
     outputs = OutputStore(db, blobs, UrlSigner(settings.signing_key(), settings.download_url_ttl_s), clock)

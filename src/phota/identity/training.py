@@ -53,27 +53,28 @@ async def start_training(
                     training_tier=tier,
                     status="VALIDATING",
                     image_urls=image_urls,
+                    mode=principal.mode,
                 )
             )
             s.flush()
-            s.add(_job(principal.account_id, "validate", profile_id))
+            s.add(_job(principal.account_id, "validate", profile_id, principal.mode))
 
     await asyncio.to_thread(insert)
     try:
         await asyncio.to_thread(services.charges.hold_training, principal, tier, profile_id)
     except BaseException:
-        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id)
+        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id, mode=principal.mode)
         raise
     services.queue.notify()
     # Validation usually ends within seconds; waiting that long lets the documented 400
     # for "no subject" reach the caller directly. Slower sets report through ERROR.
     deadline = asyncio.get_running_loop().time() + services.settings.profile_add_wait_s
     while asyncio.get_running_loop().time() < deadline:
-        profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id)
+        profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id, mode=principal.mode)
         if profile.status == "ERROR":
             # Validation failed (no subject, or no photo could be fetched): a descriptive
             # 400 now, and nothing kept.
-            await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id)
+            await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id, mode=principal.mode)
             raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
         if profile.status != "VALIDATING":
             break
@@ -87,19 +88,20 @@ async def _fetch(services: Services, url: str, name: str) -> bytes:
     return await asyncio.to_thread(to_storage_jpeg, image)
 
 
-def _job(account_id: str, kind: str, profile_id: str) -> Job:
+def _job(account_id: str, kind: str, profile_id: str, mode: str) -> Job:
     return Job(
         id=new_job_id(kind),
         account_id=account_id,
         kind=kind,
         status="queued",
+        mode=mode,
         payload={"profile_id": profile_id},
     )
 
 
-def delete_profile(services: Services, account_id: str, profile_id: str) -> None:
+def delete_profile(services: Services, account_id: str, profile_id: str, *, mode: str) -> None:
     """Delete a profile and return any training payment still held for it."""
-    services.profiles.delete(account_id, profile_id)
+    services.profiles.delete(account_id, profile_id, mode=mode)
     services.charges.release(services.charges.training_hold(account_id, profile_id))
 
 
@@ -131,7 +133,7 @@ def make_validation_handler(services: Services) -> Handler:
         started = await asyncio.to_thread(_start_validation, services, profile_id)
         if started is None:
             return None
-        urls, account_id = started
+        urls, account_id, mode = started
         fetched = await asyncio.gather(
             *(_fetch(services, url, f"image_urls[{i}]") for i, url in enumerate(urls)), return_exceptions=True
         )
@@ -139,24 +141,24 @@ def make_validation_handler(services: Services) -> Handler:
         analysed = await services.identity.analyse_jpegs([data for _, data in stored])
         by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
         services.identity.cache_faces(profile_id, by_pos)
-        if await asyncio.to_thread(_finish_validation, services, profile_id, account_id, rows, by_pos):
+        if await asyncio.to_thread(_finish_validation, services, profile_id, (account_id, mode), rows, by_pos):
             services.queue.notify()
         return None
 
     return validate
 
 
-def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str] | None:
+def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str, str] | None:
     """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
         if profile is None:
             return None
-        urls, account_id = list(profile.image_urls), profile.account_id
+        urls, account_id, mode = list(profile.image_urls), profile.account_id, profile.mode
         profile.status = "VALIDATING"
         s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
     services.blobs.delete_prefix(profile_prefix(profile_id))
-    return urls, account_id
+    return urls, account_id, mode
 
 
 def _store_photos(
@@ -182,7 +184,7 @@ def _store_photos(
 def _finish_validation(
     services: Services,
     profile_id: str,
-    account_id: str,
+    owner: tuple[str, str],  # (account id, mode) of the profile
     rows: list[ProfilePhoto],
     faces: dict[int, list[Face]],
 ) -> bool:
@@ -209,7 +211,7 @@ def _finish_validation(
     if not _set_status(services, profile_id, "QUEUING"):
         return False
     with services.db.session() as s:
-        s.add(_job(account_id, "train", profile_id))
+        s.add(_job(owner[0], "train", profile_id, owner[1]))
     return True
 
 

@@ -60,6 +60,7 @@ class StudioCall:
     quality: str | None = None
     style_image: str | None = None  # remix reference_image
     include_identity_scores: bool = False
+    seed: int | None = None  # reproducible outputs where the engine can honour it
 
 
 @dataclass
@@ -70,6 +71,10 @@ class StudioOutcome:
     identity_scores: list[dict[str, float]] | None = None
     usage: Usage | None = None
     recognised_outputs: int = 0  # outputs with at least one known subject (billing)
+
+
+def _input_name(call: StudioCall, index: int) -> str:
+    return call.field if call.operation in ("enhance", "remix") else f"{call.field}[{index}]"
 
 
 class StudioService:
@@ -167,11 +172,15 @@ class StudioService:
         pinned = referenced_ids(call.prompt)
         candidates = list(dict.fromkeys(call.profile_ids))
         wanted = list(dict.fromkeys([*pinned, *candidates]))
-        profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted)
+        profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted, mode=principal.mode)
         by_id = {p.profile_id: p for p in profiles}
 
         # 2. inputs.
-        inputs = await self.loader.load_many(call.images, call.field) if call.images else []
+        if call.operation in ("enhance", "remix"):
+            # A single-image field: errors name it as sent ("image", "input_image"), without an index.
+            inputs = [await self.loader.load(call.images[0], call.field)]
+        else:
+            inputs = await self.loader.load_many(call.images, call.field) if call.images else []
         style = await self.loader.load(call.style_image, "reference_image") if call.style_image else None
 
         # 3. identity conditioning: who is in the inputs, who the prompt names.
@@ -193,7 +202,7 @@ class StudioService:
         request = EngineRequest(
             operation=call.operation,
             prompt=rewrite_prompt(call.prompt, labels),
-            inputs=[InputImage(img, f"{call.field}[{i}]") for i, img in enumerate(inputs)],
+            inputs=[InputImage(img, _input_name(call, i)) for i, img in enumerate(inputs)],
             references=references,
             width=width,
             height=height,
@@ -201,6 +210,7 @@ class StudioService:
             resolution=call.resolution,
             n=call.n,
             quality=call.quality,
+            seed=call.seed,
             style=InputImage(style, "reference_image") if style is not None else None,
             face_boxes=tuple(boxes),
         )
@@ -269,6 +279,7 @@ class StudioService:
             outcome.images = [base64.b64encode(b).decode() for b in encoded]
         else:
             outcome.download_urls = [
-                self.outputs.save(principal.account_id, data, call.output_format, public_base_url) for data in encoded
+                self.outputs.save(principal.account_id, data, call.output_format, public_base_url, mode=principal.mode)
+                for data in encoded
             ]
         return outcome
