@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     qwen_backend: str = "api"
     qwen_weights: Path | None = None
 
-    @cached_property
+    @property
     def allowed_ports(self) -> frozenset[int] | None:
         """``outbound_ports`` parsed; None means any port."""
         text = self.outbound_ports.strip()

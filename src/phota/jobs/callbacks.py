@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import ssl
 import time
 from collections import Counter
@@ -76,6 +77,17 @@ MAX_URL_CHARS = 2048  # what browsers and proxies reliably carry; a longer URL i
 MAX_HOST_CHARS = 253  # the DNS limit on a name
 
 
+# A DNS name after IDNA encoding: letters, digits, hyphens (and underscores, which DNS carries).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 class InvalidCallbackUrl(InvalidRequest):
     """A callback URL that can never be delivered to; the message says why."""
 
@@ -102,6 +114,9 @@ def check_callback_url(url: str, settings: Settings) -> httpx.URL:
         raise refuse("must be an https URL")
     if not host:
         raise refuse("has no host")
+    literal = _ip_literal(host)
+    if literal is None and not _HOST_NAME.fullmatch(host):
+        raise refuse("has an invalid host name")
     if len(host) > MAX_HOST_CHARS or any(len(label) > 63 for label in host.rstrip(".").split(".")):
         raise refuse("has a host name longer than DNS allows")
     refusal = port_refusal(parsed, settings.allowed_ports)
@@ -110,10 +125,6 @@ def check_callback_url(url: str, settings: Settings) -> httpx.URL:
     if not settings.allow_private_urls:
         if host.lower().rstrip(".") in METADATA_HOSTS:
             raise refuse("names a cloud metadata host")
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
         if literal is not None and (reason := forbidden_reason(literal)) is not None:
             raise refuse(f"is {reason} address")
     return parsed
