@@ -1,0 +1,88 @@
+"""Property-based fuzzing of the whole API against its own OpenAPI document (schemathesis).
+
+A real `phota serve` on a free port, a test key so that every authenticated operation is exercised
+past authentication, and these checks on every response: no 5xx, every status code declared for the
+operation, every body valid against the declared schema and content type. Bounded by examples per
+operation and a time budget (docs/api.md, "Fuzzing").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.test_server import Server, cli, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+# Per operation; 13 operations. Raise locally (PHOTA_FUZZ_EXAMPLES=500) for a longer hunt.
+EXAMPLES = os.environ.get("PHOTA_FUZZ_EXAMPLES", "40")
+MAX_TIME_S = os.environ.get("PHOTA_FUZZ_MAX_TIME_S", "120")
+
+
+@pytest.fixture
+def fuzz_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")}
+    env.update(
+        PHOTA_DATA_DIR=str(tmp_path / "data"),
+        PHOTA_DATABASE_URL=f"sqlite:///{tmp_path}/phota.db",
+        # Generated image URLs must not wait on the network: refuse private ones, short timeouts.
+        PHOTA_FETCH_CONNECT_TIMEOUT_S="1",
+        PHOTA_FETCH_READ_TIMEOUT_S="1",
+        PHOTA_PROFILE_ADD_WAIT_S="0",
+        PHOTA_REQUEST_TIMEOUT_S="60",
+    )
+    srv = Server(env, free_port())
+    cli(env, "migrate")
+    key = cli(env, "keys", "create", "--account", "fuzz", "--mode", "test").strip()
+    srv.start()
+    yield srv, key
+    srv.stop()
+
+
+@pytest.mark.skipif(
+    os.environ.get("PHOTA_TEST_POSTGRES") == "1", reason="the document is the same on every database: run once"
+)
+def test_the_api_matches_its_own_document_under_fuzzing(fuzz_server: tuple[Server, str], tmp_path: Path) -> None:
+    server, key = fuzz_server
+    cmd = [
+        SCHEMATHESIS,
+        "run",
+        f"{server.base}/v1/phota/openapi.json",
+        "--checks",
+        CHECKS,
+        "--header",
+        f"X-API-Key: {key}",
+        "--max-examples",
+        EXAMPLES,
+        "--max-time",
+        MAX_TIME_S,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "2",
+        "--seed",
+        os.environ.get("PHOTA_FUZZ_SEED", "20261201"),
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "60",
+        "--no-color",
+        "--suppress-health-check",
+        "all",
+        "--report-dir",
+        str(tmp_path / "report"),
+    ]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    output = run.stdout + run.stderr
+    server_log = server.stop()
+    assert run.returncode == 0, output[-12000:] + "\n--- server log ---\n" + server_log[-4000:]
+    assert "Traceback" not in server_log, server_log[-6000:]
