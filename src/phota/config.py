@@ -10,7 +10,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -118,16 +118,18 @@ class Settings(BaseSettings):
     qwen_backend: str = "api"
     qwen_weights: Path | None = None
 
+    @field_validator("outbound_ports")
+    @classmethod
+    def _ports_in_range(cls, value: str) -> str:
+        ports = _parse_ports(value)
+        if ports is not None and not all(0 < p < 65536 for p in ports):
+            raise ValueError("ports are 1-65535")
+        return value
+
     @property
     def allowed_ports(self) -> frozenset[int] | None:
         """``outbound_ports`` parsed; None means any port."""
-        text = self.outbound_ports.strip()
-        if text == "*":
-            return None
-        ports = frozenset(int(p) for p in text.split(","))
-        if not all(0 < p < 65536 for p in ports):
-            raise ValueError("PHOTA_OUTBOUND_PORTS: ports are 1-65535")
-        return ports
+        return _parse_ports(self.outbound_ports)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -166,6 +168,11 @@ class Settings(BaseSettings):
                 os.unlink(tmp)
         path.chmod(0o600)  # mkstemp's mode; also tightens a key written by an older version
         return path.read_text().strip().encode()
+
+
+def _parse_ports(text: str) -> frozenset[int] | None:
+    text = text.strip()
+    return None if text == "*" else frozenset(int(p) for p in text.split(","))
 
 
 def load_settings(**overrides: object) -> Settings:

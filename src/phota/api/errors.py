@@ -12,6 +12,7 @@ surrogates (``"\\ud800"``) that no UTF-8 encoder accepts, so every error body is
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,12 +35,11 @@ def scrub(value: Any) -> Any:
     return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return _SURROGATE.search(text) is not None
 
 
 class ErrorResponse(JSONResponse):

@@ -303,9 +303,9 @@ class CallbackDispatcher:
             self._ssl = httpx.create_ssl_context()
         transport = self._transport or httpx.AsyncHTTPTransport(verify=self._ssl, retries=0)
         # A fresh client per delivery: a pooled connection to one IP must not serve another host name.
-        async with httpx.AsyncClient(
-            transport=transport, timeout=self._timeout, follow_redirects=False, trust_env=False
-        ) as client:
+        # Only a transport made here is closed.
+        client = httpx.AsyncClient(transport=transport, timeout=self._timeout, follow_redirects=False, trust_env=False)
+        try:
             for i, target in enumerate(targets):
                 request = client.build_request("POST", target, content=body, headers=headers, extensions=extensions)
                 try:
@@ -321,6 +321,9 @@ class CallbackDispatcher:
                 except TimeoutError:
                     raise httpx.TimeoutException("callback timed out") from None
                 return response.status_code
+        finally:
+            if self._transport is None:
+                await client.aclose()
         raise AssertionError("unreachable")  # targets is never empty
 
     def _record(self, job_id: str, attempt: dict[str, Any], ok: bool, first_at: Any, final: bool = False) -> None:
