@@ -144,3 +144,37 @@ def test_a_failing_job_loop_logs_once_with_a_count(
     ]
     assert len(records) == 2  # not one per poll
     db.dispose()
+
+
+def test_a_failing_callback_sweep_logs_once_with_a_count(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, clock: FixedClock, settings: Settings
+) -> None:
+    from phota.jobs.callbacks import CallbackDispatcher
+    from phota.jobs.views import job_view
+
+    db = Database(f"sqlite:///{tmp_path / 'callbacks.db'}")
+    fast = settings.model_copy(update={"job_poll_interval_s": 0.0002})
+    dispatcher = CallbackDispatcher(db, fast, clock, body_of=job_view)
+    calls = 0
+
+    def due(limit: int = 50, full_accounts: list[str] | None = None) -> list[tuple[str, str]]:
+        nonlocal calls
+        calls += 1
+        if calls <= 30:
+            raise sqlite3.OperationalError("database or disk is full")
+        return []
+
+    dispatcher._due = due  # type: ignore[method-assign]
+
+    async def run() -> None:
+        await dispatcher.start()
+        while calls < 40:
+            await asyncio.sleep(0.005)
+        await dispatcher.stop()
+
+    with caplog.at_level(logging.INFO, logger="phota.callbacks"):
+        asyncio.run(run())
+    records = [r for r in caplog.records if r.name == "phota.callbacks"]
+    assert len([r for r in records if r.exc_info]) == 1
+    assert [r.getMessage() for r in records if not r.exc_info] == ["callback sweep recovered after 30 failures"]
+    db.dispose()
