@@ -21,8 +21,8 @@ from phota.store.private_files import FILE_MODE, private_dir, private_file
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+        if path and not path.startswith(":memory:") and "mode=memory" not in path:
             db_file = Path(path)
             if not db_file.parent.exists():
                 private_dir(db_file.parent)
