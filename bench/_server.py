@@ -40,6 +40,7 @@ def phota_server() -> Iterator[Served]:
         **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
         "PHOTA_DATA_DIR": str(tmp / "data"),
         "PHOTA_ALLOW_PRIVATE_URLS": "true",
+        "PHOTA_OUTBOUND_PORTS": "*",  # photos are served from a loopback high port
     }
     key = subprocess.run(
         [PHOTA, "keys", "create", "--account", "bench"], env=env, check=True, capture_output=True, text=True

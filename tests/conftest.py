@@ -108,6 +108,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         allow_private_urls=True,
+        # Test servers listen on loopback high ports; production allows only 80 and 443.
+        outbound_ports="*",
         secret_key="test-secret",  # type: ignore[arg-type]
         job_poll_interval_s=0.05,
         public_base_url="http://testserver",

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     upload_ttl_s: int = Field(default=24 * 3600, gt=0, description="lifetime of a POST /uploads image and its URL")
     upload_sweep_interval_s: float = Field(default=600.0, gt=0, description="how often expired uploads are deleted")
     decode_threads: int = Field(default=2, ge=1, le=64, description="images one process decodes at once")
+    outbound_ports: str = Field(
+        default="80,443",
+        pattern=r"^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$",
+        description="ports image fetches and callbacks may connect to: comma-separated, or * for any",
+    )
 
     # --- jobs ----------------------------------------------------------------------------------
     workers: int = Field(default=2, ge=1, description="in-process job workers (training, async studio)")
@@ -76,6 +81,10 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
     callback_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each time")
     callback_retry_window_s: float = Field(default=3600.0, gt=0, description="give up after this long")
+    callback_concurrency: int = Field(default=32, ge=1, description="deliveries in flight per process")
+    callback_per_account: int = Field(
+        default=8, ge=1, description="deliveries in flight per account and process: one account cannot fill them all"
+    )
 
     # --- identity --------------------------------------------------------------------------------
     face_detect_side: int = Field(
@@ -144,6 +153,19 @@ class Settings(BaseSettings):
             raise ValueError("PHOTA_EMULATOR_SUBJECTS=stand_in needs PHOTA_EMULATOR_STAND_IN, the path of a photo")
         return self
 
+    @field_validator("outbound_ports")
+    @classmethod
+    def _ports_in_range(cls, value: str) -> str:
+        ports = _parse_ports(value)
+        if ports is not None and not all(0 < p < 65536 for p in ports):
+            raise ValueError("ports are 1-65535")
+        return value
+
+    @property
+    def allowed_ports(self) -> frozenset[int] | None:
+        """``outbound_ports`` parsed; None means any port."""
+        return _parse_ports(self.outbound_ports)
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'phota.db').resolve()}"
@@ -172,7 +194,9 @@ class Settings(BaseSettings):
             import secrets
             import tempfile
 
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            from phota.store.private_files import private_dir
+
+            private_dir(self.data_dir)
             fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret-")
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
@@ -183,7 +207,13 @@ class Settings(BaseSettings):
                 pass
             finally:
                 os.unlink(tmp)
+        path.chmod(0o600)  # mkstemp's mode; also tightens a key written by an older version
         return path.read_text().strip().encode()
+
+
+def _parse_ports(text: str) -> frozenset[int] | None:
+    text = text.strip()
+    return None if text == "*" else frozenset(int(p) for p in text.split(","))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -42,6 +42,13 @@ class ImageFetchError(InvalidImage):
     error_type = "IMAGE_FETCH_FAILED"
 
 
+class RequestTooLarge(InvalidRequest):
+    """The request body is over the configured limit (PHOTA_MAX_BODY_BYTES)."""
+
+    status_code = 413
+    error_type = "REQUEST_TOO_LARGE"
+
+
 class UnsupportedCapability(InvalidRequest):
     """The chosen base model cannot do what was asked (resolution, quality, ...)."""
 
@@ -104,6 +111,12 @@ class NotFound(PhotaError):
     status_code = 404
     error_type = "NOT_FOUND"
     default_message = "Resource not found."
+
+
+class ProfilePictureNotReady(NotFound):
+    """The profile exists but training has not made its picture yet (still 404, unlike a deleted one in type)."""
+
+    error_type = "PROFILE_NOT_READY"
 
 
 class Conflict(PhotaError):

@@ -31,6 +31,7 @@ from phota.store.blob_url import FileLocation
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
 from phota.store.outputs import OutputStore
+from phota.store.private_files import private_dir
 from phota.store.signing import UrlSigner
 from phota.store.uploads import UploadStore
 from phota.studio.local_engines import LocalEnhanceEngine, LocalRemixEngine
@@ -101,6 +102,7 @@ def build_services(
 ) -> Services:
     """Everything a process needs; ``face_pool``, when given, is shared and left running by ``close``."""
     clock = clock or Clock()
+    private_dir(settings.data_dir)  # 0700 also for a data dir made by an older version
     db = Database(settings.resolved_database_url)
     blobs = build_blob_store(settings)
     outputs = OutputStore(

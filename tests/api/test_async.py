@@ -151,7 +151,12 @@ def test_callback_must_be_https(client: TestClient, auth: dict[str, str]) -> Non
 
 def test_callback_to_a_private_address_is_refused(client: TestClient, auth: dict[str, str]) -> None:
     client.app.state.services.settings.allow_private_urls = False  # type: ignore[attr-defined]
+    # A literal private address can never be delivered to: refused at submit, nothing queued.
     body = {**ASYNC, "callback_url": "https://127.0.0.1:9/hook"}
+    r = client.post("/v1/phota/generate", json=body, headers=auth)
+    assert r.status_code == 400 and "loopback" in r.json()["detail"]
+    # A name is judged when delivering (its DNS answer can change): the refusal is a recorded attempt.
+    body = {**ASYNC, "callback_url": "https://localhost:9/hook"}
     handle = client.post("/v1/phota/generate", json=body, headers=auth).json()
     wait_job(client, auth, handle["poll_url"])
     deadline = time.monotonic() + 10

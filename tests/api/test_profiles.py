@@ -174,6 +174,7 @@ def test_not_ready_profile_is_400(client: TestClient, auth: dict[str, str]) -> N
                 training_tier="fast",
                 status="IN_PROGRESS",
                 image_urls=[],
+                mode=principal.mode,
             )
         )
     r = client.post("/v1/phota/generate", json={"prompt": f"[[{pid}]]"}, headers=auth)

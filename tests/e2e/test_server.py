@@ -84,6 +84,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
         PHOTA_DATA_DIR=str(tmp_path / "data"),
         PHOTA_DATABASE_URL=database_url if "postgresql" in database_url else f"sqlite:///{tmp_path}/phota.db",
         PHOTA_ALLOW_PRIVATE_URLS="true",
+        PHOTA_OUTBOUND_PORTS="*",  # the photo server listens on a loopback high port
         PHOTA_JOB_LEASE_S="3",
     )
     return env

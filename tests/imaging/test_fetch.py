@@ -20,8 +20,13 @@ PUBLIC_IP = "93.184.215.14"
 
 
 def open_fetcher(**kw: object) -> SafeUrlFetcher:
-    """Fetcher for the local test server: private addresses allowed, short timeouts."""
-    args: dict[str, object] = {"allow_private_urls": True, "connect_timeout_s": 2.0, "read_timeout_s": 2.0}
+    """Fetcher for the local test server: private addresses and any port allowed, short timeouts."""
+    args: dict[str, object] = {
+        "allow_private_urls": True,
+        "allowed_ports": None,
+        "connect_timeout_s": 2.0,
+        "read_timeout_s": 2.0,
+    }
     args.update(kw)
     return SafeUrlFetcher(**args)  # type: ignore[arg-type]
 
@@ -61,7 +66,7 @@ async def test_from_settings() -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "2130706433"])
 async def test_loopback_is_refused_unless_allowed(fresh_server: LocalServer, host: str) -> None:
-    message = await fetch_error(SafeUrlFetcher(), fresh_server.url(f"/photo/{WEBP}", host=host))
+    message = await fetch_error(SafeUrlFetcher(allowed_ports=None), fresh_server.url(f"/photo/{WEBP}", host=host))
     assert "refusing to fetch" in message and "loopback" in message
     assert fresh_server.hits == []  # refused before any connection
 
@@ -191,7 +196,7 @@ async def test_resolution_is_checked_and_pinned_on_every_hop() -> None:
         ("http://[fd00:ec2::254]/latest/meta-data/", "cloud metadata"),
         ("http://metadata.google.internal/computeMetadata/v1/", "cloud metadata host"),
         ("http://[::ffff:10.0.0.1]/", "private"),
-        ("http://[::1]:8080/", "loopback"),
+        ("http://[::1]/", "loopback"),
         ("http://0.0.0.0/", "unspecified"),
         ("http://100.64.1.1/", "carrier-grade NAT"),
         ("http://224.0.0.251/", "multicast"),
@@ -207,6 +212,27 @@ async def test_redirect_to_internal_addresses_is_refused(location: str, reason: 
     message = await fetch_error(fetcher, "http://cdn.example.com/a.jpg")
     assert "refusing to fetch" in message and reason in message
     assert len(rec.seen) == 1
+
+
+async def test_only_ports_80_and_443_by_default() -> None:
+    """Other ports reach services never meant for users' URLs: refused on the first hop and on redirects."""
+    rec = Recorder(
+        {
+            "cdn.example.com": httpx.Response(301, headers={"Location": "http://cdn.example.com:6379/"}),
+            "cdn.example.com:8443": httpx.Response(200, content=b"ok"),
+        }
+    )
+    table = {"cdn.example.com": [PUBLIC_IP]}
+    message = await fetch_error(guarded(rec, table), "http://cdn.example.com/a.jpg")
+    assert "redirect target port 6379 refused" in message and len(rec.seen) == 1
+    message = await fetch_error(guarded(rec, table), "https://cdn.example.com:8443/a.jpg")
+    assert "URL port 8443 refused" in message and len(rec.seen) == 1  # refused before connecting
+    # A port the operator allowed is fetched (negative control).
+    allowed = guarded(rec, table, allowed_ports=frozenset({80, 443, 8443}))
+    assert await allowed.fetch("https://cdn.example.com:8443/a.jpg", "x") == b"ok"
+    assert Settings(outbound_ports="80, 443,8443").allowed_ports == {80, 443, 8443}
+    assert Settings(outbound_ports="*").allowed_ports is None
+    assert SafeUrlFetcher.from_settings(Settings()).allowed_ports == {80, 443}
 
 
 async def test_any_private_answer_refuses_the_host() -> None:
@@ -269,7 +295,9 @@ async def test_https_to_a_pinned_ip_verifies_the_original_host_name(
     monkeypatch.setattr(fetch_module, "forbidden_reason", lambda addr: None)
     ctx = ssl.create_default_context(cafile=tls_server.cafile)
     fetcher = SafeUrlFetcher(
-        resolver=table_resolver({"img.test": ["127.0.0.1"], "evil.test": ["127.0.0.1"]}), ssl_context=ctx
+        resolver=table_resolver({"img.test": ["127.0.0.1"], "evil.test": ["127.0.0.1"]}),
+        ssl_context=ctx,
+        allowed_ports=None,
     )
     data = await fetcher.fetch(f"https://img.test:{tls_server.port}/photo/{WEBP}", "x")
     assert data == photo(WEBP).read_bytes()

@@ -66,14 +66,14 @@ async def test_base64_and_data_url_inputs() -> None:
 
 
 async def test_url_input_through_a_real_server(fresh_server: LocalServer) -> None:
-    settings = Settings(allow_private_urls=True, max_input_side=256)
+    settings = Settings(allow_private_urls=True, outbound_ports="*", max_input_side=256)
     img = await ImageLoader.from_settings(settings).load(fresh_server.url(f"/photo/{WEBP}"), "image")
     assert img.size == (165, 256)
     assert fresh_server.hits == [f"/photo/{WEBP}"]
 
 
 async def test_from_settings_guards_private_urls_by_default(fresh_server: LocalServer) -> None:
-    built = ImageLoader.from_settings(Settings(max_input_side=1000, max_input_pixels=5000))
+    built = ImageLoader.from_settings(Settings(max_input_side=1000, max_input_pixels=5000, outbound_ports="*"))
     assert isinstance(built.fetcher, SafeUrlFetcher) and not built.fetcher.allow_private_urls
     assert (built.max_side, built.max_pixels) == (1000, 5000)
     with pytest.raises(ImageFetchError, match=r"^image: refusing to fetch .* loopback"):

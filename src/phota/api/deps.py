@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -10,11 +10,6 @@ from fastapi.security import APIKeyHeader
 from phota.errors import InvalidApiKey, MissingApiKey
 from phota.services import Services
 from phota.store.keys import Principal, authenticate
-
-# The authentication errors every authenticated route documents, worded as the errors raise them.
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    e.status_code: {"description": e.default_message} for e in (InvalidApiKey, MissingApiKey)
-}
 
 # auto_error=False: missing and invalid keys are told apart below, with the documented bodies.
 api_key_header = APIKeyHeader(name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False)

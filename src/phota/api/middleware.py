@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from phota.api.context import set_request_id
 from phota.api.errors import error_body
-from phota.errors import InvalidRequest, PhotaError, RequestTimeout
+from phota.errors import PhotaError, RequestTimeout, RequestTooLarge
 
 log = logging.getLogger("phota.api")
 
@@ -36,22 +36,43 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
         header = (b"x-request-id", request_id.encode())
+        too_large = RequestTooLarge(f"Request body is larger than the {self.max_body_bytes} byte limit.")
+        overflowed = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if overflowed and not started:
+                # The body parser turns any receive error into its own 400 "error parsing the body":
+                # whatever the app answers once the cap was hit, the client gets the documented 413.
+                started = True
+                await _send_error(send_with_id_raw, too_large)
+                return
+            if overflowed:
+                return
+            await send_with_id_raw(message)
+
+        async def send_with_id_raw(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            # Refused before a byte of it is read.
+            await _send_error(send_with_id_raw, too_large)
+            return
+
         received = 0
 
         async def capped_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    overflowed = True
                     raise _BodyTooLarge()
             return message
 
@@ -63,11 +84,7 @@ class RequestContextMiddleware:
                 await _send_error(send_with_id, RequestTimeout())
         except _BodyTooLarge:
             if not started:
-                await _send_error(
-                    send_with_id,
-                    InvalidRequest(f"Request body is larger than the {self.max_body_bytes} byte limit."),
-                    status=413,
-                )
+                await _send_error(send_with_id_raw, too_large)
         except Exception:
             # Handled here rather than by Starlette's outermost handler so that even a 500
             # carries X-Request-Id and the request id in its body.
@@ -80,8 +97,16 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    return None
+
+
 async def _send_error(send: Send, exc: PhotaError, status: int | None = None) -> None:
-    body = json.dumps(error_body(exc)).encode()
+    body = json.dumps(error_body(exc)).encode()  # ensure_ascii: always encodable
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

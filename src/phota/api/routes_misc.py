@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,7 +9,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from phota import API_VERSION
 from phota.api.deps import PrincipalDep, ServicesDep
-from phota.api.schemas import Job, RootResponse, WebhookSecret
+from phota.api.responses import error_responses
+from phota.api.schemas import IsoDateTime, Job, RootResponse, WebhookSecret, as_utc
 from phota.billing.usage_view import usage_body
 from phota.imaging.encode import CONTENT_TYPES
 from phota.jobs.studio_jobs import get_job
@@ -20,16 +20,24 @@ from phota.store.models import Account
 router = APIRouter(prefix="/v1/phota")
 
 
-@router.get("/", response_model=RootResponse, tags=["Studio"], operation_id="root_v1_phota__get")
+@router.get(
+    "/", response_model=RootResponse, responses=error_responses(), tags=["Studio"], operation_id="root_v1_phota__get"
+)
 def root(services: ServicesDep, principal: PrincipalDep) -> RootResponse:
     """Key check: 200 when the X-API-Key is valid."""
     with services.db.session() as s:
         account = s.get(Account, principal.account_id)
     assert account is not None
-    return RootResponse(account=account.name, mode=principal.mode, version=API_VERSION)  # type: ignore[arg-type]
+    return RootResponse(status="ok", account=account.name, mode=principal.mode, version=API_VERSION)  # type: ignore[arg-type]
 
 
-@router.get("/jobs/{job_id}", response_model=Job, tags=["Studio"], operation_id="get_job_v1_phota_jobs__job_id__get")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=Job,
+    responses=error_responses(404),
+    tags=["Studio"],
+    operation_id="get_job_v1_phota_jobs__job_id__get",
+)
 def job_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     """An async job's status and, once it has ended, its result or error. Authoritative."""
     # The same JSON the callback carries, byte for byte in content (schema: Job).
@@ -39,6 +47,7 @@ def job_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> J
 @router.get(
     "/webhook-secret",
     response_model=WebhookSecret,
+    responses=error_responses(),
     tags=["Studio"],
     operation_id="get_webhook_secret_v1_phota_webhook_secret_get",
 )
@@ -71,20 +80,15 @@ def download(
     )
 
 
-@router.get("/usage", tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")
+@router.get("/usage", responses=error_responses(), tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")
 def usage(
     services: ServicesDep,
     principal: PrincipalDep,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="inclusive, ISO 8601")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="exclusive, ISO 8601")] = None,
 ) -> dict[str, Any]:
     """phota extension: the account's credit ledger and totals, optionally for a period."""
-    since, until = (_utc(since), _utc(until))
+    since, until = (as_utc(since), as_utc(until))
     entries = services.ledger.entries(principal.account_id, since, until)
     totals = services.ledger.totals(principal.account_id, since, until)
     return usage_body(principal.account_id, entries, totals, since, until, services.charges.table.version)
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    """Naive times in the query are taken as UTC."""
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep
+from phota.api.deps import PrincipalDep, ServicesDep
+from phota.api.responses import error_responses
 from phota.api.schemas import (
     AddProfileRequest,
     AddProfileResponse,
@@ -20,13 +21,11 @@ from phota.identity import training
 
 router = APIRouter(prefix="/v1/phota/profiles", tags=["Profiles"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, 404: {"description": "Resource not found."}}
-
 
 @router.post(
     "/add",
     response_model=AddProfileResponse,
-    responses={**ERRORS, 400: {"description": "No subject detected in the training images."}},
+    responses=error_responses(400, 402, 413),
     operation_id="add_profile_v1_phota_profiles_add_post",
     summary="Create a new profile from signed image URLs.",
 )
@@ -38,7 +37,7 @@ async def add_profile(body: AddProfileRequest, services: ServicesDep, principal:
 @router.get(
     "/ids",
     response_model=ProfileIdsResponse,
-    responses=ERRORS,
+    responses=error_responses(402),
     operation_id="get_profile_ids_v1_phota_profiles_ids_get",
     summary="List all profiles for the authenticated user, optionally filtered by tag.",
 )
@@ -47,7 +46,7 @@ def get_profile_ids(
     principal: PrincipalDep,
     tag: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> ProfileIdsResponse:
-    rows = services.profiles.list_for(principal.account_id, tag)
+    rows = services.profiles.list_for(principal.account_id, tag, mode=principal.mode)
     return ProfileIdsResponse(
         profiles=[ProfileSummary(profile_id=p.id, status=p.status, tag=p.tag) for p in rows]  # type: ignore[arg-type]
     )
@@ -56,31 +55,39 @@ def get_profile_ids(
 @router.get(
     "/{profile_id}/status",
     response_model=ProfileStatusResponse,
-    responses=ERRORS,
+    responses=error_responses(402, 404),
     operation_id="get_profile_status_v1_phota_profiles__profile_id__status_get",
 )
 async def get_profile_status(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> ProfileStatusResponse:
     # Polled often: a point lookup on the event loop (see get_principal).
-    p = services.profiles.get(principal.account_id, profile_id)
+    p = services.profiles.get(principal.account_id, profile_id, mode=principal.mode)
     return ProfileStatusResponse(profile_id=p.id, status=p.status, message=p.message or "")  # type: ignore[arg-type]
 
 
 @router.get(
     "/{profile_id}/profile_picture",
-    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "The profile picture (JPEG)."}},
+    responses={
+        **error_responses(404),
+        200: {
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The profile picture (JPEG).",
+        },
+    },
     response_class=Response,
     operation_id="get_profile_picture_v1_phota_profiles__profile_id__profile_picture_get",
 )
 def get_profile_picture(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    return Response(services.profiles.picture(principal.account_id, profile_id), media_type="image/jpeg")
+    return Response(
+        services.profiles.picture(principal.account_id, profile_id, mode=principal.mode), media_type="image/jpeg"
+    )
 
 
 @router.delete(
     "/{profile_id}",
     response_model=DeleteProfileResponse,
-    responses=ERRORS,
+    responses=error_responses(404),
     operation_id="delete_profile_v1_phota_profiles__profile_id__delete",
 )
 def delete_profile(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> DeleteProfileResponse:
-    training.delete_profile(services, principal.account_id, profile_id)
+    training.delete_profile(services, principal.account_id, profile_id, mode=principal.mode)
     return DeleteProfileResponse(profile_id=profile_id, status="ok")

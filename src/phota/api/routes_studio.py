@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from phota.api.calls import build_call, check_async_fields, default_output_format
 from phota.api.context import current_request_id
-from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep, public_base_url
+from phota.api.deps import PrincipalDep, ServicesDep, public_base_url
+from phota.api.responses import error_responses
 from phota.api.schemas import (
     EditRequest,
     EditResponse,
@@ -25,13 +26,7 @@ router = APIRouter(prefix="/v1/phota", tags=["Studio"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     202: {"model": JobHandle, "description": "Async job accepted; poll job_id at poll_url."},
-    400: {"description": "Invalid request or content moderation violation."},
-    **AUTH_RESPONSES,
-    402: {"description": "Insufficient prepaid credit balance."},
-    404: {"description": "Resource not found."},
-    500: {"description": "Internal error."},
-    503: {"description": "Service temporarily unavailable."},
-    504: {"description": "The request exceeded its time limit."},
+    **error_responses(400, 402, 404, 409, 413, 502, 503, 504),
 }
 
 

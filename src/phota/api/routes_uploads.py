@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep, public_base_url
+from phota.api.deps import PrincipalDep, ServicesDep, public_base_url
+from phota.api.responses import error_responses
 from phota.errors import InvalidImage, InvalidRequest
 from phota.imaging.decode import decode_image
 
@@ -33,7 +34,7 @@ class UploadResponse(BaseModel):
     "/uploads",
     response_model=UploadResponse,
     status_code=201,
-    responses={**AUTH_RESPONSES, 400: {"description": "Not a usable image."}, 413: {"description": "Too large."}},
+    responses=error_responses(400, 413),
     operation_id="create_upload_v1_phota_uploads_post",
     summary="phota extension: upload one image; returns a signed URL usable as an image input.",
     openapi_extra={

@@ -1,10 +1,11 @@
 """The test-mode emulator: serves every base model for test keys, never calls out.
 
-Outputs are deterministic functions of the request. They are built from the request's
-input images and the referenced profiles' reference crops, so the people a prompt names
-really appear in the pictures and face recognition on the outputs behaves as it would on
-a provider's images. The look (backdrop palette, tint, layout) varies per prompt and per
-variation, so several outputs are never identical.
+Outputs are built from the request's input images and the referenced profiles' reference
+crops, so the people a prompt names really appear in the pictures and face recognition on the
+outputs behaves as it would on a provider's images. The look (backdrop palette, tint, layout)
+varies per prompt, per variation and per request, as a real model's samples do: two identical
+requests give different images (an app that splits ``n`` into n calls shows n pictures), unless
+the request carries a ``seed``, which makes its outputs a deterministic function of request and seed.
 
 ``subjects`` chooses who appears where the prompt names people, so that tests (and apps
 testing their own handling of an unrecognised person) exercise recognition, not copying:
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import secrets
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
@@ -80,7 +82,8 @@ class EmulatorEngine:
 
 def _seed(model: str, request: EngineRequest) -> int:
     h = hashlib.sha256()
-    for part in (model, request.operation, request.prompt, request.width, request.height, request.seed):
+    sample = request.seed if request.seed is not None else f"nonce:{secrets.token_hex(8)}"
+    for part in (model, request.operation, request.prompt, request.width, request.height, sample):
         h.update(str(part).encode() + b"\0")
     for item in [*(i.image for i in request.inputs), *(r.image for r in request.references)]:
         h.update(item.resize((16, 16), Image.Resampling.NEAREST).tobytes())

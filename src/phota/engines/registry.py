@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from phota.engines.base import Engine
 from phota.engines.capabilities import BASE_MODELS, key_setting
 from phota.engines.emulator import EmulatorEngine
+from phota.engines.test_mark import TestMarkedEngine
 from phota.errors import ProviderNotConfigured
 from phota.store.keys import Principal
 
@@ -27,7 +28,9 @@ class EngineRegistry:
     def for_request(self, base_model: str, operation: str, principal: Principal) -> Engine:
         if operation in ("enhance", "remix"):
             # Pinned to nb2 when it is configured and the key is live; local otherwise.
-            if not principal.is_test and "nb2" in self.live:
+            if principal.is_test:
+                return TestMarkedEngine(self.local[operation])
+            if "nb2" in self.live:
                 return self.live["nb2"]
             return self.local[operation]
         if principal.is_test:

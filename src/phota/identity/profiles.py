@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, select
 
-from phota.errors import NotFound, ProfileNotUsable
+from phota.errors import NotFound, ProfileNotUsable, ProfilePictureNotReady
 from phota.store.blobs import BlobStore
 from phota.store.db import Database
 from phota.store.models import Job, Profile, ProfilePhoto
@@ -39,6 +39,12 @@ class LoadedProfile:
     crops: list[tuple[str, float]]  # (blob key, quality), best first
 
 
+def _visible(profile: Profile | None, account_id: str, mode: str) -> bool:
+    """A profile belongs to one account and one mode: test-mode profiles do not exist for live keys
+    and the other way round (as in Stripe), so a free test training never serves a paid request."""
+    return profile is not None and profile.account_id == account_id and profile.mode == mode
+
+
 class ProfileRepository:
     def __init__(self, db: Database, blobs: BlobStore, *, model: tuple[str, str] | None = None) -> None:
         """``model``: (model_id, threshold_version) of this server's analyser; READY profiles made
@@ -47,32 +53,35 @@ class ProfileRepository:
         self.blobs = blobs
         self.model = model
 
-    def get(self, account_id: str, profile_id: str) -> Profile:
+    def get(self, account_id: str, profile_id: str, *, mode: str) -> Profile:
         with self.db.session() as s:
             profile = s.get(Profile, profile_id)
-            if profile is None or profile.account_id != account_id:
+            if profile is None or not _visible(profile, account_id, mode):
                 raise NotFound(f"Profile '{profile_id}' not found.")
             return profile
 
-    def list_for(self, account_id: str, tag: str | None) -> list[Profile]:
+    def list_for(self, account_id: str, tag: str | None, *, mode: str) -> list[Profile]:
         with self.db.session() as s:
-            q = select(Profile).where(Profile.account_id == account_id)
+            q = select(Profile).where(Profile.account_id == account_id, Profile.mode == mode)
             if tag is not None:
                 q = q.where(Profile.tag == tag)
             return list(s.scalars(q.order_by(Profile.created_at, Profile.id)))
 
-    def picture(self, account_id: str, profile_id: str) -> bytes:
-        profile = self.get(account_id, profile_id)
+    def picture(self, account_id: str, profile_id: str, *, mode: str) -> bytes:
+        profile = self.get(account_id, profile_id, mode=mode)
         if not profile.picture_key:
-            raise NotFound(f"Profile '{profile_id}' has no picture yet (status {profile.status}).")
+            raise ProfilePictureNotReady(
+                f"Profile '{profile_id}' exists but is not READY yet (status {profile.status}): "
+                "its picture is made when training completes."
+            )
         return self.blobs.get(profile.picture_key)
 
-    def delete(self, account_id: str, profile_id: str) -> None:
+    def delete(self, account_id: str, profile_id: str, *, mode: str) -> None:
         """Remove every row and blob of the profile, training jobs included."""
         with self.db.session() as s:
             # The row lock first: a job that is about to queue work for this profile waits, then sees it gone.
             profile = s.get(Profile, profile_id, with_for_update=True)
-            if profile is None or profile.account_id != account_id:
+            if profile is None or not _visible(profile, account_id, mode):
                 raise NotFound(f"Profile '{profile_id}' not found.")
             s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
             s.execute(
@@ -80,8 +89,10 @@ class ProfileRepository:
             )
             s.delete(profile)
         self.blobs.delete_prefix(profile_prefix(profile_id))
+        # No copy of the embeddings or photo URLs may stay behind in the write-ahead log.
+        self.db.checkpoint()
 
-    def load_ready(self, account_id: str, profile_ids: list[str]) -> list[LoadedProfile]:
+    def load_ready(self, account_id: str, profile_ids: list[str], *, mode: str) -> list[LoadedProfile]:
         """Profiles a request references; unknown or foreign → 404, not READY → 400."""
         if not profile_ids:
             return []
@@ -93,7 +104,7 @@ class ProfileRepository:
         loaded = []
         for pid in profile_ids:
             profile = rows.get(pid)
-            if profile is None or profile.account_id != account_id:
+            if profile is None or not _visible(profile, account_id, mode):
                 raise NotFound(f"Profile '{pid}' not found.")
             if profile.status != READY or profile.centroid is None:
                 raise ProfileNotUsable(f"Profile '{pid}' is not ready (status {profile.status}).")

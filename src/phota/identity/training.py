@@ -55,27 +55,28 @@ async def start_training(
                     training_tier=tier,
                     status="VALIDATING",
                     image_urls=image_urls,
+                    mode=principal.mode,
                 )
             )
             s.flush()
-            s.add(_job(principal.account_id, "validate", profile_id))
+            s.add(_job(principal.account_id, "validate", profile_id, principal.mode))
 
     await asyncio.to_thread(insert)
     try:
         await asyncio.to_thread(services.charges.hold_training, principal, tier, profile_id)
     except BaseException:
-        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id)
+        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id, mode=principal.mode)
         raise
     services.queue.notify()
     # Validation usually ends within seconds; waiting that long lets the documented 400
     # for "no subject" reach the caller directly. Slower sets report through ERROR.
     deadline = asyncio.get_running_loop().time() + services.settings.profile_add_wait_s
     while asyncio.get_running_loop().time() < deadline:
-        profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id)
+        profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id, mode=principal.mode)
         if profile.status == "ERROR":
             # Validation failed (no subject, or no photo could be fetched): a descriptive
             # 400 now, and nothing kept.
-            await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id)
+            await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id, mode=principal.mode)
             raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
         if profile.status != "VALIDATING":
             break
@@ -89,22 +90,24 @@ async def _fetch(services: Services, url: str, name: str, account_id: str) -> by
     return await asyncio.to_thread(to_storage_jpeg, image)
 
 
-def _job(account_id: str, kind: str, profile_id: str) -> Job:
+def _job(account_id: str, kind: str, profile_id: str, mode: str) -> Job:
     return Job(
         id=new_job_id(kind),
         account_id=account_id,
         kind=kind,
         status="queued",
+        mode=mode,
         payload={"profile_id": profile_id},
     )
 
 
-def delete_profile(services: Services, account_id: str, profile_id: str) -> None:
+def delete_profile(services: Services, account_id: str, profile_id: str, *, mode: str) -> None:
     """Delete a profile, the uploads it was trained from, and return any training payment still held."""
     # Uploaded photos first: a process dying in between leaves a profile to delete again, never
     # photos of a deleted profile (and uploads expire regardless).
-    services.uploads.delete_urls(account_id, list(services.profiles.get(account_id, profile_id).image_urls))
-    services.profiles.delete(account_id, profile_id)
+    profile = services.profiles.get(account_id, profile_id, mode=mode)
+    services.uploads.delete_urls(account_id, list(profile.image_urls))
+    services.profiles.delete(account_id, profile_id, mode=mode)
     services.charges.release(services.charges.training_hold(account_id, profile_id))
 
 
@@ -158,7 +161,7 @@ def make_validation_handler(services: Services) -> Handler:
         started = await asyncio.to_thread(_start_validation, services, profile_id)
         if started is None:
             return None
-        urls, account_id = started
+        urls, account_id, mode = started
         fetched = await asyncio.gather(
             *(_fetch(services, url, f"image_urls[{i}]", account_id) for i, url in enumerate(urls)),
             return_exceptions=True,
@@ -168,24 +171,24 @@ def make_validation_handler(services: Services) -> Handler:
         by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
         # For the train step, which may run in another process: what it needs is stored, not kept here.
         await asyncio.to_thread(_store_faces, services, profile_id, by_pos)
-        if await asyncio.to_thread(_finish_validation, services, profile_id, account_id, rows, by_pos):
+        if await asyncio.to_thread(_finish_validation, services, profile_id, (account_id, mode), rows, by_pos):
             services.queue.notify()
         return None
 
     return _owned_by_profile(services, validate)
 
 
-def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str] | None:
+def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str, str] | None:
     """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
         if profile is None:
             return None
-        urls, account_id = list(profile.image_urls), profile.account_id
+        urls, account_id, mode = list(profile.image_urls), profile.account_id, profile.mode
         profile.status = "VALIDATING"
         s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
     services.blobs.delete_prefix(profile_prefix(profile_id))
-    return urls, account_id
+    return urls, account_id, mode
 
 
 def _store_photos(
@@ -211,7 +214,7 @@ def _store_photos(
 def _finish_validation(
     services: Services,
     profile_id: str,
-    account_id: str,
+    owner: tuple[str, str],  # (account id, mode) of the profile
     rows: list[ProfilePhoto],
     faces: dict[int, list[Face]],
 ) -> bool:
@@ -242,7 +245,7 @@ def _finish_validation(
         if profile is None:
             return False
         profile.status, profile.message = "QUEUING", ""
-        s.add(_job(account_id, "train", profile_id))
+        s.add(_job(owner[0], "train", profile_id, owner[1]))
     return True
 
 

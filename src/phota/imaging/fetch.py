@@ -5,7 +5,11 @@ to must be public, and the connection is then made to that checked address - the
 rewritten to the IP while the ``Host`` header and TLS SNI/certificate check keep the original host name
 (httpcore's ``sni_hostname`` extension). A DNS answer that changes between check and connect (DNS
 rebinding) therefore cannot redirect the connection. Proxies from the environment are ignored
-(``trust_env=False``): a proxy would resolve the name itself and defeat the pinning.
+(``trust_env=False``): a proxy would resolve the name itself and defeat the pinning. Only the ports
+in ``PHOTA_OUTBOUND_PORTS`` (80 and 443 by default) are connected to, on every hop.
+
+The address rules (:func:`forbidden_reason`, :func:`checked_addresses`, :func:`port_refusal`) are
+shared with job callbacks (:mod:`phota.jobs.callbacks`), which are pinned the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ from phota.errors import ImageFetchError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to, as strings; injectable for tests.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# Ports outbound connections may use; None allows every port (test servers on loopback high ports).
+Ports = frozenset[int] | None
+DEFAULT_PORTS: frozenset[int] = frozenset({80, 443})
+
+
+class RefusedAddress(Exception):
+    """The destination is not public (the message says why, e.g. "db.internal resolves to a private address")."""
+
+
+class Unresolvable(Exception):
+    """The host name has no address (or the lookup failed or timed out)."""
 
 
 class UrlFetcher(Protocol):
@@ -35,7 +50,7 @@ class UrlFetcher(Protocol):
 
 USER_AGENT = "phota-image-fetcher/1"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
 _METADATA_IPS: frozenset[IPAddress] = frozenset(
     {
         ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, ...
@@ -73,6 +88,49 @@ def forbidden_reason(addr: IPAddress) -> str | None:
     return next((reason for hit, reason in checks if hit), None)
 
 
+def default_port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def port_refusal(url: httpx.URL, allowed: Ports) -> str | None:
+    """Why the URL's port may not be connected to, or None."""
+    port = default_port(url)
+    if allowed is None or port in allowed:
+        return None
+    listed = ", ".join(str(p) for p in sorted(allowed))
+    return f"port {port} refused; only {listed} (PHOTA_OUTBOUND_PORTS)"
+
+
+async def checked_addresses(url: httpx.URL, resolve: Resolver, timeout_s: float) -> list[str]:
+    """The host's addresses, every one checked to be public; refuses the whole host if any is not.
+
+    Raises :class:`RefusedAddress` or :class:`Unresolvable`. Connecting to exactly these addresses
+    (not resolving again) is what makes DNS rebinding harmless.
+    """
+    host = url.raw_host.decode("ascii")
+    if host.lower().rstrip(".") in METADATA_HOSTS:
+        raise RefusedAddress("cloud metadata host")
+    try:
+        answers = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            async with asyncio.timeout(timeout_s):
+                answers = await resolve(host, default_port(url))
+        except (OSError, TimeoutError, UnicodeError):
+            answers = []
+        if not answers:
+            raise Unresolvable(f"could not resolve host {host!r}") from None
+    for answer in answers:
+        try:
+            addr = ipaddress.ip_address(answer.split("%", 1)[0])  # drop an IPv6 zone id
+        except ValueError:
+            raise Unresolvable(f"could not resolve host {host!r}") from None
+        reason = forbidden_reason(addr)
+        if reason is not None:
+            raise RefusedAddress(f"{host} resolves to {reason} address ({addr})")
+    return answers
+
+
 async def system_resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -101,8 +159,10 @@ class SafeUrlFetcher:
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        allowed_ports: Ports = DEFAULT_PORTS,
     ) -> None:
         self.allow_private_urls = allow_private_urls
+        self.allowed_ports = allowed_ports
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self._connect_timeout_s = connect_timeout_s
@@ -131,6 +191,7 @@ class SafeUrlFetcher:
             max_redirects=settings.fetch_max_redirects,
             transport=transport,
             resolver=resolver,
+            allowed_ports=settings.allowed_ports,
         )
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -163,6 +224,9 @@ class SafeUrlFetcher:
             raise ImageFetchError(f"{name}: {what} scheme {scheme!r} refused; only http and https")
         if not parsed.raw_host:
             raise ImageFetchError(f"{name}: {what} has no host")
+        refusal = port_refusal(parsed, self.allowed_ports)
+        if refusal is not None:
+            raise ImageFetchError(f"{name}: {what} {refusal}")
         return parsed
 
     async def _hop(self, url: httpx.URL, name: str) -> bytes | httpx.URL:
@@ -237,27 +301,9 @@ class SafeUrlFetcher:
 
     async def _checked_ips(self, url: httpx.URL, name: str) -> list[str]:
         """The host's addresses, all checked to be public; refuses the whole host if any is not."""
-        host = url.raw_host.decode("ascii")
-        if host.lower().rstrip(".") in _METADATA_HOSTS:
-            raise ImageFetchError(f"{name}: refusing to fetch {_display(url)}: cloud metadata host")
         try:
-            answers = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                async with asyncio.timeout(self._connect_timeout_s):
-                    answers = await self._resolve(host, url.port or (443 if url.scheme == "https" else 80))
-            except (OSError, TimeoutError, UnicodeError):
-                answers = []
-            if not answers:
-                raise ImageFetchError(f"{name}: could not resolve host {host!r}") from None
-        for answer in answers:
-            try:
-                addr = ipaddress.ip_address(answer.split("%", 1)[0])  # drop an IPv6 zone id
-            except ValueError:
-                raise ImageFetchError(f"{name}: could not resolve host {host!r}") from None
-            reason = forbidden_reason(addr)
-            if reason is not None:
-                raise ImageFetchError(
-                    f"{name}: refusing to fetch {_display(url)}: {host} resolves to {reason} address ({addr})"
-                )
-        return answers
+            return await checked_addresses(url, self._resolve, self._connect_timeout_s)
+        except RefusedAddress as exc:
+            raise ImageFetchError(f"{name}: refusing to fetch {_display(url)}: {exc}") from None
+        except Unresolvable as exc:
+            raise ImageFetchError(f"{name}: {exc}") from None

@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select, update
 
 from phota.clock import Clock
 from phota.errors import PhotaError
+from phota.jobs.error_streak import ErrorStreak
 from phota.store.db import Database
 from phota.store.models import Job
 
@@ -51,6 +52,9 @@ class JobQueue:
         self.on_finished: list[Callable[[str], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        # Shared by the workers: a database that is down fails every poll of every worker the same way.
+        self._claim_errors = ErrorStreak(log, "claiming a job")
+        self._renew_errors = ErrorStreak(log, "renewing a job lease")
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -133,8 +137,9 @@ class JobQueue:
         while True:
             try:
                 job = await asyncio.to_thread(self.claim)
-            except Exception:  # database briefly unavailable: back off, keep the worker alive
-                log.exception("claiming a job failed")
+                self._claim_errors.ok()
+            except Exception as exc:  # database unavailable or disk full: back off, keep the worker alive
+                self._claim_errors.failed(exc)
                 job = None
             if job is None:
                 self._wake.clear()
@@ -172,8 +177,9 @@ class JobQueue:
             await asyncio.sleep(self.lease_s / 3)
             try:
                 await asyncio.to_thread(self._renew, job_id)
-            except Exception:
-                log.exception("renewing lease of %s failed", job_id)
+                self._renew_errors.ok()
+            except Exception as exc:
+                self._renew_errors.failed(exc)
 
 
 def _error(exc: PhotaError) -> dict[str, Any]:

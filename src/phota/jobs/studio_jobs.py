@@ -113,6 +113,7 @@ async def submit_async(
         account_id=principal.account_id,
         kind="studio",
         status="queued",
+        mode=principal.mode,
         payload={
             "call": call_fields,
             "inputs": input_keys,
@@ -137,7 +138,9 @@ async def submit_async(
             with services.db.session() as s:
                 existing = s.scalar(
                     select(Job).where(
-                        Job.account_id == principal.account_id, Job.client_request_id == client_request_id
+                        Job.account_id == principal.account_id,
+                        Job.mode == principal.mode,
+                        Job.client_request_id == client_request_id,
                     )
                 )
             if existing is None:
@@ -196,6 +199,7 @@ def make_handler(services: Services) -> Handler:
 def get_job(services: Services, principal: Principal, job_id: str) -> Job:
     with services.db.session() as s:
         job = s.get(Job, job_id)
-    if job is None or job.account_id != principal.account_id or job.kind != "studio":
+    # A job of the other mode does not exist for this key, like its profiles (docs/api.md, test mode).
+    if job is None or job.account_id != principal.account_id or job.mode != principal.mode or job.kind != "studio":
         raise NotFound(f"Job '{job_id}' not found.")
     return job

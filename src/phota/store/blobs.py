@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from phota.errors import NotFound
+from phota.store.private_files import private_dir
 
 
 class BlobStore(Protocol):
@@ -36,11 +37,12 @@ def check_key(key: str) -> str:
 
 
 class FileBlobStore:
-    """Blobs as files under one directory; writes are atomic (temp file + rename)."""
+    """Blobs as files under one directory; writes are atomic (temp file + rename).
+
+    Directories are 0700 and files 0600 (people's photos; see phota.store.private_files)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root.resolve())
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -50,8 +52,9 @@ class FileBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if not path.parent.is_dir():
+            private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

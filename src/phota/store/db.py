@@ -1,4 +1,10 @@
-"""Engine and session factory. SQLite runs in WAL mode; PostgreSQL needs nothing special."""
+"""Engine and session factory. SQLite runs in WAL mode; PostgreSQL needs nothing special.
+
+SQLite files are created 0600 (the WAL and shared-memory files inherit the database file's mode),
+``secure_delete`` overwrites deleted content instead of leaving it in free pages, and
+:meth:`Database.checkpoint` moves the WAL into the database file and truncates it, so deleted
+biometric data does not linger in ``phota.db-wal`` either.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,20 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from phota.store.private_files import FILE_MODE, private_dir, private_file
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+        if path and not path.startswith(":memory:") and "mode=memory" not in path:
+            db_file = Path(path)
+            if not db_file.parent.exists():
+                private_dir(db_file.parent)
+            private_file(db_file)  # before SQLite creates it with the umask's mode
+            for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if extra.exists():
+                    extra.chmod(FILE_MODE)
         # A pool as large as the server's thread pool: an overflow connection is opened and closed
         # per request, and opening one costs more than the query it serves.
         engine = create_engine(
@@ -36,6 +50,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # out writers.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (embeddings, photo URLs) are overwritten with zeros, not left in free pages;
+    # set explicitly, as builds differ in their default.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -56,6 +73,20 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and truncate it to zero bytes.
+
+        Used after deleting biometric data: the deleted rows' old pages would otherwise stay
+        readable in ``-wal`` until the next automatic checkpoint. A no-op on other databases.
+        """
+        if not self.url.startswith("sqlite"):
+            return
+        with self.engine.connect() as conn:
+            for _ in range(5):
+                busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+                if not busy:  # busy: a reader still needed the old pages; it is gone after busy_timeout
+                    return
 
     def dispose(self) -> None:
         self.engine.dispose()

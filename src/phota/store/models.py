@@ -78,6 +78,8 @@ class Profile(Base):
     threshold_version: Mapped[str | None] = mapped_column(String(32), default=None)
     centroid: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     picture_key: Mapped[str | None] = mapped_column(String(256), default=None)
+    # "test" | "live": the mode of the key that created it; invisible to keys of the other mode.
+    mode: Mapped[str] = mapped_column(String(8), default="live", server_default="live")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -104,10 +106,11 @@ class Job(Base):
     """Durable work: profile training and async studio requests share one queue."""
 
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("account_id", "client_request_id", name="uq_jobs_client_request"),)
+    __table_args__ = (UniqueConstraint("account_id", "mode", "client_request_id", name="uq_jobs_client_request"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # "train" | "studio"
+    mode: Mapped[str] = mapped_column(String(8), default="live", server_default="live")  # "test" | "live"
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|succeeded|failed
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -133,4 +136,5 @@ class Output(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     blob_key: Mapped[str] = mapped_column(String(256))
     fmt: Mapped[str] = mapped_column(String(8))
+    mode: Mapped[str] = mapped_column(String(8), default="live", server_default="live")  # "test" | "live"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,13 +38,13 @@ class OutputStore:
         self.clock = clock
         self.presign_ttl_s = presign_ttl_s
 
-    def save(self, account_id: str, data: bytes, fmt: str, public_base_url: str) -> str:
+    def save(self, account_id: str, data: bytes, fmt: str, public_base_url: str, *, mode: str) -> str:
         """Store one output and return its absolute signed URL."""
         output_id = uuid.uuid4().hex
         key = f"outputs/{account_id}/{output_id}.{fmt}"
         self.blobs.put(key, data)
         with self.db.session() as s:
-            s.add(Output(id=output_id, account_id=account_id, blob_key=key, fmt=fmt))
+            s.add(Output(id=output_id, account_id=account_id, blob_key=key, fmt=fmt, mode=mode))
         name = f"{output_id}.{fmt}"
         return f"{public_base_url.rstrip('/')}{DOWNLOAD_PATH}/{name}?{self.signer.query(name, self.clock.timestamp())}"
 

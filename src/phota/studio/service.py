@@ -80,6 +80,8 @@ class StudioCall:
             return None
         return GuardPolicy(self.guard_min_score, self.guard_max_attempts)
 
+    seed: int | None = None  # reproducible outputs where the engine can honour it
+
 
 @dataclass
 class StudioOutcome:
@@ -112,6 +114,10 @@ def check_output_sizes(base_model: str, result: EngineResult, asked: tuple[int, 
                 f"Base model '{base_model}' returned a {image.width}x{image.height} image (output {i + 1}) "
                 f"where {expected[0]}x{expected[1]} was asked for; the request was not charged."
             )
+
+
+def _input_name(call: StudioCall, index: int) -> str:
+    return call.field if call.operation in ("enhance", "remix") else f"{call.field}[{index}]"
 
 
 class StudioService:
@@ -214,18 +220,22 @@ class StudioService:
         pinned = referenced_ids(call.prompt)
         candidates = list(dict.fromkeys(call.profile_ids))
         wanted = list(dict.fromkeys([*pinned, *candidates]))
-        profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted)
+        profiles = await asyncio.to_thread(self.profiles.load_ready, principal.account_id, wanted, mode=principal.mode)
         by_id = {p.profile_id: p for p in profiles}
 
         # 2. inputs, decoded straight to the largest size a later step needs: the 2K output for enhance
         #    and remix (the face detector scans a smaller copy), the providers' 4K for edit.
         side = ENHANCE_LONG_SIDE if call.operation in ("enhance", "remix") else None
         account = principal.account_id
-        inputs = (
-            await self.loader.load_many(call.images, call.field, max_side=side, account_id=account)
-            if call.images
-            else []
-        )
+        if call.operation in ("enhance", "remix"):
+            # A single-image field: errors name it as sent ("image", "input_image"), without an index.
+            inputs = [await self.loader.load(call.images[0], call.field, max_side=side, account_id=account)]
+        else:
+            inputs = (
+                await self.loader.load_many(call.images, call.field, max_side=side, account_id=account)
+                if call.images
+                else []
+            )
         style = (
             await self.loader.load(call.style_image, "reference_image", max_side=side, account_id=account)
             if call.style_image
@@ -252,7 +262,7 @@ class StudioService:
         request = EngineRequest(
             operation=call.operation,
             prompt=rewrite_prompt(call.prompt, labels),
-            inputs=[InputImage(img, f"{call.field}[{i}]") for i, img in enumerate(inputs)],
+            inputs=[InputImage(img, _input_name(call, i)) for i, img in enumerate(inputs)],
             references=references,
             width=width,
             height=height,
@@ -260,6 +270,7 @@ class StudioService:
             resolution=call.resolution,
             n=call.n,
             quality=call.quality,
+            seed=call.seed,
             style=InputImage(style, "reference_image") if style is not None else None,
             face_boxes=tuple(boxes),
         )
@@ -385,6 +396,7 @@ class StudioService:
             outcome.images = [base64.b64encode(b).decode() for b in encoded]
         else:
             outcome.download_urls = [
-                self.outputs.save(principal.account_id, data, call.output_format, public_base_url) for data in encoded
+                self.outputs.save(principal.account_id, data, call.output_format, public_base_url, mode=principal.mode)
+                for data in encoded
             ]
         return outcome
