@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from phota.identity.dlib_analyser import get_analyser
 from phota.identity.profiles import LoadedProfile
 from tests.conftest import b64_file, decode_output, services_of
 
@@ -69,10 +68,10 @@ class _CountingEmbed:
 def test_enhance_without_profiles_detects_faces_but_never_embeds_them(
     client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    analyser = get_analyser()
+    identity = services_of(client).identity
+    analyser = identity.analyser
     embed = _CountingEmbed(analyser.embed)
     monkeypatch.setattr(analyser, "embed", embed)
-    identity = services_of(client).identity
     boxes_seen: list[list[tuple[int, int, int, int]]] = []
     real_boxes = identity.face_boxes
 
