@@ -27,11 +27,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from tests.photos import photos_dir
 
 from bench._report import write_section
 from bench._server import Served, phota_server
 
-PHOTOS = Path("/work/shared/data/photos")
+PHOTOS = photos_dir()
 BIG_JPEG = PHOTOS / "df_p03_img49.jpg"  # 4352 x 2903 = 12.6 MP
 FACE = PHOTOS / "df_p02_img26.jpg"
 MB = 2**20

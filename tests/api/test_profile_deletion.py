@@ -24,7 +24,8 @@ from phota.identity.pool import AnalysisPool
 from phota.services import Services
 from phota.store.models import Job
 from tests.api.test_profiles import add
-from tests.conftest import PHOTOS, SeaweedFS, identity_photos, new_key, services_of
+from tests.conftest import SeaweedFS, identity_photos, new_key, services_of
+from tests.photos import photos_dir
 
 
 class StallingPhotoServer:
@@ -50,7 +51,7 @@ class StallingPhotoServer:
             request_queue_size = 64
             daemon_threads = True
 
-        self.httpd = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(PHOTOS)))
+        self.httpd = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(photos_dir())))
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, name: str, stall: bool = False) -> str:
