@@ -16,7 +16,8 @@ from phota.identity.profiles import ProfileRepository
 from phota.identity.service import IdentityService
 from phota.imaging.loader import ImageLoader
 from phota.jobs.callbacks import CallbackDispatcher
-from phota.jobs.queue import JobQueue
+from phota.jobs.embedded import EmbeddedQueue
+from phota.jobs.queue import JobQueue, JobRecords
 from phota.jobs.views import job_view
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
@@ -62,7 +63,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         local={"enhance": LocalEnhanceEngine(), "remix": LocalRemixEngine()},
     )
     ledger = Ledger(db, clock)
-    charges = Charges(ledger, load_price_table(settings.prices_file))
+    charges = Charges(ledger, load_price_table(settings.prices_file), clock=clock, hold_lease_s=settings.hold_lease_s)
     studio = StudioService(
         engines=engines,
         profiles=profiles,
@@ -72,14 +73,31 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         charges=charges,
         clock=clock,
     )
-    queue = JobQueue(
+    callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    records = JobRecords(
         db,
         clock,
-        workers=settings.workers,
+        max_attempts=settings.job_max_attempts,
         lease_s=settings.job_lease_s,
-        poll_interval_s=settings.job_poll_interval_s,
+        retry_base_s=settings.job_retry_base_s,
+        # A job's end and its callback are one transaction.
+        on_finished=[callbacks.schedule_in],
     )
-    callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    queue: JobQueue
+    if settings.job_queue == "procrastinate":
+        from phota.jobs.procrastinate_queue import ProcrastinateQueue
+
+        queue = ProcrastinateQueue(
+            records,
+            settings.resolved_database_url,
+            ledger=ledger,
+            heartbeat_s=settings.worker_heartbeat_s,
+            sweep_interval_s=settings.hold_sweep_interval_s,
+            poll_interval_s=max(settings.job_poll_interval_s, 0.5),
+            grace_s=settings.worker_shutdown_grace_s,
+        )
+    else:
+        queue = EmbeddedQueue(records, poll_interval_s=settings.job_poll_interval_s)
     return Services(
         settings,
         clock,

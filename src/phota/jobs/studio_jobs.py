@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from phota.errors import Conflict, NotFound, RequestTimeout
-from phota.jobs.queue import Handler, new_job_id
+from phota.jobs.queue import GiveUp, Handler, new_job_id
 from phota.services import Services
 from phota.store.keys import Principal
 from phota.store.models import Job
@@ -59,9 +60,14 @@ async def submit_async(
     )
 
     def insert() -> str:
+        # The job row, its payment hold and its queue entry are one transaction: a 202 means
+        # all three exist, a failure (402 included) leaves none.
         try:
             with services.db.session() as s:
                 s.add(job)
+                s.flush()
+                services.studio.hold(principal, call, job.id, owner="job", session=s)
+                services.queue.enqueue(s, job)
             return job.id
         except IntegrityError:
             if client_request_id is None:
@@ -81,21 +87,19 @@ async def submit_async(
             return existing.id
 
     job_id = await asyncio.to_thread(insert)
-    if job_id == job.id:  # a new job: pay for it now, or take it back
-        try:
-            await asyncio.to_thread(services.studio.hold, principal, call, job_id)
-        except BaseException:
-            await asyncio.to_thread(_delete_job, services, job_id)
-            raise
     services.queue.notify()
     return job_id
 
 
-def _delete_job(services: Services, job_id: str) -> None:
-    with services.db.session() as s:
-        job = s.get(Job, job_id)
-        if job is not None:
-            s.delete(job)
+def give_up_studio(services: Services) -> GiveUp:
+    """A studio job that finally failed returns its whole hold, in the transaction that fails it."""
+
+    def release(s: Session, job: Job) -> None:
+        hold = services.ledger.reservation(job.account_id, job.id, session=s)
+        if hold is not None:
+            services.ledger.release(hold, description="the job failed", session=s)
+
+    return release
 
 
 def make_handler(services: Services) -> Handler:
@@ -105,7 +109,7 @@ def make_handler(services: Services) -> Handler:
         principal = Principal(account_id=job.account_id, mode=payload["mode"], key_id=payload["key_id"])
         try:
             async with asyncio.timeout(services.settings.async_timeout_s):
-                outcome = await services.studio.run(principal, call, payload["base_url"], reference=job.id)
+                outcome = await services.studio.run(principal, call, payload["base_url"], reference=job.id, owner="job")
         except TimeoutError:
             raise RequestTimeout("The job exceeded its time limit.") from None
         result: dict[str, Any] = {
