@@ -94,4 +94,3 @@ def test_shutdown_hands_the_job_back_with_its_hold_and_the_restart_charges_once(
         assert job["status"] == "succeeded"
         assert kinds(client, key) == ["topup", "reserve", "settle"]
         assert services.ledger.balance(account) == 1_000_000 - 180_000
-
