@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select, text
 from sqlalchemy.orm import Session
 
 from phota.errors import PhotaError
 from phota.jobs.queue import (
     KIND_QUEUE,
-    RUNNABLE,
     GiveUp,
     Handler,
     JobKind,
@@ -27,7 +27,7 @@ from phota.jobs.queue import (
     attempts_exhausted,
     error_body,
 )
-from phota.store.models import Job
+from phota.store.models import RUNNABLE_SQL, Job
 
 log = logging.getLogger("phota.jobs")
 
@@ -78,23 +78,33 @@ class EmbeddedQueue:
 
     # --- claiming ----------------------------------------------------------------------------
 
+    def candidates(self, now: datetime) -> Select[str]:
+        """The oldest runnable jobs this process can run: queued (and past any backoff), or
+        running with a lapsed lease."""
+        return (
+            select(Job.id)
+            # Literal SQL, not bound parameters: only then can the planner match the
+            # partial index's predicate (SQLite always, PostgreSQL under generic plans).
+            .where(text(RUNNABLE_SQL), self._ready(now), Job.kind.in_(sorted(self._active)))
+            .order_by(Job.created_at)
+            .limit(5)
+        )
+
+    @staticmethod
+    def _ready(now: datetime) -> ColumnElement[bool]:
+        return or_(Job.lease_until.is_(None), Job.lease_until < now)
+
     def claim(self) -> Job | None:
-        """Take the oldest runnable job: queued (and past its backoff), or running with a lapsed lease."""
+        """Take the oldest runnable job, or None."""
         if not self._active:
             return None
         now = self.clock.now()
-        ready = or_(Job.lease_until.is_(None), Job.lease_until < now)
         with self.db.session() as s:
-            candidates = s.scalars(
-                select(Job.id)
-                .where(Job.status.in_(RUNNABLE), ready, Job.kind.in_(sorted(self._active)))
-                .order_by(Job.created_at)
-                .limit(5)
-            ).all()
+            candidates = s.scalars(self.candidates(now)).all()
         for job_id in candidates:
             # The WHERE re-check makes the claim atomic across processes: a racing claimer
             # updates zero rows and tries the next candidate.
-            job = self.records.begin(job_id, only_if=ready)
+            job = self.records.begin(job_id, only_if=self._ready(now))
             if job is not None:
                 return job
         return None
