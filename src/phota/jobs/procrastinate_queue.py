@@ -125,10 +125,10 @@ class ProcrastinateQueue:
         """Nothing to do: procrastinate wakes its workers with LISTEN/NOTIFY on commit."""
 
     async def start(self, queues: Collection[str], concurrency: int) -> None:
-        await self.app.open_async()
-        self._opened = True
         wanted = [q for q in ("training", "studio", "maintenance") if q in queues]
-        if wanted and concurrency > 0:
+        if wanted and concurrency > 0:  # an API-only process defers on its own connections
+            await self.app.open_async()
+            self._opened = True
             self._worker = asyncio.create_task(
                 self.app.run_worker_async(
                     queues=wanted,
