@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,7 +59,17 @@ def postgres_database() -> str:
 # --- 1. claim latency ---------------------------------------------------------------------------
 
 
-def claim_latency(url: str) -> tuple[float, float, float]:
+@dataclass
+class ClaimFigures:
+    with_index: float
+    before: float
+    whole_claim: float
+    round_trip: float  # SELECT 1 on the same connection: the floor of any query
+    server_with_index: float | None
+    server_before: float | None
+
+
+def claim_latency(url: str) -> ClaimFigures:
     """Median ms of: the claim query with the partial index; the previous claim query without
     it (same rows, same run); a whole claim (query + the owning UPDATE + commit)."""
     upgrade(url)
@@ -128,7 +139,18 @@ def claim_latency(url: str) -> tuple[float, float, float]:
                 times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
 
+    def server_ms(query: sa.Select[str]) -> float | None:
+        """PostgreSQL's own execution time of the query (EXPLAIN ANALYZE), without the round trip."""
+        if db.engine.dialect.name != "postgresql":
+            return None
+        with db.engine.connect() as conn:
+            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN ANALYZE " + sql)]
+        return float(next(line for line in plan if line.startswith("Execution Time")).split()[2])
+
+    floor = median_ms(sa.select(sa.literal(1)))  # type: ignore[arg-type]
     with_index = median_ms(queue.candidates(now))
+    with_server = server_ms(queue.candidates(now))
     claims = []
     for _ in range(100):
         t0 = time.perf_counter()
@@ -139,8 +161,9 @@ def claim_latency(url: str) -> tuple[float, float, float]:
         if db.engine.dialect.name == "postgresql":
             conn.execute(sa.text("ANALYZE jobs"))
     before = median_ms(previous)
+    before_server = server_ms(previous)
     db.dispose()
-    return with_index, before, statistics.median(claims)
+    return ClaimFigures(with_index, before, statistics.median(claims), floor, with_server, before_server)
 
 
 # --- processes ------------------------------------------------------------------------------------
@@ -272,8 +295,8 @@ def recovery(url: str, tmp: Path, **settings: str) -> float:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="phota-scale-"))
-    sq_with, sq_before, sq_claim = claim_latency(f"sqlite:///{tmp / 'claim.db'}")
-    pg_with, pg_without, pg_claim = claim_latency(postgres_database())
+    sq = claim_latency(f"sqlite:///{tmp / 'claim.db'}")
+    pg = claim_latency(postgres_database())
     one, lat_one = throughput(prepare(postgres_database()), tmp, 1)
     two, lat_two = throughput(prepare(postgres_database()), tmp, 2)
     both = lat_one + lat_two
@@ -281,24 +304,29 @@ def main() -> None:
     emb_recovery = recovery(prepare(postgres_database()), tmp, PHOTA_JOB_LEASE_S="20")
     body = f"""
 Claim query of the embedded queue with {FINISHED:,} finished jobs and 400 queued ones in the table
-(median of 200 runs). "Before" is the previous claim query (`status = 'queued' OR (status = 'running'
-AND lease lapsed)`) on the same rows after `DROP INDEX ix_jobs_runnable`, in the same run. A whole
-claim adds the owning `UPDATE` and its commit (median of 100):
+(median of 200 runs, client side). "Before" is the previous claim query (`status = 'queued' OR
+(status = 'running' AND lease lapsed)`) on the same rows after `DROP INDEX ix_jobs_runnable`, in the
+same run. "Round trip" is `SELECT 1` on the same connection: the floor under any query on this
+machine. A whole claim adds the owning `UPDATE` and its commit (median of 100):
 
-| database | claim query, partial index | before | ratio | whole claim |
-|---|---|---|---|---|
-| SQLite | {sq_with:.3f} ms | {sq_before:.3f} ms | {sq_before / sq_with:.0f}× | {sq_claim:.2f} ms |
-| PostgreSQL | {pg_with:.3f} ms | {pg_without:.3f} ms | {pg_without / pg_with:.0f}× | {pg_claim:.2f} ms |
+| database | claim query, partial index | before | ratio | round trip | whole claim |
+|---|---|---|---|---|---|
+{claim_row("SQLite", sq)}
+{claim_row("PostgreSQL", pg)}
 
-Target ≤ 1 ms for the claim query: {"met" if max(sq_with, pg_with) <= 1 else "NOT met"}.
+PostgreSQL's own execution time (EXPLAIN ANALYZE): {pg.server_with_index:.3f} ms with the partial index,
+{pg.server_before:.3f} ms before. Target ≤ 1 ms for the claim query:
+{"met" if max(sq.with_index, pg.with_index) <= 1 else "NOT met (client side)"}. SQLite's planner
+already found the runnable rows through the old `ix_jobs_status` index, hence its small ratio; the
+scan of finished rows was PostgreSQL's.
 
 Async studio jobs (test key, emulator, 1K, urls) through `phota serve --jobs 0` and procrastinate
 workers (`--concurrency 2` each) on PostgreSQL, 40 jobs submitted back to back:
 
 | workers | jobs/s | submit→done p50 | p99 |
 |---|---|---|---|
-| 1 | {one:.2f} | {pct(lat_one, 50):.2f} s | {pct(lat_one, 99):.2f} s |
-| 2 | {two:.2f} | {pct(lat_two, 50):.2f} s | {pct(lat_two, 99):.2f} s |
+| 1 | {one:.2f} | {pct(lat_one, 0.5):.2f} s | {pct(lat_one, 0.99):.2f} s |
+| 2 | {two:.2f} | {pct(lat_two, 0.5):.2f} s | {pct(lat_two, 0.99):.2f} s |
 
 Two workers vs one: {two / one:.2f}×. All {len(both)} jobs ran on this one machine, so both
 workers share its {os.cpu_count()} cores with the API, PostgreSQL and each other: the ratio shows what
@@ -311,6 +339,14 @@ the provider again from the other worker: procrastinate with the default
 (lease lapse + poll). Target ≤ 30 s: {"met" if pg_recovery <= 30 else "NOT met"} on procrastinate.
 """
     write_section("scale", "Scale-out: claim, workers, recovery (bench/scale.py)", body)
+
+
+def claim_row(name: str, f: ClaimFigures) -> str:
+    ratio = f.before / f.with_index
+    return (
+        f"| {name} | {f.with_index:.3f} ms | {f.before:.3f} ms | {ratio:.1f}× | {f.round_trip:.3f} ms "
+        f"| {f.whole_claim:.2f} ms |"
+    )
 
 
 def prepare(url: str) -> str:

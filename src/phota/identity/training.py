@@ -120,7 +120,7 @@ def give_up_training(services: Services) -> GiveUp:
         if profile is None:
             return
         profile.status = "ERROR"
-        profile.message = "Training failed repeatedly; please try again."
+        profile.message = (job.error or {}).get("detail") or "Training failed; please try again."
         hold = services.ledger.reservation(profile.account_id, profile.id, session=s)
         if hold is not None:
             services.ledger.release(hold, description="training failed", session=s)

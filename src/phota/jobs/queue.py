@@ -209,6 +209,7 @@ class JobRecords:
                 s.rollback()
                 return False
             if give_up is not None:
+                job.error = error  # what the hook may show (detached copy; the row is updated above)
                 give_up(s, job)
             for hook in self.on_finished:
                 hook(s, job.id)
