@@ -324,6 +324,7 @@ def recovery(url: str, tmp: Path, **settings: str) -> float:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="phota-scale-"))
+    load = os.getloadavg()[0]  # other processes on the machine skew every figure below
     sq = claim_latency(f"sqlite:///{tmp / 'claim.db'}")
     pg = claim_latency(postgres_database())
     one, lat_one = throughput(prepare(postgres_database()), tmp, 1)
@@ -332,6 +333,9 @@ def main() -> None:
     pg_recovery = recovery(prepare(postgres_database()), tmp, PHOTA_JOB_QUEUE="procrastinate")
     emb_recovery = recovery(prepare(postgres_database()), tmp, PHOTA_JOB_LEASE_S="20")
     body = f"""
+Load average when the run started: {load:.1f} on {os.cpu_count()} cores (the machine is shared; compare
+figures within this run, not across runs).
+
 Claim query of the embedded queue with {FINISHED:,} finished jobs and 400 queued ones in the table
 (median of 200 runs, client side). "Before" is the previous claim query (`status = 'queued' OR
 (status = 'running' AND lease lapsed)`) on the same rows after `DROP INDEX ix_jobs_runnable`, in the
