@@ -36,7 +36,7 @@ test-sqlite: $(DEV_STAMP)
 # The database-backed part of the suite again, on PostgreSQL: tests/conftest.py installs and
 # starts the server (scripts/postgres.sh) when asked. Pure image/face/engine tests don't repeat.
 test-postgres: $(DEV_STAMP)
-	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q tests/api tests/e2e tests/billing tests/test_config_docs.py
+	PHOTA_TEST_POSTGRES=1 $(BIN)/pytest -q tests/api tests/e2e tests/billing tests/jobs tests/test_config_docs.py
 
 # The scale-out set on this machine for a try (docs/deploy.md): PostgreSQL, SeaweedFS (S3),
 # migrate, two APIs and two workers, each with its own empty data dir.
@@ -56,6 +56,7 @@ lint: check
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/api.py
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -58,10 +58,6 @@ def setting_problems(text: str) -> list[str]:
 
 DOCUMENT = yaml.safe_load(COMPOSE.read_text())
 COMMANDS = phota_commands(DOCUMENT)
-# `phota worker` and `phota serve --jobs` come with the job-queue change; this marker goes with it.
-JOB_QUEUE_CLI = pytest.mark.xfail(
-    reason="phota worker lands with the job-queue change (and serve --jobs with it)", strict=False
-)
 
 
 def test_compose_runs_the_whole_scale_out_set() -> None:
@@ -74,13 +70,7 @@ def test_compose_runs_the_whole_scale_out_set() -> None:
     assert {"training", "studio", "callbacks", "maintenance"} <= queues
 
 
-@pytest.mark.parametrize(
-    "service",
-    [
-        pytest.param(name, marks=JOB_QUEUE_CLI if "worker" in argv or "--jobs" in argv else ())
-        for name, argv in sorted(COMMANDS.items())
-    ],
-)
+@pytest.mark.parametrize("service", sorted(COMMANDS))
 def test_phota_commands_exist(service: str) -> None:
     assert command_problems(COMMANDS[service]) == []
 

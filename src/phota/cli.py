@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from phota.config import Settings
 from phota.store.db import Database
 from phota.store.keys import create_key, get_or_create_account, revoke_keys
-from phota.store.migrate import upgrade
+from phota.store.migrate import pending, upgrade
 from phota.store.models import Account, ApiKey
 
 app = typer.Typer(help="phota: a self-hostable Phota API server.", no_args_is_help=True)
@@ -38,31 +38,87 @@ def migrate() -> None:
     typer.echo(f"database at head: {settings.resolved_database_url}")
 
 
+def _checked_settings(**overrides: object) -> Settings:
+    """Settings, with what a scale-out deployment must set checked before anything starts."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings.check_scale_out()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+def _open_db(settings: Settings) -> Database:
+    """Embedded: migrate on start. PostgreSQL (scale-out): never; refuse a database behind the code."""
+    if not settings.is_postgres:
+        return _db(settings)
+    if pending(settings.resolved_database_url):
+        typer.echo("error: the database is not at the latest migration; run `phota migrate` first.", err=True)
+        raise typer.Exit(2)
+    return Database(settings.resolved_database_url)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="jobs this process runs at once, next to the API; 0 = API only. Default PHOTA_WORKERS"),
+    ] = None,
 ) -> None:
-    """Run the API server."""
+    """Run the API server (and, unless --jobs 0, the job queues, callbacks and the hold sweep)."""
     import uvicorn
 
     from phota.api.app import create_app
 
+    if jobs is not None and jobs < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--jobs")
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _checked_settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    db = _db(settings)
-    with db.session() as s:
-        first_start = s.scalar(select(Account.id).limit(1)) is None
-        if first_start:
-            key = create_key(s, get_or_create_account(s, "default"), "test")
+    db = _open_db(settings)
+    first_start = False
+    if not settings.is_postgres:  # scale-out accounts and keys come from `phota keys create`
+        with db.session() as s:
+            first_start = s.scalar(select(Account.id).limit(1)) is None
+            if first_start:
+                key = create_key(s, get_or_create_account(s, "default"), "test")
     db.dispose()
     base = f"http://{settings.host}:{settings.port}"
     if first_start:
         typer.echo("\nCreated account 'default'. Its test API key (shown once, keep it):\n")
         typer.echo(f"    {key}\n")
     typer.echo(f"API:        {base}/v1/phota\nDocs:       {base}/docs\nPlayground: {base}/playground/\n")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(settings, jobs=jobs), host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None, typer.Option(help="comma-separated, of training,studio,callbacks,maintenance (default all)")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="jobs run at once; default PHOTA_WORKERS")] = None,
+) -> None:
+    """Run jobs without the API: on the embedded queue, or on procrastinate (PHOTA_JOB_QUEUE)."""
+    import asyncio
+
+    from phota.jobs.worker import parse_queues, run_worker
+
+    try:
+        chosen = parse_queues(queues)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--queues") from None
+    if concurrency is not None and concurrency < 1:
+        raise typer.BadParameter("must be 1 or more", param_hint="--concurrency")
+    settings = _checked_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _open_db(settings).dispose()
+    typer.echo(f"worker: queues {','.join(chosen)} ({settings.job_queue})")
+    asyncio.run(run_worker(settings, chosen, concurrency or settings.workers))
 
 
 @keys_app.command("create")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,9 +75,25 @@ class Settings(BaseSettings):
     )
 
     # --- jobs ----------------------------------------------------------------------------------
-    workers: int = Field(default=2, ge=1, description="in-process job workers (training, async studio)")
+    job_queue: Literal["embedded", "procrastinate"] = Field(
+        default="embedded",
+        description="embedded: workers claim rows of the jobs table; procrastinate: PostgreSQL scale-out",
+    )
+    workers: int = Field(default=2, ge=1, description="jobs one process runs at a time (training, async studio)")
     job_lease_s: float = Field(default=60.0, gt=0, description="a running job whose lease lapses is resumed")
     job_poll_interval_s: float = Field(default=0.2, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1, le=20, description="runs before a job fails for good")
+    job_retry_base_s: float = Field(default=2.0, ge=0, description="first retry delay after an error; doubles")
+    worker_shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="on SIGTERM, running jobs get this long before they are handed back"
+    )
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="procrastinate: worker heartbeat; silent for 3 beats = stalled, jobs rerun"
+    )
+    hold_lease_s: float = Field(
+        default=60.0, gt=0, description="a request's payment hold expires unless its request renews it"
+    )
+    hold_sweep_interval_s: float = Field(default=30.0, gt=0, description="how often orphaned holds are released")
     async_timeout_s: float = Field(default=1800.0, gt=0)
     callback_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
     callback_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each time")
@@ -184,10 +201,25 @@ class Settings(BaseSettings):
             return parse_blob_url(self.blob_url)
         return FileLocation(self.data_dir / "blobs")
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith("postgresql")
+
+    def check_scale_out(self) -> None:
+        """Fail fast on what a many-process deployment cannot do without (raises ValueError)."""
+        if self.is_postgres and self.secret_key is None:
+            raise ValueError(
+                "PHOTA_SECRET_KEY is required with a PostgreSQL database: every API process must sign "
+                "download URLs with the same key (set it to a long random string, the same everywhere)."
+            )
+        if self.job_queue == "procrastinate" and not self.is_postgres:
+            raise ValueError("PHOTA_JOB_QUEUE=procrastinate needs a PostgreSQL PHOTA_DATABASE_URL.")
+
     def signing_key(self) -> bytes:
-        """The URL-signing secret; generated once per data dir when not configured."""
+        """The URL-signing secret; generated once per data dir when not configured (embedded only)."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
+        self.check_scale_out()
         path = self.data_dir / "secret_key"
         if not path.exists():
             import os

@@ -25,7 +25,8 @@ from phota.identity.service import IdentityService
 from phota.imaging.decode import release_freed_images
 from phota.imaging.loader import ImageLoader
 from phota.jobs.callbacks import CallbackDispatcher
-from phota.jobs.queue import JobQueue
+from phota.jobs.embedded import EmbeddedQueue
+from phota.jobs.queue import JobQueue, JobRecords
 from phota.jobs.views import job_view
 from phota.store.blob_url import FileLocation
 from phota.store.blobs import BlobStore, FileBlobStore
@@ -56,6 +57,7 @@ class Services:
     charges: Charges
     output_threads: ThreadPoolExecutor
     uploads: UploadStore
+    jobs: JobRecords  # the jobs table's state machine under whichever queue runs them
     owns_face_pool: bool = field(default=True)
 
     def close(self) -> None:
@@ -124,7 +126,7 @@ def build_services(
         emulators=build_emulators(settings),
     )
     ledger = Ledger(db, clock)
-    charges = Charges(ledger, load_price_table(settings.prices_file))
+    charges = Charges(ledger, load_price_table(settings.prices_file), clock=clock, hold_lease_s=settings.hold_lease_s)
     studio = StudioService(
         engines=engines,
         profiles=profiles,
@@ -135,14 +137,31 @@ def build_services(
         clock=clock,
         output_threads=ThreadPoolExecutor(max_workers=settings.output_threads, thread_name_prefix="phota-outputs"),
     )
-    queue = JobQueue(
+    callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    records = JobRecords(
         db,
         clock,
-        workers=settings.workers,
+        max_attempts=settings.job_max_attempts,
         lease_s=settings.job_lease_s,
-        poll_interval_s=settings.job_poll_interval_s,
+        retry_base_s=settings.job_retry_base_s,
+        # A job's end and its callback are one transaction.
+        on_finished=[callbacks.schedule_in],
     )
-    callbacks = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    queue: JobQueue
+    if settings.job_queue == "procrastinate":
+        from phota.jobs.procrastinate_queue import ProcrastinateQueue
+
+        queue = ProcrastinateQueue(
+            records,
+            settings.resolved_database_url,
+            ledger=ledger,
+            heartbeat_s=settings.worker_heartbeat_s,
+            sweep_interval_s=settings.hold_sweep_interval_s,
+            poll_interval_s=max(settings.job_poll_interval_s, 0.5),
+            grace_s=settings.worker_shutdown_grace_s,
+        )
+    else:
+        queue = EmbeddedQueue(records, poll_interval_s=settings.job_poll_interval_s)
     return Services(
         settings,
         clock,
@@ -160,5 +179,6 @@ def build_services(
         charges,
         studio.output_threads,
         uploads,
+        records,
         owns_face_pool=face_pool is None,
     )

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
-from phota.jobs.queue import JobQueue
+from phota.jobs.embedded import EmbeddedQueue
+from phota.jobs.queue import JobRecords
 from phota.store.db import Database
 from phota.store.migrate import upgrade
 from phota.store.models import Profile, ProfilePhoto
@@ -111,12 +112,18 @@ def test_a_deleted_profile_leaves_no_biometric_residue_in_the_wal(
         assert [secret for secret in secrets if secret in on_disk()] == []  # nor in the database file
 
 
+async def _never_called(job: object) -> None:
+    raise AssertionError("no job is claimed while the claim fails")
+
+
 def test_a_failing_job_loop_logs_once_with_a_count(
     caplog: pytest.LogCaptureFixture, tmp_path: Path, clock: FixedClock
 ) -> None:
     """Disk full: every poll fails the same way; one traceback, then a count when it recovers."""
     db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    queue = JobQueue(db, clock, workers=2, lease_s=60, poll_interval_s=0.001)
+    records = JobRecords(db, clock, max_attempts=3, lease_s=60, retry_base_s=1)
+    queue = EmbeddedQueue(records, poll_interval_s=0.001)
+    queue.register("studio", _never_called)
     calls = 0
 
     def claim() -> None:
@@ -129,7 +136,7 @@ def test_a_failing_job_loop_logs_once_with_a_count(
     queue.claim = claim  # type: ignore[method-assign]
 
     async def run() -> None:
-        await queue.start()
+        await queue.start({"studio"}, 2)
         while calls < 60:
             await asyncio.sleep(0.005)
         await queue.stop()

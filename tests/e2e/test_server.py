@@ -36,11 +36,12 @@ class Server:
         self.log = Path(env["PHOTA_DATA_DIR"]).parent / f"server-{port}.log"
         self.base = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[str] | None = None
+        self.args: list[str] = []  # more `phota serve` options, e.g. --jobs 0
 
     def start(self) -> None:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen(
-            [PHOTA, "serve", "--port", str(self.port)],
+            [PHOTA, "serve", "--port", str(self.port), *self.args],
             env=self.env,
             cwd=ROOT,
             # A file, not a pipe: output is read after the process ends, whatever it left running.
@@ -86,6 +87,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
         PHOTA_ALLOW_PRIVATE_URLS="true",
         PHOTA_OUTBOUND_PORTS="*",  # the photo server listens on a loopback high port
         PHOTA_JOB_LEASE_S="3",
+        PHOTA_SECRET_KEY="e2e-secret",  # required with PostgreSQL
     )
     return env
 

@@ -1,4 +1,4 @@
-"""Migration 0006 gives existing rows the mode they can be shown to have had."""
+"""Migration 0004 gives existing rows the mode they can be shown to have had."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from phota.store.migrate import alembic_config
 def test_existing_rows_get_their_mode(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'legacy.db'}"
     cfg = alembic_config(url)
-    command.upgrade(cfg, "0002")
+    command.upgrade(cfg, "0003")
     engine = sa.create_engine(url)
     with engine.begin() as c:
         c.execute(sa.text("INSERT INTO accounts VALUES ('a1', 'n', 's', CURRENT_TIMESTAMP)"))
@@ -52,6 +52,6 @@ def test_existing_rows_get_their_mode(tmp_path: Path) -> None:
         assert dict(c.execute(sa.text("SELECT id, mode FROM profiles")).all()) == {"paid": "live", "free": "test"}
         modes = dict(c.execute(sa.text("SELECT id, mode FROM jobs")).all())
         assert modes == {"j1": "test", "j2": "live", "j3": "test", "j4": "live"}
-    command.downgrade(cfg, "0002")  # and back: the revision is reversible
+    command.downgrade(cfg, "0003")  # and back: the revision is reversible
     command.upgrade(cfg, "head")
     engine.dispose()

@@ -18,9 +18,8 @@ from phota.api.routes_uploads import router as uploads_router
 from phota.clock import Clock
 from phota.config import Settings
 from phota.identity.pool import AnalysisPool
-from phota.identity.training import make_training_handler, make_validation_handler
-from phota.jobs.studio_jobs import delete_inputs, sweep_inputs
-from phota.jobs.studio_jobs import make_handler as make_studio_handler
+from phota.jobs.queue import QUEUES
+from phota.jobs.worker import JobRuntime, register_handlers
 from phota.services import build_services
 from phota.store.uploads import sweep_forever
 
@@ -37,36 +36,44 @@ def create_app(
     clock: Clock | None = None,
     run_workers: bool = True,
     face_pool: AnalysisPool | None = None,
+    jobs: int | None = None,
 ) -> FastAPI:
-    """``face_pool``: a running face-analysis pool to share (tests); by default the app builds its own."""
+    """The API; with ``jobs`` > 0 (default ``PHOTA_WORKERS``) it also runs every job queue,
+    the callback dispatcher and the hold sweep in this process (the embedded default).
+
+    ``face_pool``: a running face-analysis pool to share (tests); by default the app builds its own.
+    """
     settings = settings or Settings()
     services = build_services(settings, clock, face_pool=face_pool)
+    concurrency = settings.workers if jobs is None else jobs
+    runtime = JobRuntime(services, QUEUES, concurrency) if run_workers and concurrency > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        services.queue.register("validate", make_validation_handler(services))
-        services.queue.register("train", make_training_handler(services))
-        services.queue.register("studio", make_studio_handler(services))
-        services.queue.on_finished.append(lambda job_id: asyncio.to_thread(services.callbacks.schedule, job_id))
-        services.queue.on_finished.append(lambda job_id: asyncio.to_thread(delete_inputs, services, job_id))
-        if run_workers:
+        register_handlers(services)
+        warm = None
+        sweeper = None
+        if runtime is not None:
             # Models load in the background: the server answers at once, training and
             # recognition just wait for them if they come first.
             warm = asyncio.get_running_loop().run_in_executor(None, services.identity.warm_up)
-            # Inputs of jobs that ended while a process died before removing them.
-            sweep = asyncio.get_running_loop().run_in_executor(None, sweep_inputs, services)
-            await services.queue.start()
-            await services.callbacks.start()
+            await runtime.start()
+        else:
+            await services.queue.start((), 0)  # enqueue only (procrastinate opens its connector)
+        if run_workers:
             sweeper = asyncio.create_task(sweep_forever(services.uploads, services.settings.upload_sweep_interval_s))
         try:
             yield
         finally:
-            if run_workers:
+            if warm is not None:
                 warm.cancel()
+            if sweeper is not None:
                 sweeper.cancel()
-                sweep.cancel()
-            await services.queue.stop()
-            await services.callbacks.stop()
+            if runtime is not None:
+                await runtime.stop()
+            else:
+                await services.queue.stop()
+                await services.callbacks.stop()
             for engine in services.engines.live.values():
                 aclose = getattr(engine, "aclose", None)
                 if aclose is not None:

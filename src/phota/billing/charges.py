@@ -6,16 +6,38 @@ resumed job or a retried call finds its hold instead of taking a second one.
 
 from __future__ import annotations
 
-from phota.billing.ledger import Ledger, Reservation
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from phota.billing.ledger import HoldOwnerKind, Ledger, Reservation
 from phota.billing.prices import DEFAULT_PRICES, PriceTable, actual_cost, estimate, training_cost
+from phota.billing.work import PaidWork
+from phota.clock import Clock
 from phota.engines.base import Usage
 from phota.store.keys import Principal
 
 
 class Charges:
-    def __init__(self, ledger: Ledger, table: PriceTable = DEFAULT_PRICES) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        table: PriceTable = DEFAULT_PRICES,
+        *,
+        clock: Clock | None = None,
+        hold_lease_s: float = 60.0,
+    ) -> None:
         self.ledger = ledger
         self.table = table
+        self.clock = clock or ledger.clock
+        self.hold_lease_s = hold_lease_s
+
+    def work(self, hold: Reservation | None, owner: HoldOwnerKind) -> PaidWork:
+        """The unit of work that owns ``hold`` from here to its one settle or release."""
+        return PaidWork(self.ledger, hold, owner=owner, lease_s=self.hold_lease_s, clock=self.clock)
+
+    def _expiry(self, owner: HoldOwnerKind) -> datetime | None:
+        return self.clock.now() + timedelta(seconds=self.hold_lease_s) if owner == "request" else None
 
     def hold_studio(
         self,
@@ -30,6 +52,8 @@ class Charges:
         prompt_chars: int,
         reference: str,
         attempts: int = 1,
+        owner: HoldOwnerKind = "request",
+        session: Session | None = None,
     ) -> Reservation | None:
         """Reserve the most the request can cost; 402 when the balance cannot cover it.
 
@@ -48,11 +72,19 @@ class Charges:
             attempts=attempts,
             table=self.table,
         )
-        return self.ledger.reserve(principal.account_id, micros, reference, f"{operation} on {base_model}")
+        return self.ledger.reserve(
+            principal.account_id,
+            micros,
+            reference,
+            f"{operation} on {base_model}",
+            owner=owner,
+            expires_at=self._expiry(owner),
+            session=session,
+        )
 
     def settle_studio(
         self,
-        hold: Reservation | None,
+        work: PaidWork,
         *,
         operation: str,
         base_model: str,
@@ -61,20 +93,28 @@ class Charges:
         usage: Usage | None,
         extra_outputs: int = 0,
     ) -> None:
-        if hold is not None:
+        if work.hold is not None:
             cost = actual_cost(
                 operation, base_model, n, recognised_outputs, usage, extra_outputs=extra_outputs, table=self.table
             )
             detail = _usage_detail(usage, recognised_outputs)
             if extra_outputs:
                 detail += f", identity guard regenerated: {extra_outputs}"
-            self.ledger.settle(hold, cost, detail)
+            work.settle(cost, detail)
 
-    def hold_training(self, principal: Principal, tier: str, profile_id: str) -> Reservation | None:
+    def hold_training(
+        self, principal: Principal, tier: str, profile_id: str, session: Session | None = None
+    ) -> Reservation | None:
+        """A training's hold is owned by its profile's jobs (no expiry)."""
         if principal.is_test:
             return None
         return self.ledger.reserve(
-            principal.account_id, training_cost(tier, table=self.table), profile_id, f"training ({tier})"
+            principal.account_id,
+            training_cost(tier, table=self.table),
+            profile_id,
+            f"training ({tier})",
+            owner="job",
+            session=session,
         )
 
     def training_hold(self, account_id: str, profile_id: str) -> Reservation | None:

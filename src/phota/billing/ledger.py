@@ -11,10 +11,15 @@ Lifecycle of a paid request: ``reserve`` the worst case (402 when it cannot be h
 ``settle`` at the actual cost (the unused part flows back) on success, ``release`` on failure,
 ``release(kind="refund")`` on a synchronous timeout. A reservation is closed at most once —
 a unique index on ``reservation_id`` makes a second settle/release a no-op, even in a race.
+
+Every reservation has an owner (``hold_owners``, written in the reserve's transaction): a
+``job`` hold is owned by its job row, a ``request`` hold carries an expiry its request renews
+while it runs. ``sweep`` releases request holds whose expiry passed: their process died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from phota.billing.models import CreditAccount, LedgerEntry
+from phota.billing.models import CreditAccount, HoldOwner, LedgerEntry
 from phota.billing.prices import format_usd
 from phota.clock import Clock
 from phota.errors import InsufficientCredits
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CloseKind = Literal["release", "refund"]
+HoldOwnerKind = Literal["request", "job"]
 
 
 @dataclass(frozen=True)
@@ -113,11 +119,23 @@ class Ledger:
 
     # --- reservations -----------------------------------------------------------------------
 
-    def reserve(self, account_id: str, micros: int, reference: str | None = None, description: str = "") -> Reservation:
+    def reserve(
+        self,
+        account_id: str,
+        micros: int,
+        reference: str | None = None,
+        description: str = "",
+        *,
+        owner: HoldOwnerKind = "job",
+        expires_at: datetime | None = None,
+        session: Session | None = None,
+    ) -> Reservation:
         """Hold ``micros`` of the balance, or raise InsufficientCredits (402).
 
         With a ``reference`` (job or request id) this is idempotent: a second call returns the
-        first hold, open or already closed, and holds nothing more.
+        first hold, open or already closed, and holds nothing more. ``owner``/``expires_at``
+        say who closes it (see ``sweep``). With ``session`` the hold joins the caller's
+        transaction (a job row and its hold are written together).
         """
         if micros <= 0:
             raise ValueError("a reservation must be positive")
@@ -129,8 +147,11 @@ class Ledger:
             if balance is None:
                 raise InsufficientCredits()
             entry = self._append(s, account_id, "reserve", -micros, balance, reference, description, None)
+            s.add(HoldOwner(reservation_id=entry.id, owner=owner, expires_at=expires_at))
             return Reservation(entry.id, account_id, micros, reference)
 
+        if session is not None:
+            return work(session)
         try:
             return self._run(work)
         except IntegrityError:
@@ -140,7 +161,51 @@ class Ledger:
                 raise
             return found
 
-    def settle(self, reservation: Reservation, actual_micros: int, detail: str = "") -> int:
+    def renew(self, reservation: Reservation, expires_at: datetime) -> None:
+        """Push a request hold's expiry forward: its owner is alive."""
+        with self.db.session() as s:
+            s.execute(
+                update(HoldOwner)
+                .where(HoldOwner.reservation_id == reservation.id, HoldOwner.expires_at.is_not(None))
+                .values(expires_at=expires_at)
+            )
+
+    def orphaned(self, now: datetime, limit: int = 500) -> list[Reservation]:
+        """Open request holds whose owner stopped renewing them before ``now``."""
+        closing = aliased(LedgerEntry)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(LedgerEntry.id, LedgerEntry.account_id, LedgerEntry.amount_micros, LedgerEntry.reference)
+                .join(HoldOwner, HoldOwner.reservation_id == LedgerEntry.id)
+                .where(
+                    HoldOwner.expires_at.is_not(None),
+                    HoldOwner.expires_at < now,
+                    ~exists().where(closing.reservation_id == LedgerEntry.id),
+                )
+                .order_by(LedgerEntry.id)
+                .limit(limit)
+            ).all()
+        return [Reservation(rid, account, -amount, ref) for rid, account, amount, ref in rows]
+
+    def sweep(self, now: datetime) -> int:
+        """Release every hold orphaned by a dead request; returns how many were released."""
+        released = 0
+        for hold in self.orphaned(now):
+            # Closing is idempotent: a request that finishes at this instant keeps its own close.
+            if self._close(hold, "release", hold.micros, "released by the sweep: its request ended without closing it"):
+                released += 1
+        if released:
+            log.warning("released %d payment hold(s) orphaned by killed requests", released)
+        return released
+
+    def closing_kind(self, reservation: Reservation) -> str | None:
+        """How the hold was closed (``settle``, ``release``, ``refund``), or None while open."""
+        with self.db.session() as s:
+            return s.scalar(select(LedgerEntry.kind).where(LedgerEntry.reservation_id == reservation.id))
+
+    def settle(
+        self, reservation: Reservation, actual_micros: int, detail: str = "", *, session: Session | None = None
+    ) -> int:
         """Charge ``actual_micros`` of the hold and return the rest; returns the amount returned.
 
         Never charges more than was reserved: an overrun is clamped and logged (the estimate
@@ -161,18 +226,27 @@ class Ledger:
         description = f"charged {format_usd(charge)} of {format_usd(reservation.micros)} reserved"
         if detail:
             description = f"{description}; {detail}"
-        return self._close(reservation, "settle", reservation.micros - charge, description)
+        return self._close(reservation, "settle", reservation.micros - charge, description, session)
 
-    def release(self, reservation: Reservation, kind: CloseKind = "release", description: str = "") -> int:
+    def release(
+        self,
+        reservation: Reservation,
+        kind: CloseKind = "release",
+        description: str = "",
+        *,
+        session: Session | None = None,
+    ) -> int:
         """Return the whole hold: ``release`` after a failure, ``refund`` after a sync timeout (504).
 
         Returns the amount returned; 0 when the reservation was already closed.
         """
         if kind not in ("release", "refund"):
             raise ValueError("kind must be 'release' or 'refund'")
-        return self._close(reservation, kind, reservation.micros, description)
+        return self._close(reservation, kind, reservation.micros, description, session)
 
-    def _close(self, reservation: Reservation, kind: str, back: int, description: str) -> int:
+    def _close(
+        self, reservation: Reservation, kind: str, back: int, description: str, session: Session | None = None
+    ) -> int:
         def work(s: Session) -> int:
             if self._closed(s, reservation.id):
                 return 0
@@ -184,14 +258,16 @@ class Ledger:
             )
             return back
 
+        if session is not None:  # part of the caller's transaction (a job's final outcome)
+            return work(session)
         try:
             return self._run(work)
         except IntegrityError:
             return 0  # another worker closed it first; its entry stands
 
-    def reservation(self, account_id: str, reference: str) -> Reservation | None:
+    def reservation(self, account_id: str, reference: str, session: Session | None = None) -> Reservation | None:
         """The hold taken under ``reference``, e.g. to settle it from a resumed job."""
-        with self.db.session() as s:
+        with contextlib.nullcontext(session) if session is not None else self.db.session() as s:
             row = s.scalar(
                 select(LedgerEntry).where(
                     LedgerEntry.account_id == account_id,

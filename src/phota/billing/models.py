@@ -51,3 +51,19 @@ class LedgerEntry(Base):
     # For settle/release/refund: the id of the reserve entry this closes.
     reservation_id: Mapped[int | None] = mapped_column(_BigId, ForeignKey("ledger_entries.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class HoldOwner(Base):
+    """Who owns an open reservation, so a sweep can recognise one that lost its owner.
+
+    ``request``: a synchronous request renews ``expires_at`` while it runs; a hold past it
+    belongs to a request whose process died and is released by the sweep. ``job``: the job
+    row owns it (``expires_at`` is NULL); the queue releases it when the job finally fails.
+    """
+
+    __tablename__ = "hold_owners"
+    reservation_id: Mapped[int] = mapped_column(
+        _BigId, ForeignKey("ledger_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(16))  # "request" | "job"
+    expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

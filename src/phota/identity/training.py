@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from phota.errors import InvalidRequest, NoSubjectDetected, NotFound, PhotaError
 from phota.identity.analysis import (
@@ -27,7 +28,7 @@ from phota.identity.faces import Face
 from phota.identity.profiles import new_profile_id, profile_prefix
 from phota.identity.stored_faces import decode_faces, encode_faces, faces_key
 from phota.imaging.encode import to_storage_jpeg
-from phota.jobs.queue import Handler, new_job_id
+from phota.jobs.queue import GiveUp, Handler, new_job_id
 from phota.services import Services
 from phota.store.keys import Principal
 from phota.store.models import Job, Profile, ProfilePhoto
@@ -46,6 +47,7 @@ async def start_training(
     profile_id = new_profile_id()
 
     def insert() -> None:
+        # Profile, validation job and training hold are one transaction: a 402 leaves nothing.
         with services.db.session() as s:
             s.add(
                 Profile(
@@ -59,14 +61,10 @@ async def start_training(
                 )
             )
             s.flush()
-            s.add(_job(principal.account_id, "validate", profile_id, principal.mode))
+            services.charges.hold_training(principal, tier, profile_id, session=s)
+            services.queue.enqueue(s, _job(principal.account_id, "validate", profile_id, principal.mode))
 
     await asyncio.to_thread(insert)
-    try:
-        await asyncio.to_thread(services.charges.hold_training, principal, tier, profile_id)
-    except BaseException:
-        await asyncio.to_thread(services.profiles.delete, principal.account_id, profile_id, mode=principal.mode)
-        raise
     services.queue.notify()
     # Validation usually ends within seconds; waiting that long lets the documented 400
     # for "no subject" reach the caller directly. Slower sets report through ERROR.
@@ -119,6 +117,23 @@ def _fail(services: Services, profile_id: str, message: str) -> None:
             return
         profile.status, profile.message, account_id = "ERROR", message, profile.account_id
     services.charges.release(services.charges.training_hold(account_id, profile_id))
+
+
+def give_up_training(services: Services) -> GiveUp:
+    """A validation or training that finally failed: ERROR, and its hold released, in the
+    transaction that fails the job."""
+
+    def give_up(s: Session, job: Job) -> None:
+        profile = s.get(Profile, job.payload["profile_id"])
+        if profile is None:
+            return
+        profile.status = "ERROR"
+        profile.message = (job.error or {}).get("detail") or "Training failed; please try again."
+        hold = services.ledger.reservation(profile.account_id, profile.id, session=s)
+        if hold is not None:
+            services.ledger.release(hold, description="training failed", session=s)
+
+    return give_up
 
 
 def _set_status(services: Services, profile_id: str, status: str, message: str = "") -> bool:
@@ -245,7 +260,7 @@ def _finish_validation(
         if profile is None:
             return False
         profile.status, profile.message = "QUEUING", ""
-        s.add(_job(owner[0], "train", profile_id, owner[1]))
+        services.queue.enqueue(s, _job(owner[0], "train", profile_id, owner[1]))
     return True
 
 

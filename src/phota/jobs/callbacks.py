@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from phota.clock import Clock
 from phota.config import Settings
@@ -158,12 +159,17 @@ class CallbackDispatcher:
     def schedule(self, job_id: str) -> None:
         """Mark a finished job's callback due now (no-op for jobs without callback_url)."""
         with self.db.session() as s:
-            s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.callback_url.is_not(None), Job.callback_state.is_(None))
-                .values(callback_state="pending", callback_next_at=self.clock.now(), callback={"attempts": []})
-            )
+            self.schedule_in(s, job_id)
         self._wake.set()
+
+    def schedule_in(self, s: Session, job_id: str) -> None:
+        """The same, inside the transaction that finishes the job: a crash cannot separate them."""
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.callback_url.is_not(None), Job.callback_state.is_(None))
+            .values(callback_state="pending", callback_next_at=self.clock.now(), callback={"attempts": []})
+        )
+        self._wake.set()  # a no-op from another process: its dispatcher finds it at its next sweep
 
     async def start(self) -> None:
         self._wake = asyncio.Event()

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from phota.errors import Conflict, NotFound, RequestTimeout
 from phota.imaging.decode import looks_like_url
-from phota.jobs.queue import Handler, new_job_id
+from phota.jobs.queue import GiveUp, Handler, new_job_id
 from phota.services import Services
 from phota.store.keys import Principal
 from phota.store.models import Job
@@ -127,9 +128,14 @@ async def submit_async(
     )
 
     def insert() -> str:
+        # The job row, its payment hold and its queue entry are one transaction: a 202 means
+        # all three exist, a failure (402 included) leaves none.
         try:
             with services.db.session() as s:
                 s.add(job)
+                s.flush()
+                services.studio.hold(principal, call, job.id, owner="job", session=s)
+                services.queue.enqueue(s, job)
             return job.id
         except IntegrityError:
             delete_inputs(services, job.id)  # a repeated submit: the first job's inputs serve
@@ -154,24 +160,22 @@ async def submit_async(
     try:
         job_id = await asyncio.to_thread(insert)
     except BaseException:
+        # Nothing was committed (402 included): the inputs stored for it go too.
         await asyncio.to_thread(delete_inputs, services, job.id)
         raise
-    if job_id == job.id:  # a new job: pay for it now, or take it back
-        try:
-            await asyncio.to_thread(services.studio.hold, principal, call, job_id)
-        except BaseException:
-            await asyncio.to_thread(_delete_job, services, job_id)
-            raise
     services.queue.notify()
     return job_id
 
 
-def _delete_job(services: Services, job_id: str) -> None:
-    with services.db.session() as s:
-        job = s.get(Job, job_id)
-        if job is not None:
-            s.delete(job)
-    delete_inputs(services, job_id)
+def give_up_studio(services: Services) -> GiveUp:
+    """A studio job that finally failed returns its whole hold, in the transaction that fails it."""
+
+    def release(s: Session, job: Job) -> None:
+        hold = services.ledger.reservation(job.account_id, job.id, session=s)
+        if hold is not None:
+            services.ledger.release(hold, description="the job failed", session=s)
+
+    return release
 
 
 def make_handler(services: Services) -> Handler:
@@ -181,7 +185,7 @@ def make_handler(services: Services) -> Handler:
         principal = Principal(account_id=job.account_id, mode=payload["mode"], key_id=payload["key_id"])
         try:
             async with asyncio.timeout(services.settings.async_timeout_s):
-                outcome = await services.studio.run(principal, call, payload["base_url"], reference=job.id)
+                outcome = await services.studio.run(principal, call, payload["base_url"], reference=job.id, owner="job")
         except TimeoutError:
             raise RequestTimeout("The job exceeded its time limit.") from None
         result: dict[str, Any] = {

@@ -11,11 +11,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -40,6 +42,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+RUNNABLE_SQL = "status IN ('queued', 'running')"
 
 
 class Base(DeclarativeBase):
@@ -103,19 +108,36 @@ class ProfilePhoto(Base):
 
 
 class Job(Base):
-    """Durable work: profile training and async studio requests share one queue."""
+    """Durable work: profile training and async studio requests. What clients poll.
+
+    The embedded queue also runs jobs from these rows (``owner``, ``lease_until``); in scale-out
+    mode procrastinate carries the execution and this row stays the record of the outcome.
+    """
 
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("account_id", "mode", "client_request_id", name="uq_jobs_client_request"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "mode", "client_request_id", name="uq_jobs_client_request"),
+        # The claim reads runnable rows only: finished jobs, however many, are not in this index.
+        Index(
+            "ix_jobs_runnable",
+            "created_at",
+            postgresql_where=text(RUNNABLE_SQL),
+            sqlite_where=text(RUNNABLE_SQL),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "train" | "studio"
+    kind: Mapped[str] = mapped_column(String(16))  # "validate" | "train" | "studio"
     mode: Mapped[str] = mapped_column(String(8), default="live", server_default="live")  # "test" | "live"
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|succeeded|failed
+    # The claim's owner token: every later write of the run is conditioned on it, so a stalled
+    # worker whose lease was taken over cannot overwrite the new owner's outcome.
+    owner: Mapped[str | None] = mapped_column(String(32), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # running: the owner's lease; queued: not before (a retry's backoff).
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     client_request_id: Mapped[str | None] = mapped_column(String(256), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from phota.billing.charges import Charges
-from phota.billing.ledger import Reservation
+from phota.billing.ledger import HoldOwnerKind, Reservation
 from phota.clock import Clock
 from phota.engines.base import Engine, EngineRequest, EngineResult, InputImage, Operation, ReferenceImage, Usage
 from phota.engines.capabilities import CAPABILITIES, Capabilities, output_size, parse_ratio
@@ -166,7 +167,15 @@ class StudioService:
             raise InvalidRequest("'images' must contain 1 to 10 images for /edit.")
         return self.engines.for_request(call.base_model, call.operation, principal)
 
-    def hold(self, principal: Principal, call: StudioCall, reference: str) -> Reservation | None:
+    def hold(
+        self,
+        principal: Principal,
+        call: StudioCall,
+        reference: str,
+        *,
+        owner: HoldOwnerKind = "request",
+        session: Session | None = None,
+    ) -> Reservation | None:
         """Reserve what the call can cost at most (402 when the balance cannot); None for test keys."""
         caps = CAPABILITIES[call.base_model]
         referenced = bool(call.profile_ids or referenced_ids(call.prompt))
@@ -181,29 +190,46 @@ class StudioService:
             prompt_chars=len(call.prompt),
             reference=reference,
             attempts=call.guard.max_attempts if call.guard else 1,
+            owner=owner,
+            session=session,
         )
 
     async def run(
-        self, principal: Principal, call: StudioCall, public_base_url: str, *, reference: str
+        self,
+        principal: Principal,
+        call: StudioCall,
+        public_base_url: str,
+        *,
+        reference: str,
+        owner: HoldOwnerKind = "request",
     ) -> StudioOutcome:
-        """Run the call, paid: reserved first, settled at the actual cost, released on failure.
+        """Run the call, paid: reserved first, settled at the actual cost.
 
         ``reference`` names the work (request or job id); a resumed job finds its first hold.
+        A request releases its hold on any failure (refund on its time limit). A job's hold
+        outlives cancellation and errors: the queue retries with the same hold and releases it
+        only when the job finally fails.
         """
         engine = self.validate(call, principal)
-        hold = await asyncio.to_thread(self.hold, principal, call, reference)
+        hold = await asyncio.to_thread(self.hold, principal, call, reference, owner=owner)
+        work = self.charges.work(hold, owner)
+        if owner == "job":
+            await asyncio.to_thread(work.check_open)
         try:
-            outcome = await self._run(principal, call, engine, public_base_url)
+            async with work.alive():
+                outcome = await self._run(principal, call, engine, public_base_url)
         except asyncio.CancelledError:
-            # The time limit struck (504): refund now, synchronously, before the task ends.
-            self.charges.release(hold, timed_out=True)
+            if owner == "request":
+                # The time limit struck (504): refund now, synchronously, before the task ends.
+                work.release(timed_out=True)
             raise
         except BaseException:
-            await asyncio.to_thread(self.charges.release, hold)
+            if owner == "request":
+                await asyncio.to_thread(work.release)
             raise
         await asyncio.to_thread(
             self.charges.settle_studio,
-            hold,
+            work,
             operation=call.operation,
             base_model=call.base_model,
             n=call.n,

@@ -1,7 +1,7 @@
 """modes: profiles, jobs and outputs carry the mode (test | live) of the key that made them
 
-Revision ID: 0006
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01 09:30:00.000000
 
 Existing rows are given the mode they can be shown to have had: a profile whose training was paid
@@ -13,8 +13,8 @@ such trace and stay live (their download URL is their only credential either way
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
