@@ -20,6 +20,7 @@ from phota.jobs.queue import JobQueue
 from phota.jobs.views import job_view
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
+from phota.store.keys import KeyAuthenticator
 from phota.store.outputs import OutputStore
 from phota.store.signing import UrlSigner
 from phota.studio.local_engines import LocalEnhanceEngine, LocalRemixEngine
@@ -42,6 +43,7 @@ class Services:
     callbacks: CallbackDispatcher
     ledger: Ledger
     charges: Charges
+    keys: KeyAuthenticator
 
     def close(self) -> None:
         self.identity.close()
@@ -95,4 +97,5 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         callbacks,
         ledger,
         charges,
+        KeyAuthenticator(db.engine, ttl_s=settings.auth_cache_ttl_s, max_entries=settings.auth_cache_max_entries),
     )

@@ -60,9 +60,9 @@ def get_profile_ids(
     operation_id="get_profile_status_v1_phota_profiles__profile_id__status_get",
 )
 async def get_profile_status(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> ProfileStatusResponse:
-    # Polled often: a point lookup on the event loop (see get_principal).
-    p = services.profiles.get(principal.account_id, profile_id)
-    return ProfileStatusResponse(profile_id=p.id, status=p.status, message=p.message or "")  # type: ignore[arg-type]
+    # Polled often: one primary-key lookup on the event loop (see get_principal).
+    status, message = services.profiles.status(principal.account_id, profile_id)
+    return ProfileStatusResponse(profile_id=profile_id, status=status, message=message)  # type: ignore[arg-type]
 
 
 @router.get(

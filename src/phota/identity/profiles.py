@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from phota.errors import NotFound, ProfileNotUsable
 from phota.store.blobs import BlobStore
@@ -17,6 +17,9 @@ from phota.store.models import Job, Profile, ProfilePhoto
 
 READY = "READY"
 TRAINING_JOBS = ("validate", "train")
+
+
+_STATUS = select(Profile.account_id, Profile.status, Profile.message).where(Profile.id == bindparam("profile_id"))
 
 
 def new_profile_id() -> str:
@@ -50,6 +53,14 @@ class ProfileRepository:
             if profile is None or profile.account_id != account_id:
                 raise NotFound(f"Profile '{profile_id}' not found.")
             return profile
+
+    def status(self, account_id: str, profile_id: str) -> tuple[str, str]:
+        """(status, message): the cheap read clients poll, three columns by primary key."""
+        with self.db.reader() as conn:
+            row = conn.execute(_STATUS, {"profile_id": profile_id}).first()
+        if row is None or row.account_id != account_id:
+            raise NotFound(f"Profile '{profile_id}' not found.")
+        return row.status, row.message or ""
 
     def list_for(self, account_id: str, tag: str | None) -> list[Profile]:
         with self.db.session() as s:

@@ -22,6 +22,7 @@ import threadpoolctl
 from PIL import Image
 
 from phota.config import Settings
+from phota.identity.analysis import reference_material
 from phota.identity.dlib_analyser import get_analyser
 from phota.identity.faces import Face
 from phota.identity.profiles import LoadedProfile
@@ -61,8 +62,22 @@ def _init_pool_process(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
+def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
+    """Runs in a pool process: one training photo's reference crop (and the profile picture)."""
+    return reference_material(Image.open(io.BytesIO(data)).convert("RGB"), face, with_picture)
+
+
 def _warm() -> str:
-    return get_analyser().model_id
+    """Runs in a pool process: load the models and run every step of training once, so the
+    first profile after start pays no first-call costs (allocations, OpenCV's lazy set-up)."""
+    analyser = get_analyser()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
+    analyser.analyse(image)
+    analyser.embed(np.ascontiguousarray(image[None, :150, :150]))
+    face = Face((100, 100, 220, 220), np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
+    reference_material(Image.fromarray(image), face, True)
+    return analyser.model_id
 
 
 # One pool per process, shared by every IdentityService in it (an app, or many in tests):
@@ -100,10 +115,24 @@ class IdentityService:
         return _shared_pool(self.settings.training_processes)
 
     def warm_up(self) -> None:
-        """Start the pool processes and load models ahead of the first training."""
-        get_analyser()
+        """Start the pool processes and run training's steps once in each, ahead of the first
+        training; then load this process's analyser (recognition of request outputs)."""
         for f in [self.pool.submit(_warm) for _ in range(self.settings.training_processes)]:
             f.result()
+        get_analyser()
+
+    async def reference_material(self, photos: list[tuple[bytes, Face]]) -> list[tuple[bytes, bytes | None]]:
+        """Reference crops (JPEG) of ranked faces, made in parallel in the pool; the first,
+        the best face, also gets the profile picture."""
+        loop = asyncio.get_running_loop()
+        return list(
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(self.pool, _reference_material, data, face, i == 0)
+                    for i, (data, face) in enumerate(photos)
+                )
+            )
+        )
 
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:
         loop = asyncio.get_running_loop()

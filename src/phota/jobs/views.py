@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
 
 from phota.store.models import Job
 
 
-def job_view(job: Job) -> dict[str, Any]:
+class JobFields(Protocol):
+    """What the view reads: a ``Job`` row object, or a Core row of ``VIEW_COLUMNS``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def result(self) -> dict[str, Any] | None: ...
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+    @property
+    def callback_url(self) -> str | None: ...
+    @property
+    def callback(self) -> dict[str, Any] | None: ...
+
+
+# The columns of the view plus those that decide who may see it: read without the ORM.
+VIEW_COLUMNS = select(
+    Job.id,
+    Job.account_id,
+    Job.kind,
+    Job.status,
+    Job.created_at,
+    Job.finished_at,
+    Job.result,
+    Job.error,
+    Job.callback_url,
+    Job.callback,
+)
+
+
+def job_view(job: JobFields) -> dict[str, Any]:
     view: dict[str, Any] = {
         "job_id": job.id,
         "status": job.status,
