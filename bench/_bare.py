@@ -29,7 +29,7 @@ def make_app(key: str, profile_id: str, job_id: str) -> FastAPI:
     @app.get("/v1/phota/")
     async def root(x_api_key: Annotated[str | None, Header()] = None) -> dict[str, str]:
         caller = check(x_api_key)
-        return {"account": caller["account"], "mode": caller["mode"], "version": "0.7.0"}
+        return {"status": "ok", "account": caller["account"], "mode": caller["mode"], "version": "0.7.0"}
 
     @app.get("/v1/phota/profiles/{pid}/status")
     async def profile_status(pid: str, x_api_key: Annotated[str | None, Header()] = None) -> dict[str, str]:

@@ -97,5 +97,5 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         callbacks,
         ledger,
         charges,
-        KeyAuthenticator(db.engine, ttl_s=settings.auth_cache_ttl_s, max_entries=settings.auth_cache_max_entries),
+        KeyAuthenticator(db, ttl_s=settings.auth_cache_ttl_s, max_entries=settings.auth_cache_max_entries),
     )

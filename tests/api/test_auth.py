@@ -99,7 +99,7 @@ def test_cached_key_is_refused_once_its_ttl_passes_after_a_revocation_elsewhere(
 
     services = services_of(client)
     tick = _ManualClock()
-    auth = KeyAuthenticator(services.db.engine, ttl_s=0.5, max_entries=100, clock=tick)
+    auth = KeyAuthenticator(services.db, ttl_s=0.5, max_entries=100, clock=tick)
     key = new_key(client)
     principal = auth.authenticate(key)
     assert principal is not None and principal.mode == "test"
@@ -122,7 +122,7 @@ def test_revocation_in_this_process_applies_at_once_after_invalidate(client: Tes
     from phota.store.keys import KeyAuthenticator, revoke_keys
 
     services = services_of(client)
-    auth = KeyAuthenticator(services.db.engine, ttl_s=1.0, max_entries=100, clock=_ManualClock())
+    auth = KeyAuthenticator(services.db, ttl_s=1.0, max_entries=100, clock=_ManualClock())
     key = new_key(client)
     assert auth.authenticate(key) is not None
     with services.db.session() as s:
@@ -135,7 +135,7 @@ def test_principal_cache_is_bounded_and_never_holds_unknown_keys(client: TestCli
     from phota.store.keys import KeyAuthenticator
 
     services = services_of(client)
-    auth = KeyAuthenticator(services.db.engine, ttl_s=1.0, max_entries=2, clock=_ManualClock())
+    auth = KeyAuthenticator(services.db, ttl_s=1.0, max_entries=2, clock=_ManualClock())
     keys = [new_key(client) for _ in range(3)]
     for k in keys:
         assert auth.authenticate(k) is not None

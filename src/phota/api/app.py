@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             warm = asyncio.get_running_loop().run_in_executor(None, services.identity.warm_up)
             await services.queue.start()
             await services.callbacks.start()
+        # Everything built so far (models, routes, settings) lives as long as the process: out of
+        # the collector's sight, a full collection no longer walks it, which took ~20 ms pauses
+        # out of the cheap endpoints' p99.
+        gc.freeze()
         try:
             yield
         finally:

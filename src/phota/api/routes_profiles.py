@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from phota.api.deps import AUTH_RESPONSES, PrincipalDep, ServicesDep
 from phota.api.schemas import (
@@ -59,10 +59,11 @@ def get_profile_ids(
     responses=ERRORS,
     operation_id="get_profile_status_v1_phota_profiles__profile_id__status_get",
 )
-async def get_profile_status(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> ProfileStatusResponse:
-    # Polled often: one primary-key lookup on the event loop (see get_principal).
+async def get_profile_status(profile_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    # Polled often: one primary-key lookup on the event loop (see get_principal), and the body
+    # written directly (schema: ProfileStatusResponse) instead of validated a second time.
     status, message = services.profiles.status(principal.account_id, profile_id)
-    return ProfileStatusResponse(profile_id=profile_id, status=status, message=message)  # type: ignore[arg-type]
+    return JSONResponse({"profile_id": profile_id, "status": status, "message": message})
 
 
 @router.get(

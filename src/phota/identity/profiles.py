@@ -56,11 +56,10 @@ class ProfileRepository:
 
     def status(self, account_id: str, profile_id: str) -> tuple[str, str]:
         """(status, message): the cheap read clients poll, three columns by primary key."""
-        with self.db.reader() as conn:
-            row = conn.execute(_STATUS, {"profile_id": profile_id}).first()
-        if row is None or row.account_id != account_id:
+        row = self.db.fetch_one(_STATUS, profile_id=profile_id)
+        if row is None or row[0] != account_id:
             raise NotFound(f"Profile '{profile_id}' not found.")
-        return row.status, row.message or ""
+        return row[1], row[2] or ""
 
     def list_for(self, account_id: str, tag: str | None) -> list[Profile]:
         with self.db.session() as s:

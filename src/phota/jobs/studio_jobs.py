@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from phota.errors import Conflict, NotFound, RequestTimeout
 from phota.jobs.queue import Handler, new_job_id
-from phota.jobs.views import VIEW_COLUMNS, JobFields
+from phota.jobs.views import JOB_VIEW, JobFields, JobRow
 from phota.services import Services
 from phota.store.keys import Principal
 from phota.store.models import Job
@@ -123,8 +123,8 @@ def make_handler(services: Services) -> Handler:
 
 def get_job(services: Services, principal: Principal, job_id: str) -> JobFields:
     """The job as its view needs it: one primary-key read, no ORM objects, no commit."""
-    with services.db.reader() as conn:
-        job = conn.execute(VIEW_COLUMNS.where(Job.id == job_id)).first()
+    row = services.db.fetch_one(JOB_VIEW, job_id=job_id)
+    job = None if row is None else JobRow(*row)
     if job is None or job.account_id != principal.account_id or job.kind != "studio":
         raise NotFound(f"Job '{job_id}' not found.")
     return job

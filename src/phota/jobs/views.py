@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from phota.store.models import Job
 
 
 class JobFields(Protocol):
-    """What the view reads: a ``Job`` row object, or a Core row of ``VIEW_COLUMNS``."""
+    """What the view reads: a ``Job`` ORM object, or a ``JobRow``."""
 
     @property
     def id(self) -> str: ...
@@ -31,19 +31,22 @@ class JobFields(Protocol):
     def callback(self) -> dict[str, Any] | None: ...
 
 
-# The columns of the view plus those that decide who may see it: read without the ORM.
-VIEW_COLUMNS = select(
-    Job.id,
-    Job.account_id,
-    Job.kind,
-    Job.status,
-    Job.created_at,
-    Job.finished_at,
-    Job.result,
-    Job.error,
-    Job.callback_url,
-    Job.callback,
-)
+class JobRow(NamedTuple):
+    """A job as its view needs it, plus who may see it, read without the ORM (``JOB_VIEW``)."""
+
+    id: str
+    account_id: str
+    kind: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    callback_url: str | None
+    callback: dict[str, Any] | None
+
+
+JOB_VIEW = select(*(getattr(Job, name) for name in JobRow._fields)).where(Job.id == bindparam("job_id"))
 
 
 def job_view(job: JobFields) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from phota.store.db import Database
 from phota.store.models import Account, ApiKey, utcnow
 
 KEY_PREFIXES = {"test": "phota_test_", "live": "phota_live_"}
@@ -89,9 +90,9 @@ class KeyAuthenticator:
     """
 
     def __init__(
-        self, engine: Engine, *, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+        self, db: Database, *, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._clock = clock
@@ -118,12 +119,12 @@ class KeyAuthenticator:
         self._cache.clear()
 
     def _lookup(self, digest: str) -> Principal | None:
-        # A read: no session, no transaction to commit.
-        with self.engine.connect() as conn:
-            row = conn.execute(_LOOKUP, {"key_hash": digest}).first()
+        # A point read: no session, no transaction to commit.
+        row = self.db.fetch_one(_LOOKUP, key_hash=digest)
         if row is None:
             return None
-        return Principal(account_id=row.account_id, mode=row.mode, key_id=row.id, account_name=row.name)
+        key_id, account_id, mode, name = row
+        return Principal(account_id=account_id, mode=mode, key_id=key_id, account_name=name)
 
     def _evict(self, now: float) -> None:
         expired = [k for k, (until, _p) in self._cache.items() if until <= now]
