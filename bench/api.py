@@ -220,7 +220,8 @@ Server: one `phota serve` process (uvicorn with uvloop and httptools, SQLite WAL
 beside it, the minimal FastAPI app of `bench/_bare.py` on the same uvicorn, checking the key against
 a dict and returning the same JSON. Load: wrk, one thread, {WRK_CONNECTIONS} keep-alive connections,
 {ROUNDS} alternating rounds of {ROUND_S} s per server and endpoint (medians shown; ratios are the
-median of the per-round ratios, the two servers measured back to back), on the same cores as both servers. Targets: phota ≥ 0.5× the minimal app's requests/s, p99 ≤ 3× its p99.
+median of the per-round ratios, the two servers measured back to back), on the same cores as both servers.
+Targets: phota ≥ 0.5× the minimal app's requests/s, p99 ≤ 3× its p99.
 
 | endpoint | phota req/s | minimal req/s | ratio | p50 ms phota / min. | p99 ms phota / min. | p99 ratio | target |
 |---|---:|---:|---:|---:|---:|---:|---|
