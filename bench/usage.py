@@ -129,9 +129,7 @@ def measure(served: Served, path: str, account_id: str) -> list[str]:
             assert len(body["entries"]) == PAGE and body["has_more"], body.get("detail")
             after = int(cursor) if cursor else 0
             raw_totals = conn.execute(RAW_TOTALS, {"a": account_id}).fetchone()
-            phota_totals = tuple(
-                body["totals"][f"{n}_micros" if n != "settled_requests" else n] for n in TOTAL_NAMES
-            )
+            phota_totals = tuple(body["totals"][f"{n}_micros" if n != "settled_requests" else n] for n in TOTAL_NAMES)
             assert phota_totals == tuple(raw_totals), (phota_totals, raw_totals)  # same numbers
             phota_ms = p50(lambda params=params: client.get(f"{served.base}/usage", params=params))
             raw_ms = p50(lambda after=after: raw_page(conn, account_id, after))
