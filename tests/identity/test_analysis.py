@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 from PIL import Image
@@ -30,9 +29,8 @@ def named(stem: str) -> str:
 def test_eight_of_one_person_and_two_of_another() -> None:
     names = [named(s) for s in P01] + ["df_p02_img26.jpg", "df_p03_img8.jpg"]
     inputs = photos(names)
-    t = time.perf_counter()
+    # Timing belongs to bench/training.py, not to a unit test on a shared machine.
     result = analyse_training_set(inputs, min_usable=8)
-    assert time.perf_counter() - t < 3.0  # selection + 8 crops; face analysis is timed in bench
     assert result.ok, result.message
     assert result.used == list(range(8))
     for v in result.verdicts[8:]:
