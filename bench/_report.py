@@ -27,7 +27,10 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+    # The load average says how much other work shared the cores: figures of one run are
+    # comparable with each other, not across runs on a busy machine.
+    load = os.getloadavg()[0]
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, load average {load:.1f}"
 
 
 def write_section(name: str, title: str, body: str) -> None:

@@ -24,12 +24,40 @@ class Served:
     base: str  # .../v1/phota
     headers: dict[str, str]
     pid: int = 0  # the server process, for benchmarks that read its /proc entries
+    database_url: str = ""  # the server's database, for benchmarks that prepare rows directly
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_ticks(pid: int) -> int:
+    """CPU time (clock ticks) of ``pid`` and its child processes (the training pool)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def wait_idle(pid: int, timeout_s: float = 120) -> None:
+    """Until the server's start-up work (the identity pool warming in the background) is done:
+    its processes use under a tenth of a core over a second."""
+    deadline = time.monotonic() + timeout_s
+    hz = os.sysconf("SC_CLK_TCK")
+    before = _cpu_ticks(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        after = _cpu_ticks(pid)
+        if after - before < 0.1 * hz:
+            return
+        before = after
 
 
 @contextmanager
@@ -48,7 +76,13 @@ def phota_server() -> Iterator[Served]:
     proc = subprocess.Popen(
         [PHOTA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    served = Served(port, f"http://127.0.0.1:{port}/v1/phota", {"X-API-Key": key}, proc.pid)
+    served = Served(
+        port,
+        f"http://127.0.0.1:{port}/v1/phota",
+        {"X-API-Key": key},
+        proc.pid,
+        f"sqlite:///{tmp / 'data' / 'phota.db'}",
+    )
     try:
         for _ in range(300):
             try:
@@ -56,6 +90,7 @@ def phota_server() -> Iterator[Served]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        wait_idle(proc.pid)
         yield served
     finally:
         proc.terminate()

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=600.0, gt=0)
     max_body_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     missing_key_status: int = Field(default=403, description="403 (v0.7.0) or 401 (v0.1-v0.6 auth page)")
+    auth_cache_ttl_s: float = Field(
+        default=0.5, ge=0, le=1, description="how long a checked key is trusted without the database; 0 = never"
+    )
+    auth_cache_max_entries: int = Field(default=10_000, ge=1, description="keys remembered at most")
 
     # --- outputs ---------------------------------------------------------------------------
     output_threads: int = Field(

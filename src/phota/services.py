@@ -31,6 +31,7 @@ from phota.jobs.views import job_view
 from phota.store.blob_url import FileLocation
 from phota.store.blobs import BlobStore, FileBlobStore
 from phota.store.db import Database
+from phota.store.keys import KeyAuthenticator
 from phota.store.outputs import OutputStore
 from phota.store.private_files import private_dir
 from phota.store.signing import UrlSigner
@@ -58,6 +59,7 @@ class Services:
     output_threads: ThreadPoolExecutor
     uploads: UploadStore
     jobs: JobRecords  # the jobs table's state machine under whichever queue runs them
+    keys: KeyAuthenticator
     owns_face_pool: bool = field(default=True)
 
     def close(self) -> None:
@@ -180,5 +182,6 @@ def build_services(
         studio.output_threads,
         uploads,
         records,
+        KeyAuthenticator(db, ttl_s=settings.auth_cache_ttl_s, max_entries=settings.auth_cache_max_entries),
         owns_face_pool=face_pool is None,
     )

@@ -83,3 +83,72 @@ def test_missing_key_status_is_configurable_for_old_clients(settings, clock) -> 
     settings.missing_key_status = 401
     with TestClient(create_app(settings, clock=clock)) as c:
         assert c.get("/v1/phota/").status_code == 401
+
+
+class _ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_key_is_refused_once_its_ttl_passes_after_a_revocation_elsewhere(client: TestClient) -> None:
+    from phota.store.db import Database
+    from phota.store.keys import KeyAuthenticator, revoke_keys
+
+    services = services_of(client)
+    tick = _ManualClock()
+    auth = KeyAuthenticator(services.db, ttl_s=0.5, max_entries=100, clock=tick)
+    key = new_key(client)
+    principal = auth.authenticate(key)
+    assert principal is not None and principal.mode == "test"
+    # Revoked through another engine on the same database, as another process would.
+    other = Database(services.settings.resolved_database_url)
+    try:
+        with other.session() as s:
+            assert revoke_keys(s, key[:19]) == 1
+    finally:
+        other.dispose()
+    tick.now += 0.4
+    assert auth.authenticate(key) == principal  # still inside the TTL: the cache answered
+    tick.now += 0.2
+    assert auth.authenticate(key) is None  # past it: the database answered, and refused
+    tick.now += 10
+    assert auth.authenticate(key) is None  # a refusal is not cached as a success later
+
+
+def test_revocation_in_this_process_applies_at_once_after_invalidate(client: TestClient) -> None:
+    from phota.store.keys import KeyAuthenticator, revoke_keys
+
+    services = services_of(client)
+    auth = KeyAuthenticator(services.db, ttl_s=1.0, max_entries=100, clock=_ManualClock())
+    key = new_key(client)
+    assert auth.authenticate(key) is not None
+    with services.db.session() as s:
+        revoke_keys(s, key[:19])
+    auth.invalidate()
+    assert auth.authenticate(key) is None
+
+
+def test_principal_cache_is_bounded_and_never_holds_unknown_keys(client: TestClient) -> None:
+    from phota.store.keys import KeyAuthenticator
+
+    services = services_of(client)
+    auth = KeyAuthenticator(services.db, ttl_s=1.0, max_entries=2, clock=_ManualClock())
+    keys = [new_key(client) for _ in range(3)]
+    for k in keys:
+        assert auth.authenticate(k) is not None
+    for _ in range(50):
+        assert auth.authenticate("phota_test_" + "x" * 40) is None
+    assert len(auth._cache) == 2
+    assert all(auth.authenticate(k) is not None for k in keys)  # evicted keys are looked up again
+
+
+def test_cache_ttl_over_a_second_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from phota.config import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(auth_cache_ttl_s=1.5)

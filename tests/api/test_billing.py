@@ -163,3 +163,37 @@ def test_async_on_unconfigured_model_is_503_before_402(live_client: TestClient) 
     r = live_client.post("/v1/phota/generate", json=body, headers=live)
     assert r.status_code == 503
     assert "PHOTA_BFL_API_KEY" in r.json()["detail"]
+
+
+def test_usage_pages_with_a_cursor(live_client: TestClient, clock: FixedClock) -> None:
+    key = new_key(live_client, "live")
+    headers = {"X-API-Key": key}
+    account_id = fund(live_client, key, 1_000_000)
+    for _ in range(4):
+        services_of(live_client).ledger.top_up(account_id, 250_000)
+    first = live_client.get("/v1/phota/usage", params={"limit": 2}, headers=headers).json()
+    assert len(first["entries"]) == 2 and first["has_more"] is True
+    assert first["next_cursor"] == str(first["entries"][-1]["id"])
+    second = live_client.get(
+        "/v1/phota/usage", params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers
+    ).json()
+    third = live_client.get(
+        "/v1/phota/usage", params={"limit": 2, "cursor": second["next_cursor"]}, headers=headers
+    ).json()
+    assert third["has_more"] is False and third["next_cursor"] is None
+    ids = [e["id"] for page in (first, second, third) for e in page["entries"]]
+    assert len(ids) == 5 and ids == sorted(set(ids))
+    # Totals describe the whole period on every page.
+    assert first["totals"] == third["totals"] and first["totals"]["topped_up_usd"] == "2.00"
+    # Default page size is 100.
+    assert len(live_client.get("/v1/phota/usage", headers=headers).json()["entries"]) == 5
+
+
+def test_usage_rejects_bad_limits_and_cursors(live_client: TestClient) -> None:
+    headers = {"X-API-Key": new_key(live_client, "live")}
+    for limit in (0, 1001):
+        assert live_client.get("/v1/phota/usage", params={"limit": limit}, headers=headers).status_code == 422
+    assert live_client.get("/v1/phota/usage", params={"limit": 1000}, headers=headers).status_code == 200
+    for cursor in ("abc", "-1", "１２", "9" * 40):
+        r = live_client.get("/v1/phota/usage", params={"cursor": cursor}, headers=headers)
+        assert r.status_code == 400 and "cursor" in r.json()["detail"], cursor

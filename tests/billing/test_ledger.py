@@ -268,3 +268,53 @@ def test_entries_and_totals_filter_by_date(db: Database, ledger: Ledger, clock: 
     assert body["entries"][1]["created_at"] == "2026-11-25T12:00:00Z"
     assert ledger.release(held) == 100_000
     assert ledger.verify(acct)
+
+
+def test_pages_cover_the_ledger_once_in_order(db: Database, ledger: Ledger, clock: FixedClock) -> None:
+    acct = new_account(db)
+    other = new_account(db)
+    ledger.top_up(other, 5_000_000, "someone else's")  # interleaved rows of another account
+    for i in range(7):
+        clock.at = T0 + timedelta(hours=i)
+        ledger.top_up(acct, 1_000_000, f"top-up {i}")
+        ledger.top_up(other, 1_000_000, "noise")
+    seen: list[int] = []
+    after = None
+    while True:
+        lines, more = ledger.page(acct, after=after, limit=3)
+        seen += [line.id for line in lines]
+        assert all(line.account_id == acct for line in lines)
+        if not more:
+            break
+        after = lines[-1].id
+    assert seen == [line.id for line in ledger.entries(acct)] and len(seen) == 7
+    assert seen == sorted(seen)
+    # The last page is exactly full: has_more must not claim a page that would be empty.
+    lines, more = ledger.page(acct, after=seen[2], limit=4)
+    assert len(lines) == 4 and not more
+    # The period filter applies to pages too.
+    lines, more = ledger.page(acct, since=T0 + timedelta(hours=5), limit=10)
+    assert [line.description for line in lines] == ["top-up 5", "top-up 6"] and not more
+
+
+def test_totals_match_a_sum_over_the_entries(db: Database, ledger: Ledger, clock: FixedClock) -> None:
+    acct = new_account(db)
+    ledger.top_up(acct, 3_000_000)
+    settled = [ledger.reserve(acct, 400_000, reference=f"s{i}") for i in range(3)]
+    for i, res in enumerate(settled):
+        ledger.settle(res, 100_000 * (i + 1))
+    ledger.release(ledger.reserve(acct, 50_000, reference="r"))
+    ledger.release(ledger.reserve(acct, 70_000, reference="f"), kind="refund")
+    ledger.adjust(acct, -10_000, "correction")
+    ledger.reserve(acct, 30_000, reference="open")
+    lines = ledger.entries(acct)
+    totals = ledger.totals(acct)
+    assert totals.charged_micros == 100_000 + 200_000 + 300_000
+    assert totals.settled_requests == 3
+    assert totals.released_micros == 50_000 and totals.refunded_micros == 70_000
+    assert totals.adjusted_micros == -10_000
+    assert totals.held_micros == 30_000
+    assert totals.balance_micros == sum(line.amount_micros for line in lines) == ledger.balance(acct)
+    assert totals.topped_up_micros == 3_000_000
+    # An account with no ledger at all.
+    assert ledger.totals(new_account(db)).balance_micros == 0

@@ -5,7 +5,13 @@ import io
 import numpy as np
 from PIL import Image
 
-from phota.identity.analysis import PhotoFaces, analyse_training_set, reference_crop
+from phota.identity.analysis import (
+    MAX_REFERENCE_CROPS,
+    PhotoFaces,
+    analyse_training_set,
+    reference_crop,
+    reference_material,
+)
 from tests.identity import analyser, faces_of, load
 
 P01 = [f"df_p01_img{i}" for i in (1, 4, 6, 7, 10, 11)] + ["df_p01_img2", "df_p01_img5"]
@@ -91,3 +97,28 @@ def test_reference_crop_of_a_group_face_redetects() -> None:
         assert found and analyser().distance(found[0].embedding, face.embedding) < 0.4
         # background replaced by neutral grey at the top corners
         assert np.allclose(np.asarray(crop)[:8, :8].astype(float), 128, atol=3)
+
+
+def test_crops_only_for_the_best_sixteen_faces() -> None:
+    names = [named(s) for s in P01[:6]]
+    base = photos(names)
+    # 18 usable photos of one person (the same six, three times).
+    many = [PhotoFaces(index=i, image=base[i % 6].image, faces=base[i % 6].faces) for i in range(18)]
+    result = analyse_training_set(many, min_usable=8)
+    assert result.ok and len(result.ranked) == 18
+    assert result.embeddings.shape == (18, 128)  # every usable photo still counts for the identity
+    assert len(result.crops) == MAX_REFERENCE_CROPS == 16
+    # Without images the selection still runs; only crops need them.
+    lean = analyse_training_set(
+        [PhotoFaces(index=p.index, image=None, faces=p.faces) for p in many], min_usable=8, make_crops=False
+    )
+    assert lean.ok and [r.index for r in lean.ranked] == [r.index for r in result.ranked]
+    assert lean.crops == [] and lean.profile_picture is None
+
+
+def test_reference_material_is_a_jpeg_crop_and_a_picture_for_the_best_face_only() -> None:
+    (photo,) = photos([named(P01[0])])
+    crop, picture = reference_material(photo.image, photo.faces[0], with_picture=True)
+    assert Image.open(io.BytesIO(crop)).size == (512, 512)
+    assert picture is not None and Image.open(io.BytesIO(picture)).format == "JPEG"
+    assert reference_material(photo.image, photo.faces[0], with_picture=False)[1] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -62,6 +63,10 @@ def create_app(
             await services.queue.start((), 0)  # enqueue only (procrastinate opens its connector)
         if run_workers:
             sweeper = asyncio.create_task(sweep_forever(services.uploads, services.settings.upload_sweep_interval_s))
+        # Everything built so far (models, routes, settings) lives as long as the process: out of
+        # the collector's sight, a full collection no longer walks it, which took ~20 ms pauses
+        # out of the cheap endpoints' p99.
+        gc.freeze()
         try:
             yield
         finally:

@@ -24,9 +24,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -294,54 +294,77 @@ class Ledger:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        after: int | None = None,
     ) -> list[LedgerLine]:
-        """Entries oldest first; ``since`` is inclusive, ``until`` exclusive."""
-        query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-        if since is not None:
-            query = query.where(LedgerEntry.created_at >= since)
-        if until is not None:
-            query = query.where(LedgerEntry.created_at < until)
+        """Entries oldest first; ``since`` is inclusive, ``until`` exclusive; ``after`` an entry id."""
+        query = select(*_LINE_COLUMNS).where(*_period(account_id, since, until))
+        if after is not None:
+            query = query.where(LedgerEntry.id > after)
         query = query.order_by(LedgerEntry.id)
         if limit is not None:
             query = query.limit(limit)
-        with self.db.session() as s:
-            return [_line(row) for row in s.scalars(query)]
+        # Plain rows, not ORM objects: loading objects cost ~3/4 of a large page's time.
+        with self.db.reader() as conn:
+            return [LedgerLine(*row) for row in conn.execute(query)]
+
+    def page(
+        self,
+        account_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[LedgerLine], bool]:
+        """One page of entries after the entry id ``after`` and whether more follow."""
+        lines = self.entries(account_id, since, until, limit + 1, after)
+        return lines[:limit], len(lines) > limit
 
     def totals(self, account_id: str, since: datetime | None = None, until: datetime | None = None) -> LedgerTotals:
-        lines = self.entries(account_id, since, until)
-        by_kind: dict[str, int] = {}
-        for line in lines:
-            by_kind[line.kind] = by_kind.get(line.kind, 0) + line.amount_micros
-        settles = [line for line in lines if line.kind == "settle"]
+        """The period's sums and the current balance and holds, in one query.
+
+        A settle's charge is its reserve's amount minus what the settle gave back; the reserve
+        entry may predate the period, so it is joined by id rather than filtered.
+        """
+        reserve = aliased(LedgerEntry)
         closing = aliased(LedgerEntry)
-        with self.db.session() as s:
-            # A charge is reserved − returned; the reserve entry may predate the period.
-            held_back = {
-                rid: -amount
-                for rid, amount in s.execute(
-                    select(LedgerEntry.id, LedgerEntry.amount_micros).where(
-                        LedgerEntry.id.in_([line.reservation_id for line in settles])
-                    )
-                )
-            }
-            held = s.scalar(
-                select(func.coalesce(func.sum(-LedgerEntry.amount_micros), 0)).where(
-                    LedgerEntry.account_id == account_id,
-                    LedgerEntry.kind == "reserve",
-                    ~exists().where(closing.reservation_id == LedgerEntry.id),
-                )
+        open_hold = aliased(LedgerEntry)
+        is_settle = LedgerEntry.kind == "settle"
+
+        def by_kind(kind: str) -> Any:
+            return func.coalesce(func.sum(case((LedgerEntry.kind == kind, LedgerEntry.amount_micros), else_=0)), 0)
+
+        balance = select(CreditAccount.balance_micros).where(CreditAccount.account_id == account_id).scalar_subquery()
+        held = (
+            select(func.coalesce(func.sum(-open_hold.amount_micros), 0))
+            .where(
+                open_hold.account_id == account_id,
+                open_hold.kind == "reserve",
+                ~exists().where(closing.reservation_id == open_hold.id),
             )
-        charged = sum(held_back.get(line.reservation_id or 0, 0) - line.amount_micros for line in settles)
-        return LedgerTotals(
-            balance_micros=self.balance(account_id),
-            held_micros=int(held or 0),
-            topped_up_micros=by_kind.get("topup", 0),
-            charged_micros=charged,
-            released_micros=by_kind.get("release", 0),
-            refunded_micros=by_kind.get("refund", 0),
-            adjusted_micros=by_kind.get("adjust", 0),
-            settled_requests=len(settles),
+            .scalar_subquery()
         )
+        query = (
+            select(
+                func.coalesce(balance, 0),
+                held,
+                by_kind("topup"),
+                func.coalesce(
+                    func.sum(case((is_settle, -func.coalesce(reserve.amount_micros, 0) - LedgerEntry.amount_micros))),
+                    0,
+                ),
+                by_kind("release"),
+                by_kind("refund"),
+                by_kind("adjust"),
+                func.coalesce(func.sum(case((is_settle, 1), else_=0)), 0),
+            )
+            .select_from(LedgerEntry)
+            .outerjoin(reserve, (reserve.id == LedgerEntry.reservation_id) & is_settle)
+            .where(*_period(account_id, since, until))
+        )
+        with self.db.reader() as conn:
+            row = conn.execute(query).one()
+        return LedgerTotals(*(int(v or 0) for v in row))
 
     def verify(self, account_id: str) -> bool:
         """The balance equals the sum of the ledger and the last entry's running balance."""
@@ -431,15 +454,24 @@ class Ledger:
         return bool(s.scalar(select(exists().where(LedgerEntry.reservation_id == reservation_id))))
 
 
-def _line(row: LedgerEntry) -> LedgerLine:
-    return LedgerLine(
-        id=row.id,
-        account_id=row.account_id,
-        kind=row.kind,
-        amount_micros=row.amount_micros,
-        balance_after_micros=row.balance_after_micros,
-        reference=row.reference,
-        description=row.description,
-        reservation_id=row.reservation_id,
-        created_at=row.created_at,
-    )
+# In LedgerLine's field order.
+_LINE_COLUMNS = (
+    LedgerEntry.id,
+    LedgerEntry.account_id,
+    LedgerEntry.kind,
+    LedgerEntry.amount_micros,
+    LedgerEntry.balance_after_micros,
+    LedgerEntry.reference,
+    LedgerEntry.description,
+    LedgerEntry.reservation_id,
+    LedgerEntry.created_at,
+)
+
+
+def _period(account_id: str, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    where = [LedgerEntry.account_id == account_id]
+    if since is not None:
+        where.append(LedgerEntry.created_at >= since)
+    if until is not None:
+        where.append(LedgerEntry.created_at < until)
+    return where

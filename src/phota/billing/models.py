@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from phota.store.models import Base, utcnow
@@ -40,9 +40,11 @@ class LedgerEntry(Base):
         UniqueConstraint("account_id", "kind", "reference", name="uq_ledger_entries_kind_reference"),
         # At most one settle/release/refund closes a reservation: the database enforces idempotency.
         UniqueConstraint("reservation_id", name="uq_ledger_entries_reservation"),
+        # Pages of /usage: an account's entries in id order, read from where the last page ended.
+        Index("ix_ledger_entries_account_id_id", "account_id", "id"),
     )
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))  # one of ENTRY_KINDS
     amount_micros: Mapped[int] = mapped_column(BigInteger)
     balance_after_micros: Mapped[int] = mapped_column(BigInteger)

@@ -11,6 +11,18 @@ from typing import Any
 
 from phota.billing.ledger import LedgerLine, LedgerTotals
 from phota.billing.prices import PRICE_TABLE_VERSION, format_usd
+from phota.errors import InvalidRequest
+
+MAX_USAGE_PAGE = 1000  # entries per page at most: a page's body stays under ~0.4 MB
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    """The entry id a page starts after; the cursor is the last id of the previous page."""
+    if cursor is None:
+        return None
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+        raise InvalidRequest("cursor must be the next_cursor of a previous /usage page.")
+    return int(cursor)
 
 
 def _money(name: str, micros: int) -> dict[str, Any]:
@@ -28,8 +40,10 @@ def usage_body(
     since: datetime | None = None,
     until: datetime | None = None,
     price_table_version: str = PRICE_TABLE_VERSION,
+    *,
+    has_more: bool = False,
 ) -> dict[str, Any]:
-    """The account's ledger for the period (oldest first) and its totals."""
+    """One page of the account's ledger for the period (oldest first) and the period's totals."""
     return {
         "object": "usage",
         "account_id": account_id,
@@ -59,4 +73,6 @@ def usage_body(
             }
             for line in entries
         ],
+        "has_more": has_more,
+        "next_cursor": str(entries[-1].id) if has_more and entries else None,
     }

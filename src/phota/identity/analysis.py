@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from phota.identity.faces import Face
+from phota.imaging.encode import to_storage_jpeg
 
 NO_SUBJECT_MESSAGE = "No subject detected: none of the training photos shows a clearly visible human face."
 PET_MESSAGE = (
@@ -36,6 +37,9 @@ ASSIGN_THRESHOLD = 0.5  # face-to-centroid: the subject in a photo (max genuine 
 AMBIGUITY_MARGIN = 0.1  # a second face this close to the best one makes the photo ambiguous
 MIN_FACE_PX = 64  # smaller subject faces give blurry references
 CROP_SIZE = 512
+# Reference crops made per profile: the best faces only. Requests read at most this many (the
+# largest max_references of any engine), so crops of the rest would be made and never read.
+MAX_REFERENCE_CROPS = 16
 PICTURE_SIZE = 512
 GREY = 128
 
@@ -43,7 +47,7 @@ GREY = 128
 @dataclass(frozen=True)
 class PhotoFaces:
     index: int  # the photo's position in the training set
-    image: Image.Image
+    image: Image.Image | None  # needed only when the analysis makes the crops itself
     faces: list[Face]
 
 
@@ -72,7 +76,7 @@ class TrainingAnalysis:
     embeddings: NDArray[np.float32]  # (k, d) of the used photos, in `ranked` order
     centroid: NDArray[np.float32] | None
     ranked: list[RankedFace]  # used faces, best quality first
-    crops: list[Image.Image] = field(default_factory=list)  # aligned with `ranked`
+    crops: list[Image.Image] = field(default_factory=list)  # of ranked[:MAX_REFERENCE_CROPS], in that order
     profile_picture: bytes | None = None  # JPEG of the best face, square
     no_subject: bool = False  # no human face in any photo
 
@@ -219,8 +223,8 @@ def analyse_training_set(
     crops: list[Image.Image] = []
     picture: bytes | None = None
     if make_crops:
-        crops = [reference_crop(by_index[r.index].image, r.face) for r in ranked]
-        picture = profile_picture(by_index[ranked[0].index].image, ranked[0].face)
+        crops = [reference_crop(_image(by_index[r.index]), r.face) for r in ranked[:MAX_REFERENCE_CROPS]]
+        picture = profile_picture(_image(by_index[ranked[0].index]), ranked[0].face)
     return TrainingAnalysis(
         ok=not message,
         message=message,
@@ -231,6 +235,19 @@ def analyse_training_set(
         crops=crops,
         profile_picture=picture,
     )
+
+
+def _image(photo: PhotoFaces) -> Image.Image:
+    if photo.image is None:
+        raise ValueError(f"photo {photo.index} has no image: crops need it")
+    return photo.image
+
+
+def reference_material(image: Image.Image, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
+    """One ranked face's stored material: its reference crop as JPEG, and the profile picture
+    when it is the best face. A unit of work for the training pool."""
+    crop = to_storage_jpeg(reference_crop(image, face))
+    return crop, profile_picture(image, face) if with_picture else None
 
 
 def _square_crop(image: Image.Image, cx: float, cy: float, side: float, out: int) -> NDArray[np.uint8]:

@@ -23,6 +23,7 @@ import numpy as np
 import threadpoolctl
 from PIL import Image
 
+from phota.identity.analysis import reference_material
 from phota.identity.dlib_analyser import DlibFaceAnalyser
 from phota.identity.faces import Face
 
@@ -61,8 +62,22 @@ def _analyse_jpeg(config: AnalyserConfig, data: bytes) -> list[Face]:
     return _analyser_in_pool_process(config).analyse(np.asarray(image))
 
 
+def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
+    """Runs in a pool process: one training photo's reference crop (and the profile picture)."""
+    return reference_material(Image.open(io.BytesIO(data)).convert("RGB"), face, with_picture)
+
+
 def _warm(config: AnalyserConfig) -> str:
-    return _analyser_in_pool_process(config).model_id
+    """Runs in a pool process: load the models and run every step of training once, so the
+    first profile after start pays no first-call costs (allocations, OpenCV's lazy set-up)."""
+    analyser = _analyser_in_pool_process(config)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
+    analyser.analyse(image)
+    analyser.embed(np.ascontiguousarray(image[None, :150, :150]))
+    face = Face((100, 100, 220, 220), np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
+    reference_material(Image.fromarray(image), face, True)
+    return analyser.model_id
 
 
 def _init_pool_process(parent: int) -> None:
@@ -114,6 +129,19 @@ class AnalysisPool:
         loop = asyncio.get_running_loop()
         ex = self.executor
         return list(await asyncio.gather(*(loop.run_in_executor(ex, _analyse_jpeg, self.config, d) for d in images)))
+
+    async def reference_material(self, photos: list[tuple[bytes, Face]]) -> list[tuple[bytes, bytes | None]]:
+        """Reference crops of ranked faces, one task each; the first (the best face) also gets the picture."""
+        loop = asyncio.get_running_loop()
+        ex = self.executor
+        return list(
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(ex, _reference_material, data, face, i == 0)
+                    for i, (data, face) in enumerate(photos)
+                )
+            )
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from phota.errors import NotFound, ProfileNotUsable, ProfilePictureNotReady
 from phota.store.blobs import BlobStore
@@ -17,6 +17,11 @@ from phota.store.models import Job, Profile, ProfilePhoto
 
 READY = "READY"
 TRAINING_JOBS = ("validate", "train")
+
+
+_STATUS = select(Profile.account_id, Profile.status, Profile.message, Profile.mode).where(
+    Profile.id == bindparam("profile_id")
+)
 
 
 def new_profile_id() -> str:
@@ -59,6 +64,13 @@ class ProfileRepository:
             if profile is None or not _visible(profile, account_id, mode):
                 raise NotFound(f"Profile '{profile_id}' not found.")
             return profile
+
+    def status(self, account_id: str, profile_id: str, *, mode: str) -> tuple[str, str]:
+        """(status, message): the cheap read clients poll, three columns by primary key."""
+        row = self.db.fetch_one(_STATUS, profile_id=profile_id)
+        if row is None or row[0] != account_id or row[3] != mode:
+            raise NotFound(f"Profile '{profile_id}' not found.")
+        return row[1], row[2] or ""
 
     def list_for(self, account_id: str, tag: str | None, *, mode: str) -> list[Profile]:
         with self.db.session() as s:

@@ -51,9 +51,15 @@ class IdentityService:
             return self._analyser
 
     def warm_up(self) -> None:
-        """Load this process's models and start the training pool ahead of first use."""
-        _ = self.analyser
+        """Start the pool processes and run training's steps once in each, ahead of the first
+        training; then load this process's analyser (recognition of request outputs)."""
         self.pool.warm_up()
+        _ = self.analyser
+
+    async def reference_material(self, photos: list[tuple[bytes, Face]]) -> list[tuple[bytes, bytes | None]]:
+        """Reference crops (JPEG) of ranked faces, made in parallel in the pool; the first,
+        the best face, also gets the profile picture."""
+        return await self.pool.reference_material(photos)
 
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:
         return await self.pool.analyse_jpegs(images)

@@ -7,17 +7,16 @@ Both jobs start over from the stored inputs when resumed after a crash.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from phota.errors import InvalidRequest, NoSubjectDetected, NotFound, PhotaError
 from phota.identity.analysis import (
+    MAX_REFERENCE_CROPS,
     NO_SUBJECT_MESSAGE,
     PET_MESSAGE,
     PhotoFaces,
@@ -36,6 +35,11 @@ from phota.store.models import Job, Profile, ProfilePhoto
 log = logging.getLogger("phota.training")
 
 NO_SUBJECT = f"{NO_SUBJECT_MESSAGE} {PET_MESSAGE}"
+NOTHING_FETCHED = "None of the image_urls could be used."
+
+
+def _failed_in_validation(message: str) -> bool:
+    return message == NO_SUBJECT or message.startswith(NOTHING_FETCHED)
 
 
 async def start_training(
@@ -71,12 +75,14 @@ async def start_training(
     deadline = asyncio.get_running_loop().time() + services.settings.profile_add_wait_s
     while asyncio.get_running_loop().time() < deadline:
         profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id, mode=principal.mode)
-        if profile.status == "ERROR":
+        if profile.status == "ERROR" and _failed_in_validation(profile.message):
             # Validation failed (no subject, or no photo could be fetched): a descriptive
             # 400 now, and nothing kept.
             await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id, mode=principal.mode)
             raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
         if profile.status != "VALIDATING":
+            # Past validation: a later failure (too few usable photos) reports through ERROR,
+            # even when training was quick enough to end within this wait.
             break
         await asyncio.sleep(0.05)
     return profile_id
@@ -248,7 +254,7 @@ def _finish_validation(
         s.add_all(rows)
     if not faces:
         reasons = "; ".join(f"photo {row.position}: {row.reason}" for row in rows)
-        _fail(services, profile_id, f"None of the image_urls could be used. {reasons}")
+        _fail(services, profile_id, f"{NOTHING_FETCHED} {reasons}")
         return False
     if not any_face:
         _fail(services, profile_id, NO_SUBJECT)
@@ -281,23 +287,25 @@ def make_training_handler(services: Services) -> Handler:
             services.settings.min_usable_photos_fast if tier == "fast" else services.settings.min_usable_photos_standard
         )
 
-        def select_and_crop() -> TrainingAnalysis:
-            images = [Image.open(io.BytesIO(data)).convert("RGB") for data in jpegs]
+        def select() -> TrainingAnalysis:
             return analyse_training_set(
-                [
-                    PhotoFaces(index=p.position, image=im, faces=faces[p.position])
-                    for p, im in zip(usable, images, strict=True)
-                ],
+                [PhotoFaces(index=p.position, image=None, faces=faces[p.position]) for p in usable],
                 min_usable=min_usable,
+                make_crops=False,
             )
 
-        result = await asyncio.to_thread(select_and_crop)
+        result = await asyncio.to_thread(select)
         if not result.ok:
             fetch_failures = [f"photo {p.position}: {p.reason}" for p in photos if not p.blob_key]
             message = result.message if not fetch_failures else f"{result.message} {'; '.join(fetch_failures)}"
             await asyncio.to_thread(_fail, services, profile_id, message)
             return None
-        await asyncio.to_thread(_store_result, services, profile_id, result)
+        # Crops only of the faces requests can use, made in parallel in the pool processes.
+        jpeg_of = {p.position: data for p, data in zip(usable, jpegs, strict=True)}
+        material = await services.identity.reference_material(
+            [(jpeg_of[r.index], r.face) for r in result.ranked[:MAX_REFERENCE_CROPS]]
+        )
+        await asyncio.to_thread(_store_result, services, profile_id, result, material)
         return None
 
     return _owned_by_profile(services, train)
@@ -333,16 +341,23 @@ def _load_training_photos(
     return tier, photos, usable, [services.blobs.get(p.blob_key or "") for p in usable]
 
 
-def _store_result(services: Services, profile_id: str, result: TrainingAnalysis) -> None:
-    """Persist embeddings, centroid, crops and picture; then the profile is READY."""
-    assert result.centroid is not None and result.profile_picture is not None
+def _store_result(
+    services: Services, profile_id: str, result: TrainingAnalysis, material: list[tuple[bytes, bytes | None]]
+) -> None:
+    """Persist embeddings, centroid, crops and picture; then the profile is READY.
+
+    ``material`` holds the JPEG crops of the best ranked faces, best first; the first also
+    carries the profile picture.
+    """
+    assert result.centroid is not None and material and material[0][1] is not None
     prefix = profile_prefix(profile_id)
     picture_key = f"{prefix}picture.jpg"
-    services.blobs.put(picture_key, result.profile_picture)
-    crop_keys = {}
-    for rank, (face, crop) in enumerate(zip(result.ranked, result.crops, strict=True)):
-        crop_keys[face.index] = (rank, f"{prefix}crops/{face.index}.jpg", face)
-        services.blobs.put(crop_keys[face.index][1], to_storage_jpeg(crop))
+    services.blobs.put(picture_key, material[0][1])
+    crop_keys: dict[int, str] = {}
+    for ranked, (crop, _picture) in zip(result.ranked, material, strict=False):
+        crop_keys[ranked.index] = f"{prefix}crops/{ranked.index}.jpg"
+        services.blobs.put(crop_keys[ranked.index], crop)
+    ranks = {r.index: (rank, r) for rank, r in enumerate(result.ranked)}
     verdicts = {v.index: v for v in result.verdicts}
     model_id = services.identity.model_id
     with services.db.session() as s:
@@ -355,12 +370,13 @@ def _store_result(services: Services, profile_id: str, result: TrainingAnalysis)
             if verdict is None:
                 continue
             photo.usable, photo.reason = verdict.used, verdict.reason
-            if photo.position in crop_keys:
-                rank, key, ranked = crop_keys[photo.position]
+            if photo.position in ranks:
+                rank, ranked = ranks[photo.position]
                 photo.embedding = ranked.face.embedding.astype(np.float32).tobytes()
                 photo.model_id = model_id
                 photo.quality = ranked.face.quality
-                photo.crop_key, photo.crop_rank = key, rank
+                if photo.position in crop_keys:
+                    photo.crop_key, photo.crop_rank = crop_keys[photo.position], rank
         profile.centroid = result.centroid.astype(np.float32).tobytes()
         profile.model_id = model_id
         profile.threshold_version = services.identity.threshold_version

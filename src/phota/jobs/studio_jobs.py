@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from phota.errors import Conflict, NotFound, RequestTimeout
 from phota.imaging.decode import looks_like_url
 from phota.jobs.queue import GiveUp, Handler, new_job_id
+from phota.jobs.views import JOB_VIEW, JobFields, JobRow
 from phota.services import Services
 from phota.store.keys import Principal
 from phota.store.models import Job
@@ -200,9 +201,10 @@ def make_handler(services: Services) -> Handler:
     return run_studio_job
 
 
-def get_job(services: Services, principal: Principal, job_id: str) -> Job:
-    with services.db.session() as s:
-        job = s.get(Job, job_id)
+def get_job(services: Services, principal: Principal, job_id: str) -> JobFields:
+    """The job as its view needs it: one primary-key read, no ORM objects, no commit."""
+    row = services.db.fetch_one(JOB_VIEW, job_id=job_id)
+    job = None if row is None else JobRow(*row)
     # A job of the other mode does not exist for this key, like its profiles (docs/api.md, test mode).
     if job is None or job.account_id != principal.account_id or job.mode != principal.mode or job.kind != "studio":
         raise NotFound(f"Job '{job_id}' not found.")
