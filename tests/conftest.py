@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
 from phota.identity.pool import AnalysisPool
+from phota.jobs.queue import Handler
 from phota.services import Services, build_face_pool
 from phota.store.keys import create_key, get_or_create_account
 from phota.store.migrate import upgrade
@@ -352,3 +353,9 @@ def image_files(root: Path) -> list[Path]:
             if head.startswith(signatures) or head[4:12] in (b"ftypheic", b"ftypmif1"):
                 found.append(path)
     return found
+
+
+def replace_handler(services: Services, kind: str, wrap: Callable[[Handler], Handler]) -> None:
+    """Run ``wrap(current handler)`` for ``kind`` jobs from now on (what the job's failure releases stays)."""
+    current = services.queue.kinds[kind]  # type: ignore[attr-defined]
+    services.queue.register(kind, wrap(current.handler), give_up=current.give_up)

@@ -12,36 +12,39 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from phota.identity.stored_faces import encode_faces, faces_key
+from phota.jobs.queue import Handler
 from phota.services import Services
 from phota.store.models import Job, Profile, ProfilePhoto
 from tests.api.test_profiles import add, wait_status
-from tests.conftest import PhotoServer, identity_photos, services_of
+from tests.conftest import PhotoServer, identity_photos, replace_handler, services_of
 
 
 def _tamper_before_training(services: Services, model_id: str) -> list[str]:
     """Before the train job runs, replace validation's stored faces by random embeddings of ``model_id``."""
     seen: list[str] = []
-    handler = services.queue.handlers["train"]
 
-    async def tampered(job: Job) -> dict[str, Any] | None:
-        profile_id = job.payload["profile_id"]
-        with np.load(io.BytesIO(services.blobs.get(faces_key(profile_id))), allow_pickle=False) as z:
-            positions = [int(p) for p in z["positions"]]
-        from tests.identity import faces_of
+    def wrap(handler: Handler) -> Handler:
+        async def tampered(job: Job) -> dict[str, Any] | None:
+            profile_id = job.payload["profile_id"]
+            with np.load(io.BytesIO(services.blobs.get(faces_key(profile_id))), allow_pickle=False) as z:
+                positions = [int(p) for p in z["positions"]]
+            from tests.identity import faces_of
 
-        template = faces_of("df_p01_img1.jpg")[0]
-        rng = np.random.default_rng(0)
-        noise = {}
-        for pos in positions:
-            e = rng.normal(size=128).astype(np.float32)
-            noise[pos] = [
-                type(template)(**{**template.__dict__, "embedding": e / np.linalg.norm(e)})  # far from everyone
-            ]
-        services.blobs.put(faces_key(profile_id), encode_faces(model_id, noise))
-        seen.append(profile_id)
-        return await handler(job)
+            template = faces_of("df_p01_img1.jpg")[0]
+            rng = np.random.default_rng(0)
+            noise = {}
+            for pos in positions:
+                e = rng.normal(size=128).astype(np.float32)
+                noise[pos] = [
+                    type(template)(**{**template.__dict__, "embedding": e / np.linalg.norm(e)})  # far from everyone
+                ]
+            services.blobs.put(faces_key(profile_id), encode_faces(model_id, noise))
+            seen.append(profile_id)
+            return await handler(job)
 
-    services.queue.handlers["train"] = tampered
+        return tampered
+
+    replace_handler(services, "train", wrap)
     return seen
 
 
@@ -106,6 +109,7 @@ def test_profile_of_other_thresholds_is_refused(client: TestClient, auth: dict[s
             Profile(
                 id=pid,
                 account_id=principal.account_id,
+                mode=principal.mode,
                 training_tier="fast",
                 status="READY",
                 image_urls=[],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from phota.jobs.queue import Handler
 from phota.jobs.studio_jobs import sweep_inputs
 from phota.store.models import Job
 from tests.api.test_async import wait_job
-from tests.conftest import PhotoServer, b64_image, services_of
+from tests.conftest import PhotoServer, b64_image, replace_handler, services_of
 
 
 def _submit(client: TestClient, auth: dict[str, str], **body: object) -> dict:  # type: ignore[type-arg]
@@ -18,14 +19,16 @@ def _submit(client: TestClient, auth: dict[str, str], **body: object) -> dict:  
 
 def test_uploads_are_blobs_until_the_job_ends(client: TestClient, auth: dict[str, str]) -> None:
     services = services_of(client)
-    held = services.queue.handlers["studio"]
     seen: list[list[str]] = []
 
-    async def watching(job: Job) -> dict | None:  # type: ignore[type-arg]
-        seen.append(services.blobs.list_keys(f"jobs/{job.id}/"))  # while it runs, its inputs are stored
-        return await held(job)
+    def wrap(held: Handler) -> Handler:
+        async def watching(job: Job) -> dict | None:  # type: ignore[type-arg]
+            seen.append(services.blobs.list_keys(f"jobs/{job.id}/"))  # while it runs, its inputs are stored
+            return await held(job)
 
-    services.queue.handlers["studio"] = watching
+        return watching
+
+    replace_handler(services, "studio", wrap)
     upload = b64_image(64, 48, (200, 10, 10))
     handle = _submit(client, auth, prompt="warmer", images=[upload, b64_image()])
     job = wait_job(client, auth, handle["poll_url"])

@@ -21,10 +21,11 @@ from phota.clock import FixedClock
 from phota.config import Settings
 from phota.identity import training
 from phota.identity.pool import AnalysisPool
+from phota.jobs.queue import Handler
 from phota.services import Services
 from phota.store.models import Job
 from tests.api.test_profiles import add
-from tests.conftest import SeaweedFS, identity_photos, new_key, services_of
+from tests.conftest import SeaweedFS, identity_photos, new_key, replace_handler, services_of
 from tests.photos import photos_dir
 
 
@@ -86,15 +87,17 @@ def app_client(store_settings: Settings, clock: FixedClock, face_pool: AnalysisP
 def _when_done(services: Services, kind: str) -> threading.Event:
     """Set when the next ``kind`` job's handler has returned or raised."""
     done = threading.Event()
-    handler = services.queue.handlers[kind]
 
-    async def watched(job: Job) -> dict[str, Any] | None:
-        try:
-            return await handler(job)
-        finally:
-            done.set()
+    def wrap(handler: Handler) -> Handler:
+        async def watched(job: Job) -> dict[str, Any] | None:
+            try:
+                return await handler(job)
+            finally:
+                done.set()
 
-    services.queue.handlers[kind] = watched
+        return watched
+
+    replace_handler(services, kind, wrap)
     return done
 
 
