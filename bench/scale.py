@@ -209,6 +209,7 @@ def scale_env(url: str, tmp: Path, **extra: str) -> dict[str, str]:
         PHOTA_DATABASE_URL=url,
         PHOTA_SECRET_KEY="bench-secret",
         PHOTA_ALLOW_PRIVATE_URLS="true",
+        PHOTA_OUTBOUND_PORTS="*",
         **extra,
     )
     return env

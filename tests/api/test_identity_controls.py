@@ -55,6 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, database_url: str, photo_ser
         data_dir=tmp_path_factory.mktemp("identity-controls") / "data",
         database_url=database_url,
         allow_private_urls=True,
+        outbound_ports="*",  # the photo server listens on a loopback high port
         secret_key=SecretStr("test-secret"),
         job_poll_interval_s=0.05,
         public_base_url="http://testserver",

@@ -48,6 +48,7 @@ def start_server(data_dir: Path, **overrides: object) -> tuple[LiveServer, uvico
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'phota.db'}",
         allow_private_urls=True,  # callbacks to the test's own receiver on 127.0.0.1
+        outbound_ports="*",  # ... which listens on a loopback high port
         secret_key="test-secret",  # type: ignore[arg-type]
         job_poll_interval_s=0.05,
         callback_retry_base_s=0.2,

@@ -24,6 +24,7 @@ def test_work_done_through_one_api_is_served_by_the_other(
         **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
         "PHOTA_DATABASE_URL": database_url if "postgresql" in database_url else f"sqlite:///{tmp_path}/phota.db",
         "PHOTA_ALLOW_PRIVATE_URLS": "true",
+        "PHOTA_OUTBOUND_PORTS": "*",  # the photo server listens on a loopback high port
         **{k: seaweedfs.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")},
         "PHOTA_BLOB_URL": seaweedfs.blob_url(f"e2e-{uuid.uuid4().hex[:8]}"),
         "PHOTA_SECRET_KEY": uuid.uuid4().hex * 2,
