@@ -33,6 +33,7 @@ EOF
   export PHOTA_BLOB_URL="s3://$S3_BUCKET/try?endpoint_url=$S3_ENDPOINT_URL"
   export PHOTA_SECRET_KEY; PHOTA_SECRET_KEY="$(cat "$RUN/secret_key")"
   export PHOTA_PUBLIC_BASE_URL="http://127.0.0.1:${API_PORTS[0]}"
+  export PHOTA_JOB_QUEUE=procrastinate
 
   "$BIN/phota" migrate
   local i=0
