@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from phota.jobs.queue import Handler
@@ -76,6 +78,11 @@ def test_sweep_removes_inputs_of_ended_jobs_only(client: TestClient, auth: dict[
     handle = _submit(client, auth, prompt="warmer", images=[b64_image()])
     wait_job(client, auth, handle["poll_url"])
     ended, unknown = handle["job_id"], "job_being_submitted"
+    # The job's own clean-up runs just after its end is committed: let it finish first.
+    deadline = time.monotonic() + 10
+    while services.blobs.list_keys(f"jobs/{ended}/") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert services.blobs.list_keys(f"jobs/{ended}/") == []
     # As if a process died after the job ended but before removing its inputs; and a submit in flight
     # (its inputs are written before its row).
     services.blobs.put(f"jobs/{ended}/images/0", b"x")

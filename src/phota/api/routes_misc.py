@@ -80,7 +80,7 @@ def download(
     )
 
 
-@router.get("/usage", responses=error_responses(), tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")
+@router.get("/usage", responses=error_responses(400), tags=["Studio"], operation_id="get_usage_v1_phota_usage_get")
 def usage(
     services: ServicesDep,
     principal: PrincipalDep,

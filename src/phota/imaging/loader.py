@@ -121,6 +121,8 @@ class ImageLoader:
             except asyncio.CancelledError:
                 # A thread cannot be stopped: keep this request's turn until its decode has ended.
                 await asyncio.wait([future])
+                if not future.cancelled():
+                    future.exception()  # its outcome no longer matters; read it so it is not logged as lost
                 raise
 
     def _decode(self, source: str, data: bytes | None, name: str, side: int) -> Image.Image:

@@ -40,6 +40,14 @@ class _ImageRequest(_Request):
     callback_url: str | None = None
     client_request_id: str | None = Field(default=None, min_length=1, max_length=256)
     include_identity_scores: bool | None = None  # phota extension
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)  # phota extension: reproducible test-mode outputs
+
+
+class IdentityGuard(_Request):
+    """phota extension: regenerate outputs in which a referenced person is not recognised."""
+
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_attempts: int | None = Field(default=None, ge=1, le=3)
 
 
 class EditRequest(_ImageRequest):
@@ -50,6 +58,7 @@ class EditRequest(_ImageRequest):
     resolution: Resolution | None = None
     quality: Quality | None = None
     base_model: BaseModelId | None = None
+    identity_guard: IdentityGuard | None = None  # phota extension
 
 
 class GenerateRequest(_ImageRequest):
@@ -58,6 +67,7 @@ class GenerateRequest(_ImageRequest):
     resolution: Resolution | None = None
     quality: Quality | None = None
     base_model: BaseModelId | None = None
+    identity_guard: IdentityGuard | None = None  # phota extension
 
 
 class EnhanceRequest(_ImageRequest):
@@ -143,11 +153,11 @@ class ProfileIdsResponse(_Response):
 
 class DeleteProfileResponse(_Response):
     profile_id: str
-    status: str = "ok"
+    status: Literal["ok"] = "ok"
 
 
 class RootResponse(_Response):
-    status: str = "ok"
+    status: Literal["ok"] = "ok"
     account: str
     mode: Literal["test", "live"]
     version: str
