@@ -12,7 +12,7 @@ from phota.api.app import create_app
 from phota.config import Settings
 from phota_client import models
 
-REQUESTS = ["EditRequest", "GenerateRequest", "EnhanceRequest", "RemixRequest", "AddProfileRequest"]
+REQUESTS = ["EditRequest", "GenerateRequest", "EnhanceRequest", "RemixRequest", "AddProfileRequest", "IdentityGuard"]
 RESPONSES = [
     "EditResponse",
     "KnownGeneratedSubjectCounts",
