@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,26 +12,7 @@ from phota.billing.ledger import Ledger
 from phota.billing.work import HoldReleased
 from phota.clock import FixedClock
 from phota.store.db import Database
-from tests.billing.test_ledger import new_account
-
-T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def ledger(db: Database, clock: FixedClock) -> Ledger:
-    return Ledger(db, clock)
+from tests.billing.conftest import T0, new_account
 
 
 def test_an_expired_request_hold_is_released_once_by_the_sweep(db: Database, ledger: Ledger, clock: FixedClock) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -15,31 +13,7 @@ from phota.billing.usage_view import usage_body
 from phota.clock import FixedClock
 from phota.errors import InsufficientCredits
 from phota.store.db import Database
-from phota.store.keys import get_or_create_account
-
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def ledger(db: Database, clock: FixedClock) -> Ledger:
-    return Ledger(db, clock)
-
-
-def new_account(db: Database) -> str:
-    with db.session() as s:
-        return get_or_create_account(s, f"billing-{uuid.uuid4().hex[:10]}").id
+from tests.billing.conftest import T0, new_account
 
 
 def running_sums_match(ledger: Ledger, account: str) -> bool:

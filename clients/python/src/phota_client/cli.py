@@ -138,6 +138,16 @@ def _train_progress(bar: Bar, started: float) -> Callable[[ProfileStatusResponse
     return on_status
 
 
+def _wait_for_training(client: Phota, profile_id: str, timeout: float, out: TextIO) -> int:
+    bar = Bar("training", len(TRAINING_STAGES))
+    try:
+        client.profiles.wait(profile_id, timeout=timeout, on_status=_train_progress(bar, time.monotonic()))
+    finally:
+        bar.close()
+    out.write(f"{profile_id}\n")
+    return 0
+
+
 def _print_result(result: Result, output: str, scores: bool, out: TextIO) -> None:
     for path in result.save(output):
         out.write(f"saved {path}\n")
@@ -198,15 +208,7 @@ def _profiles(args: argparse.Namespace, client: Phota, out: TextIO) -> int:
             out.write(f"{response.profile_id}\n")
             return 0
         sys.stderr.write(f"training {response.profile_id}\n")
-        bar = Bar("training", len(TRAINING_STAGES))
-        try:
-            client.profiles.wait(
-                response.profile_id, timeout=args.wait_timeout, on_status=_train_progress(bar, time.monotonic())
-            )
-        finally:
-            bar.close()
-        out.write(f"{response.profile_id}\n")
-        return 0
+        return _wait_for_training(client, response.profile_id, args.wait_timeout, out)
     if args.action == "list":
         for p in client.profiles.list(args.tag):
             out.write(f"{p.profile_id}\t{p.status}\t{p.tag or ''}\n")
@@ -216,15 +218,7 @@ def _profiles(args: argparse.Namespace, client: Phota, out: TextIO) -> int:
         out.write(f"{s.profile_id}\t{s.status}\t{s.message}\n".rstrip("\t\n") + "\n")
         return 0
     if args.action == "wait":
-        bar = Bar("training", len(TRAINING_STAGES))
-        try:
-            client.profiles.wait(
-                args.profile_id, timeout=args.wait_timeout, on_status=_train_progress(bar, time.monotonic())
-            )
-        finally:
-            bar.close()
-        out.write(f"{args.profile_id}\n")
-        return 0
+        return _wait_for_training(client, args.profile_id, args.wait_timeout, out)
     if args.action == "picture":
         path = Path(args.output)
         path.write_bytes(client.profiles.picture(args.profile_id))
