@@ -148,6 +148,22 @@ def new_key(client: TestClient, mode: str = "test", account: str | None = None) 
         return create_key(s, get_or_create_account(s, account or f"acct-{uuid.uuid4().hex[:8]}"), mode)
 
 
+def add_profile_row(client: TestClient, api_key: str, status: str, profile_id: str | None = None, **fields: Any) -> str:
+    """A profile row of the key's account written straight to the database (a state the API
+    cannot reach on demand, such as a profile caught mid-training); returns its id."""
+    from phota.identity.profiles import new_profile_id
+    from phota.store.keys import authenticate
+    from phota.store.models import Profile
+
+    pid = profile_id or new_profile_id()
+    with services_of(client).db.session() as s:
+        principal = authenticate(s, api_key)
+        assert principal is not None
+        fields = {"training_tier": "fast", "image_urls": [], **fields}
+        s.add(Profile(id=pid, account_id=principal.account_id, mode=principal.mode, status=status, **fields))
+    return pid
+
+
 @pytest.fixture
 def key(client: TestClient) -> str:
     return new_key(client)

@@ -16,7 +16,7 @@ from phota.jobs.queue import Handler
 from phota.services import Services
 from phota.store.models import Job, Profile, ProfilePhoto
 from tests.api.test_profiles import add, wait_status
-from tests.conftest import PhotoServer, identity_photos, replace_handler, services_of
+from tests.conftest import PhotoServer, add_profile_row, identity_photos, replace_handler, services_of
 
 
 def _tamper_before_training(services: Services, model_id: str) -> list[str]:
@@ -97,36 +97,19 @@ def test_stored_faces_of_another_model_are_analysed_again(
 
 @pytest.mark.parametrize("version", ["older-thresholds/2020-01"])
 def test_profile_of_other_thresholds_is_refused(client: TestClient, auth: dict[str, str], version: str) -> None:
-    from phota.identity.profiles import new_profile_id
-    from phota.store.keys import authenticate
-
     services = services_of(client)
-    pid = new_profile_id()
+    model = services.identity.model_id
+    zero = np.zeros(128, np.float32).tobytes()
+    pid = add_profile_row(client, auth["X-API-Key"], "READY", model_id=model, threshold_version=version, centroid=zero)
     with services.db.session() as s:
-        principal = authenticate(s, auth["X-API-Key"])
-        assert principal is not None
-        s.add(
-            Profile(
-                id=pid,
-                account_id=principal.account_id,
-                mode=principal.mode,
-                training_tier="fast",
-                status="READY",
-                image_urls=[],
-                model_id=services.identity.model_id,
-                threshold_version=version,
-                centroid=np.zeros(128, np.float32).tobytes(),
-            )
-        )
-        s.flush()
         s.add(
             ProfilePhoto(
                 profile_id=pid,
                 position=0,
                 source_url="x",
                 usable=True,
-                embedding=np.zeros(128, np.float32).tobytes(),
-                model_id=services.identity.model_id,
+                embedding=zero,
+                model_id=model,
             )
         )
     r = client.post("/v1/phota/generate", json={"prompt": f"[[{pid}]]"}, headers=auth)

@@ -13,8 +13,7 @@ from PIL import Image
 from phota.api.app import create_app
 from phota.clock import FixedClock
 from phota.config import Settings
-from phota.store.models import Profile
-from tests.conftest import b64_image, new_key, services_of
+from tests.conftest import add_profile_row, b64_image, new_key
 
 
 def signed_name(client: TestClient, auth: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -135,22 +134,7 @@ def test_quality_auto_is_accepted_with_every_model(client: TestClient, auth: dic
 
 
 def test_picture_of_a_profile_in_training_says_it_exists(client: TestClient, auth: dict[str, str]) -> None:
-    me = client.get("/v1/phota/", headers=auth).json()
-    services = services_of(client)
-    with services.db.session() as s:
-        from phota.store.models import Account
-
-        account = s.query(Account).filter_by(name=me["account"]).one()
-        s.add(
-            Profile(
-                id="0123456789abcdef",
-                account_id=account.id,
-                training_tier="standard",
-                status="IN_PROGRESS",
-                image_urls=[],
-                mode="test",
-            )
-        )
+    add_profile_row(client, auth["X-API-Key"], "IN_PROGRESS", "0123456789abcdef", training_tier="standard")
     r = client.get("/v1/phota/profiles/0123456789abcdef/profile_picture", headers=auth)
     assert r.status_code == 404
     assert r.json()["error_type"] == "PROFILE_NOT_READY"

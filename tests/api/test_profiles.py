@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import PhotoServer, identity_photos, new_key, services_of
+from tests.conftest import PhotoServer, add_profile_row, identity_photos, new_key, services_of
 
 
 def wait_status(client: TestClient, auth: dict[str, str], profile_id: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
@@ -158,25 +158,7 @@ def test_unknown_profile_in_prompt_names_the_id(client: TestClient, auth: dict[s
 
 
 def test_not_ready_profile_is_400(client: TestClient, auth: dict[str, str]) -> None:
-    from phota.identity.profiles import new_profile_id
-    from phota.store.keys import authenticate
-    from phota.store.models import Profile
-
-    services = services_of(client)
-    pid = new_profile_id()
-    with services.db.session() as s:
-        principal = authenticate(s, auth["X-API-Key"])
-        assert principal is not None
-        s.add(
-            Profile(
-                id=pid,
-                account_id=principal.account_id,
-                training_tier="fast",
-                status="IN_PROGRESS",
-                image_urls=[],
-                mode=principal.mode,
-            )
-        )
+    pid = add_profile_row(client, auth["X-API-Key"], "IN_PROGRESS")
     r = client.post("/v1/phota/generate", json={"prompt": f"[[{pid}]]"}, headers=auth)
     assert r.status_code == 400
     assert pid in r.json()["detail"] and "IN_PROGRESS" in r.json()["detail"]
