@@ -336,7 +336,11 @@ class FaceResNet:
                 assert shortcut is None or isinstance(shortcut, Pool)
                 next(it)  # add_prev
                 next(it)  # relu
-                if conv2.stride != 1 or conv2.padding != conv2.kernel // 2 or conv1.padding not in (0, conv1.kernel // 2):
+                if (
+                    conv2.stride != 1
+                    or conv2.padding != conv2.kernel // 2
+                    or conv1.padding not in (0, conv1.kernel // 2)
+                ):
                     raise ModelFormatError("unexpected convolution geometry in a residual block")
                 if shortcut is not None and (shortcut.kind != "avg" or shortcut.padding):
                     raise ModelFormatError("expected an unpadded average pool on the shortcut")
@@ -396,13 +400,17 @@ class FaceResNet:
         cols = ws.get("stem_cols", (7 * 7 * 3, grid))
         conv = ws.get("stem_out", (grid, c_out))
         pooled = ws.get("stem_pool", (side, side, c_out))
+        cols_per_row = ws.get("stem_pool_rows", (out_side, side, c_out))
         f = planes.itemsize
+        # planes[c, a, b] = chip[a::2, b::2, c] - mean[c], as one ufunc call per chip.
+        phase = planes[..., : half * half].reshape(3, 2, 2, half, half)
+        mean = self.mean.reshape(3, 1, 1, 1, 1)
+        s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
         for i in range(n):
+            np.subtract(chips[i].reshape(half, 2, half, 2, 3).transpose(4, 1, 3, 0, 2), mean, out=phase)
             for c in range(3):
                 for a in range(2):
                     for b in range(2):
-                        plane = planes[c, a, b, : half * half].reshape(half, half)
-                        np.subtract(chips[i, a::2, b::2, c], self.mean[c], out=plane)
                         # Taps (kh, kw) = (2p + a, 2q + b): rows c·49 + 7·kh + kw of cols.
                         nk, nq = 4 - a, 4 - b
                         src = as_strided(planes[c, a, b], (nk, nq, grid), (half * f, f, f), writeable=False)
@@ -410,12 +418,14 @@ class FaceResNet:
                         dst = as_strided(row, (nk, nq, grid), (14 * grid * f, 2 * grid * f, f))
                         np.copyto(dst, src)
             np.matmul(cols.T, self._stem_weight_t.T, out=conv)
+            # The max pool separably: over each window's columns, then over its rows.
             grid_map = conv.reshape(out_side, half, c_out)
-            s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
-            views = [grid_map[p : p + last : s, q : q + last : s] for p in range(k) for q in range(k)]
-            np.maximum(views[0], views[1], out=pooled)
-            for v in views[2:]:
-                np.maximum(pooled, v, out=pooled)
+            np.maximum(grid_map[:, 0:last:s], grid_map[:, 1 : last + 1 : s], out=cols_per_row)
+            for q in range(2, k):
+                np.maximum(cols_per_row, grid_map[:, q : q + last : s], out=cols_per_row)
+            np.maximum(cols_per_row[0:last:s], cols_per_row[1 : last + 1 : s], out=pooled)
+            for p in range(2, k):
+                np.maximum(pooled, cols_per_row[p : p + last : s], out=pooled)
             np.add(pooled, self.stem.bias, out=pooled)
             np.maximum(pooled, 0.0, out=x[i, 1:-1, 1:-1])
         if probe:
