@@ -94,6 +94,9 @@ class Conv:
     kernel: int
     stride: int
     padding: int
+    # [weight; bias], set when the network is built: _conv's patches end in a column of ones,
+    # so the product adds the bias (``weight`` is then a view of its first rows).
+    with_bias: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -344,9 +347,12 @@ class FaceResNet:
                     raise ModelFormatError("unexpected convolution geometry in a residual block")
                 if shortcut is not None and (shortcut.kind != "avg" or shortcut.padding):
                     raise ModelFormatError("expected an unpadded average pool on the shortcut")
-                if filters >= _TRANSPOSED_FROM:
-                    for conv in (conv1, conv2):
-                        conv.weight = np.asfortranarray(conv.weight)
+                for conv in (conv1, conv2):
+                    with_bias = np.vstack([conv.weight, conv.bias[None, :]])
+                    if filters >= _TRANSPOSED_FROM:
+                        with_bias = np.asfortranarray(with_bias)
+                    conv.with_bias = with_bias
+                    conv.weight = with_bias[:-1]
                 self.blocks.append(_Block(conv1, conv2, shortcut))
         next(it)  # average over the whole map
         dense = next(it)
@@ -513,17 +519,20 @@ def _conv(src: Array, conv: Conv, side: int, out: Array, ws: _Workspace) -> Arra
         np.add(out, conv.bias, out=out)
         return out
     sn, sh, sw, sc = src.strides
-    assert sw == c * sc  # a window row is contiguous
-    cols = ws.get(f"cols{side}_{k * k * c}", (n * side * side, k * k * c))
+    assert sw == c * sc and conv.with_bias is not None  # a window row is contiguous
+    kc = k * k * c
+    cols = ws.get(f"cols{side}_{kc}", (n * side * side, kc + 1))
+    if cols[0, kc] != 1.0:
+        cols[:, kc] = 1.0  # a new buffer: the column that multiplies the bias row
+    row = cols.strides[0]
+    patches = as_strided(cols, (n, side, side, k, k * c), (side * side * row, side * row, row, k * c * sc, sc))
     view = as_strided(src, (n, side, side, k, k * c), (sn, sh * s, sw * s, sh, sc), writeable=False)
-    np.copyto(cols.reshape(n, side, side, k, k * c), view)
-    if conv.weight.flags.f_contiguous:
+    np.copyto(patches, view)
+    if conv.with_bias.flags.f_contiguous:
         # Late layers: few output positions and a large weight matrix, which OpenBLAS packs
         # faster as the left operand.
         out_t = ws.get(f"outT{side}_{out.shape[1]}", out.shape[::-1])
-        np.matmul(conv.weight.T, cols.T, out=out_t)
-        out = out_t.T
-    else:
-        np.matmul(cols, conv.weight, out=out)
-    np.add(out, conv.bias, out=out)
+        np.matmul(conv.with_bias.T, cols.T, out=out_t)
+        return out_t.T
+    np.matmul(cols, conv.with_bias, out=out)
     return out
