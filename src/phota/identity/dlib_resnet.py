@@ -14,6 +14,7 @@ folded into the convolution before it when the file is loaded.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,6 +213,10 @@ _LEVELS = (  # (filters, whether the first block downsamples, blocks)
 )
 
 
+# Chips per forward pass. Four already fill the late layers' products (a 4×4 map × 4 chips);
+# more only grows each thread's buffers (~3 MB per chip).
+MAX_BATCH = 4
+
 # Levels with this many filters or more (maps of 4×4 and less) multiply transposed: see _conv.
 _TRANSPOSED_FROM = 256
 
@@ -236,22 +241,24 @@ Probe = Callable[[str, int], None]
 
 
 class _Workspace:
-    """One thread's buffers for one batch size, reused from call to call.
+    """One thread's buffers, reused from call to call.
 
     Padded feature maps are allocated zeroed and only their interiors are ever written, so
-    convolutions read their padding without an ``np.pad`` copy per layer.
+    convolutions read their padding without an ``np.pad`` copy per layer. Each buffer is the
+    prefix of one flat array that only grows: batch-major shapes of fewer chips keep their
+    padding and ones columns where they were.
     """
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self._buffers: dict[str, Array] = {}
+    def __init__(self) -> None:
+        self._flat: dict[str, Array] = {}
 
     def get(self, name: str, shape: tuple[int, ...]) -> Array:
-        buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape:
-            buf = np.zeros(shape, dtype=np.float32)
-            self._buffers[name] = buf
-        return buf
+        size = math.prod(shape)
+        flat = self._flat.get(name)
+        if flat is None or flat.size < size:
+            flat = np.zeros(size, dtype=np.float32)
+            self._flat[name] = flat
+        return flat[:size].reshape(shape)
 
 
 class FaceResNet:
@@ -367,13 +374,16 @@ class FaceResNet:
         """
         if chips.ndim != 4 or chips.shape[1:] != (self.CHIP_SIZE, self.CHIP_SIZE, 3):
             raise ValueError("expected (n, 150, 150, 3) chips")
-        n = chips.shape[0]
-        if n == 0:
+        if chips.shape[0] == 0:
             return np.zeros((0, self.dense.shape[1]), dtype=np.float32)
         ws = getattr(self._local, "workspace", None)
-        if ws is None or ws.n != n:
-            ws = _Workspace(n)  # one per thread: the last batch size it saw
-            self._local.workspace = ws
+        if ws is None:
+            ws = self._local.workspace = _Workspace()
+        parts = [self._forward(chips[i : i + MAX_BATCH], ws, probe) for i in range(0, chips.shape[0], MAX_BATCH)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _forward(self, chips: NDArray[np.uint8], ws: _Workspace, probe: Probe | None) -> Array:
+        n = chips.shape[0]
         x, side = self._stem(chips, ws, probe)
         for block in self.blocks:
             x, side = self._block(block, x, side, ws, probe)
@@ -447,7 +457,7 @@ class FaceResNet:
         src = xp if c1.padding else xp[:, 1:-1, 1:-1]
         mid = (src.shape[1] - c1.kernel) // c1.stride + 1
         yp = ws.get(f"y{mid}_{c_out}", (n, mid + 2, mid + 2, c_out))
-        out = ws.get(f"out{mid}_{c_out}", (n * mid * mid, c_out))
+        out = ws.get("out", (n * mid * mid, c_out))  # free again once the block has added it
         out4 = _conv(src, c1, mid, out, ws).reshape(n, mid, mid, c_out)
         np.maximum(out4, 0.0, out=yp[:, 1:-1, 1:-1])
         if probe:
@@ -521,9 +531,10 @@ def _conv(src: Array, conv: Conv, side: int, out: Array, ws: _Workspace) -> Arra
     sn, sh, sw, sc = src.strides
     assert sw == c * sc and conv.with_bias is not None  # a window row is contiguous
     kc = k * k * c
-    cols = ws.get(f"cols{side}_{kc}", (n * side * side, kc + 1))
-    if cols[0, kc] != 1.0:
-        cols[:, kc] = 1.0  # a new buffer: the column that multiplies the bias row
+    # One patch buffer for every layer (they run one after another); its last column
+    # multiplies the bias row.
+    cols = ws.get("cols", (n * side * side, kc + 1))
+    cols[:, kc] = 1.0
     row = cols.strides[0]
     patches = as_strided(cols, (n, side, side, k, k * c), (side * side * row, side * row, row, k * c * sc, sc))
     view = as_strided(src, (n, side, side, k, k * c), (sn, sh * s, sw * s, sh, sc), writeable=False)
@@ -531,7 +542,7 @@ def _conv(src: Array, conv: Conv, side: int, out: Array, ws: _Workspace) -> Arra
     if conv.with_bias.flags.f_contiguous:
         # Late layers: few output positions and a large weight matrix, which OpenBLAS packs
         # faster as the left operand.
-        out_t = ws.get(f"outT{side}_{out.shape[1]}", out.shape[::-1])
+        out_t = ws.get("out_t", out.shape[::-1])
         np.matmul(conv.with_bias.T, cols.T, out=out_t)
         return out_t.T
     np.matmul(cols, conv.with_bias, out=out)
