@@ -8,9 +8,9 @@ products on NumPy's bundled OpenBLAS, which releases the interpreter lock, so co
 callers run in parallel. Descriptors equal dlib's within 1e-6 (tested; ~3e-7 measured),
 so stored embeddings and the calibrated thresholds carry over unchanged.
 
-Speed is that of the matrix products: ~1.7× the time the network's FLOPs would take at the
-rate of one large matrix product (``bench/embedding.py`` measures it and times every layer).
-What keeps the rest small:
+Speed is mostly that of the matrix products: 1.7–2.2× the time the network's FLOPs would take
+at the rate of one large matrix product, depending on how busy the machine's memory is
+(``bench/embedding.py`` measures it and times every layer). What keeps the rest small:
 
 - each affine layer (batch norm frozen at training time) is folded into the convolution
   before it when the file is loaded, and each bias rides in the product as a weight row
