@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import dlib
@@ -26,17 +28,64 @@ def chips_of(name: str) -> list[np.ndarray]:
     return out
 
 
-def test_descriptors_equal_dlibs_own_network() -> None:
-    chips = [c for name in PHOTOS for c in chips_of(name)]
-    assert len(chips) >= 6
+# What "equal" means: float32 products summed in another order differ from dlib's by a few
+# units in the last place of the descriptor's components (~3e-7 measured).
+TOLERANCE = 1e-6
+
+
+@cache
+def shared_chips() -> tuple[np.ndarray, np.ndarray]:
+    """Chips of every face in the photos above and dlib's own descriptors of them."""
+    chips = np.stack([c for name in PHOTOS for c in chips_of(name)])
     dlib_net = dlib.face_recognition_model_v1(str(model_files().resnet))
-    expected = np.array(dlib_net.compute_face_descriptor(chips, 0), dtype=np.float32)
-    got = FaceResNet(model_files().resnet)(np.stack(chips))
+    expected = np.array(dlib_net.compute_face_descriptor(list(chips), 0), dtype=np.float32)
+    return chips, expected
+
+
+@cache
+def network() -> FaceResNet:
+    return FaceResNet(model_files().resnet)
+
+
+def test_descriptors_equal_dlibs_own_network() -> None:
+    chips, expected = shared_chips()
+    assert len(chips) >= 6
+    got = network()(chips)
     assert got.shape == (len(chips), 128)
-    assert np.abs(got - expected).max() < 1e-4
-    # A batch gives what single chips give.
-    single = FaceResNet(model_files().resnet)(np.stack(chips[:1]))
-    assert np.abs(single[0] - got[0]).max() < 1e-5
+    assert np.abs(got - expected).max() < TOLERANCE
+
+
+def test_one_chip_at_a_time_and_any_batch_size_give_the_same_descriptors() -> None:
+    chips, expected = shared_chips()
+    net = network()
+    # Each thread keeps buffers for the last batch size it saw: alternate sizes so that
+    # buffers are both reused and replaced.
+    for size in (1, 3, 1, len(chips), 2, 1):
+        for start in range(0, len(chips), size):
+            got = net(chips[start : start + size])
+            assert np.abs(got - expected[start : start + size]).max() < TOLERANCE
+
+
+def test_concurrent_callers_get_their_own_descriptors() -> None:
+    chips, expected = shared_chips()
+    net = network()
+
+    def embed(i: int) -> np.ndarray:
+        return np.concatenate([net(chips[i : i + 1]) for _ in range(3)])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(embed, range(len(chips))))
+    for i, got in enumerate(results):
+        assert np.abs(got - expected[i]).max() < TOLERANCE
+
+
+def test_the_comparison_notices_a_slightly_wrong_network() -> None:
+    """Negative control: one stem weight off by 0.1 % moves descriptors far past the tolerance."""
+    chips, expected = shared_chips()
+    wrong = FaceResNet(model_files().resnet)
+    wrong._stem_weight_t[0, 0] *= np.float32(1.001)
+    assert np.abs(wrong(chips) - expected).max() > 10 * TOLERANCE
+    assert np.abs(network()(chips) - expected).max() < TOLERANCE  # the shared network is untouched
 
 
 def test_the_analyser_embeds_with_the_numpy_network() -> None:
@@ -48,7 +97,7 @@ def test_the_analyser_embeds_with_the_numpy_network() -> None:
 
 
 def test_empty_batch_and_wrong_shapes() -> None:
-    net = FaceResNet(model_files().resnet)
+    net = network()
     assert net(np.zeros((0, 150, 150, 3), np.uint8)).shape == (0, 128)
     with pytest.raises(ValueError, match="150"):
         net(np.zeros((1, 112, 112, 3), np.uint8))

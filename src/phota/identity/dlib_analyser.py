@@ -36,7 +36,6 @@ DEFAULT_MATCH_THRESHOLD = 0.5
 
 CHIP_SIZE = 150  # the ResNet's input size
 CHIP_PADDING = 0.25  # what dlib's compute_face_descriptor(img, shape) uses internally
-EMBED_BATCH = 16  # chips per forward pass: bounds the im2col buffers (~5 MB per chip)
 # Landmark indices of the 5-point model: 0-1 one eye (outer, inner), 2-3 the other, 4 nose base.
 _EYE_A, _EYE_B, _NOSE = (0, 1), (2, 3), 4
 
@@ -150,8 +149,7 @@ class DlibFaceAnalyser:
 
         Needs no lock: the forward pass is reentrant and BLAS releases the interpreter lock.
         """
-        parts = [self._encoder(chips[i : i + EMBED_BATCH]) for i in range(0, len(chips), EMBED_BATCH)]
-        return np.concatenate(parts) if parts else np.zeros((0, 128), dtype=np.float32)
+        return self._encoder(chips)  # passes of at most four chips, buffers kept per thread
 
     def _found(self, image: NDArray[np.uint8]) -> list[tuple[dlib.rectangle, tuple[int, int, int, int], float]]:
         """Detections at least ``min_size_px`` wide: (rectangle, box clipped to the image, score)."""
