@@ -138,28 +138,36 @@ def test_delete_while_a_photo_is_still_being_fetched(
     assert app_client.get(f"/v1/phota/profiles/{profile_id}/status", headers=auth).status_code == 404
 
 
-def test_delete_while_stored_photos_are_analysed(
+def test_delete_while_photos_are_analysed(
     app_client: TestClient, stalling: StallingPhotoServer, request: pytest.FixtureRequest
 ) -> None:
     services = services_of(app_client)
     validated = _when_done(services, "validate")
     analysing, go_on = threading.Event(), threading.Event()
-    analyse = services.identity.analyse_jpegs
+    ingest = services.identity.ingest
 
-    async def held(images: list[bytes]) -> Any:
+    async def held(data: bytes, name: str, limits: dict[str, int]) -> Any:
         import asyncio
 
         analysing.set()
         await asyncio.to_thread(go_on.wait, 60)
-        return await analyse(images)
+        return await ingest(data, name, limits)
 
-    services.identity.analyse_jpegs = held  # type: ignore[method-assign]
+    services.identity.ingest = held  # type: ignore[method-assign]
     auth, profile_id = _start(app_client, stalling, stall_at=None)
     assert analysing.wait(60)
-    assert any(profile_id in k for k in services.blobs.list_keys())  # control: the photos are stored
     assert app_client.delete(f"/v1/phota/profiles/{profile_id}", headers=auth).status_code == 200
-    go_on.set()  # the analysis ends and its faces are written for a profile that is gone
+    written: list[str] = []
+    put = services.blobs.put
+
+    def recording(key: str, data: bytes) -> None:
+        written.append(key)
+        put(key, data)
+
+    services.blobs.put = recording  # type: ignore[method-assign]
+    go_on.set()  # the analysis ends; its photos and faces are written for a profile that is gone
     assert validated.wait(60)
+    assert any(profile_id in k for k in written)  # control: they were written after the delete
     assert_nothing_left(services, profile_id, request)
 
 

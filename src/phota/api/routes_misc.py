@@ -92,8 +92,8 @@ def usage(
     """phota extension: the account's credit ledger, a page at a time, and the period's totals."""
     since, until = (as_utc(since), as_utc(until))
     after = parse_cursor(cursor)
-    entries, has_more = services.ledger.page(principal.account_id, since, until, after=after, limit=limit)
-    totals = services.ledger.totals(principal.account_id, since, until)
+    # One thread hop (this sync route) for both statements, on one connection.
+    entries, has_more, totals = services.ledger.usage(principal.account_id, since, until, after=after, limit=limit)
     body = usage_body(
         principal.account_id, entries, totals, since, until, services.charges.table.version, has_more=has_more
     )

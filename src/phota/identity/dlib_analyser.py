@@ -5,7 +5,8 @@ The 68-point landmark model is deliberately not loaded (its training data exclud
 use) and neither is the CNN detector (about 10 s per photo on a CPU).
 
 Speed: HOG scans one copy of the image scaled so its long side is ``detect_side`` pixels (its
-cost is set by that side alone; a face of 80 px in the copy is the smallest it finds), boxes are
+cost is set by that side alone; a face of 80 px in the copy is the smallest it finds; a small
+image is enlarged no further than needed to find faces of ``min_size_px``), boxes are
 mapped back and the landmarks and 150 px chips are taken from the full-resolution image, so
 scaling costs no embedding accuracy. The ResNet runs on NumPy's BLAS (:mod:`dlib_resnet`),
 about 8× faster than the BLAS-less ``dlib-bin`` build with the same descriptors.
@@ -34,6 +35,7 @@ THRESHOLD_VERSION = "dlib-resnet-v1/2025-06"
 # Calibrated on the shared test photos (see docs/identity.md and `python -m bench.identity`).
 DEFAULT_MATCH_THRESHOLD = 0.5
 
+HOG_WINDOW = 80  # px: the frontal detector's window, the smallest face it finds in the copy it scans
 CHIP_SIZE = 150  # the ResNet's input size
 CHIP_PADDING = 0.25  # what dlib's compute_face_descriptor(img, shape) uses internally
 # Landmark indices of the 5-point model: 0-1 one eye (outer, inner), 2-3 the other, 4 nose base.
@@ -110,6 +112,9 @@ class DlibFaceAnalyser:
     def __init__(self, detect_side: int = 1024, min_size_px: int = 40) -> None:
         self.detect_side = detect_side
         self.min_size_px = min_size_px
+        # Enlarging a small image more than this finds only faces under ``min_size_px``, which are
+        # dropped: a 150 px photo is scanned at 300 px, not 1024 (35× fewer pixels).
+        self.upsample_cap: float | None = HOG_WINDOW / min_size_px
         self.model_id = dlib_model_id()
         self.threshold_version = THRESHOLD_VERSION
         files = model_files()
@@ -127,6 +132,8 @@ class DlibFaceAnalyser:
         """Face boxes in full-resolution coordinates (unclipped) with detector scores."""
         h, w = image.shape[:2]
         scale = self.detect_side / max(h, w)
+        if self.upsample_cap is not None:
+            scale = min(scale, max(1.0, self.upsample_cap))
         small: NDArray[np.uint8] = image
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))

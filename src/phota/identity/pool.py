@@ -26,6 +26,8 @@ from PIL import Image
 from phota.identity.analysis import reference_material
 from phota.identity.dlib_analyser import DlibFaceAnalyser
 from phota.identity.faces import Face
+from phota.imaging.decode import decode_image
+from phota.imaging.encode import to_storage_jpeg
 
 
 def single_threaded_blas() -> None:
@@ -62,6 +64,19 @@ def _analyse_jpeg(config: AnalyserConfig, data: bytes) -> list[Face]:
     return _analyser_in_pool_process(config).analyse(np.asarray(image))
 
 
+def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
+    """Runs in a pool process: decode one fetched training photo (upright, within ``limits``),
+    keep it as JPEG q95 and analyse the decoded pixels: one decode per photo, in parallel."""
+    image = decode_image(
+        data,
+        name,
+        max_side=limits["max_side"],
+        max_pixels=limits["max_pixels"],
+        max_full_pixels=limits["max_full_pixels"],
+    )
+    return to_storage_jpeg(image), _analyser_in_pool_process(config).analyse(np.asarray(image))
+
+
 def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
     """Runs in a pool process: one training photo's reference crop (and the profile picture)."""
     return reference_material(Image.open(io.BytesIO(data)).convert("RGB"), face, with_picture)
@@ -75,6 +90,12 @@ def _warm(config: AnalyserConfig) -> str:
     image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
     analyser.analyse(image)
     analyser.embed(np.ascontiguousarray(image[None, :150, :150]))
+    _ingest(
+        config,
+        to_storage_jpeg(Image.fromarray(image)),
+        "warm-up",
+        {"max_side": 4096, "max_pixels": 1 << 24, "max_full_pixels": 1 << 24},
+    )
     face = Face((100, 100, 220, 220), np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
     reference_material(Image.fromarray(image), face, True)
     return analyser.model_id
@@ -129,6 +150,10 @@ class AnalysisPool:
         loop = asyncio.get_running_loop()
         ex = self.executor
         return list(await asyncio.gather(*(loop.run_in_executor(ex, _analyse_jpeg, self.config, d) for d in images)))
+
+    async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
+        """One fetched training photo: its stored JPEG and its faces (see ``_ingest``)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, _ingest, self.config, data, name, limits)
 
     async def reference_material(self, photos: list[tuple[bytes, Face]]) -> list[tuple[bytes, bytes | None]]:
         """Reference crops of ranked faces, one task each; the first (the best face) also gets the picture."""

@@ -61,6 +61,10 @@ class IdentityService:
         the best face, also gets the profile picture."""
         return await self.pool.reference_material(photos)
 
+    async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
+        """Decode a fetched training photo in the pool: its stored JPEG (q95) and its faces."""
+        return await self.pool.ingest(data, name, limits)
+
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:
         return await self.pool.analyse_jpegs(images)
 

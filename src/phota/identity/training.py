@@ -26,7 +26,6 @@ from phota.identity.analysis import (
 from phota.identity.faces import Face
 from phota.identity.profiles import new_profile_id, profile_prefix
 from phota.identity.stored_faces import decode_faces, encode_faces, faces_key
-from phota.imaging.encode import to_storage_jpeg
 from phota.jobs.queue import GiveUp, Handler, new_job_id
 from phota.services import Services
 from phota.store.keys import Principal
@@ -88,10 +87,11 @@ async def start_training(
     return profile_id
 
 
-async def _fetch(services: Services, url: str, name: str, account_id: str) -> bytes:
-    """Fetch and normalise one training photo; kept as JPEG q95 (spec §1.6)."""
-    image = await services.loader.load(url, name, account_id=account_id)
-    return await asyncio.to_thread(to_storage_jpeg, image)
+async def _ingest(services: Services, url: str, name: str, account_id: str) -> tuple[bytes, list[Face]]:
+    """Fetch one training photo here, then decode, keep (JPEG q95, spec §1.6) and analyse it in
+    the pool: each photo is analysed as soon as it arrives, while the others are still fetched."""
+    data = await services.loader.read(url, name, account_id=account_id)
+    return await services.identity.ingest(data, name, services.loader.decode_limits)
 
 
 def _job(account_id: str, kind: str, profile_id: str, mode: str) -> Job:
@@ -183,13 +183,11 @@ def make_validation_handler(services: Services) -> Handler:
         if started is None:
             return None
         urls, account_id, mode = started
-        fetched = await asyncio.gather(
-            *(_fetch(services, url, f"image_urls[{i}]", account_id) for i, url in enumerate(urls)),
+        ingested = await asyncio.gather(
+            *(_ingest(services, url, f"image_urls[{i}]", account_id) for i, url in enumerate(urls)),
             return_exceptions=True,
         )
-        rows, stored = await asyncio.to_thread(_store_photos, services, profile_id, urls, fetched)
-        analysed = await services.identity.analyse_jpegs([data for _, data in stored])
-        by_pos = dict(zip((i for i, _ in stored), analysed, strict=True))
+        rows, by_pos = await asyncio.to_thread(_store_photos, services, profile_id, urls, ingested)
         # For the train step, which may run in another process: what it needs is stored, not kept here.
         await asyncio.to_thread(_store_faces, services, profile_id, by_pos)
         if await asyncio.to_thread(_finish_validation, services, profile_id, (account_id, mode), rows, by_pos):
@@ -213,12 +211,15 @@ def _start_validation(services: Services, profile_id: str) -> tuple[list[str], s
 
 
 def _store_photos(
-    services: Services, profile_id: str, urls: list[str], fetched: list[bytes | BaseException]
-) -> tuple[list[ProfilePhoto], list[tuple[int, bytes]]]:
-    """Store the fetched photos; a photo that could not be fetched keeps its reason."""
-    stored: list[tuple[int, bytes]] = []
+    services: Services,
+    profile_id: str,
+    urls: list[str],
+    ingested: list[tuple[bytes, list[Face]] | BaseException],
+) -> tuple[list[ProfilePhoto], dict[int, list[Face]]]:
+    """Store the usable photos; a photo that could not be fetched or decoded keeps its reason."""
+    faces: dict[int, list[Face]] = {}
     rows: list[ProfilePhoto] = []
-    for i, (url, item) in enumerate(zip(urls, fetched, strict=True)):
+    for i, (url, item) in enumerate(zip(urls, ingested, strict=True)):
         row = ProfilePhoto(profile_id=profile_id, position=i, source_url=url)
         if isinstance(item, PhotaError):
             row.reason = item.message
@@ -226,10 +227,10 @@ def _store_photos(
             raise item
         else:
             row.blob_key = f"{profile_prefix(profile_id)}photos/{i}.jpg"
-            services.blobs.put(row.blob_key, item)
-            stored.append((i, item))
+            services.blobs.put(row.blob_key, item[0])
+            faces[i] = item[1]
         rows.append(row)
-    return rows, stored
+    return rows, faces
 
 
 def _finish_validation(
@@ -276,12 +277,12 @@ def make_training_handler(services: Services) -> Handler:
         loaded = await asyncio.to_thread(_load_training_photos, services, profile_id)
         if loaded is None:
             return None
-        tier, photos, usable, jpegs = loaded
+        tier, photos, usable = loaded
         faces = await asyncio.to_thread(_stored_faces, services, profile_id)
         # Validation's faces when they are of this server's model and cover exactly these photos;
         # otherwise the photos are analysed again.
         if faces is None or set(faces) != {p.position for p in usable}:
-            analysed = await services.identity.analyse_jpegs(jpegs)
+            analysed = await services.identity.analyse_jpegs(await asyncio.to_thread(_read_photos, services, usable))
             faces = {p.position: f for p, f in zip(usable, analysed, strict=True)}
         min_usable = (
             services.settings.min_usable_photos_fast if tier == "fast" else services.settings.min_usable_photos_standard
@@ -300,10 +301,13 @@ def make_training_handler(services: Services) -> Handler:
             message = result.message if not fetch_failures else f"{result.message} {'; '.join(fetch_failures)}"
             await asyncio.to_thread(_fail, services, profile_id, message)
             return None
-        # Crops only of the faces requests can use, made in parallel in the pool processes.
-        jpeg_of = {p.position: data for p, data in zip(usable, jpegs, strict=True)}
+        # Crops only of the faces requests can use, made in parallel in the pool processes; only
+        # their photos are read back.
+        best = result.ranked[:MAX_REFERENCE_CROPS]
+        photo_of = {p.position: p for p in usable}
+        jpegs = await asyncio.to_thread(_read_photos, services, [photo_of[r.index] for r in best])
         material = await services.identity.reference_material(
-            [(jpeg_of[r.index], r.face) for r in result.ranked[:MAX_REFERENCE_CROPS]]
+            [(data, r.face) for data, r in zip(jpegs, best, strict=True)]
         )
         await asyncio.to_thread(_store_result, services, profile_id, result, material)
         return None
@@ -323,10 +327,14 @@ def _stored_faces(services: Services, profile_id: str) -> dict[int, list[Face]] 
     return decode_faces(data, services.identity.model_id)
 
 
+def _read_photos(services: Services, photos: list[ProfilePhoto]) -> list[bytes]:
+    return [services.blobs.get(p.blob_key or "") for p in photos]
+
+
 def _load_training_photos(
     services: Services, profile_id: str
-) -> tuple[str, list[ProfilePhoto], list[ProfilePhoto], list[bytes]] | None:
-    """IN_PROGRESS, and the stored photos read back; None when the profile is gone."""
+) -> tuple[str, list[ProfilePhoto], list[ProfilePhoto]] | None:
+    """IN_PROGRESS, and the profile's photo rows; None when the profile is gone."""
     if not _set_status(services, profile_id, "IN_PROGRESS"):
         return None
     with services.db.session() as s:
@@ -337,8 +345,7 @@ def _load_training_photos(
         photos = list(
             s.scalars(select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position))
         )
-    usable = [p for p in photos if p.blob_key]
-    return tier, photos, usable, [services.blobs.get(p.blob_key or "") for p in usable]
+    return tier, photos, [p for p in photos if p.blob_key]
 
 
 def _store_result(

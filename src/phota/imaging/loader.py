@@ -97,12 +97,23 @@ class ImageLoader:
             # Wait for cancelled loads so no fetch or decode outlives the request.
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _load(
-        self, source: str, name: str, max_side: int | None, turn: asyncio.Lock | None, account_id: str | None
-    ) -> Image.Image:
+    @property
+    def decode_limits(self) -> dict[str, int]:
+        """``decode_image``'s size limits, for a decode done elsewhere (the training pool)."""
+        return {"max_side": self.max_side, "max_pixels": self.max_pixels, "max_full_pixels": self.max_full_pixels}
+
+    async def read(self, source: str, name: str, *, account_id: str | None = None) -> bytes:
+        """The encoded bytes of ``source`` (fetched, read from our uploads or base64-decoded),
+        not decoded: for callers that decode elsewhere with :attr:`decode_limits`."""
+        data = await self._fetch(source, name, account_id)
+        if data is None:
+            data = await asyncio.to_thread(decode_base64, source, name)
+        return data
+
+    async def _fetch(self, source: str, name: str, account_id: str | None) -> bytes | None:
+        """The bytes behind a URL or upload; None for base64 (decoded with the image)."""
         if not isinstance(source, str) or not source.strip():
             raise InvalidImage(f"{name} is empty")
-        side = min(self.max_side, max_side or self.max_side)
         data: bytes | None = None
         if looks_like_url(source):
             if self.uploads is not None and self.uploads.is_upload_url(source):
@@ -113,6 +124,13 @@ class ImageLoader:
             scheme = url_scheme(source)
             if scheme is not None and scheme != "data":
                 raise InvalidImage(f"{name}: URL scheme {scheme!r} is not supported; use http(s) or base64")
+        return data
+
+    async def _load(
+        self, source: str, name: str, max_side: int | None, turn: asyncio.Lock | None, account_id: str | None
+    ) -> Image.Image:
+        side = min(self.max_side, max_side or self.max_side)
+        data = await self._fetch(source, name, account_id)
         async with turn or contextlib.nullcontext():
             # Base64 decoding of a large upload is CPU work too: done with the decode, off the event loop.
             future = asyncio.get_running_loop().run_in_executor(self._pool, self._decode, source, data, name, side)
