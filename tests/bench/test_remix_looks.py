@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bench.remix import (
     HELD_OUT_EXCLUDED,
     HELD_OUT_LOOKS,
@@ -16,6 +14,8 @@ from bench.remix import (
     reinhard,
     split_photos,
 )
+from PIL import Image
+
 from tests.photos import photo_path, photos_dir
 
 
@@ -78,3 +78,18 @@ def test_split_is_disjoint_and_keeps_held_out_looks_out_of_tuning() -> None:
     assert not held & HELD_OUT_EXCLUDED
     assert not {i for _, i in split["tune"]} - {"group", "none"} & {i for _, i in split["held-out"]}
     assert not set(TUNE_LOOKS) & set(HELD_OUT_LOOKS) and set(TUNE_LOOKS) | set(HELD_OUT_LOOKS) == set(LOOKS)
+
+
+def test_fast_metrics_agree_with_scikit_image(photo: np.ndarray) -> None:
+    from bench.remix import _LUMA, _to_lab, ciede2000, ssim_luma
+    from skimage.color import deltaE_ciede2000
+    from skimage.metrics import structural_similarity
+
+    other = apply_look("cross-process", photo)
+    ref_ssim = structural_similarity(
+        photo.astype(np.float32) @ _LUMA, other.astype(np.float32) @ _LUMA, data_range=255.0
+    )
+    assert abs(ssim_luma(photo, other) - ref_ssim) < 1e-4
+    assert abs(ssim_luma(photo, photo) - 1.0) < 1e-6 and ref_ssim < 0.99  # negative control
+    lab1, lab2 = _to_lab(photo), _to_lab(other)
+    assert np.abs(ciede2000(lab1, lab2) - deltaE_ciede2000(lab1, lab2)).max() < 1e-3
