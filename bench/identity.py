@@ -97,6 +97,77 @@ def roc_table(gen: NDArray[np.float64], imp: NDArray[np.float64]) -> str:
     return "\n".join(lines)
 
 
+IMG_DIR = ROOT / "docs" / "img" / "identity"
+
+
+def _roc(gen: NDArray[np.float64], imp: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """(thresholds, FAR, TAR) over every distance that occurs, plus both ends."""
+    ts = np.unique(np.concatenate([[0.0], gen, imp, [2.0]]))
+    far = np.searchsorted(np.sort(imp), ts, side="right") / len(imp)
+    tar = np.searchsorted(np.sort(gen), ts, side="right") / len(gen)
+    return ts, far, tar
+
+
+def plot_verification(
+    pairs: tuple[NDArray[np.float64], NDArray[np.float64]],
+    profiles: tuple[NDArray[np.float64], NDArray[np.float64]],
+    folder: Path = IMG_DIR,
+) -> list[Path]:
+    """ROC curves and distance histograms (face pairs; leave-one-out profiles) with the threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    curves = (("photo pairs", pairs, "#2a7ab0"), ("leave-one-out profiles", profiles, "#d08030"))
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=90)
+    for label, (gen, imp), colour in curves:
+        _, far, tar = _roc(gen, imp)
+        ax.plot(np.maximum(far, 1e-5), tar, color=colour, label=f"{label} ({len(gen)} same / {len(imp)} different)")
+        _, f_t, fr_t = rates(gen, imp, THRESHOLD)
+        ax.plot([max(f_t, 1e-5)], [1 - fr_t], "o", color=colour, ms=7)
+        ax.annotate(
+            f"threshold {THRESHOLD}: FAR {f_t:.3%}, TAR {1 - fr_t:.1%}",
+            (max(f_t, 1e-5), 1 - fr_t),
+            xytext=(12, -18 if colour == "#2a7ab0" else -34),
+            textcoords="offset points",
+            fontsize=7,
+            color=colour,
+        )
+    ax.set_xscale("log")
+    ax.set_xlim(1e-5, 1.0)
+    ax.set_ylim(0.5, 1.005)
+    ax.set_xlabel("false accept rate (log; 1e-5 stands for 0)")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("dlib face verification ROC on the shared photos", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    written.append(folder / "roc.png")
+    fig.savefig(written[-1], format="png")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=90)
+    for ax, (label, (gen, imp), _) in zip(axes, curves, strict=True):
+        bins = np.linspace(0.0, 1.4, 71)
+        ax.hist(imp, bins=bins, density=True, alpha=0.6, color="#c04040", label=f"different person ({len(imp)})")
+        ax.hist(gen, bins=bins, density=True, alpha=0.6, color="#30a050", label=f"same person ({len(gen)})")
+        ax.axvline(THRESHOLD, color="black", ls="--", lw=1)
+        ax.text(THRESHOLD + 0.01, ax.get_ylim()[1] * 0.92, f"threshold {THRESHOLD}", fontsize=7)
+        ax.set_xlabel("embedding distance")
+        ax.set_ylabel("density")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    written.append(folder / "distances.png")
+    fig.savefig(written[-1], format="png")
+    plt.close(fig)
+    return written
+
+
 def _nearest3(e: Emb, emb: Emb, c: Emb) -> float:
     return float(np.sort(np.linalg.norm(emb - e, axis=1))[:3].mean())
 
@@ -254,6 +325,7 @@ def main() -> None:
         "| profile distance | genuine max | impostor min | EER | FRR @0.50 | FAR @0.50 |",
         "|---|---|---|---|---|---|",
     ]
+    chosen_profile: tuple[NDArray[np.float64], NDArray[np.float64]] = (np.zeros(0), np.zeros(0))
     for name, fn in STATS.items():
         g, im = [], []
         for i in ids:
@@ -262,9 +334,12 @@ def main() -> None:
                     emb = np.stack([x for k, (_, x) in enumerate(by_id[p]) if not (p == i and k == j)])
                     (g if p == i else im).append(fn(e, emb, emb.mean(axis=0)))
         ga, ia = np.array(g), np.array(im)
+        if "(chosen)" in name:
+            chosen_profile = (ga, ia)
         e_, t_ = eer(ga, ia)
         _, fa, fr = rates(ga, ia, THRESHOLD)
         stat_lines.append(f"| {name} | {ga.max():.3f} | {ia.min():.3f} | {e_:.2%} @ {t_:.2f} | {fr:.2%} | {fa:.3%} |")
+    plots = plot_verification((gen, imp), chosen_profile)
     correct = wrong = none = 0
     for i in ids:
         for j, (_, e) in enumerate(by_id[i]):
@@ -432,6 +507,8 @@ mean {imp.mean():.3f}. Equal-error rate **{pair_eer:.2%}** at {pair_eer_t:.2f}.
 At the chosen threshold {THRESHOLD}: accuracy **{acc:.2%}**, FAR **{far:.3%}**, FRR **{frr:.2%}**.
 
 {roc_table(gen, imp)}
+
+{chr(10).join(f"![{p.stem}](img/identity/{p.name})" for p in plots)}
 
 ### Leave-one-out profile matching
 

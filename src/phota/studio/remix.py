@@ -1,15 +1,17 @@
 """Local remix: move the reference photo's look onto the input, no provider needed.
 
-Pipeline (docs/enhance.md has the tunables):
+The reference shows a look on *another* picture, so its statistics mix the look with that picture's
+content; matching them exactly copies the content too. The look is estimated instead, relative to a
+typical photo (docs/enhance.md has the reasoning, the tunables and the evaluation):
 
 1. Working size: the INPUT's aspect ratio at ``long_side``; large inputs are downscaled first.
-2. Statistics of both images on ~512 px proxies in CIE Lab (perceptual: L is lightness, a/b colour).
-3. Tone: the input's L histogram is matched to the reference's (a monotone curve with bounded slope,
-   so no posterisation), blended with a mean/std (Reinhard) match of L.
-4. Palette: a and b are moved to the reference's mean and spread (Reinhard transfer in Lab).
-5. Faces: inside the face boxes colour change is halved and lightness change is capped, so skin keeps
+2. Per-channel curves map a typical photo's quantiles onto the reference's, trusted fully at the black
+   and white ends and only partly in the midtones, slope-limited (no posterisation, no crushing).
+3. Colourfulness around the per-lightness-band a/b means (toning) follows the reference's, relative to
+   a typical photo's, softened; a monochrome reference still gives a toned black and white.
+4. Faces: inside the face boxes colour change is halved and lightness change is capped, so skin keeps
    its tone and the face its structure (nothing geometric is ever applied).
-6. Grain: if the reference is grainier than the input, seeded luma grain of the missing amount is added
+5. Grain: if the reference is grainier than the input, seeded luma grain of the missing amount is added
    at the output size.
 
 The prompt steers strength and what is transferred (:data:`REMIX_VOCABULARY`); unknown words are ignored.
@@ -31,12 +33,42 @@ from phota.studio.enhance import FaceBox, estimate_noise, face_mask, resize, to_
 F32 = NDArray[np.float32]
 
 PROXY_SIDE = 512
-DEFAULT_STRENGTH = 0.85  # fraction of the way to the reference's statistics
-STD_RATIO_RANGE = (0.25, 3.0)  # clamp on the spread ratio: avoids blowing up near-flat channels
-CURVE_SLOPE_RANGE = (0.25, 4.0)  # clamp on the tone curve's slope: avoids posterisation / crushing
-HIST_WEIGHT = 0.6  # share of full histogram matching in the L transfer (rest is mean/std)
+DEFAULT_STRENGTH = 0.8  # fraction of the estimated look that is applied
+QUANTILES = 33  # knots of the per-channel curves
+CURVE_SLOPE_RANGE = (0.25, 4.0)  # clamp on the curves' slope: avoids posterisation / crushing
+END_TRUST, MID_TRUST = 1.0, 0.15  # how much of the estimated curve is trusted at the ends / midtones
+PRIOR_WEIGHT = 1.0  # share of the typical photo in the estimate of the reference's original
+CHROMA_RATIO_RANGE = (0.0, 2.5)  # clamp on the colourfulness ratio (0 = a black-and-white look)
+CHROMA_TRUST = 0.5  # exponent on that ratio: < 1 pulls moderate ratios towards 1, keeps 0 at 0
+BANDS = 8  # lightness bands for toning (a/b means conditioned on L)
+BAND_MIN = 200.0  # proxy pixels below which a band's mean leans on the global mean
 FACE_COLOUR = 0.5  # fraction of the a/b change kept inside faces
 FACE_MAX_DL = 12.0  # cap on |lightness change| (L units, 0-100) inside faces
+# A typical photo's per-channel sRGB quantiles (0, 1/16, ..., 1; columns R, G, B): the mean quantile
+# function of the 78 TUNE photos of bench/remix.py (people, groups, animals, objects, no edits).
+PRIOR_RGB_QUANTILES = np.array(
+    [
+        [4.8, 2.7, 1.6],
+        [37.0, 30.5, 28.6],
+        [52.4, 43.5, 41.0],
+        [66.9, 54.9, 51.8],
+        [82.0, 65.9, 62.5],
+        [97.9, 79.2, 76.1],
+        [110.2, 90.7, 87.5],
+        [119.7, 99.2, 95.8],
+        [130.0, 106.5, 103.3],
+        [141.6, 114.6, 111.5],
+        [152.9, 123.9, 120.5],
+        [164.7, 133.8, 129.8],
+        [177.7, 145.4, 141.6],
+        [191.5, 160.7, 155.3],
+        [204.5, 176.0, 171.4],
+        [217.0, 191.7, 189.3],
+        [251.5, 245.3, 244.1],
+    ],
+    np.float32,
+)
+PRIOR_CHROMA_DEV = 11.5  # a typical photo's RMS a/b distance from its lightness bands' means (same TUNE photos)
 GRAIN_MAX = 12.0  # cap on added grain sigma (0-255 units)
 
 
@@ -116,8 +148,9 @@ def _variation(steer: RemixSteer, variation: int) -> RemixSteer:
     )
 
 
-def _lab(rgb: NDArray[np.uint8]) -> F32:
-    return np.asarray(cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab), np.float32)
+def _lab(rgb: NDArray[np.uint8] | F32) -> F32:
+    x = rgb if rgb.dtype == np.float32 else rgb.astype(np.float32) / 255.0
+    return np.asarray(cv2.cvtColor(np.asarray(x, np.float32), cv2.COLOR_RGB2Lab), np.float32)
 
 
 def _proxy(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -126,18 +159,61 @@ def _proxy(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.asarray(resize(rgb, (max(1, round(w * s)), max(1, round(h * s)))), np.uint8)
 
 
-def _tone_curve(src: F32, ref: F32) -> tuple[F32, F32]:
-    """Monotone L -> L curve (x, y knots) matching src's histogram to ref's, slope-limited."""
-    qs = np.linspace(0.0, 1.0, 65)
-    xs = np.quantile(src, qs).astype(np.float32)
-    ys = np.quantile(ref, qs).astype(np.float32)
-    xs = np.maximum.accumulate(xs + np.arange(65, dtype=np.float32) * 1e-4)  # strictly increasing
-    # Bound the slope between knots, then rebuild y so the curve stays monotone and bounded.
-    dx = np.diff(xs)
-    dy = np.clip(np.diff(ys), dx * CURVE_SLOPE_RANGE[0], dx * CURVE_SLOPE_RANGE[1])
-    ys = np.concatenate([[ys[0]], ys[0] + np.cumsum(dy)]).astype(np.float32)
-    ys += np.float32(np.median(ref) - np.interp(np.median(src), xs, ys))  # keep the median where ref has it
-    return xs, np.clip(ys, 0.0, 100.0)
+def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
+    """Per-channel 256-entry LUTs (values 0-255) estimating the reference's look.
+
+    The reference shows the look applied to *another* photo, whose own distribution is unknown. It is
+    estimated as ``PRIOR_WEIGHT`` of a typical photo's (the prior) and the rest of the input's; the
+    curve maps that estimate's quantiles onto the reference's. Slopes are clamped so the curve can
+    neither posterise nor crush.
+    """
+    qs = np.linspace(0.0, 1.0, QUANTILES)
+    prior_qs = np.linspace(0.0, 1.0, PRIOR_RGB_QUANTILES.shape[0])
+    x = np.arange(256, dtype=np.float32)
+    trust = MID_TRUST + (END_TRUST - MID_TRUST) * np.abs(2 * qs - 1) ** 2
+    luts = np.empty((3, 256), np.float32)
+    for c in range(3):
+        q_src = np.quantile(src[..., c], qs)
+        q_ref = np.quantile(ref[..., c], qs)
+        q_est = PRIOR_WEIGHT * np.interp(qs, prior_qs, PRIOR_RGB_QUANTILES[:, c]) + (1 - PRIOR_WEIGHT) * q_src
+        xs = np.maximum.accumulate(q_est + np.arange(QUANTILES) * 1e-3)
+        q_ref = xs + (q_ref - xs) * trust
+        dx = np.diff(xs)
+        dy = np.clip(np.diff(q_ref), dx * CURVE_SLOPE_RANGE[0], dx * CURVE_SLOPE_RANGE[1])
+        ys = q_ref[0] + np.concatenate([[0.0], np.cumsum(dy)])
+        ys += np.median(q_ref) - np.median(ys)  # the clamp must not move the midtones
+        # Beyond the estimated range the curve continues with slope 1.
+        xs = np.concatenate([[xs[0] - 256.0], xs, [xs[-1] + 256.0]])
+        ys = np.concatenate([[ys[0] - 256.0], ys, [ys[-1] + 256.0]])
+        luts[c] = np.clip(np.interp(x, xs, ys), 0.0, 255.0)
+    return luts
+
+
+def _band_means(lab: F32) -> F32:
+    """Mean a/b per lightness band (BANDS bands over L 0-100), empty bands filled from the global mean."""
+    L = lab[..., 0].ravel()
+    ab = lab[..., 1:].reshape(-1, 2)
+    idx = np.clip((L * (BANDS / 100.0)).astype(np.int32), 0, BANDS - 1)
+    count = np.bincount(idx, minlength=BANDS).astype(np.float32)
+    out = np.empty((BANDS, 2), np.float32)
+    glob = ab.mean(0) if len(ab) else np.zeros(2, np.float32)
+    for k in range(2):
+        sums = np.bincount(idx, weights=ab[:, k], minlength=BANDS)
+        # Shrink sparse bands towards the global mean (BAND_MIN pixels count as half-reliable).
+        out[:, k] = (sums + BAND_MIN * glob[k]) / (count + BAND_MIN)
+    return out
+
+
+def _at(band: F32, L: F32) -> F32:
+    """Band means interpolated at each pixel's lightness: (..., 2)."""
+    centres = (np.arange(BANDS, dtype=np.float32) + 0.5) * (100.0 / BANDS)
+    return np.stack([np.interp(L, centres, band[:, k]).astype(np.float32) for k in range(2)], axis=-1)
+
+
+def _chroma_dev(lab: F32, band: F32) -> float:
+    """RMS distance of a/b from the lightness band's mean: how colourful, apart from any toning."""
+    d = lab[..., 1:] - _at(band, lab[..., 0])
+    return float(np.sqrt((d**2).sum(-1).mean())) + 1e-3
 
 
 def remix_image(
@@ -159,25 +235,30 @@ def remix_image(
     steer = _variation(parse_remix_prompt(prompt), max(0, variation))
     k = steer.strength
 
-    src_p, ref_p = _lab(_proxy(work)), _lab(_proxy(ref_rgb))
-    s_mean, s_std = src_p.reshape(-1, 3).mean(0), src_p.reshape(-1, 3).std(0) + 1e-3
-    r_mean, r_std = ref_p.reshape(-1, 3).mean(0), ref_p.reshape(-1, 3).std(0) + 1e-3
-    ratio = np.clip(r_std / s_std, *STD_RATIO_RANGE)
+    src_p, ref_p = _proxy(work), _proxy(ref_rgb)
+    # 1. Per-channel curves: tone, casts, per-channel (cross-process) curves, lifted blacks.
+    luts = _channel_curves(src_p, ref_p)
+    mid = np.stack([luts[c][work[..., c]] for c in range(3)], axis=-1) * np.float32(1 / 255.0)
+    mid_p = np.stack([luts[c][src_p[..., c]] for c in range(3)], axis=-1) * np.float32(1 / 255.0)
+    # 2. Colourfulness around the toning: the reference's, relative to the estimate of its original.
+    lab_src_p, lab_ref_p, lab_mid_p = _lab(src_p), _lab(ref_p), _lab(mid_p)
+    band_src, band_ref, band_mid = _band_means(lab_src_p), _band_means(lab_ref_p), _band_means(lab_mid_p)
+    dev_src = _chroma_dev(lab_src_p, band_src)
+    dev_est = PRIOR_WEIGHT * PRIOR_CHROMA_DEV + (1 - PRIOR_WEIGHT) * dev_src
+    target = _chroma_dev(lab_ref_p, band_ref) * dev_src / dev_est
+    ratio = float(np.clip(target / _chroma_dev(lab_mid_p, band_mid), *CHROMA_RATIO_RANGE)) ** CHROMA_TRUST
+    lab_mid = _lab(mid)
+    del mid
+    centre = _at(band_mid, lab_mid[..., 0])
+    lab_mid[..., 1:] = centre + (lab_mid[..., 1:] - centre) * np.float32(ratio)
+    del centre
 
+    # 3. Steering: how much of the estimated change in lightness and in colour is kept.
     lab = _lab(work)
-    L = lab[..., 0]
-    xs, ys = _tone_curve(src_p[..., 0].ravel(), ref_p[..., 0].ravel())
-    lut_x = np.linspace(0.0, 100.0, 1024, dtype=np.float32)
-    reinhard = (lut_x - s_mean[0]) * ratio[0] + r_mean[0]
-    matched = np.interp(lut_x, xs, ys).astype(np.float32)
-    curve = HIST_WEIGHT * matched + (1 - HIST_WEIGHT) * reinhard
-    curve = lut_x + (curve - lut_x) * min(1.0, k * steer.tone)
-    idx = np.clip(L * (1023 / 100.0), 0, 1023).astype(np.int32)
-    dL = np.clip(curve, 0.0, 100.0)[idx] - L
-
-    ab = lab[..., 1:]
-    target_ab = (ab - s_mean[1:]) * ratio[1:] + r_mean[1:]
-    d_ab = (target_ab - ab) * min(1.0, k * steer.colour)
+    L, ab = lab[..., 0], lab[..., 1:]
+    dL = (lab_mid[..., 0] - L) * min(1.0, k * steer.tone)
+    d_ab = (lab_mid[..., 1:] - ab) * min(1.0, k * steer.colour)
+    del lab_mid
 
     mask = face_mask(L.shape, faces, work_size[0] / w0)
     if mask is not None:
@@ -185,6 +266,7 @@ def remix_image(
         d_ab = d_ab * (1.0 - (1.0 - FACE_COLOUR) * mask)[..., None]
     lab[..., 0] = L + dL
     lab[..., 1:] = ab + d_ab
+    del dL, d_ab
     out = np.clip(np.asarray(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out = np.asarray(resize(out, out_size), np.uint8)
 
