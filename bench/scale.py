@@ -231,6 +231,11 @@ def key(env: dict[str, str], mode: str = "test") -> dict[str, str]:
     return {"X-API-Key": k}
 
 
+def start_workers(env: dict[str, str], queues: str, concurrency: int, n: int) -> list[subprocess.Popen[bytes]]:
+    args = [PHOTA, "worker", "--queues", queues, "--concurrency", str(concurrency)]
+    return [subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+
+
 # --- 2. throughput -------------------------------------------------------------------------------
 
 
@@ -244,15 +249,7 @@ def throughput(url: str, tmp: Path, n_workers: int, jobs: int = 60) -> tuple[flo
         backlog = [
             httpx.post(f"{base}/generate", json=body, headers=h, timeout=60).json()["job_id"] for _ in range(jobs)
         ]
-        workers = [
-            subprocess.Popen(
-                [PHOTA, "worker", "--queues", "studio", "--concurrency", "2"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(n_workers)
-        ]
+        workers = start_workers(env, "studio", 2, n_workers)
         try:
             engine = sa.create_engine(url)
             ids = sa.bindparam("ids", expanding=True)
@@ -311,15 +308,7 @@ def trainings(url: str, tmp: Path, n_workers: int, profiles: int = 4) -> float:
                     timeout=60,
                 )
                 pids.append(r.json()["profile_id"])
-            workers = [
-                subprocess.Popen(
-                    [PHOTA, "worker", "--queues", "training", "--concurrency", "1"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for _ in range(n_workers)
-            ]
+            workers = start_workers(env, "training", 1, n_workers)
             try:
                 engine = sa.create_engine(url)
                 ids = sa.bindparam("ids", expanding=True)

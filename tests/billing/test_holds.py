@@ -202,11 +202,14 @@ def test_a_runnable_job_whose_queue_entry_is_gone_fails_with_its_hold_released(d
     acct = new_account(db)
     ledger.top_up(acct, 1_000_000)
     lost, kept = f"job_{uuid.uuid4().hex}", f"job_{uuid.uuid4().hex}"
+    running = f"job_{uuid.uuid4().hex}"
     lost_hold = _job_hold(ledger, db, acct, lost, "queued")
     kept_hold = _job_hold(ledger, db, acct, kept, "queued")
-    sweep = HoldSweep(ledger, grace_s=1, entries=FakeEntries(live={kept}, rows=[lost, kept]))
+    # A running row whose entry ended is left to the stalled-job rerun (a rerun reuses the entry).
+    running_hold = _job_hold(ledger, db, acct, running, "running")
+    sweep = HoldSweep(ledger, grace_s=1, entries=FakeEntries(live={kept}, rows=[lost, kept, running]))
     sweep.run(T0 + timedelta(seconds=5))
-    assert not ledger.is_open(lost_hold) and ledger.is_open(kept_hold)
+    assert not ledger.is_open(lost_hold) and ledger.is_open(kept_hold) and ledger.is_open(running_hold)
     with db.session() as s:
         lost_job, kept_job = s.get(Job, lost), s.get(Job, kept)
         assert lost_job is not None and kept_job is not None

@@ -367,3 +367,30 @@ class Cluster:
 
     def object_keys(self) -> list[str]:
         return [k.removeprefix(f"{self.prefix}/") for k in self.seaweedfs.object_keys(f"{self.prefix}/")]
+
+
+def add_profile(base: str, headers: dict[str, str], urls: list[str], tier: str = "fast") -> str:
+    """POST /profiles/add; the new profile's id."""
+    body = {"image_urls": urls, "training_tier": tier}
+    r = httpx.post(f"{base}/v1/phota/profiles/add", json=body, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    return str(r.json()["profile_id"])
+
+
+def ready_pictured_and_usable(base: str, key: str, profile_id: str) -> dict[str, Any]:
+    """Through ``base``: the profile is READY, has its picture, and a generate with it shows it
+    (test keys: the emulator draws the subject). Returns the generate response."""
+    h = {"X-API-Key": key}
+    assert poll_ready(base, key, profile_id)["status"] == "READY"
+    picture = httpx.get(f"{base}/v1/phota/profiles/{profile_id}/profile_picture", headers=h)
+    assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
+    r = httpx.post(
+        f"{base}/v1/phota/generate",
+        json={"prompt": f"[[{profile_id}]] sailing", "response_mode": "urls"},
+        headers=h,
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["known_subjects"] == {"counts": {profile_id: 1}}
+    body: dict[str, Any] = r.json()
+    return body

@@ -27,7 +27,19 @@ import sqlalchemy as sa
 from phota_client.webhooks import verify
 from tests.api.test_profile_deletion import StallingPhotoServer
 from tests.conftest import POSTGRES, PhotoServer, SeaweedFS, b64_file, identity_photos, image_files
-from tests.e2e.cluster import Cluster, cli, entry_kinds, eventually, job_of, paid_key, poll_ready, usage, wait_job
+from tests.e2e.cluster import (
+    Cluster,
+    add_profile,
+    cli,
+    entry_kinds,
+    eventually,
+    job_of,
+    paid_key,
+    poll_ready,
+    ready_pictured_and_usable,
+    usage,
+    wait_job,
+)
 from tests.engines.fakes.gemini import KEY, FakeGemini
 from tests.jobs.conftest import fresh_postgres_database
 
@@ -198,26 +210,20 @@ def test_a_profile_trained_through_a_is_ready_usable_and_pictured_through_b(
     cluster: Cluster, photo_server: PhotoServer
 ) -> None:
     key = cli(cluster.env, "keys", "create", "--account", "trainer", "--mode", "test").strip()
-    h = {"X-API-Key": key}
     urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:6]]
-    body = {"image_urls": urls, "training_tier": "fast"}
-    r = httpx.post(f"{cluster.a.base}/v1/phota/profiles/add", json=body, headers=h, timeout=60)
-    assert r.status_code == 200, r.text
-    pid = r.json()["profile_id"]
-    assert poll_ready(cluster.b.base, key, pid)["status"] == "READY"
-    picture = httpx.get(f"{cluster.b.base}/v1/phota/profiles/{pid}/profile_picture", headers=h)
-    assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
-    r = httpx.post(
-        f"{cluster.b.base}/v1/phota/generate",
-        json={"prompt": f"[[{pid}]] sailing", "response_mode": "urls"},
-        headers=h,
-        timeout=120,
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["known_subjects"] == {"counts": {pid: 1}}
+    pid = add_profile(cluster.a.base, {"X-API-Key": key}, urls)
+    ready_pictured_and_usable(cluster.b.base, key, pid)
     # Negative control: the profile is the account's own; another key gets 404 through either API.
     other = {"X-API-Key": cli(cluster.env, "keys", "create", "--account", "stranger", "--mode", "test").strip()}
     assert httpx.get(f"{cluster.b.base}/v1/phota/profiles/{pid}/status", headers=other).status_code == 404
+
+
+def add_stalled_profile(cluster: Cluster, h: dict[str, str], stalling: StallingPhotoServer) -> str:
+    """A profile added through A whose validation is now waiting on a photo that stalls."""
+    names = identity_photos("dlib_john_savage")[:6]
+    pid = add_profile(cluster.a.base, h, [stalling.url(n, stall=(i == 0)) for i, n in enumerate(names)])
+    assert stalling.arrived.wait(60), "validation never fetched the photos"
+    return pid
 
 
 def test_sigkill_of_the_training_worker_mid_validation_trains_the_profile_elsewhere(
@@ -226,13 +232,7 @@ def test_sigkill_of_the_training_worker_mid_validation_trains_the_profile_elsewh
     h = paid_key(cluster.env, "killed-validation", usd="20")
     stalling = StallingPhotoServer()
     try:
-        names = identity_photos("dlib_john_savage")[:6]
-        urls = [stalling.url(n, stall=(i == 0)) for i, n in enumerate(names)]
-        body = {"image_urls": urls, "training_tier": "fast"}
-        r = httpx.post(f"{cluster.a.base}/v1/phota/profiles/add", json=body, headers=h, timeout=60)
-        assert r.status_code == 200, r.text
-        pid = r.json()["profile_id"]
-        assert stalling.arrived.wait(60), "validation never fetched the photos"
+        pid = add_stalled_profile(cluster, h, stalling)
         cluster.workers["training"].kill9()  # mid-validation: a fetch is in flight
         assert profile_status(db, pid) == "VALIDATING"
         stalling.released.set()
@@ -251,10 +251,7 @@ def test_sigkill_of_the_training_worker_mid_training_trains_the_profile_elsewher
 ) -> None:
     h = paid_key(cluster.env, "killed-training", usd="20")
     urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:6]]
-    body = {"image_urls": urls, "training_tier": "fast"}
-    r = httpx.post(f"{cluster.a.base}/v1/phota/profiles/add", json=body, headers=h, timeout=60)
-    assert r.status_code == 200, r.text
-    pid = r.json()["profile_id"]
+    pid = add_profile(cluster.a.base, h, urls)
     eventually(lambda: profile_status(db, pid) == "IN_PROGRESS", 120, "the train step to start")
     # The train step now needs the bucket (photos in, crops and picture out): stall its path, then kill.
     cluster.paths["training"].hold()
@@ -447,13 +444,7 @@ def test_delete_during_validation_leaves_nothing_anywhere(cluster: Cluster, db: 
     h = {"X-API-Key": key}
     stalling = StallingPhotoServer()
     try:
-        names = identity_photos("dlib_john_savage")[:6]
-        urls = [stalling.url(n, stall=(i == 0)) for i, n in enumerate(names)]
-        body = {"image_urls": urls, "training_tier": "fast"}
-        r = httpx.post(f"{cluster.a.base}/v1/phota/profiles/add", json=body, headers=h, timeout=60)
-        assert r.status_code == 200, r.text
-        pid = r.json()["profile_id"]
-        assert stalling.arrived.wait(60), "validation never fetched the photos"
+        pid = add_stalled_profile(cluster, h, stalling)
         assert leftovers(cluster, db, pid)  # control: the scan sees the profile's rows while it validates
         assert httpx.delete(f"{cluster.b.base}/v1/phota/profiles/{pid}", headers=h).status_code in (200, 204)
         stalling.released.set()  # the validation goes on, and finds its profile gone

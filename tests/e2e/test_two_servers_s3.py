@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import PhotoServer, SeaweedFS, b64_file, identity_photos, image_files
-from tests.e2e.cluster import Server, clean_env, cli, free_port, poll_ready, s3_env
+from tests.e2e.cluster import Server, add_profile, clean_env, cli, free_port, ready_pictured_and_usable, s3_env
 
 pytestmark = pytest.mark.e2e
 
@@ -38,23 +38,10 @@ def test_work_done_through_one_api_is_served_by_the_other(
         key = cli(a.env, "keys", "create", "--account", "two-apis").strip()
         h = {"X-API-Key": key}
         urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:10]]
-        r = httpx.post(f"{a.base}/v1/phota/profiles/add", json={"image_urls": urls}, headers=h, timeout=60)
-        assert r.status_code == 200, r.text
-        pid = r.json()["profile_id"]
-        assert poll_ready(b.base, key, pid)["status"] == "READY"
-        picture = httpx.get(f"{b.base}/v1/phota/profiles/{pid}/profile_picture", headers=h)
-        assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
-
-        # A download link issued by B downloads through A (302 to the bucket, then the bytes).
-        r = httpx.post(
-            f"{b.base}/v1/phota/generate",
-            json={"prompt": f"[[{pid}]] sailing", "response_mode": "urls"},
-            headers=h,
-            timeout=120,
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["known_subjects"] == {"counts": {pid: 1}}
-        link = r.json()["download_urls"][0].replace(b.base, a.base)
+        pid = add_profile(a.base, h, urls, tier="standard")
+        # Ready and pictured through B; a download link issued by B downloads through A (302, then the bytes).
+        generated = ready_pictured_and_usable(b.base, key, pid)
+        link = generated["download_urls"][0].replace(b.base, a.base)
         redirect = httpx.get(link)
         assert redirect.status_code == 302
         assert httpx.get(link, follow_redirects=True).content[:3] == b"\xff\xd8\xff"

@@ -45,7 +45,7 @@ class QueueEntries(Protocol):
         ...
 
     def without_entry(self, session: Session, created_before: datetime) -> list[str]:
-        """Runnable job rows created before ``created_before`` that no entry will ever run."""
+        """Queued job rows created before ``created_before`` that no entry will ever run."""
         ...
 
 
@@ -120,7 +120,7 @@ class HoldSweep:
     A job hold's reference is its studio job's id, or the profile id of a training (owned by the
     profile's validate/train jobs). Such a hold is orphaned when no job of it is runnable: the job
     ended without settling it, or its row is gone. With a queue that keeps its own entries
-    (procrastinate), a runnable row whose entry is gone can never run either: the row is failed
+    (procrastinate), a queued row whose entry is gone can never run either: the row is failed
     and its hold released together. Holds and rows younger than ``grace_s`` are left alone.
 
     Candidates are found by one query each; every release then re-checks its owner in the
@@ -165,7 +165,7 @@ class HoldSweep:
             return False  # its owner closed it a moment ago: that close stands
 
     def sweep_lost_jobs(self, now: datetime) -> int:
-        """Fail runnable rows whose queue entry is gone, releasing their holds; returns how many holds."""
+        """Fail queued rows whose queue entry is gone, releasing their holds; returns how many holds."""
         if self.entries is None:
             return 0
         with self.ledger.db.session() as s:
@@ -175,7 +175,7 @@ class HoldSweep:
             try:
                 with self.ledger.db.session() as s:
                     job = s.get(Job, job_id, with_for_update=True)
-                    if job is None or job.status not in RUNNABLE or self.entries.has_entry(s, job_id):
+                    if job is None or job.status != "queued" or self.entries.has_entry(s, job_id):
                         continue
                     job.status, job.owner, job.lease_until, job.finished_at = "failed", None, None, now
                     job.error = {"status_code": 500, "error_type": "INTERNAL_ERROR", "detail": LOST_ENTRY}

@@ -91,9 +91,12 @@ class ProcrastinateEntries:
         return bool(found)
 
     def without_entry(self, session: Session, created_before: datetime) -> list[str]:
+        # Queued rows only: a running row's procrastinate job may legitimately have ended already
+        # (a stalled-job retry reuses the job, and the first run's end then marks it done while
+        # the second run goes on); a queued row always has a job waiting for it.
         rows = session.execute(
             text(
-                "SELECT j.id FROM jobs j WHERE j.status IN ('queued', 'running') AND j.created_at < :before "
+                "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.created_at < :before "
                 f"AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE {self._LIVE} AND args->>'job_id' = j.id)"
             ),
             {"task": RUN_TASK, "before": created_before},
