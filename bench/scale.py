@@ -5,7 +5,9 @@
    PostgreSQL.
 2. Async studio jobs per second (test key: the local emulator, 1K) through `phota serve --jobs 0`
    with one `phota worker` vs two, on PostgreSQL with procrastinate; submit→done p50/p99.
-3. Seconds from a worker's SIGKILL to its job running on another worker (the provider, a slow
+3. Trainings per minute (validate + train of a profile, fast tier, 6 photos served over HTTP)
+   with one `phota worker --queues training` vs two, same run.
+4. Seconds from a worker's SIGKILL to its job running on another worker (the provider, a slow
    wire-format fake, receives the job's request again): procrastinate with its default heartbeat,
    and the embedded queue with a 20 s lease.
 
@@ -229,6 +231,11 @@ def key(env: dict[str, str], mode: str = "test") -> dict[str, str]:
     return {"X-API-Key": k}
 
 
+def start_workers(env: dict[str, str], queues: str, concurrency: int, n: int) -> list[subprocess.Popen[bytes]]:
+    args = [PHOTA, "worker", "--queues", queues, "--concurrency", str(concurrency)]
+    return [subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+
+
 # --- 2. throughput -------------------------------------------------------------------------------
 
 
@@ -242,15 +249,7 @@ def throughput(url: str, tmp: Path, n_workers: int, jobs: int = 60) -> tuple[flo
         backlog = [
             httpx.post(f"{base}/generate", json=body, headers=h, timeout=60).json()["job_id"] for _ in range(jobs)
         ]
-        workers = [
-            subprocess.Popen(
-                [PHOTA, "worker", "--queues", "studio", "--concurrency", "2"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(n_workers)
-        ]
+        workers = start_workers(env, "studio", 2, n_workers)
         try:
             engine = sa.create_engine(url)
             ids = sa.bindparam("ids", expanding=True)
@@ -285,7 +284,60 @@ def throughput(url: str, tmp: Path, n_workers: int, jobs: int = 60) -> tuple[flo
                 w.wait(60)
 
 
-# --- 3. recovery after SIGKILL -------------------------------------------------------------------
+# --- 3. trainings per minute --------------------------------------------------------------------
+
+
+def trainings(url: str, tmp: Path, n_workers: int, profiles: int = 4) -> float:
+    """Trainings per minute draining a backlog of ``profiles`` (first validation start to last
+    training end, from the job rows), with ``n_workers`` training workers of one job at a time."""
+    from tests.conftest import PhotoServer, identity_photos
+
+    env = scale_env(url, tmp, PHOTA_JOB_QUEUE="procrastinate", PHOTA_PROFILE_ADD_WAIT_S="0")
+    h = key(env)
+    photos = PhotoServer()
+    people = ["dlib_john_savage", "dlib_john_shimkus", "dlib_john_schneider", "dlib_john_salley"]
+    try:
+        with processes(env, []) as (base, _):
+            pids = []
+            for i in range(profiles):
+                urls = [photos.url(n) for n in identity_photos(people[i % len(people)])[:6]]
+                r = httpx.post(
+                    f"{base}/profiles/add",
+                    json={"image_urls": urls, "training_tier": "fast"},
+                    headers=h,
+                    timeout=60,
+                )
+                pids.append(r.json()["profile_id"])
+            workers = start_workers(env, "training", 1, n_workers)
+            try:
+                engine = sa.create_engine(url)
+                ids = sa.bindparam("ids", expanding=True)
+                ended = sa.text("SELECT count(*) FROM profiles WHERE id IN :ids AND status IN ('READY', 'ERROR')")
+                with engine.connect() as conn:
+                    while conn.execute(ended.bindparams(ids), {"ids": pids}).scalar() < profiles:
+                        time.sleep(0.5)
+                    first, last = conn.execute(
+                        sa.text(
+                            "SELECT min(started_at), max(finished_at) FROM jobs WHERE kind IN ('validate', 'train')"
+                        )
+                    ).one()
+                    ready = conn.execute(
+                        sa.text("SELECT count(*) FROM profiles WHERE id IN :ids AND status = 'READY'").bindparams(ids),
+                        {"ids": pids},
+                    ).scalar()
+                engine.dispose()
+                assert ready == profiles, f"only {ready} of {profiles} profiles trained"
+                return profiles / ((last - first).total_seconds() / 60)
+            finally:
+                for w in workers:
+                    w.terminate()
+                for w in workers:
+                    w.wait(60)
+    finally:
+        photos.close()
+
+
+# --- 4. recovery after SIGKILL -------------------------------------------------------------------
 
 
 def recovery(url: str, tmp: Path, **settings: str) -> float:
@@ -331,6 +383,8 @@ def main() -> None:
     one, lat_one = throughput(prepare(postgres_database()), tmp, 1)
     two, lat_two = throughput(prepare(postgres_database()), tmp, 2)
     both = lat_one + lat_two
+    train_one = trainings(prepare(postgres_database()), tmp, 1)
+    train_two = trainings(prepare(postgres_database()), tmp, 2)
     pg_recovery = recovery(prepare(postgres_database()), tmp, PHOTA_JOB_QUEUE="procrastinate")
     emb_recovery = recovery(prepare(postgres_database()), tmp, PHOTA_JOB_LEASE_S="20")
     body = f"""
@@ -367,6 +421,20 @@ paced 0.25 s apart with the workers up, from the job's `created_at` to its `fini
 Two workers vs one: {two / one:.2f}×. All {len(both) + 120} jobs ran on this one machine, so both
 workers share its {os.cpu_count()} cores with the API, PostgreSQL and each other: the ratio shows what
 a second worker adds on the *same* machine; on a second machine it adds its own cores.
+
+Trainings (validate + train, fast tier, 6 photos each, served over loopback HTTP) through
+`phota serve --jobs 0` and `phota worker --queues training --concurrency 1` on PostgreSQL with
+procrastinate: a backlog of 4 profiles added with no worker running, then drained (first
+validation start to last training end, from the job rows):
+
+| training workers | trainings per minute |
+|---|---|
+| 1 | {train_one:.2f} |
+| 2 | {train_two:.2f} |
+
+Two workers vs one: {train_two / train_one:.2f}×. Face analysis is CPU-bound and both workers share
+this machine's {os.cpu_count()} cores (each runs its own analysis pool), so on one machine the ratio is
+bounded by the cores; a second machine adds its own.
 
 Seconds from a worker's SIGKILL (its job waiting on a slow provider) to the job's request reaching
 the provider again from the other worker: procrastinate with the default

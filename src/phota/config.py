@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="a request's payment hold expires unless its request renews it"
     )
     hold_sweep_interval_s: float = Field(default=30.0, gt=0, description="how often orphaned holds are released")
+    job_input_grace_s: float = Field(
+        default=600.0, gt=0, description="an async job's stored inputs with no job row are removed after this long"
+    )
+    job_input_sweep_interval_s: float = Field(
+        default=300.0, gt=0, description="how often studio workers remove the inputs of ended or never-created jobs"
+    )
     async_timeout_s: float = Field(default=1800.0, gt=0)
     callback_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
     callback_retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay; doubles each time")

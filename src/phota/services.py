@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 from phota.billing.charges import Charges
 from phota.billing.ledger import Ledger
 from phota.billing.prices import load_price_table
+from phota.billing.work import HoldSweep
 from phota.clock import Clock
 from phota.config import Settings
 from phota.engines.base import Engine
@@ -60,6 +61,7 @@ class Services:
     uploads: UploadStore
     jobs: JobRecords  # the jobs table's state machine under whichever queue runs them
     keys: KeyAuthenticator
+    hold_sweep: HoldSweep
     owns_face_pool: bool = field(default=True)
 
     def close(self) -> None:
@@ -151,18 +153,22 @@ def build_services(
     )
     queue: JobQueue
     if settings.job_queue == "procrastinate":
-        from phota.jobs.procrastinate_queue import ProcrastinateQueue
+        from phota.jobs.procrastinate_queue import ProcrastinateEntries, ProcrastinateQueue
 
+        # A job hold is left to its job for the hold lease before the sweep may judge it.
+        hold_sweep = HoldSweep(ledger, grace_s=settings.hold_lease_s, entries=ProcrastinateEntries())
         queue = ProcrastinateQueue(
             records,
             settings.resolved_database_url,
-            ledger=ledger,
+            hold_sweep=hold_sweep,
             heartbeat_s=settings.worker_heartbeat_s,
             sweep_interval_s=settings.hold_sweep_interval_s,
             poll_interval_s=max(settings.job_poll_interval_s, 0.5),
             grace_s=settings.worker_shutdown_grace_s,
         )
     else:
+        # The embedded queue's entry is the job row itself.
+        hold_sweep = HoldSweep(ledger, grace_s=settings.hold_lease_s)
         queue = EmbeddedQueue(records, poll_interval_s=settings.job_poll_interval_s)
     return Services(
         settings,
@@ -183,5 +189,6 @@ def build_services(
         uploads,
         records,
         KeyAuthenticator(db, ttl_s=settings.auth_cache_ttl_s, max_entries=settings.auth_cache_max_entries),
+        hold_sweep,
         owns_face_pool=face_pool is None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -262,3 +263,32 @@ def test_check_callback_url_is_what_delivery_uses(settings: Settings) -> None:
     # Operators who allow a port get it.
     opened = strict.model_copy(update={"outbound_ports": "443,8443"})
     assert check_callback_url("https://hooks.example.com:8443/p", opened).port == 8443
+
+
+def test_a_job_ending_in_a_worker_thread_wakes_the_dispatcher(
+    settings: Settings, db: Database, clock: FixedClock
+) -> None:
+    """Jobs end in threads; the dispatcher's loop must wake at once, not at its next poll (minutes here)."""
+    rec = Recorder()
+    slow_poll = settings.model_copy(update={"job_poll_interval_s": 120.0})
+    dispatcher = CallbackDispatcher(db, slow_poll, clock, body_of=job_view, transport=rec.transport())
+
+    def wake_then_watch(job_id: str) -> str | None:
+        """In a thread, like a job's end: wake the dispatcher, then watch without touching its loop
+        (the loop sleeps until something wakes it for real)."""
+        dispatcher.wake()
+        deadline = time.monotonic() + 10
+        while attempts(db, job_id)[0] != "delivered" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return attempts(db, job_id)[0]
+
+    async def run() -> str | None:
+        await dispatcher.start()
+        await asyncio.sleep(0.2)  # its first sweep found nothing; it now waits for a wake-up
+        job_id = make_job(db, clock, "https://ok.example/x", account="woken")
+        state = await asyncio.to_thread(wake_then_watch, job_id)
+        await dispatcher.stop()
+        return state
+
+    assert asyncio.run(run()) == "delivered"
+    assert len(rec.seen) == 1

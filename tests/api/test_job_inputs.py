@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from phota.clock import FixedClock
 from phota.jobs.queue import Handler
 from phota.jobs.studio_jobs import sweep_inputs
-from phota.store.models import Job
+from phota.store.models import Account, Job
 from tests.api.test_async import wait_job
 from tests.conftest import PhotoServer, b64_image, replace_handler, services_of
 
@@ -89,3 +93,26 @@ def test_sweep_removes_inputs_of_ended_jobs_only(client: TestClient, auth: dict[
     services.blobs.put(f"jobs/{unknown}/images/0", b"x")
     assert sweep_inputs(services) == 1
     assert services.blobs.list_keys("jobs") == [f"jobs/{unknown}/images/0"]
+
+
+def test_sweep_removes_inputs_whose_job_row_was_never_written_after_the_grace(
+    client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process died between storing a submit's inputs and inserting its row."""
+    services = services_of(client)
+    orphan, queued = "job_orphaned_by_a_crash", "job_still_queued"
+    account = client.get("/v1/phota/", headers=auth).json()["account"]
+    with services.db.session() as s:
+        account_id = s.scalar(select(Account.id).where(Account.name == account))
+        s.add(Job(id=queued, account_id=account_id, kind="studio", status="queued", payload={}))
+    for job_id in (orphan, queued):
+        services.blobs.put(f"jobs/{job_id}/images/0", b"x")
+        services.blobs.put(f"jobs/{job_id}/style_image", b"x")
+    assert sweep_inputs(services) == 0  # young: maybe a submit in flight
+    assert len(services.blobs.list_keys(f"jobs/{orphan}")) == 2
+    later = datetime.now(UTC) + timedelta(seconds=services.settings.job_input_grace_s + 1)
+    monkeypatch.setattr(services, "clock", FixedClock(later))
+    assert sweep_inputs(services) == 1
+    assert services.blobs.list_keys(f"jobs/{orphan}") == []
+    # A queued job keeps its inputs however old they are.
+    assert len(services.blobs.list_keys(f"jobs/{queued}")) == 2

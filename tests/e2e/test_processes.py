@@ -1,7 +1,9 @@
-"""Processes: `phota serve --jobs 0`, `phota worker`, `phota migrate`, killed at awkward moments.
+"""Processes of the embedded queue (`phota serve`, `phota serve --jobs 0` + `phota worker`) killed at
+awkward moments, and start-up refusals of the scale-out mode.
 
 Every test runs real subprocesses over real HTTP; the provider is the Gemini wire-format fake,
-slowed down so that a process can be killed while it waits on it.
+slowed down so that a process can be killed while it waits on it. The same behaviours on the
+scale-out set (procrastinate, PostgreSQL, S3, two APIs, two workers) are in test_scale_out.py.
 """
 
 from __future__ import annotations
@@ -12,52 +14,31 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_server import PHOTA, Server, cli, env, free_port
+from tests.e2e.cluster import (
+    PHOTA,
+    Server,
+    Worker,
+    cli,
+    entry_kinds,
+    eventually,
+    free_port,
+    job_of,
+    paid_key,
+    usage,
+)
+from tests.e2e.test_server import env
 from tests.engines.fakes.gemini import KEY, FakeGemini
 from tests.jobs.conftest import fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
 __all__ = ["env"]  # the shared fixture of tests/e2e/test_server.py
 ASYNC = {"prompt": "a kite", "async": True, "response_mode": "urls"}
-
-
-class Worker:
-    """`phota worker` as a subprocess, its output in a log file next to the data dir."""
-
-    def __init__(self, env: dict[str, str], *args: str, name: str = "worker") -> None:
-        self.env, self.args = env, args
-        self.log = Path(env["PHOTA_DATA_DIR"]).parent / f"{name}.log"
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [PHOTA, "worker", *self.args],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 @pytest.fixture
@@ -73,36 +54,6 @@ def live_env(env: dict[str, str], gemini: FakeGemini) -> dict[str, str]:
     return {**env, "PHOTA_GEMINI_API_KEY": KEY, "PHOTA_GEMINI_BASE_URL": gemini.url, "PHOTA_PROVIDER_MAX_RETRIES": "0"}
 
 
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def paid_key(env: dict[str, str], account: str) -> dict[str, str]:
-    key = cli(env, "keys", "create", "--account", account, "--mode", "live").strip()
-    cli(env, "credits", "add", "--account", account, "--usd", "1")
-    return {"X-API-Key": key}
-
-
-def usage(server: Server, headers: dict[str, str]) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{server.base}/v1/phota/usage", headers=headers).json()
-    return body
-
-
-def entry_kinds(server: Server, headers: dict[str, str]) -> list[str]:
-    return [e["kind"] for e in usage(server, headers)["entries"]]
-
-
-def job_of(server: Server, headers: dict[str, str], poll_url: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{server.base}{poll_url}", headers=headers).json()
-    return body
-
-
 def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(
     live_env: dict[str, str], gemini: FakeGemini
 ) -> None:
@@ -116,7 +67,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(
         h = paid_key(env, "crasher")
         handle = httpx.post(f"{api.base}/v1/phota/generate", json=ASYNC, headers=h, timeout=30).json()
         time.sleep(1.0)
-        assert job_of(api, h, handle["poll_url"])["status"] == "queued"  # the API runs no jobs
+        assert job_of(api.base, h, handle["poll_url"])["status"] == "queued"  # the API runs no jobs
         for attempt in (1, 2):
             worker.start()
             eventually(lambda n=attempt: len(gemini.requests) >= n, 60, f"run {attempt} to reach the provider")
@@ -124,13 +75,15 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(
             worker.wait(10)
         worker.start()  # the next claim sees the cap: the job fails without running again
         job = eventually(
-            lambda: (j := job_of(api, h, handle["poll_url"]))["status"] in ("failed", "succeeded") and j, 60, "the end"
+            lambda: (j := job_of(api.base, h, handle["poll_url"]))["status"] in ("failed", "succeeded") and j,
+            60,
+            "the end",
         )
         assert job["status"] == "failed", job
         assert "2 attempts" in job["error"]["detail"]
         assert len(gemini.requests) == 2  # not run a third time
-        assert entry_kinds(api, h) == ["topup", "reserve", "release"]
-        assert usage(api, h)["totals"]["charged_usd"] == "0.00"
+        assert entry_kinds(api.base, h) == ["topup", "reserve", "release"]
+        assert usage(api.base, h)["totals"]["charged_usd"] == "0.00"
         assert "balance $1.00, held $0.00" in cli(env, "credits", "show", "--account", "crasher")
     finally:
         worker.stop()
@@ -163,9 +116,9 @@ def test_sigkill_during_a_synchronous_paid_request_releases_the_hold_after_resta
             60,
             "the sweep to release the hold",
         )
-        release = usage(server, h)["entries"][-1]
+        release = usage(server.base, h)["entries"][-1]
         assert "sweep" in release["description"]
-        assert entry_kinds(server, h) == ["topup", "reserve", "release"]
+        assert entry_kinds(server.base, h) == ["topup", "reserve", "release"]
     finally:
         server.stop()
 
@@ -185,11 +138,11 @@ def test_sigterm_of_a_worker_mid_job_finishes_the_job_and_charges_once(
         eventually(lambda: gemini.requests, 60, "the job to reach the provider")
         worker.signal(signal.SIGTERM)
         assert worker.wait(30) == 0  # it let the running job finish, then exited cleanly
-        job = job_of(api, h, handle["poll_url"])
+        job = job_of(api.base, h, handle["poll_url"])
         assert job["status"] == "succeeded", job
         assert len(gemini.requests) == 1  # finished here, not redone
-        assert entry_kinds(api, h) == ["topup", "reserve", "settle"]
-        assert usage(api, h)["totals"]["charged_usd"] == "0.18"
+        assert entry_kinds(api.base, h) == ["topup", "reserve", "settle"]
+        assert usage(api.base, h)["totals"]["charged_usd"] == "0.18"
     finally:
         worker.stop()
         api.stop()
@@ -198,27 +151,6 @@ def test_sigterm_of_a_worker_mid_job_finishes_the_job_and_charges_once(
 def _swallow(call: Callable[[], Any]) -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server died under it: the point of the test
         call()
-
-
-def test_three_concurrent_migrates_on_a_fresh_postgres_database_all_succeed(env: dict[str, str]) -> None:
-    import sqlalchemy as sa
-
-    url = fresh_postgres_database()
-    env = {**env, "PHOTA_DATABASE_URL": url}
-    procs = [
-        subprocess.Popen(
-            [PHOTA, "migrate"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outputs
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
-        # procrastinate's schema came with the migrations.
-        assert conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar()
-    engine.dispose()
 
 
 def test_scale_out_start_up_refuses_what_it_cannot_run_safely(env: dict[str, str]) -> None:
@@ -244,42 +176,3 @@ def test_scale_out_start_up_refuses_what_it_cannot_run_safely(env: dict[str, str
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('alembic_version') IS NULL")).scalar()
     engine.dispose()
-
-
-def test_procrastinate_reruns_the_job_of_a_killed_worker_elsewhere(env: dict[str, str], gemini: FakeGemini) -> None:
-    url = fresh_postgres_database()
-    env = {
-        **env,
-        "PHOTA_DATABASE_URL": url,
-        "PHOTA_JOB_QUEUE": "procrastinate",
-        "PHOTA_WORKER_HEARTBEAT_S": "1",
-        "PHOTA_GEMINI_API_KEY": KEY,
-        "PHOTA_GEMINI_BASE_URL": gemini.url,
-        "PHOTA_PROVIDER_MAX_RETRIES": "0",
-    }
-    cli(env, "migrate")
-    gemini.delay = 4.0
-    api = Server(env, free_port())
-    api.args = ["--jobs", "0"]
-    api.start()
-    first = Worker(env, "--queues", "studio", name="worker-a")
-    second = Worker(env, "--queues", "studio,maintenance", name="worker-b")
-    try:
-        h = paid_key(env, "stalled")
-        handle = httpx.post(f"{api.base}/v1/phota/generate", json=ASYNC, headers=h, timeout=30).json()
-        first.start()
-        eventually(lambda: gemini.requests, 60, "the first worker to reach the provider")
-        first.signal(signal.SIGKILL)
-        first.wait(10)
-        second.start()  # its maintenance task finds the dead worker's job and runs it again
-        job = eventually(
-            lambda: (j := job_of(api, h, handle["poll_url"]))["status"] in ("failed", "succeeded") and j, 90, "the end"
-        )
-        assert job["status"] == "succeeded", job
-        assert len(gemini.requests) == 2  # the killed run, then the recovered one
-        assert entry_kinds(api, h) == ["topup", "reserve", "settle"]
-        assert usage(api, h)["totals"]["charged_usd"] == "0.18"
-    finally:
-        first.stop()
-        second.stop()
-        api.stop()

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,70 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, PhotoServer, b64_file, identity_photos
+from tests.conftest import PhotoServer, b64_file, identity_photos
+from tests.e2e.cluster import Server, clean_env, cli, free_port, poll_ready
 
 pytestmark = pytest.mark.e2e
-PHOTA = str(Path(sys.executable).parent / "phota")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env = env
-        self.port = port
-        self.log = Path(env["PHOTA_DATA_DIR"]).parent / f"server-{port}.log"
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[str] | None = None
-        self.args: list[str] = []  # more `phota serve` options, e.g. --jobs 0
-
-    def start(self) -> None:
-        self.offset = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = subprocess.Popen(
-            [PHOTA, "serve", "--port", str(self.port), *self.args],
-            env=self.env,
-            cwd=ROOT,
-            # A file, not a pipe: output is read after the process ends, whatever it left running.
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/v1/phota/", timeout=1).status_code in (401, 403):
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> str:
-        if self.proc is None:
-            return ""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
-        with self.log.open() as fh:
-            fh.seek(self.offset)
-            return fh.read()
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")}
+    env = clean_env()
     env.update(
         PHOTA_DATA_DIR=str(tmp_path / "data"),
         PHOTA_DATABASE_URL=database_url if "postgresql" in database_url else f"sqlite:///{tmp_path}/phota.db",
@@ -98,20 +38,6 @@ def server(env: dict[str, str]) -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([PHOTA, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-
-
-def poll_ready(base: str, key: str, profile_id: str, timeout: float = 90) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{base}/v1/phota/profiles/{profile_id}/status", headers={"X-API-Key": key}).json()
-        if body["status"] in ("READY", "ERROR"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError("training did not finish")
 
 
 def test_first_start_prints_a_test_key(env: dict[str, str], tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""Two `phota serve` processes on one database and one S3 bucket, each with its own empty data dir:
-whatever one does, the other serves; no image lands on either's disk."""
+"""Two `phota serve` processes (each running jobs: the embedded queue) on one database and one S3
+bucket, each with its own empty data dir: whatever one does, the other serves; no image lands on
+either's disk. The scale-out set with separate workers is test_scale_out.py."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import PhotoServer, SeaweedFS, b64_file, identity_photos, image_files
-from tests.e2e.test_server import Server, cli, free_port, poll_ready
+from tests.e2e.cluster import Server, add_profile, clean_env, cli, free_port, ready_pictured_and_usable, s3_env
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +21,11 @@ def test_work_done_through_one_api_is_served_by_the_other(
     tmp_path: Path, database_url: str, seaweedfs: SeaweedFS, photo_server: PhotoServer
 ) -> None:
     shared = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")},
+        **clean_env(),
+        **s3_env(seaweedfs, f"e2e-{uuid.uuid4().hex[:8]}"),
         "PHOTA_DATABASE_URL": database_url if "postgresql" in database_url else f"sqlite:///{tmp_path}/phota.db",
         "PHOTA_ALLOW_PRIVATE_URLS": "true",
         "PHOTA_OUTBOUND_PORTS": "*",  # the photo server listens on a loopback high port
-        **{k: seaweedfs.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")},
-        "PHOTA_BLOB_URL": seaweedfs.blob_url(f"e2e-{uuid.uuid4().hex[:8]}"),
         "PHOTA_SECRET_KEY": uuid.uuid4().hex * 2,
     }
     data_dirs = [tmp_path / name / "data" for name in ("a", "b")]
@@ -39,23 +38,10 @@ def test_work_done_through_one_api_is_served_by_the_other(
         key = cli(a.env, "keys", "create", "--account", "two-apis").strip()
         h = {"X-API-Key": key}
         urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:10]]
-        r = httpx.post(f"{a.base}/v1/phota/profiles/add", json={"image_urls": urls}, headers=h, timeout=60)
-        assert r.status_code == 200, r.text
-        pid = r.json()["profile_id"]
-        assert poll_ready(b.base, key, pid)["status"] == "READY"
-        picture = httpx.get(f"{b.base}/v1/phota/profiles/{pid}/profile_picture", headers=h)
-        assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
-
-        # A download link issued by B downloads through A (302 to the bucket, then the bytes).
-        r = httpx.post(
-            f"{b.base}/v1/phota/generate",
-            json={"prompt": f"[[{pid}]] sailing", "response_mode": "urls"},
-            headers=h,
-            timeout=120,
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["known_subjects"] == {"counts": {pid: 1}}
-        link = r.json()["download_urls"][0].replace(b.base, a.base)
+        pid = add_profile(a.base, h, urls, tier="standard")
+        # Ready and pictured through B; a download link issued by B downloads through A (302, then the bytes).
+        generated = ready_pictured_and_usable(b.base, key, pid)
+        link = generated["download_urls"][0].replace(b.base, a.base)
         redirect = httpx.get(link)
         assert redirect.status_code == 302
         assert httpx.get(link, follow_redirects=True).content[:3] == b"\xff\xd8\xff"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -53,6 +54,21 @@ def test_list_keys_by_prefix(store: BlobStore) -> None:
     assert store.list_keys("outputs/x.png") == ["outputs/x.png"]
     assert store.list_keys("nothing/here") == []
     assert len(store.list_keys()) == 4
+
+
+def test_list_dated_gives_each_blob_its_last_write_time(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)  # the S3 server's clock may differ a little
+    for key in ("jobs/a/images/0", "jobs/a/style_image", "jobs/b/images/0", "outputs/x.png"):
+        store.put(key, b"x")
+    dated = store.list_dated("jobs")
+    assert (
+        [key for key, _ in dated]
+        == store.list_keys("jobs")
+        == ["jobs/a/images/0", "jobs/a/style_image", "jobs/b/images/0"]
+    )
+    after = datetime.now(UTC) + timedelta(seconds=5)
+    assert all(before <= when <= after and when.tzinfo is not None for _, when in dated)
+    assert store.list_dated("nothing") == []
 
 
 def test_delete_prefix_removes_that_tree_and_nothing_beside_it(store: BlobStore) -> None:

@@ -151,6 +151,7 @@ class CallbackDispatcher:
         self._ssl: ssl.SSLContext | None = None
         self._timeout = httpx.Timeout(settings.callback_timeout_s)
         self._wake = asyncio.Event()
+        self._loop_of_wake: asyncio.AbstractEventLoop | None = None  # the loop ``_wake`` belongs to
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], str] = {}  # delivery task -> account id
         self._sweep_errors = ErrorStreak(log, "callback sweep")
@@ -160,7 +161,7 @@ class CallbackDispatcher:
         """Mark a finished job's callback due now (no-op for jobs without callback_url)."""
         with self.db.session() as s:
             self.schedule_in(s, job_id)
-        self._wake.set()
+        self.wake()
 
     def schedule_in(self, s: Session, job_id: str) -> None:
         """The same, inside the transaction that finishes the job: a crash cannot separate them."""
@@ -169,13 +170,30 @@ class CallbackDispatcher:
             .where(Job.id == job_id, Job.callback_url.is_not(None), Job.callback_state.is_(None))
             .values(callback_state="pending", callback_next_at=self.clock.now(), callback={"attempts": []})
         )
-        self._wake.set()  # a no-op from another process: its dispatcher finds it at its next sweep
+        self.wake()  # a no-op from another process: its dispatcher finds it at its next sweep
+
+    def wake(self) -> None:
+        """Wake the dispatcher from any thread: jobs end in worker threads, and an asyncio.Event
+        may only be set from its own loop's thread."""
+        loop = self._loop_of_wake
+        if loop is None or loop.is_closed():
+            return  # not started here: the dispatcher of another process sweeps for it
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
+        self._loop_of_wake = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._loop(), name="phota-callbacks")
 
     async def stop(self) -> None:
+        self._loop_of_wake = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -16,8 +16,11 @@
   send a heartbeat every ``PHOTA_WORKER_HEARTBEAT_S``, and a periodic ``maintenance`` task
   retries the jobs of workers silent for three heartbeats. The retried run takes the row over
   with a new owner token, so the dead worker's run, should it wake, cannot write its outcome.
-- **Sweep.** Another periodic ``maintenance`` task releases payment holds orphaned by killed
-  synchronous requests every ``PHOTA_HOLD_SWEEP_INTERVAL_S``.
+- **Sweep.** Another periodic ``maintenance`` task runs the hold sweep
+  (:class:`phota.billing.work.HoldSweep`) every ``PHOTA_HOLD_SWEEP_INTERVAL_S``: holds of killed
+  synchronous requests, and job holds no job can close any more (:class:`ProcrastinateEntries` tells it
+  whether a runnable row still has a procrastinate job to run it), and deletes procrastinate's
+  rows of ended runs (our jobs table is the record; a row's lock names its profile).
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import procrastinate
 from procrastinate import jobs as pjobs
 from procrastinate.manager import JobManager
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from phota.billing.ledger import Ledger
+from phota.billing.work import HoldSweep
 from phota.errors import PhotaError
 from phota.jobs.queue import (
     KIND_QUEUE,
@@ -74,20 +78,46 @@ def every(seconds: float) -> str:
     return f"*/{max(1, min(59, s // 60))} * * * *"
 
 
+class ProcrastinateEntries:
+    """What the hold sweep asks procrastinate: does a job row still have a job to run it?"""
+
+    _LIVE = "task_name = :task AND status IN ('todo', 'doing')"
+
+    def has_entry(self, session: Session, job_id: str) -> bool:
+        found = session.execute(
+            text(f"SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE {self._LIVE} AND args->>'job_id' = :job_id)"),
+            {"task": RUN_TASK, "job_id": job_id},
+        ).scalar()
+        return bool(found)
+
+    def without_entry(self, session: Session, created_before: datetime) -> list[str]:
+        # Queued rows only: a running row's procrastinate job may legitimately have ended already
+        # (a stalled-job retry reuses the job, and the first run's end then marks it done while
+        # the second run goes on); a queued row always has a job waiting for it.
+        rows = session.execute(
+            text(
+                "SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.created_at < :before "
+                f"AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE {self._LIVE} AND args->>'job_id' = j.id)"
+            ),
+            {"task": RUN_TASK, "before": created_before},
+        ).all()
+        return [row[0] for row in rows]
+
+
 class ProcrastinateQueue:
     def __init__(
         self,
         records: JobRecords,
         url: str,
         *,
-        ledger: Ledger,
+        hold_sweep: HoldSweep,
         heartbeat_s: float = 5.0,
         sweep_interval_s: float = 30.0,
         poll_interval_s: float = 1.0,
         grace_s: float = 30.0,
     ) -> None:
         self.records = records
-        self.ledger = ledger
+        self.hold_sweep = hold_sweep
         self.heartbeat_s = heartbeat_s
         self.poll_interval_s = poll_interval_s
         self.grace_s = grace_s
@@ -108,7 +138,8 @@ class ProcrastinateQueue:
         @self.app.periodic(cron=every(sweep_interval_s), periodic_id="sweep")
         @self.app.task(name="phota.sweep_holds", queue="maintenance", pass_context=True)
         async def sweep_holds(context: Any, timestamp: int) -> int:
-            return await asyncio.to_thread(self.ledger.sweep, self.records.clock.now())
+            await self.prune(context.app)
+            return await asyncio.to_thread(self.hold_sweep.run, self.records.clock.now())
 
     # --- the interface -------------------------------------------------------------------------
 
@@ -207,6 +238,14 @@ class ProcrastinateQueue:
             await asyncio.to_thread(self.records.fail, job, error_body(PhotaError(str(exc))), kind.give_up)
         else:
             await asyncio.to_thread(self.records.finish, job, result)
+
+    async def prune(self, app: procrastinate.App) -> None:
+        """Delete procrastinate's rows of ended runs: our jobs table is the record, and a row's
+        lock names the profile (nothing of a deleted profile may stay). Keeps the table small too."""
+        await app.connector.execute_query_async(
+            "DELETE FROM procrastinate_jobs WHERE task_name = %(task)s AND status NOT IN ('todo', 'doing')",
+            task=RUN_TASK,
+        )
 
     async def retry_stalled(self, app: procrastinate.App) -> int:
         """Run again the jobs of workers whose heartbeat stopped (killed, frozen, cut off)."""

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -71,23 +72,38 @@ def delete_inputs(services: Services, job_id: str) -> None:
 
 
 def sweep_inputs(services: Services) -> int:
-    """Remove the inputs of jobs that ended (a process died before their own clean-up); returns how many."""
+    """Remove the inputs of jobs that ended (a process died before their own clean-up) and of jobs
+    whose row was never written (a process died between storing the inputs and inserting the row)
+    once they are older than ``PHOTA_JOB_INPUT_GRACE_S``; returns how many jobs' inputs went."""
     try:
         return _sweep_inputs(services)
-    except Exception:  # the store is briefly unreachable: the next start sweeps again
+    except Exception:  # the store is briefly unreachable: the next sweep tries again
         log.exception("sweeping the inputs of ended jobs failed")
         return 0
 
 
 def _sweep_inputs(services: Services) -> int:
-    job_ids = sorted({key.split("/")[1] for key in services.blobs.list_keys("jobs")})
-    if not job_ids:
+    newest: dict[str, datetime] = {}
+    for key, when in services.blobs.list_dated("jobs"):
+        job_id = key.split("/")[1]
+        newest[job_id] = max(when, newest.get(job_id, when))
+    if not newest:
         return 0
     with services.db.session() as s:
-        ended = set(s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(("succeeded", "failed")))))
-    for job_id in ended:
+        rows = {
+            job_id: status for job_id, status in s.execute(select(Job.id, Job.status).where(Job.id.in_(list(newest))))
+        }
+    # A submit stores the inputs first and inserts the row after: an input without a row is
+    # either being submitted right now (young) or orphaned by a process that died in between.
+    cutoff = services.clock.now() - timedelta(seconds=services.settings.job_input_grace_s)
+    gone = [
+        job_id
+        for job_id, when in newest.items()
+        if rows.get(job_id) in ("succeeded", "failed") or (job_id not in rows and when < cutoff)
+    ]
+    for job_id in gone:
         delete_inputs(services, job_id)
-    return len(ended)
+    return len(gone)
 
 
 async def submit_async(

@@ -5,7 +5,7 @@ runs none of it; ``phota worker --queues ...`` runs only it. Same code, other se
 
 Queues: ``training`` (validate, train), ``studio`` (async studio requests), ``callbacks``
 (the callback dispatcher), ``maintenance`` (the sweep of payment holds orphaned by killed
-requests, and on procrastinate the retry of stalled jobs).
+requests or by jobs that can no longer close them, and on procrastinate the retry of stalled jobs).
 """
 
 from __future__ import annotations
@@ -54,14 +54,15 @@ class JobRuntime:
         self.queues = set(queues)
         self.concurrency = concurrency
         self._maintenance: asyncio.Task[None] | None = None
-        self._input_sweep: asyncio.Future[int] | None = None
+        self._input_sweep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         services = self.services
         await services.queue.start(self.queues & {"training", "studio", "maintenance"}, self.concurrency)
         if "studio" in self.queues:
-            # Inputs of jobs that ended while a process died before removing them.
-            self._input_sweep = asyncio.get_running_loop().run_in_executor(None, sweep_inputs, services)
+            # Inputs of jobs that ended while a process died before removing them, or whose row
+            # was never written: at start-up, then periodically.
+            self._input_sweep = asyncio.create_task(self._sweep_inputs_forever(), name="phota-input-sweep")
         if "callbacks" in self.queues:
             await services.callbacks.start()
         if "maintenance" in self.queues and services.settings.job_queue == "embedded":
@@ -71,6 +72,8 @@ class JobRuntime:
     async def stop(self) -> None:
         if self._input_sweep is not None:
             self._input_sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._input_sweep
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,10 +81,15 @@ class JobRuntime:
         await self.services.queue.stop(self.services.settings.worker_shutdown_grace_s)
         await self.services.callbacks.stop()
 
+    async def _sweep_inputs_forever(self) -> None:
+        while True:
+            await asyncio.to_thread(sweep_inputs, self.services)  # logs its own errors
+            await asyncio.sleep(self.services.settings.job_input_sweep_interval_s)
+
     async def _sweep_forever(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.services.ledger.sweep, self.services.clock.now())
+                await asyncio.to_thread(self.services.hold_sweep.run, self.services.clock.now())
             except Exception:
                 log.exception("sweeping orphaned holds failed")
             await asyncio.sleep(self.services.settings.hold_sweep_interval_s)

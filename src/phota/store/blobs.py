@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +24,10 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def delete_prefix(self, prefix: str) -> None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
+    def list_dated(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        """``list_keys`` with each blob's last write time (UTC): sweeps judge a blob's age by it."""
+        ...
+
     def presigned_get(self, key: str, ttl_s: int, content_type: str) -> str | None:
         """A URL that downloads the blob directly for ``ttl_s`` seconds; None when the store has none."""
         ...
@@ -94,6 +99,16 @@ class FileBlobStore:
         return sorted(
             str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def list_dated(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        dated = []
+        for key in self.list_keys(prefix):
+            try:
+                mtime = self._path(key).stat().st_mtime
+            except FileNotFoundError:  # deleted since it was listed
+                continue
+            dated.append((key, datetime.fromtimestamp(mtime, UTC)))
+        return dated
 
     def presigned_get(self, key: str, ttl_s: int, content_type: str) -> str | None:
         return None  # files are served by phota's own signed route

@@ -7,6 +7,7 @@ shared config, instance role); phota reads none of them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -58,14 +59,18 @@ class S3BlobStore:
 
     def _under(self, prefix: str) -> list[str]:
         """Full object keys equal to ``prefix`` or below ``prefix/`` (all of them for "")."""
+        return [key for key, _ in self._under_dated(prefix)]
+
+    def _under_dated(self, prefix: str) -> list[tuple[str, datetime]]:
+        """``_under`` with each object's LastModified."""
         if not prefix:
             base, keep = self.prefix, (lambda k: True)
         else:
             base = self._key(prefix.rstrip("/"))
             keep = lambda k: k == base or k.startswith(base + "/")  # noqa: E731
-        found: list[str] = []
+        found: list[tuple[str, datetime]] = []
         for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
-            found.extend(obj["Key"] for obj in page.get("Contents", []) if keep(obj["Key"]))
+            found.extend((obj["Key"], obj["LastModified"]) for obj in page.get("Contents", []) if keep(obj["Key"]))
         return found
 
     def delete_prefix(self, prefix: str) -> None:
@@ -79,6 +84,9 @@ class S3BlobStore:
 
     def list_keys(self, prefix: str = "") -> list[str]:
         return sorted(k.removeprefix(self.prefix) for k in self._under(prefix))
+
+    def list_dated(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        return sorted((k.removeprefix(self.prefix), when.astimezone(UTC)) for k, when in self._under_dated(prefix))
 
     def presigned_get(self, key: str, ttl_s: int, content_type: str) -> str | None:
         url: str = self._client.generate_presigned_url(

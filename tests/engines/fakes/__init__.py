@@ -135,8 +135,8 @@ class FakeServer:
                 time.sleep(wait)
             return reply
         finally:
-            with self.lock:
-                self.in_flight[route] -= 1
+            with self.lock:  # a reset() while this request was in flight cleared the count
+                self.in_flight[route] = self.in_flight.get(route, 1) - 1
 
     def start(self) -> str:
         server = self
