@@ -88,15 +88,17 @@ def load_photoset(root: Path) -> tuple[list[Photo], list[Unused]]:
     unused: list[Unused] = []
     for r in rows:
         file, identity = r["file"], r["identity"]
-        split = split_of(file, identity, index.get(file))
-        if split is None:
-            why = "an earlier enhancer was tuned on it" if file in SEEN_BEFORE else "not in either split"
-            unused.append(Unused(file, identity, why))
+        if file in SEEN_BEFORE:
+            unused.append(Unused(file, identity, "an earlier enhancer was tuned on it"))
             continue
         try:
             decode_image((root / file).read_bytes(), file, max_side=64)
         except (InvalidImage, OSError) as exc:
             unused.append(Unused(file, identity, f"unreadable: {exc}"))
+            continue
+        split = split_of(file, identity, index.get(file))
+        if split is None:
+            unused.append(Unused(file, identity, "its identity is in neither split"))
             continue
         photos.append(Photo(file, identity, split))
     photos.sort(key=lambda p: p.file)
