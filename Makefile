@@ -58,6 +58,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.remix
+	$(BIN)/python -m bench.enhance
 
 clean:
 	rm -rf $(VENV) build *.egg-info
