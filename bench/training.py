@@ -149,6 +149,7 @@ def main() -> None:
     upsampled.append(dlib_pipeline_loop(TEN))
     cpu = stage_cpu(TEN)
     plain_cpu = plain_dlib_loop(TEN, time.thread_time)  # CPU, like the steps above
+    cpu_fifty = sum(stage_cpu([SAVAGE[i % len(SAVAGE)] for i in range(50)]).values())
     base_s = statistics.median(plain)
     up_s = statistics.median(upsampled)
     warm = statistics.median(later)
@@ -201,6 +202,9 @@ the runs above (one thread, as in a pool process):
 On {cores} cores that is at least **{total / cores:.2f} s** of pool work before fetching, HTTP and the database,
 whatever the scheduling; detection alone (HOG on the {detect_side} px copy, which sets the smallest face found,
 see [identity.md](identity.md)) is {detection_s:.2f} s of it. {verdict}
+
+The same steps for the 50-photo profile (150 px photos, scanned at 300 px: see identity.md) take
+{cpu_fifty:.2f} s of CPU, at least **{cpu_fifty / cores:.2f} s** on {cores} cores against the 4 s target.
 """
     write_section("training", "Profile training end to end (bench/training.py)", body)
 
