@@ -492,7 +492,7 @@ def bar_chart(outcomes: list[Outcome], looks: tuple[str, ...], path: Path) -> No
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle("Remix on held-out pairs, scored at 2K against the look applied to the input", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, format="png", optimize=True)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 
