@@ -76,6 +76,7 @@ def test_split_is_disjoint_and_keeps_held_out_looks_out_of_tuning() -> None:
     held = {f for f, _ in split["held-out"]}
     assert tune and held and not tune & held
     assert not held & HELD_OUT_EXCLUDED
+    assert all(not f.lower().endswith(".gif") for f in tune | held)  # /remix refuses GIF inputs
     assert not {i for _, i in split["tune"]} - {"group", "none"} & {i for _, i in split["held-out"]}
     assert not set(TUNE_LOOKS) & set(HELD_OUT_LOOKS) and set(TUNE_LOOKS) | set(HELD_OUT_LOOKS) == set(LOOKS)
 
