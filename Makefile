@@ -57,6 +57,7 @@ lint: check
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.enhance
 
 clean:
 	rm -rf $(VENV) build *.egg-info

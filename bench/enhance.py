@@ -1,187 +1,318 @@
-"""Local enhance and remix: restoration quality, speed and memory.
+"""Local enhance, evaluated on degradations it was not built around, on photos split by person.
 
-Quality: shared photos with faces (several identities) resized to <= 1024 px are degraded in known
-ways, enhanced, and scored against the undegraded original with PSNR, SSIM and CIEDE2000. Beside phota
-the same run measures no-op, PIL ``ImageOps.autocontrast`` and OpenCV CLAHE + gray-world white
-balance. phota's 2K output is downscaled (INTER_AREA) back to the original size before scoring.
+Each photo of the split (bench/photoset.py) is degraded by a physical camera or print model
+(bench/degrade.py) with parameters drawn per photo; the degraded photo is uploaded as bytes and goes
+through the server's own path: decoded to 2K by the request loader, faces found on that decoded
+*degraded* image by the identity service, then the ``local-enhance`` engine asked for the server's
+2K output size. Baselines (bench/baselines.py) get the same decoded input and are brought to the same
+2K size with Lanczos. Every output is scored against the undegraded original (bench/scoring.py) twice:
+at 2K (the original brought to 2K with Lanczos) and at the original's size (the output resized there
+with Lanczos): SSIM on luma and CIEDE2000.
 
-Speed: a 12 MP photo enhanced in-process (median of 3 after a warm-up); peak memory measured in a
-fresh subprocess as the ``ru_maxrss`` growth over the process's RSS just before the call.
+Writes the tables into docs/enhance.md and the ``enhance`` section of docs/benchmarks.md, the
+per-photo scores and drawn parameters to docs/img/enhance/cases.csv, and contact sheets and bar charts
+to docs/img/enhance/ (bench/enhance_figures.py). Also times the engine on a 12.6 MP photo in-process.
 
-Remix: Lab mean/std distance between output and reference, before and after, on ten pairs.
-
-Run: .venv/bin/python -m bench.enhance  [--quick]
+Run: .venv/bin/python -m bench.enhance [--split tune|heldout|both] [--quick] [--per-family N]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
+import base64
+import csv
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import dlib
 import numpy as np
-import pillow_heif
 from numpy.typing import NDArray
-from PIL import Image, ImageOps
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from PIL import Image
 from tests.photos import photos_dir
 
-from bench._report import write_section
-from phota.studio.enhance import FaceBox, enhance_image, linear_to_srgb, srgb_to_linear
-from phota.studio.remix import remix_image
+from bench._report import machine, write_section
+from bench.baselines import BASELINES
+from bench.degrade import FAMILIES, GOOD, degrade
+from bench.photoset import SPLITS, Photo, Unused, load_photoset
+from bench.scoring import DE_MAX_PIXELS, Reference, delta_e, lanczos, ssim
+from phota.config import Settings
+from phota.engines.base import EngineRequest, InputImage
+from phota.identity.service import IdentityService
+from phota.imaging.decode import decode_image
+from phota.imaging.loader import ImageLoader
+from phota.services import build_identity
+from phota.studio.enhance import enhance_image
+from phota.studio.local_engines import LocalEnhanceEngine
+from phota.studio.service import ENHANCE_LONG_SIDE
 
-pillow_heif.register_heif_opener()
+ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = photos_dir()
-SUBSET = [  # 12 photos with faces, 10 identities + two group shots
-    "df_p01_img1.jpg",
-    "df_p02_img26.jpg",
-    "df_p03_img47.jpg",
-    "df_p04_img3.jpg",
-    "df_p05_img13.jpg",
-    "df_p06_img31.jpg",
-    "df_p08_img39.jpg",
-    "df_p09_img34.jpg",
-    "df_p10_img18.jpg",
-    "obama_obama.jpg",
-    "biden_biden2.jpg",
-    "group_two_people.jpg",
-]
-BIG = "df_p03_img49.jpg"  # 4352 x 2903 = 12.6 MP
+DOCS = ROOT / "docs"
+IMG = DOCS / "img" / "enhance"
 U8 = NDArray[np.uint8]
-F32 = NDArray[np.float32]
+
+PHOTA = "phota"
+METHODS = [PHOTA, *BASELINES]
+SCALES = ("2K", "original")
+PER_FAMILY = 8  # photos per family per split in the full run (the 20-minute budget on 2 shared cores)
+QUICK_PER_FAMILY = 2
+SEED = 11
+SHEET_ROWS = 3  # photos per contact sheet
+BIG = "df_p03_img49.jpg"  # 4352 x 2903 = 12.6 MP, for the speed figure
 
 
-def load(name: str, max_side: int | None = 1024) -> U8:
-    im = ImageOps.exif_transpose(Image.open(PHOTOS / name)).convert("RGB")
-    if max_side and max(im.size) > max_side:
-        s = max_side / max(im.size)
-        im = im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.LANCZOS)
-    return np.asarray(im, np.uint8)
+@dataclass
+class Case:
+    split: str
+    family: str
+    photo: str
+    params: dict[str, float]
+    size: tuple[int, int]  # the original's (width, height)
+    faces: int  # found on the degraded, decoded upload
+    scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (method, scale) → SSIM, ΔE
 
 
-_DETECTOR = dlib.get_frontal_face_detector()
+@dataclass
+class Thumbs:
+    """Small copies for the contact sheets: original, degraded, and every method's output."""
+
+    photo: str
+    images: dict[str, U8]
 
 
-def detect_faces(rgb: U8) -> list[FaceBox]:
-    """Face boxes on the undegraded photo (dlib HOG), as the server's detector would supply them."""
-    h, w = rgb.shape[:2]
-    return [(max(0, r.left()), max(0, r.top()), min(w, r.right()), min(h, r.bottom())) for r in _DETECTOR(rgb, 1)]
+# ------------------------------------------------------------------------------ the server path
 
 
-# ------------------------------------------------------------------------------ degradations
+class ServerPath:
+    """What /enhance does with an upload, through the server's own objects: the request loader decodes
+    to 2K, the identity service finds the faces on that image, the local engine renders the 2K output."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.loader = ImageLoader.from_settings(settings)
+        self.identity: IdentityService = build_identity(settings)
+        self.engine = LocalEnhanceEngine()
+
+    async def decode(self, upload: bytes) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+        source = base64.b64encode(upload).decode()
+        image = await self.loader.load(source, "image", max_side=ENHANCE_LONG_SIDE)
+        boxes = await asyncio.to_thread(self.identity.face_boxes, image)
+        return image, boxes
+
+    @staticmethod
+    def output_size(image: Image.Image) -> tuple[int, int]:
+        # StudioService._size for enhance: 2K on the long side, the input's aspect kept.
+        w, h = image.size
+        scale = ENHANCE_LONG_SIDE / max(w, h)
+        return max(1, round(w * scale)), max(1, round(h * scale))
+
+    async def enhance(self, image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> U8:
+        width, height = self.output_size(image)
+        request = EngineRequest(
+            operation="enhance",
+            prompt="",
+            inputs=[InputImage(image, "image")],
+            references=[],
+            width=width,
+            height=height,
+            aspect_ratio="auto",
+            resolution="2K",
+            n=1,
+            face_boxes=tuple(boxes),
+        )
+        result = await self.engine.run(request)
+        return np.asarray(result.images[0].convert("RGB"), np.uint8)
+
+    def close(self) -> None:
+        self.loader.close()
+        self.identity.close()
 
 
-def _lin_gain(rgb: U8, gain: tuple[float, float, float]) -> F32:
-    lin = srgb_to_linear(rgb.astype(np.float32) / 255.0) * np.array(gain, np.float32)
-    return linear_to_srgb(np.clip(lin, 0, 1))
+# ------------------------------------------------------------------------------------ the run
 
 
-def _u8(x: F32) -> U8:
-    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def pick(photos: list[Photo], family_index: int, per_family: int) -> list[Photo]:
+    """``per_family`` photos for one family (0 = all), rotating through a seeded shuffle of the split so
+    that the families together use every photo."""
+    if per_family <= 0 or per_family >= len(photos):
+        return photos
+    order = [photos[i] for i in np.random.default_rng(SEED).permutation(len(photos))]
+    start = family_index * per_family
+    return [order[(start + k) % len(order)] for k in range(per_family)]
 
 
-def _noise(x: F32, sigma: float, seed: int) -> F32:
-    rng = np.random.default_rng(seed)
-    return (x + rng.normal(0, sigma / 255.0, x.shape)).astype(np.float32)
+def thumb(rgb: U8, height: int = 170) -> U8:
+    w = max(1, round(rgb.shape[1] * height / rgb.shape[0]))
+    return lanczos(rgb, (w, height))
 
 
-def _cast(i: int) -> tuple[float, float, float]:
-    return (1.25, 1.0, 0.72) if i % 2 == 0 else (0.78, 1.0, 1.22)  # warm / cool alternately
+async def run_case(server: ServerPath, photo: Photo, family: str, keep_thumbs: bool) -> tuple[Case, Thumbs | None]:
+    data = (PHOTOS / photo.file).read_bytes()
+    original = np.asarray(decode_image(data, photo.file, max_side=1 << 20), np.uint8)  # full size, upright
+    h0, w0 = original.shape[:2]
+    seed = zlib.crc32(f"{SEED}/{family}/{photo.file}".encode())
+    bad = degrade(family, original, data, seed)
+
+    image, boxes = await server.decode(bad.upload)
+    size2k = server.output_size(image)
+    work = np.asarray(image, np.uint8)
+    outputs = {PHOTA: await server.enhance(image, boxes)}
+    for name, method in BASELINES.items():
+        outputs[name] = lanczos(method(work), size2k)
+
+    case = Case(photo.split, family, photo.file, bad.params, (w0, h0), len(boxes))
+    for name, out in outputs.items():
+        if out.shape != (size2k[1], size2k[0], 3):
+            raise RuntimeError(f"{name} returned {out.shape[1]}x{out.shape[0]}, expected {size2k}")
+    for scale, ref_rgb in (("2K", lanczos(original, size2k)), ("original", original)):
+        ref = Reference.of(ref_rgb)
+        for name, out in outputs.items():
+            scored = out if scale == "2K" else lanczos(out, (w0, h0))
+            case.scores[(name, scale)] = (ssim(ref, scored), delta_e(ref, scored))
+    thumbs = None
+    if keep_thumbs:
+        images = {"original": thumb(original), "degraded": thumb(bad.image)}
+        images.update({name: thumb(out) for name, out in outputs.items()})
+        thumbs = Thumbs(photo.file, images)
+    return case, thumbs
 
 
-def _low_contrast(x: F32) -> F32:
-    return (0.5 + 0.55 * (x - 0.5)).astype(np.float32)
+async def evaluate(
+    photos: list[Photo], splits: list[str], per_family: int, families: list[str]
+) -> tuple[list[Case], dict[tuple[str, str], list[Thumbs]]]:
+    server = ServerPath(Settings())
+    cases: list[Case] = []
+    sheets: dict[tuple[str, str], list[Thumbs]] = {}
+    try:
+        for split in splits:
+            members = [p for p in photos if p.split == split]
+            for fi, family in enumerate(FAMILIES):
+                if family not in families:
+                    continue
+                chosen = pick(members, fi, per_family)
+                t0 = time.perf_counter()
+                for k, photo in enumerate(chosen):
+                    case, th = await run_case(server, photo, family, keep_thumbs=k < SHEET_ROWS)
+                    cases.append(case)
+                    if th is not None:
+                        sheets.setdefault((split, family), []).append(th)
+                took = time.perf_counter() - t0
+                print(f"  {split:8s} {family:24s} {len(chosen):3d} photos {took:6.1f} s", file=sys.stderr, flush=True)
+    finally:
+        server.close()
+    return cases, sheets
 
 
-DEGRADATIONS: dict[str, Callable[[U8, int], U8]] = {
-    "none": lambda im, i: im,
-    "under-exposed (-1.5 EV)": lambda im, i: _u8(_lin_gain(im, (0.354,) * 3)),
-    "over-exposed (+1 EV)": lambda im, i: _u8(_lin_gain(im, (2.0,) * 3)),
-    "colour cast": lambda im, i: _u8(_lin_gain(im, _cast(i))),
-    "low contrast": lambda im, i: _u8(_low_contrast(im.astype(np.float32) / 255.0)),
-    "noise (sigma 12)": lambda im, i: _u8(_noise(im.astype(np.float32) / 255.0, 12.0, i)),
-    "mild blur (sigma 1.3)": lambda im, i: np.asarray(cv2.GaussianBlur(im, (0, 0), 1.3), np.uint8),
-    "low light (-1.5 EV + noise 8)": lambda im, i: _u8(_noise(_lin_gain(im, (0.354,) * 3), 8.0, i)),
-    "faded (cast + low contrast)": lambda im, i: _u8(_low_contrast(_lin_gain(im, _cast(i)))),
-}
+# -------------------------------------------------------------------------------- aggregation
 
 
-# ---------------------------------------------------------------------------------- methods
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    worst: float
+    worst_photo: str
 
 
-def m_noop(im: U8, faces: list[FaceBox]) -> U8:
-    return im
+def stat(cases: list[Case], method: str, scale: str, metric: int) -> Stat:
+    vals = [(c.scores[(method, scale)][metric], c.photo) for c in cases]
+    mean = float(np.mean([v for v, _ in vals]))
+    worst = min(vals) if metric == 0 else max(vals)  # SSIM: lowest is worst; ΔE: highest
+    return Stat(mean, worst[0], worst[1])
 
 
-def m_autocontrast(im: U8, faces: list[FaceBox]) -> U8:
-    return np.asarray(ImageOps.autocontrast(Image.fromarray(im)), np.uint8)
+def best_method(cases: list[Case], scale: str, metric: int, methods: list[str]) -> str:
+    means = {m: stat(cases, m, scale, metric).mean for m in methods}
+    return max(means, key=lambda m: means[m]) if metric == 0 else min(means, key=lambda m: means[m])
 
 
-def m_clahe_grayworld(im: U8, faces: list[FaceBox]) -> U8:
-    f = im.astype(np.float32)
-    means = f.reshape(-1, 3).mean(axis=0) + 1e-3
-    balanced = np.clip(f * (means.mean() / means), 0, 255).astype(np.uint8)
-    lab = cv2.cvtColor(balanced, cv2.COLOR_RGB2LAB)
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    lab[..., 0] = clahe.apply(lab[..., 0])
-    return np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), np.uint8)
+def ranking(cases: list[Case], scale: str, metric: int) -> list[str]:
+    means = {m: stat(cases, m, scale, metric).mean for m in METHODS}
+    return sorted(METHODS, key=lambda m: -means[m] if metric == 0 else means[m])
 
 
-def m_phota(im: U8, faces: list[FaceBox]) -> U8:
-    out = np.asarray(enhance_image(Image.fromarray(im), faces=faces), np.uint8)
-    return np.asarray(cv2.resize(out, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_AREA), np.uint8)
+def by_family(cases: list[Case], split: str) -> dict[str, list[Case]]:
+    out: dict[str, list[Case]] = {}
+    for c in cases:
+        if c.split == split:
+            out.setdefault(c.family, []).append(c)
+    return {f: out[f] for f in FAMILIES if f in out}
 
 
-METHODS: dict[str, Callable[[U8, list[FaceBox]], U8]] = {
-    "phota": m_phota,
-    "no-op": m_noop,
-    "autocontrast": m_autocontrast,
-    "CLAHE+grayworld": m_clahe_grayworld,
-}
+def table(cases: list[Case], split: str, scale: str) -> list[str]:
+    lines = [
+        "| family | n | " + " | ".join(METHODS) + " | phota's worst photo |",
+        "|---|---|" + "---|" * len(METHODS) + "---|",
+    ]
+    for family, fc in by_family(cases, split).items():
+        best_s, best_d = best_method(fc, scale, 0, METHODS), best_method(fc, scale, 1, METHODS)
+        cells = []
+        for m in METHODS:
+            s, d = stat(fc, m, scale, 0), stat(fc, m, scale, 1)
+            s_txt = f"**{s.mean:.3f}**" if m == best_s else f"{s.mean:.3f}"
+            d_txt = f"**{d.mean:.2f}**" if m == best_d else f"{d.mean:.2f}"
+            cells.append(f"{s_txt} / {d_txt} <sub>({s.worst:.2f} / {d.worst:.1f})</sub>")
+        worst = stat(fc, PHOTA, scale, 1).worst_photo
+        lines.append(f"| {family} | {len(fc)} | " + " | ".join(cells) + f" | {worst} |")
+    return lines
 
 
-def score(ref: U8, out: U8) -> tuple[float, float, float]:
-    psnr = float(peak_signal_noise_ratio(ref, out, data_range=255))
-    ssim = float(structural_similarity(ref, out, channel_axis=2, data_range=255))
-    de = float(np.mean(deltaE_ciede2000(rgb2lab(ref), rgb2lab(out))))
-    return psnr, ssim, de
+def summary(cases: list[Case], split: str, scale: str) -> str:
+    fams = by_family(cases, split)
+    degraded = {f: fc for f, fc in fams.items() if f != GOOD}
+    n_s = sum(best_method(fc, scale, 0, METHODS) == PHOTA for fc in degraded.values())
+    n_d = sum(best_method(fc, scale, 1, METHODS) == PHOTA for fc in degraded.values())
+    text = f"phota best in {n_s}/{len(degraded)} families on SSIM and {n_d}/{len(degraded)} on ΔE"
+    if GOOD in fams:
+        s, d = stat(fams[GOOD], PHOTA, scale, 0), stat(fams[GOOD], PHOTA, scale, 1)
+        harm_ok = d.mean <= 2.0 and s.mean >= 0.98
+        text += (
+            f"; do-no-harm on good photos: ΔE mean {d.mean:.2f} / worst {d.worst:.2f}, "
+            f"SSIM mean {s.mean:.3f} / worst {s.worst:.3f} (target ΔE ≤ 2, SSIM ≥ 0.98: "
+            f"{'met' if harm_ok else 'NOT met'})"
+        )
+    return text
 
 
-def quality(names: list[str], methods: list[str]) -> dict[str, dict[str, list[tuple[float, float, float]]]]:
-    results: dict[str, dict[str, list[tuple[float, float, float]]]] = {
-        d: {m: [] for m in methods} for d in DEGRADATIONS
-    }
-    for i, name in enumerate(names):
-        ref = load(name)
-        faces = detect_faces(ref)
-        for dname, degrade in DEGRADATIONS.items():
-            bad = degrade(ref, i)
-            for m in methods:
-                results[dname][m].append(score(ref, METHODS[m](bad, faces)))
-    return results
+def agreement(cases: list[Case], scale: str) -> str:
+    """Whether the held-out photos rank the methods as the tuning photos do, family by family."""
+    tune, held = by_family(cases, "tune"), by_family(cases, "heldout")
+    common = [f for f in tune if f in held and f != GOOD]
+    if not common:
+        return ""
+    same_best = [
+        sum(best_method(tune[f], scale, k, METHODS) == best_method(held[f], scale, k, METHODS) for f in common)
+        for k in (0, 1)
+    ]
+    rho = [
+        float(np.mean([_spearman(ranking(tune[f], scale, k), ranking(held[f], scale, k)) for f in common]))
+        for k in (0, 1)
+    ]
+    return (
+        f"Same best method on TUNE and HELD-OUT in {same_best[0]}/{len(common)} families on SSIM and "
+        f"{same_best[1]}/{len(common)} on ΔE; mean Spearman rank correlation of the five methods "
+        f"between the splits {rho[0]:.2f} (SSIM) and {rho[1]:.2f} (ΔE)."
+    )
 
 
-# ------------------------------------------------------------------------------ speed/memory
+def _spearman(a: list[str], b: list[str]) -> float:
+    n = len(a)
+    d2 = sum((a.index(m) - b.index(m)) ** 2 for m in a)
+    return 1 - 6 * d2 / (n * (n * n - 1))
 
-# Peak RSS from the call's start: writing 5 to clear_refs resets the kernel's high-water mark
-# (VmHWM), so the noisy case's own noise generation (a 300 MB int64 array) is not counted.
+
+# ------------------------------------------------------------------------------------- speed
+
+# Peak RSS from the call's start: writing 5 to clear_refs resets the kernel's high-water mark (VmHWM).
 _MEM_CHILD = """
-import sys, time, numpy as np
+import sys, time
 from PIL import Image
 sys.path.insert(0, "src")
 from phota.studio.enhance import enhance_image
 im = Image.open(sys.argv[1]); im.load(); im = im.convert("RGB")
-if sys.argv[2] == "noisy":
-    a = np.asarray(im).astype(np.int16) + np.random.default_rng(0).integers(-20, 21, (im.height, im.width, 3))
-    im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)); del a
 def status_kb(field):
     for line in open("/proc/self/status"):
         if line.startswith(field + ":"):
@@ -196,148 +327,148 @@ print(before, status_kb("VmHWM"), dt)
 
 
 def speed() -> dict[str, float]:
-    im = Image.fromarray(load(BIG, None))
-    enhance_image(im)  # warm-up (imports, OpenCV thread pool)
+    """``enhance_image`` on the full 12.6 MP photo in-process (median of 3 warm calls), with added
+    noise (the denoise path), and the peak memory of a first call in a fresh process."""
+    im = Image.open(PHOTOS / BIG).convert("RGB")
+    enhance_image(im)  # warm-up (imports, OpenCV's thread pool)
     times = []
     for _ in range(3):
         t = time.perf_counter()
         enhance_image(im)
         times.append(time.perf_counter() - t)
-    out: dict[str, float] = {"mp": im.width * im.height / 1e6, "t_med": statistics.median(times)}
-    for kind in ("clean", "noisy"):
-        res = subprocess.run(
-            [sys.executable, "-c", _MEM_CHILD, str(PHOTOS / BIG), kind],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        before, peak, dt = res.stdout.split()
-        out[f"rss_before_{kind}"] = int(before) / 1024
-        out[f"rss_peak_{kind}"] = int(peak) / 1024
-        out[f"t_{kind}_cold"] = float(dt)
-    noisy = np.asarray(im).astype(np.int16) + np.random.default_rng(0).integers(-20, 21, (im.height, im.width, 3))
-    noisy_im = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    t = time.perf_counter()
-    enhance_image(noisy_im)
-    out["t_noisy"] = time.perf_counter() - t
-    return out
-
-
-# ------------------------------------------------------------------------------------ remix
-
-REMIX_PAIRS = [
-    ("df_p01_img1.jpg", "none_scream_painting.jpg"),
-    ("df_p02_img26.jpg", "none_hubble_deep_field.jpg"),
-    ("df_p03_img47.jpg", "none_giraffe.jpg"),
-    ("df_p04_img3.jpg", "none_coffee.png"),
-    ("df_p05_img13.jpg", "none_eagle.jpg"),
-    ("df_p06_img31.jpg", "none_horses.jpg"),
-    ("obama_obama.jpg", "single_cameraman_gray.png"),
-    ("biden_biden2.jpg", "none_motorcycle.png"),
-    ("group_two_people.jpg", "none_rocket.jpg"),
-    ("df_p09_img34.jpg", "cat_chelsea.png"),
-]
-
-
-def lab_stats(rgb: U8) -> NDArray[np.float64]:
-    small = cv2.resize(rgb, (256, round(256 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
-    lab = rgb2lab(small).reshape(-1, 3)
-    return np.concatenate([lab.mean(axis=0), lab.std(axis=0)])
-
-
-def remix_study() -> list[tuple[str, str, float, float, float]]:
-    rows = []
-    for inp, ref in REMIX_PAIRS:
-        a, b = load(inp), load(ref)
-        out = np.asarray(remix_image(Image.fromarray(a), Image.fromarray(b), faces=detect_faces(a)), np.uint8)
-        sa, sb, so = lab_stats(a), lab_stats(b), lab_stats(out)
-        before, after = float(np.linalg.norm(sa - sb)), float(np.linalg.norm(so - sb))
-        aspect_err = abs(out.shape[1] / out.shape[0] - a.shape[1] / a.shape[0])
-        rows.append((inp, ref, before, after, aspect_err))
-    return rows
+    rng = np.random.default_rng(0)
+    arr = np.asarray(im).astype(np.int16) + rng.integers(-20, 21, (im.height, im.width, 3), dtype=np.int16)
+    noisy = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    del arr
+    noisy_times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        enhance_image(noisy)
+        noisy_times.append(time.perf_counter() - t)
+    res = subprocess.run(
+        [sys.executable, "-c", _MEM_CHILD, str(PHOTOS / BIG)], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    before, peak, cold = res.stdout.split()
+    return {
+        "mp": im.width * im.height / 1e6,
+        "t_med": statistics.median(times),
+        "t_noisy": min(noisy_times),
+        "t_cold": float(cold),
+        "rss_before": int(before) / 1024,
+        "rss_peak": int(peak) / 1024,
+    }
 
 
 # ------------------------------------------------------------------------------------ report
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="4 photos, phota + no-op only, no docs")
-    ap.add_argument("--json", help="also dump the raw quality numbers here")
-    args = ap.parse_args()
-    names = SUBSET[:4] if args.quick else SUBSET
-    methods = ["phota", "no-op"] if args.quick else list(METHODS)
-    t0 = time.perf_counter()
-    res = quality(names, methods)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res))
+def write_cases(cases: list[Case], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            ["split", "family", "photo", "width", "height", "faces", "params", "method", "scale", "ssim", "de2000"]
+        )
+        for c in cases:
+            params = ";".join(f"{k}={v:g}" for k, v in c.params.items())
+            for (m, scale), (s, d) in c.scores.items():
+                size = [c.size[0], c.size[1]]
+                w.writerow([c.split, c.family, c.photo, *size, c.faces, params, m, scale, f"{s:.5f}", f"{d:.4f}"])
+
+
+def report(
+    cases: list[Case],
+    splits: list[str],
+    unused: list[Unused],
+    per_family: int,
+    wall: float,
+    sp: dict[str, float] | None,
+) -> str:
+    names = {"tune": "TUNE", "heldout": "HELD-OUT"}
+    n_photos = {s: len({c.photo for c in cases if c.split == s}) for s in splits}
     lines = [
-        f"### Restoration quality ({len(names)} photos with faces, <= 1024 px; mean over photos)",
-        "",
-        "PSNR dB (higher better) / SSIM (higher better) / CIEDE2000 mean ΔE (lower better). "
-        "**Bold** = best of the four.",
-        "",
-        "| degradation | " + " | ".join(methods) + " |",
-        "|---|" + "---|" * len(methods),
-    ]
-    ok_all = True
-    for dname, per in res.items():
-        means = {m: tuple(float(np.mean([r[k] for r in per[m]])) for k in range(3)) for m in methods}
-        best_ssim = max(means[m][1] for m in methods)
-        best_de = min(means[m][2] for m in methods)
-        cells = []
-        for m in methods:
-            p, s, d = means[m]
-            s_txt = f"**{s:.3f}**" if s == best_ssim else f"{s:.3f}"
-            d_txt = f"**{d:.2f}**" if d == best_de else f"{d:.2f}"
-            cells.append(f"{p:.1f} / {s_txt} / {d_txt}")
-        lines.append(f"| {dname} | " + " | ".join(cells) + " |")
-        if dname == "none":
-            ok = means["phota"][1] >= means["no-op"][1] - 0.02
-        else:
-            ok = means["phota"][1] == best_ssim and means["phota"][2] == best_de
-        ok_all &= ok
-    lines += [
-        "",
-        f"Targets (best SSIM and ΔE on every degradation; ≤ 0.02 SSIM below no-op on clean): "
-        f"**{'met' if ok_all else 'NOT met'}**.",
+        f"{len(FAMILIES)} families × up to {per_family or 'all'} photos per family and split; "
+        + ", ".join(f"{names[s]} {n_photos[s]} distinct photos" for s in splits)
+        + f"; {len(cases)} cases, {len(cases) * len(METHODS)} outputs scored twice. Cell: mean SSIM / mean "
+        "ΔE2000 <sub>(worst photo's SSIM / ΔE)</sub>; **bold** = best mean of the five. SSIM higher is better, "
+        f"ΔE lower. ΔE on a fixed sample of {DE_MAX_PIXELS} pixel positions where an image has more.",
         "",
     ]
-    if args.quick:
-        print("\n".join(lines), flush=True)
+    for split in splits:
+        for scale in SCALES:
+            where = "at 2K (original brought to 2K with Lanczos)" if scale == "2K" else "at the original's size"
+            lines += [f"#### {names[split]}, scored {where}", "", *table(cases, split, scale), ""]
+            lines += [f"**{summary(cases, split, scale)}.**", ""]
+    if len(splits) == 2:
+        lines += [agreement(cases, "2K") + " (scored at 2K)", ""]
+    if sp is not None:
+        lines += [
+            f"Speed ({BIG}, {sp['mp']:.1f} MP in, 2048 px out, `enhance_image` in-process): "
+            f"**{sp['t_med']:.2f} s** median of 3 warm calls (target ≤ 1 s); with added noise (denoise path) "
+            f"{sp['t_noisy']:.2f} s; first call in a fresh process {sp['t_cold']:.2f} s, peak RSS "
+            f"{sp['rss_peak']:.0f} MiB ({sp['rss_before']:.0f} MiB before the call).",
+            "",
+        ]
+    if unused:
+        lines.append("Not evaluated: " + "; ".join(f"{u.file} ({u.why})" for u in unused) + ".")
+        lines.append("")
+    lines.append(f"_Evaluation wall time {wall:.0f} s on {machine()}._")
+    return "\n".join(lines)
+
+
+def write_enhance_doc(body: str) -> None:
+    """Replace the generated block of docs/enhance.md."""
+    doc = DOCS / "enhance.md"
+    text = doc.read_text()
+    begin, end = "<!-- enhance-eval -->", "<!-- /enhance-eval -->"
+    if begin not in text or end not in text:
+        raise RuntimeError(f"{doc} has no {begin} … {end} block")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{body.strip()}\n{end}{tail}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_PER_FAMILY} photos per family; print only")
+    ap.add_argument("--per-family", type=int, help=f"photos per family and split (0 = all; default {PER_FAMILY})")
+    ap.add_argument("--family", action="append", help="only families whose name contains this (repeatable)")
+    ap.add_argument("--csv", type=Path, help="also write the per-photo scores and parameters here")
+    ap.add_argument("--no-docs", action="store_true", help="print the tables; write no docs or pictures")
+    args = ap.parse_args()
+    per_family = args.per_family if args.per_family is not None else QUICK_PER_FAMILY if args.quick else PER_FAMILY
+    splits = list(SPLITS) if args.split == "both" else [args.split]
+    families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
+    write_docs = not (args.quick or args.no_docs or args.family)
+
+    photos, unused = load_photoset(PHOTOS)
+    t0 = time.perf_counter()
+    cases, sheets = asyncio.run(evaluate(photos, splits, per_family, families))
+    wall = time.perf_counter() - t0
+    if args.csv:
+        write_cases(cases, args.csv)
+    if not write_docs:
+        print(report(cases, splits, unused, per_family, wall, None))
         return
+    from bench.enhance_figures import bar_charts, contact_sheets
+
     sp = speed()
-    lines += [
-        f"### Speed and memory ({BIG}, {sp['mp']:.1f} MP in, 2048 px out)",
-        "",
-        f"- warm, in-process, clean photo: median of 3 = **{sp['t_med']:.2f} s** (target ≤ 1.5 s)",
-        f"- same photo with added noise (denoise path): {sp['t_noisy']:.2f} s",
-        f"- fresh subprocess, first call (includes first-use costs): clean {sp['t_clean_cold']:.2f} s, "
-        f"noisy {sp['t_noisy_cold']:.2f} s",
-        f"- peak RSS during the call (VmHWM, reset at its start; whole process incl. the decoded 12 MP input "
-        f"and interpreter): clean "
-        f"**{sp['rss_peak_clean']:.0f} MiB** (RSS before the call {sp['rss_before_clean']:.0f} MiB, so "
-        f"{sp['rss_peak_clean'] - sp['rss_before_clean']:.0f} MiB added by enhance); noisy "
-        f"{sp['rss_peak_noisy']:.0f} MiB (+{sp['rss_peak_noisy'] - sp['rss_before_noisy']:.0f}). "
-        "Target ≤ 1.5 GB.",
-        "",
-    ]
-    rows = remix_study()
-    lines += [
-        "### Remix: Lab colour-statistics distance to the reference",
-        "",
-        "‖(mean L,a,b, std L,a,b) − reference's‖ before (input) and after (remix output, 2048 px). "
-        "Aspect error = |output w/h − input w/h|.",
-        "",
-        "| input | reference | before | after | aspect error |",
-        "|---|---|---|---|---|",
-    ]
-    for inp, ref, b, a, e in rows:
-        lines.append(f"| {inp} | {ref} | {b:.1f} | {a:.1f} | {e:.4f} |")
-    mb, ma = np.mean([r[2] for r in rows]), np.mean([r[3] for r in rows])
-    lines += [f"| **mean** | | **{mb:.1f}** | **{ma:.1f}** | |", ""]
-    lines.append(f"_Bench wall time {time.perf_counter() - t0:.0f} s._")
-    write_section("enhance", "Local enhance and remix", "\n".join(lines))
+    body = report(cases, splits, unused, per_family, wall, sp)
+    write_cases(cases, IMG / "cases.csv")
+    figures = contact_sheets(sheets, cases, IMG) + bar_charts(cases, IMG)
+    write_section("enhance", "Local enhance: evaluation on held-out photos and degradations (bench/enhance.py)", body)
+    write_enhance_doc(body + "\n\n" + figure_index(figures))
+
+
+def figure_index(figures: list[Path]) -> str:
+    """Markdown that shows every written picture, grouped by family."""
+    lines = ["#### Pictures", ""]
+    for path in figures:
+        rel = path.relative_to(DOCS).as_posix()
+        lines.append(f"![{path.stem}]({rel})")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
