@@ -45,11 +45,11 @@ LUMA_LIN = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 luminance o
 NOISE_FLOOR = 2.0  # luma noise sigma (0-255) below which no noise reduction is done
 NOISE_FULL = 6.0  # sigma at which noise reduction reaches full strength
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
-BLOCK_GATE = (1.15, 1.45)  # JPEG blockiness ratio over which deblocking ramps in
+BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
 DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
 DEBLOCK_EDGE = 12.0  # luma gradient (0-255 per pixel, Sobel) above which deblocking leaves a pixel alone
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
-VIGNETTE_GATE = (0.7, 1.2)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
+VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
@@ -59,17 +59,17 @@ SKIN_WEIGHT = 0.7  # share of the illuminant estimate taken from face skin when 
 CAST_GATE = (0.25, 0.5)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
-UNDER_GATE = (0.35, 0.75)  # log deficit of the highlights below the target over which brightening ramps in
+UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
 MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
-OVER_CLIP = (0.05, 0.2)  # fraction of near-white luminance over which over-exposure evidence ramps in
+OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -0.7  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
-SHARPEN_GATE = (0.82, 0.94)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
-SHARPEN_MAX = 1.5  # unsharp amount at full blur
+SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
+SHARPEN_MAX = 1.0  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
 
