@@ -1,28 +1,24 @@
 """Local enhance: per-photo automatic correction with OpenCV/NumPy, no provider needed.
 
-Pipeline (docs/enhance.md has every threshold and its safe range):
+Pipeline (docs/enhance.md has every threshold and its safe range). Every step measures first and is
+soft-gated by that measurement, so a good photo passes unchanged:
 
-1. Resize to the working size: downscale to the output size FIRST (INTER_AREA) so every later step
-   runs on at most ``long_side`` pixels; smaller inputs are processed at native size and upscaled last
-   with plain Lanczos, so memory is O(output pixels) whatever the upscale factor.
-2. Noise: estimated on the working luminance (robust Immerkaer/MAD); edge-preserving bilateral
-   filter on luma and a stronger blur on chroma, only above a noise floor.
-3. Global tone and colour as one per-channel 256-entry LUT (exact sRGB <-> linear maths for free):
-   a lifted black point is undone as a fade (common sRGB stretch); per-channel white patch in linear
-   light undoes exposure loss (all channels short of white) and colour casts (some channels short),
-   with part of a gray-world estimate (faces excluded) for the channel a cast clipped; bright, blown
-   faces trigger an over-exposure pull-down; a strong stretch is debanded (bilateral, one step range).
-   Every correction is soft-gated: zero while the measurement looks like an ordinary photo, ramping in
-   when it looks degraded.
-4. Local: clarity (large-radius luma detail), saturation/vibrance with skin hues protected, and
-   unsharp-mask sharpening whose amount follows a blur measure. Local deltas are attenuated inside the
-   face boxes; nothing geometric is ever applied, so faces cannot move or distort.
+1. Working size: downscale to the output size FIRST (INTER_AREA); smaller inputs are processed at native
+   size and upscaled last with plain Lanczos, so memory is O(output pixels) whatever the factor.
+2. JPEG deblocking (gated by an 8-px grid blockiness ratio) or denoising (gated by a robust noise sigma).
+3. Global, estimated on a linear-light proxy: vignetting (radial-derivative fit), veil (haze / fade
+   floor per channel), illuminant (shades-of-grey, grey-edge, white patch, channel white points, skin
+   prior) corrected with von Kries gains, exposure through a generic camera shoulder (highlights
+   compress rather than clip) with over-exposure read from clipping and skin or frame brightness.
+4. Local: unsharp masking gated by a blur measure, prompt-driven contrast/clarity/saturation; local
+   deltas are attenuated inside the face boxes; nothing geometric is ever applied.
 
 The prompt steers it within a fixed vocabulary (:data:`VOCABULARY`); unknown words are ignored.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -47,16 +43,19 @@ NOISE_FULL = 6.0  # sigma at which noise reduction reaches full strength
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
 BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
 DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
-DEBLOCK_EDGE = 12.0  # luma gradient (0-255 per pixel, Sobel) above which deblocking leaves a pixel alone
+DEBLOCK_EDGE = (
+    40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
+)
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
 VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
-IL_WEIGHTS = (0.3, 0.3, 0.2, 0.2)  # shades-of-grey, grey-edge, white-patch, channel white points
+IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
-SKIN_WEIGHT = 0.7  # share of the illuminant estimate taken from face skin when faces are known
-CAST_GATE = (0.25, 0.5)  # illuminant log-chroma distance from neutral over which white balance ramps in
+SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
+WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
+CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
@@ -316,7 +315,9 @@ def estimate_blur(luma: F32) -> float:
     return 0.0 if g0 <= 1e-6 else grad(np.asarray(cv2.GaussianBlur(crop, (0, 0), 1.0), np.float32)) / g0
 
 
-_SRGB_TO_LIN = np.repeat(srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)[:, None], 3, axis=1).reshape(256, 1, 3)
+_SRGB_TO_LIN = np.repeat(srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)[:, None], 3, axis=1).reshape(
+    256, 1, 3
+)
 
 
 # ---------------------------------------------------------------------------------- analysis
@@ -393,7 +394,7 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
     edges = np.linspace(0.3, 1.0, 8)
     rs, ds = [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         sel = (r >= lo) & (r < hi) & smooth
         if sel.sum() > 100:
             rs.append((lo + hi) / 2)
@@ -614,7 +615,7 @@ def _tone(lin: F32, params: EnhanceParams) -> F32:
     return np.asarray(np.clip(out, 0.0, 1.0) ** np.float32(params.gamma), np.float32)
 
 
-def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
+def _tone_image(work: U8, params: EnhanceParams) -> F32:
     if params.vignette != (0.0, 0.0):
         lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
         lin *= _vignette_map(lin.shape[:2], *params.vignette)[..., None]
@@ -624,10 +625,19 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
         img = np.empty(lin.shape, np.float32)
         for c in range(3):
             img[..., c] = table[idx[..., c], c]
-        del lin, idx
-    else:
-        table = _tone(_SRGB_TO_LIN.reshape(256, 3), params)
-        img = np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
+        return img
+    table = _tone(_SRGB_TO_LIN.reshape(256, 3), params)
+    return np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
+
+
+def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
+    img = _tone_image(work, params)
+    if any(params.wb_log_gain) and WB_LUMA_KEEP > 0.0:
+        # White balance moves colour; the light and shade (luma) the other corrections settled on are
+        # kept, so an imperfect illuminant estimate cannot cost structure.
+        plain = _tone_image(work, replace(params, wb_log_gain=(0.0, 0.0, 0.0)))
+        img += (WB_LUMA_KEEP * (plain @ LUMA - img @ LUMA))[..., None]
+        del plain
     luma = img @ LUMA
     local = np.zeros_like(luma)  # luma delta of the local operations, attenuated in faces
 
@@ -688,6 +698,21 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
     up *= np.float32(255.0)
     up += np.float32(0.5)
     return up.astype(np.uint8)
+
+
+def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
+    """The corrections :func:`enhance_image` would infer for ``image`` at its own size (no faces)."""
+    work = np.ascontiguousarray(to_rgb_array(image))
+    steer = steer or EnhanceSteer()
+    noise, denoise = noise_reduction(work, steer)
+    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    if deblock > 0.02:
+        work = _deblock(work, deblock)
+        denoise *= 1.0 - deblock
+    elif denoise > 0.02:
+        work = _denoise(work, denoise, noise)
+    return analyse(work, None, steer, noise, denoise, blocky, deblock)
 
 
 def enhance_image(
