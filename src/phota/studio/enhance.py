@@ -1,28 +1,24 @@
 """Local enhance: per-photo automatic correction with OpenCV/NumPy, no provider needed.
 
-Pipeline (docs/enhance.md has every threshold and its safe range):
+Pipeline (docs/enhance.md has every threshold and its safe range). Every step measures first and is
+soft-gated by that measurement, so a good photo passes unchanged:
 
-1. Resize to the working size: downscale to the output size FIRST (INTER_AREA) so every later step
-   runs on at most ``long_side`` pixels; smaller inputs are processed at native size and upscaled last
-   with plain Lanczos, so memory is O(output pixels) whatever the upscale factor.
-2. Noise: estimated on the working luminance (robust Immerkaer/MAD); edge-preserving bilateral
-   filter on luma and a stronger blur on chroma, only above a noise floor.
-3. Global tone and colour as one per-channel 256-entry LUT (exact sRGB <-> linear maths for free):
-   a lifted black point is undone as a fade (common sRGB stretch); per-channel white patch in linear
-   light undoes exposure loss (all channels short of white) and colour casts (some channels short),
-   with part of a gray-world estimate (faces excluded) for the channel a cast clipped; bright, blown
-   faces trigger an over-exposure pull-down; a strong stretch is debanded (bilateral, one step range).
-   Every correction is soft-gated: zero while the measurement looks like an ordinary photo, ramping in
-   when it looks degraded.
-4. Local: clarity (large-radius luma detail), saturation/vibrance with skin hues protected, and
-   unsharp-mask sharpening whose amount follows a blur measure. Local deltas are attenuated inside the
-   face boxes; nothing geometric is ever applied, so faces cannot move or distort.
+1. Working size: downscale to the output size FIRST (INTER_AREA); smaller inputs are processed at native
+   size and upscaled last with plain Lanczos, so memory is O(output pixels) whatever the factor.
+2. JPEG deblocking (gated by an 8-px grid blockiness ratio) or denoising (gated by a robust noise sigma).
+3. Global, estimated on a linear-light proxy: vignetting (radial-derivative fit), veil (haze / fade
+   floor per channel), illuminant (shades-of-grey, grey-edge, white patch, channel white points, skin
+   prior) corrected with von Kries gains, exposure through a generic camera shoulder (highlights
+   compress rather than clip) with over-exposure read from clipping and skin or frame brightness.
+4. Local: unsharp masking gated by a blur measure, prompt-driven contrast/clarity/saturation; local
+   deltas are attenuated inside the face boxes; nothing geometric is ever applied.
 
 The prompt steers it within a fixed vocabulary (:data:`VOCABULARY`); unknown words are ignored.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -39,32 +35,40 @@ U8 = NDArray[np.uint8]
 
 PROXY_SIDE = 512  # statistics are estimated on a proxy this size: cheap and resolution independent
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec.601 luma on sRGB values (as JPEG does)
+LUMA_LIN = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 luminance on linear values
 
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
 NOISE_FLOOR = 2.0  # luma noise sigma (0-255) below which no noise reduction is done
 NOISE_FULL = 6.0  # sigma at which noise reduction reaches full strength
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
-LEVELS_TOL_LO = (0.03, 0.08)  # black point: ignored below the first, fully removed above the second
-LEVELS_PCT = 0.005  # percent of pixels allowed to clip at each end when levelling / white patching
-WP_GATE = (0.035, 0.09)  # per-channel white deficit (1 - brightest): ignored below, fully corrected above
-WP_MAX_LOG = 1.4  # cap on the white-patch gain (log; 1.4 = 4x = 2 EV)
-OVER_FACE_CLIP = (0.25, 0.45)  # fraction of clipped face pixels over which over-exposure evidence ramps in
-OVER_FACE_MED = (0.66, 0.76)  # ... combined with median face luma over this range
-OVER_FACE_LUMA = 0.92  # face pixels brighter than this luma count as blown
-WP_BLUR_GATE = (
-    0.78,
-    0.84,
-)  # re-blur ratio over which the white patch is switched off (blur smears highlights)
-GW_RESIDUAL = 0.5  # share of the gray-world estimate applied to a channel the white patch could not see
-OVER_LOG_GAIN = -0.55  # linear gain applied at full over-exposure evidence (about -0.8 EV)
+BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
+DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
+DEBLOCK_EDGE = (
+    40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
+)
+DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
+VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
+VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
+VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
+VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
+IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
+SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
+SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
+WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
+CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
+EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
+EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
+UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
+MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
+CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
+OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
+OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
+OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
+HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
+OVER_LOG_GAIN = -0.7  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
-SHARPEN_GATE = (0.82, 0.94)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
-SHARPEN_MAX = 1.5  # unsharp amount at full blur
-SHARPEN_BASE = 0.0  # unsharp amount on sharp photos (variation 0)
-DEBAND_GATE = (1.2, 1.5)  # levels stretch over which debanding ramps in
-DEBAND_RANGE = 1.0  # range sigma of the debanding filter in stretched input steps
-DEBAND_SPACE = 1.0  # its spatial sigma (pixels)
-STRETCH_SHARPEN_CUT = 0.8  # share of the automatic sharpening dropped after a strong levels stretch
+SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
+SHARPEN_MAX = 1.0  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
 
@@ -311,9 +315,9 @@ def estimate_blur(luma: F32) -> float:
     return 0.0 if g0 <= 1e-6 else grad(np.asarray(cv2.GaussianBlur(crop, (0, 0), 1.0), np.float32)) / g0
 
 
-def _percentile_from_hist(hist: NDArray[np.float64], q: float) -> float:
-    cdf = np.cumsum(hist)
-    return float(np.searchsorted(cdf, q * cdf[-1])) / 255.0
+_SRGB_TO_LIN = np.repeat(srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)[:, None], 3, axis=1).reshape(
+    256, 1, 3
+)
 
 
 # ---------------------------------------------------------------------------------- analysis
@@ -323,11 +327,14 @@ def _percentile_from_hist(hist: NDArray[np.float64], q: float) -> float:
 class EnhanceParams:
     """Everything inferred for one photo (exposed for tests, the bench and debugging)."""
 
-    noise_sigma: float
+    noise_sigma: float  # luma noise sigma (0-255) of the working image
     denoise: float  # 0..~1.5 strength
-    black: float
-    white: float
-    wb_log_gain: tuple[float, float, float]
+    blockiness: float  # JPEG block-boundary ratio (1 = none)
+    deblock: float  # 0..1 strength
+    vignette: tuple[float, float]  # log falloff = -a r^2 - b r^4 (r = 1 at the corners) that is undone
+    veil: tuple[float, float, float]  # per-channel linear floor subtracted (haze, fade)
+    wb_log_gain: tuple[float, float, float]  # per-channel linear gains (log) after the veil
+    exposure: float  # log of the scene-domain exposure gain (> 0 brightens)
     gamma: float
     blur: float
     sharpen: float
@@ -335,52 +342,134 @@ class EnhanceParams:
     saturation: float
     contrast: float
     monochrome: bool
-    deband: float = 0.0  # range sigma (0-1 units) of the post-stretch dequantisation filter; 0 = off
 
 
-def _channel_hists(rgb: U8) -> list[NDArray[np.float64]]:
-    return [np.bincount(rgb[..., c].ravel(), minlength=256).astype(np.float64) for c in range(3)]
+def _proxy(work: U8) -> U8:
+    h, w = work.shape[:2]
+    ps = min(1.0, PROXY_SIDE / max(h, w))
+    return resize(work, (max(1, round(w * ps)), max(1, round(h * ps))))
 
 
-def _levels(hists: list[NDArray[np.float64]]) -> tuple[float, float]:
-    """Fade model: a lifted black point means the whole range was squeezed in sRGB (haze, old print),
-    so the inverse is a common sRGB stretch. Without a lifted black it returns the identity."""
-    q = LEVELS_PCT / 100.0
-    lo = min(_percentile_from_hist(hh, q) for hh in hists)
-    hi = max(_percentile_from_hist(hh, 1.0 - q) for hh in hists)
-    fade = _smoothstep(lo, *LEVELS_TOL_LO)
-    if fade <= 0.0 or hi - lo < 0.2:  # nearly flat image: stretching would only amplify noise
-        return 0.0, 1.0
-    return lo * fade, 1.0 - (1.0 - hi) * fade
+def estimate_blockiness(luma: F32) -> float:
+    """JPEG blocking: mean luma step across the strongest 8-pixel grid over the mean step elsewhere.
+
+    Natural photos read about 1.0 on any phase of the grid; a JPEG at quality 20-40 decoded at its own size
+    reads 1.2-2 on its grid phase. A resized JPEG no longer has a grid and reads ~1."""
+    h, w = luma.shape
+    if h < 32 or w < 32:
+        return 1.0
+    cy, cx, r = h // 2, w // 2, 384
+    crop = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
+    ratios = []
+    for axis in (0, 1):
+        steps = np.abs(np.diff(crop, axis=axis)).mean(axis=1 - axis)
+        n = len(steps) // 8 * 8
+        if n < 16:
+            return 1.0
+        phase = steps[:n].reshape(-1, 8).mean(axis=0)
+        best = int(np.argmax(phase))
+        others = np.delete(phase, best)
+        ratios.append(float(phase[best] / max(float(np.median(others)), 1e-6)))
+    return min(ratios)
 
 
-def _tone_lut(black: float, white: float, log_gain: NDArray[np.float32], gamma: float) -> F32:
-    """(256, 3) float LUT: levels in sRGB -> per-channel gain in linear light -> midtone gamma.
+def estimate_vignette(lin: F32) -> tuple[float, float]:
+    """Radial falloff of a linear-light proxy as (a, b) in log V(r) = -a r^2 - b r^4, r = 1 at the corners.
 
-    Gains below 1 (over-exposure) get a shoulder that lifts what was clipped, since the true value
-    there was anywhere between the clip point and white."""
-    x = np.linspace(0.0, 1.0, 256, dtype=np.float32)
-    levelled = np.clip((x - black) / max(white - black, 1e-3), 0.0, 1.0)
-    lin = srgb_to_linear(levelled)[:, None]
-    gain = np.exp(log_gain)[None, :]
-    scaled = lin * gain
-    shoulder = np.clip((lin - 0.85) / 0.15, 0.0, 1.0) ** 2  # 0 below 0.85 linear, 1 at the clip point
-    lifted = scaled + (np.minimum(1.0, 0.5 + 0.5 * gain) * lin - scaled) * shoulder
-    lin_out = np.where(gain < 1.0, lifted, scaled)
-    out = linear_to_srgb(np.clip(lin_out, 0.0, 1.0).astype(np.float32))
-    return np.asarray(np.clip(out, 0.0, 1.0) ** np.float32(gamma), np.float32)
+    Vignetting darkens every ring by the same factor whatever the content, so the *median* radial
+    derivative of log luminance in each ring follows d/dr log V = -2 a r - 4 b r^3, while content edges
+    point inwards as often as outwards and cancel in the median. Least squares on the ring medians."""
+    h, w = lin.shape[:2]
+    if min(h, w) < 32:
+        return 0.0, 0.0
+    y = np.log(np.asarray(cv2.GaussianBlur(lin @ LUMA_LIN, (0, 0), 1.5), np.float32) + 1e-3)
+    gy, gx = np.gradient(y)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    half = np.float32(np.hypot(w, h) / 2)
+    dx, dy = (xx - (w - 1) / 2) / half, (yy - (h - 1) / 2) / half
+    r = np.hypot(dx, dy) + 1e-6
+    radial = (gx * dx + gy * dy) / r * half  # d log L / d r with r in corner units
+    # Only smooth areas: a falloff changes log luminance by ~2 over the half-diagonal, content edges by
+    # far more per pixel. Dark pixels are noise.
+    smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
+    edges = np.linspace(0.3, 1.0, 8)
+    rs, ds = [], []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (r >= lo) & (r < hi) & smooth
+        if sel.sum() > 100:
+            rs.append((lo + hi) / 2)
+            ds.append(float(np.median(radial[sel])))
+    if len(rs) < 4:
+        return 0.0, 0.0
+    rr = np.array(rs)
+    a = float(np.dot(-2 * rr, np.array(ds)) / np.dot(2 * rr, 2 * rr))
+    # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
+    consistent = float(np.mean(np.array(ds) < 0))
+    coef = (a * consistent, 0.0)
+    return float(coef[0]), float(coef[1])
 
 
-def _face_exposure(luma: F32, faces_mask: NDArray[np.bool_] | None) -> float:
-    """Over-exposure evidence in [0, 1]: faces bright with much blown skin (luma near white).
+def _percentile(x: NDArray[Any], q: float) -> float:
+    return float(np.percentile(x, q)) if x.size else 0.0
 
-    Only faces give a reliable prior (skin has a known brightness); a frame-wide rule cannot tell a
-    blown-out photo from a white studio background, so without faces nothing is corrected."""
-    if faces_mask is None or faces_mask.sum() < 50:
-        return 0.0
-    face = luma[faces_mask]
-    clipped = float((face > OVER_FACE_LUMA).mean())
-    return _smoothstep(clipped, *OVER_FACE_CLIP) * _smoothstep(float(np.median(face)), *OVER_FACE_MED)
+
+def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]:
+    """Log-chromaticity (zero-mean over channels) of the scene illuminant in linear RGB.
+
+    Combination of three classic estimators that fail in different ways: shades-of-grey (Minkowski
+    p=6 mean: a brightness-weighted grey world), grey-edge (p=2 norm of colour gradients: edges are
+    achromatic on average) and white patch (mean of the brightest unclipped pixels). Clipped and
+    near-black pixels carry no colour and are left out; face pixels are left out of the grey
+    assumptions (skin is not grey) and used as a weak prior of their own instead."""
+    valid = (lin.max(axis=-1) < 0.97) & (lin @ LUMA_LIN > 0.008)
+    if skin is not None:
+        valid &= ~skin
+    if valid.sum() < 200:
+        return np.zeros(3, np.float32)
+    px = lin[valid].astype(np.float64)
+    sog = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
+    blurred = np.asarray(cv2.GaussianBlur(lin, (0, 0), 1.0), np.float32)
+    gx = np.diff(blurred, axis=1)[:-1]
+    gy = np.diff(blurred, axis=0)[:, :-1]
+    mag = (gx * gx + gy * gy)[valid[:-1, :-1]]
+    edge = np.sqrt(mag.mean(axis=0)) if mag.size else sog
+    lum = px @ LUMA_LIN.astype(np.float64)
+    top = px[lum >= np.percentile(lum, 98.0)]
+    wp = top.mean(axis=0)
+    # Per-channel white points (what a levels tool reads): each channel's own brightest values.
+    pool = lin if skin is None else lin[~skin]
+    chan = np.array([np.percentile(pool[..., c], 99.5) for c in range(3)]) + 1e-3
+    logs = [np.log(np.maximum(e, 1e-6)) for e in (sog, edge, wp, chan)]
+    chroma = [v - v.mean() for v in logs]
+    est = sum(wgt * c for wgt, c in zip(IL_WEIGHTS, chroma, strict=True))
+    if skin is not None:
+        # Skin has a known colour under neutral light (a narrow band of log-chromaticities whatever the
+        # complexion): its offset from that prior is an illuminant estimate that a warm room, a red
+        # wall or a blue sky cannot fool.
+        sp = lin[skin]
+        sp = sp[(sp @ LUMA_LIN > 0.02) & (sp.max(axis=-1) < 0.95)]
+        if len(sp) >= 50:
+            sc = np.log(np.median(sp, axis=0) + 1e-4)
+            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * (sc - sc.mean() - np.array(SKIN_LOG_CHROMA))
+    return np.asarray(est, np.float32)
+
+
+def scene_gain_curve(x: F32, log_gain: float) -> F32:
+    """Exposure change as a camera would make it: undo a generic camera shoulder, scale the scene
+    linear value, re-apply the shoulder. Highlights compress instead of clipping, shadows open up."""
+    if log_gain == 0.0:
+        return x
+    k = np.float32(CURVE_K)
+    xc = np.clip(x, 0.0, 0.999)
+    scene = xc * k / (1 + k - xc) * np.float32(np.exp(log_gain))
+    out = scene * (1 + k) / (scene + k)
+    return np.asarray(np.where(x >= 0.999, np.maximum(x, out) if log_gain > 0 else out, out), np.float32)
+
+
+def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
+    if faces_mask is None or faces_mask.shape != shape or faces_mask.sum() < 50:
+        return None
+    return faces_mask
 
 
 def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
@@ -389,87 +478,80 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     return noise, _smoothstep(noise, NOISE_FLOOR, NOISE_FULL) + 0.5 * max(0.0, steer.denoise)
 
 
-def _deband_sigma(black: float, white: float, denoise: float) -> float:
-    """A levels stretch by g turns each 8-bit input step into a g-level jump: flat areas and gradients
-    get quantisation steps (noise of g/sqrt(12) levels) the eye reads as banding. An edge-preserving
-    filter whose range is about one stretched step rebuilds the in-between values (debanding)."""
-    gain = 1.0 / max(white - black, 1e-3)
-    if denoise > 0.3:  # the denoiser already smoothed the input
-        return 0.0
-    return DEBAND_RANGE * gain / 255.0 * _smoothstep(gain, *DEBAND_GATE)
-
-
 def analyse(
-    work: U8, faces_mask_small: NDArray[np.bool_] | None, steer: EnhanceSteer, noise: float, denoise: float
+    work: U8,
+    faces_mask_small: NDArray[np.bool_] | None,
+    steer: EnhanceSteer,
+    noise: float,
+    denoise: float,
+    blockiness: float = 1.0,
+    deblock: float = 0.0,
 ) -> EnhanceParams:
-    """Infer the corrections from the (already denoised) working image."""
-    hists = _channel_hists(work)
-    black, white = _levels(hists)
+    """Infer the corrections from the (already denoised / deblocked) working image."""
     strength = min(1.0, steer.strength)
+    proxy = _proxy(work)
+    lin = np.asarray(cv2.LUT(proxy, _SRGB_TO_LIN), np.float32)
+    skin = _face_skin(faces_mask_small, proxy.shape[:2])
 
-    # White patch in linear light, per channel: a channel whose brightest pixels stop short of white
-    # was attenuated (under-exposure: all three; colour cast: some). Exact inverse of a linear gain.
-    g = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)
-    blur = estimate_blur(g)
-    # Blur smears the small specular highlights the white patch relies on: trust it less.
-    q = LEVELS_PCT / 100.0
-    zero = np.zeros(3, np.float32)
-    lut0 = _tone_lut(black, white, zero, 1.0)
-    log_gain = np.zeros(3, np.float32)
-    for c in range(3):
-        hi = float(lut0[min(255, round(_percentile_from_hist(hists[c], 1.0 - q) * 255)), c])
-        gate = _smoothstep(1.0 - hi, *WP_GATE) * strength
-        log_gain[c] = -np.log(max(float(srgb_to_linear(np.array(hi, np.float32))), 1e-3)) * gate
-    log_gain = np.clip(log_gain, 0.0, WP_MAX_LOG)
-    # Split into exposure (common to all channels) and cast (relative). Blur smears the small specular
-    # highlights the cast estimate relies on, so only the cast part is distrusted on blurry photos.
-    common = float(log_gain.min())
-    log_gain = common + (log_gain - common) * (1.0 - _smoothstep(blur, *WP_BLUR_GATE))
-    wp_cast = float(log_gain.max() - log_gain.min())  # > 0: channels disagree = colour cast
+    # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
+    va, vb = estimate_vignette(lin)
+    corner = va + vb  # log falloff at the corners
+    vgate = _smoothstep(corner, *VIGNETTE_GATE) * strength
+    va, vb = (va * vgate, vb * vgate) if corner > 0 else (0.0, 0.0)
+    if va or vb:
+        lin = lin * _vignette_map(lin.shape[:2], va, vb)[..., None]
 
-    h, w = work.shape[:2]
-    ps = min(1.0, PROXY_SIDE / max(h, w))
-    proxy = resize(work, (max(1, round(w * ps)), max(1, round(h * ps))))
+    # 2. Veil (haze, veiling glare, faded print): an additive floor under every channel.
+    floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
+    vgate2 = _smoothstep(float(floors.min()), *VEIL_GATE) * strength
+    veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
+    lin = (lin - veil) / (1.0 - veil)
 
-    # A cast that clipped one channel hides that channel's gain from the white patch; when the white
-    # patch saw a cast, pull the untouched channels part of the way to gray-world (faces excluded).
-    if wp_cast > 0.05:
-        lut1 = _tone_lut(black, white, log_gain, 1.0)
-        p = np.stack([lut1[proxy[..., c], c] for c in range(3)], axis=-1)
-        lin = srgb_to_linear(p)
-        luma = p @ LUMA
-        valid = (luma > 0.06) & (luma < 0.94)
-        if faces_mask_small is not None:
-            valid &= ~faces_mask_small
-        if valid.sum() > 100:
-            means = lin[valid].mean(axis=0) + 1e-4
-            gw = np.log(np.exp(np.log(means).mean()) / means).astype(np.float32)
-            evidence = _smoothstep(wp_cast, 0.05, 0.2)
-            untouched = log_gain < 0.02
-            log_gain += np.where(untouched & (gw < 0), GW_RESIDUAL * evidence * gw, 0.0).astype(np.float32)
+    # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
+    est = estimate_illuminant(np.clip(lin, 0, 1), skin)
+    cast = float(np.linalg.norm(est))
+    cgate = _smoothstep(cast, *CAST_GATE) * strength
+    log_gain = (-est * cgate).astype(np.float32)
+    log_gain -= np.float32(np.log(float(np.exp(log_gain) @ LUMA_LIN)))
+    lin = lin * np.exp(log_gain)
 
-    # Over-exposure: pull midtones down in linear light (shoulder in the LUT lifts clipped values).
-    lut1 = _tone_lut(black, white, log_gain, 1.0)
-    p = np.stack([lut1[proxy[..., c], c] for c in range(3)], axis=-1)
-    luma = p @ LUMA
-    over = _face_exposure(luma, faces_mask_small) * strength
-    log_gain += np.float32(OVER_LOG_GAIN * over)
+    # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
+    y = np.clip(lin @ LUMA_LIN, 0, 1)
+    p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
+    exposure = 0.0
+    deficit = float(np.log(EXPOSURE_TARGET / p_hi))
+    if deficit > 0:
+        k = CURVE_K
+        full = float(np.log((EXPOSURE_TARGET * k / (1 + k - EXPOSURE_TARGET)) / (p_hi * k / (1 + k - p_hi))))
+        exposure = min(full, MAX_EXPOSURE_LOG) * _smoothstep(deficit, *UNDER_GATE) * strength
+    clipped = float((y > 0.93).mean())
+    if skin is not None and skin.sum() >= 50:
+        # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
+        med = _percentile(y[skin], 50)
+        over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_FACE_MED) * strength
+    else:
+        med = _percentile(y, 50)
+        over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
+        over *= 1.0 - _smoothstep(med, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
+    exposure += OVER_LOG_GAIN * over
 
     warm = 0.1 * steer.warmth
     log_gain += np.array([warm, 0.0, -warm], np.float32)
     gamma = float(np.exp(np.clip(-0.35 * steer.exposure, -MAX_GAMMA_LOG, MAX_GAMMA_LOG)))
 
-    sharpen = SHARPEN_BASE + SHARPEN_MAX * _smoothstep(blur, *SHARPEN_GATE) * (1.0 - 0.8 * min(1.0, denoise))
-    # After a strong levels stretch the finest detail is mostly amplified quantisation steps: the
-    # sharpener would turn them into grain, so it backs off (the prompt's "sharper" still applies).
-    sharpen *= 1.0 - STRETCH_SHARPEN_CUT * _smoothstep(1.0 / max(white - black, 1e-3), *DEBAND_GATE)
+    g = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)
+    blur = estimate_blur(g)
+    sharpen = SHARPEN_MAX * _smoothstep(blur, *SHARPEN_GATE) * (1.0 - 0.8 * min(1.0, denoise + deblock))
     sharpen = max(0.0, sharpen * min(1.5, steer.strength) + 0.5 * steer.sharpness)
     return EnhanceParams(
         noise_sigma=noise,
         denoise=denoise,
-        black=black,
-        white=white,
+        blockiness=blockiness,
+        deblock=deblock,
+        vignette=(va, vb),
+        veil=(float(veil[0]), float(veil[1]), float(veil[2])),
         wb_log_gain=(float(log_gain[0]), float(log_gain[1]), float(log_gain[2])),
+        exposure=exposure,
         gamma=gamma,
         blur=blur,
         sharpen=sharpen,
@@ -477,11 +559,20 @@ def analyse(
         saturation=0.3 * steer.saturation,
         contrast=0.12 * steer.contrast,
         monochrome=steer.monochrome,
-        deband=_deband_sigma(black, white, denoise),
     )
 
 
 # -------------------------------------------------------------------------------------- apply
+
+
+def _vignette_map(shape: tuple[int, int], a: float, b: float) -> F32:
+    """Gain 1 / V(r) that undoes log V = -a r^2 - b r^4 (r = 1 at the corners), built separably cheap."""
+    h, w = shape
+    half = np.hypot(w, h) / 2
+    dx2 = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / half) ** 2
+    dy2 = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / half) ** 2
+    r2 = dy2[:, None] + dx2[None, :]
+    return np.asarray(np.exp(np.float32(a) * r2 + np.float32(b) * r2 * r2), np.float32)
 
 
 def _denoise(work: U8, strength: float, sigma: float) -> U8:
@@ -501,11 +592,52 @@ def _denoise(work: U8, strength: float, sigma: float) -> U8:
     return np.asarray(cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
 
 
+def _deblock(work: U8, amount: float) -> U8:
+    """Smooth luma across 8-pixel block edges in flat areas (real edges, with a strong gradient across
+    the whole neighbourhood, are kept) and smooth chroma, which 4:2:0 JPEG stores at half resolution."""
+    ycc = cv2.cvtColor(work, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    y = ycc[..., 0]
+    smooth = np.asarray(cv2.GaussianBlur(y, (0, 0), DEBLOCK_SIGMA), np.float32)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    flat = np.clip(1.0 - np.sqrt(gx * gx + gy * gy) / DEBLOCK_EDGE, 0.0, 1.0)
+    ycc[..., 0] = y + (smooth - y) * (amount * flat)
+    ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), DEBLOCK_CHROMA_SIGMA * amount + 0.01)
+    return np.asarray(cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
+
+
+def _tone(lin: F32, params: EnhanceParams) -> F32:
+    """Per-channel tone chain on linear values: veil, white balance, exposure, to sRGB, gamma."""
+    veil = np.array(params.veil, np.float32)
+    x = (lin - veil) / (1.0 - veil) * np.exp(np.array(params.wb_log_gain, np.float32))
+    x = scene_gain_curve(np.clip(x, 0.0, None).astype(np.float32), params.exposure)
+    out = linear_to_srgb(np.clip(x, 0.0, 1.0))
+    return np.asarray(np.clip(out, 0.0, 1.0) ** np.float32(params.gamma), np.float32)
+
+
+def _tone_image(work: U8, params: EnhanceParams) -> F32:
+    if params.vignette != (0.0, 0.0):
+        lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
+        lin *= _vignette_map(lin.shape[:2], *params.vignette)[..., None]
+        grid = np.linspace(0.0, 1.0, 4096, dtype=np.float32)[:, None].repeat(3, axis=1)
+        table = _tone(grid, params)
+        idx = np.clip(lin * 4095.0 + 0.5, 0, 4095).astype(np.int16)
+        img = np.empty(lin.shape, np.float32)
+        for c in range(3):
+            img[..., c] = table[idx[..., c], c]
+        return img
+    table = _tone(_SRGB_TO_LIN.reshape(256, 3), params)
+    return np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
+
+
 def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
-    lut = _tone_lut(params.black, params.white, np.array(params.wb_log_gain, np.float32), params.gamma)
-    img = np.asarray(cv2.LUT(work, lut.reshape(256, 1, 3)), np.float32)
-    if params.deband > 0.0:
-        img = np.asarray(cv2.bilateralFilter(img, 5, params.deband, DEBAND_SPACE), np.float32)
+    img = _tone_image(work, params)
+    if any(params.wb_log_gain) and WB_LUMA_KEEP > 0.0:
+        # White balance moves colour; the light and shade (luma) the other corrections settled on are
+        # kept, so an imperfect illuminant estimate cannot cost structure.
+        plain = _tone_image(work, replace(params, wb_log_gain=(0.0, 0.0, 0.0)))
+        img += (WB_LUMA_KEEP * (plain @ LUMA - img @ LUMA))[..., None]
+        del plain
     luma = img @ LUMA
     local = np.zeros_like(luma)  # luma delta of the local operations, attenuated in faces
 
@@ -568,6 +700,21 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
     return up.astype(np.uint8)
 
 
+def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
+    """The corrections :func:`enhance_image` would infer for ``image`` at its own size (no faces)."""
+    work = np.ascontiguousarray(to_rgb_array(image))
+    steer = steer or EnhanceSteer()
+    noise, denoise = noise_reduction(work, steer)
+    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    if deblock > 0.02:
+        work = _deblock(work, deblock)
+        denoise *= 1.0 - deblock
+    elif denoise > 0.02:
+        work = _denoise(work, denoise, noise)
+    return analyse(work, None, steer, noise, denoise, blocky, deblock)
+
+
 def enhance_image(
     image: Image.Image,
     *,
@@ -593,9 +740,15 @@ def enhance_image(
         ps = min(1.0, PROXY_SIDE / max(ph, pw))
         small_mask = cv2.resize(mask, (max(1, round(pw * ps)), max(1, round(ph * ps)))) > 0.3
     noise, denoise = noise_reduction(work, steer)
-    if denoise > 0.02:  # before levels and gains, which would amplify the noise
+    # Block edges are measured before the denoiser, which would blur them into the picture.
+    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    if deblock > 0.02:
+        work = _deblock(work, deblock)
+        denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
+    elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
-    params = analyse(work, small_mask, steer, noise, denoise)
+    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock)
     out = _apply(work, params, mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
