@@ -15,7 +15,7 @@ Metrics: SSIM on luma (Rec. 601 Y', 0-255) and mean CIEDE2000. Baselines in the 
 itself) and Reinhard colour transfer (Lab mean and standard deviation per channel, A to L(B)); both
 are computed at the original size and brought to 2K with Lanczos for the 2K score.
 
-The split is fixed (see :data:`TUNE_IDS` / :data:`HELD_OUT_IDS`): the engine's constants were chosen on
+The split is fixed (``bench.photoset``, shared with the enhance evaluation): the engine's constants were chosen on
 TUNE pairs with the TUNE looks only; HELD-OUT photos are never used for tuning, and the looks in
 :data:`HELD_OUT_LOOKS` appear only in the held-out run.
 
@@ -46,6 +46,8 @@ for p in (ROOT / "src", ROOT):  # `python bench/remix.py` without an installed p
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from bench.photoset import ALTERNATING, split_of  # noqa: E402  (after the path set-up above)
+
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
 
@@ -55,54 +57,21 @@ SIDE = 2048  # the server decodes /remix inputs and references to at most this, 
 
 # ------------------------------------------------------------------------------------- the split
 
-TUNE_IDS = (
-    "df_p01",
-    "df_p02",
-    "df_p03",
-    "df_p04",
-    "df_p05",
-    "obama",
-    "dlib_john_salley",
-    "dlib_john_savage",
-    "skimage_astronaut",
-    "skimage_cameraman",
-)
-HELD_OUT_IDS = (
-    "df_p06",
-    "df_p08",
-    "df_p09",
-    "df_p10",
-    "biden",
-    "tom_cruise",
-    "dlib_john_schneider",
-    "dlib_john_shimkus",
-    "cat",
-    "dog",
-)
-# Photos the old enhance bench tuned on: kept out of the held-out set.
-HELD_OUT_EXCLUDED = frozenset(
-    {"df_p06_img31.jpg", "df_p08_img39.jpg", "df_p09_img34.jpg", "df_p10_img18.jpg", "biden_biden2.jpg"}
-)
 ACCEPTED = (".jpg", ".jpeg", ".png", ".webp", ".heic")
-SHARED_IDS = ("group", "none")  # split by position: even index in sorted file-name order -> TUNE
 
 
 def split_photos(manifest: Path) -> dict[str, list[tuple[str, str]]]:
-    """{"tune": [(file, identity)], "held-out": [...]} from MANIFEST.csv, sorted by file name."""
+    """{"tune": [(file, identity)], "held-out": [...]} from MANIFEST.csv, sorted by file name: the
+    enhance evaluation's split (bench.photoset), restricted to formats /remix accepts (an animated
+    GIF is refused with a 400, so it cannot be an input)."""
     with manifest.open(newline="") as fh:
         rows = [(r["file"], r["identity"]) for r in csv.DictReader(fh)]
-    # Only formats /remix accepts (an animated GIF is refused with a 400, so it cannot be an input).
-    rows = [(f, i) for f, i in rows if Path(f).suffix.lower() in ACCEPTED]
+    index = {f: k for ident in ALTERNATING for k, f in enumerate(sorted(f for f, i in rows if i == ident))}
     out: dict[str, list[tuple[str, str]]] = {"tune": [], "held-out": []}
     for file, ident in rows:
-        if ident in TUNE_IDS:
-            out["tune"].append((file, ident))
-        elif ident in HELD_OUT_IDS and file not in HELD_OUT_EXCLUDED:
-            out["held-out"].append((file, ident))
-    for ident in SHARED_IDS:
-        files = sorted(f for f, i in rows if i == ident)
-        for k, file in enumerate(files):
-            out["tune" if k % 2 == 0 else "held-out"].append((file, ident))
+        split = split_of(file, ident, index.get(file))
+        if split is not None and Path(file).suffix.lower() in ACCEPTED:
+            out["tune" if split == "tune" else "held-out"].append((file, ident))
     return {k: sorted(v) for k, v in out.items()}
 
 

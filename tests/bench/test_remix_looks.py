@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.photoset import SEEN_BEFORE
 from bench.remix import (
-    HELD_OUT_EXCLUDED,
     HELD_OUT_LOOKS,
     LOOKS,
     TUNE_LOOKS,
@@ -75,7 +75,7 @@ def test_split_is_disjoint_and_keeps_held_out_looks_out_of_tuning() -> None:
     tune = {f for f, _ in split["tune"]}
     held = {f for f, _ in split["held-out"]}
     assert tune and held and not tune & held
-    assert not held & HELD_OUT_EXCLUDED
+    assert not held & SEEN_BEFORE
     assert all(not f.lower().endswith(".gif") for f in tune | held)  # /remix refuses GIF inputs
     assert not {i for _, i in split["tune"]} - {"group", "none"} & {i for _, i in split["held-out"]}
     assert not set(TUNE_LOOKS) & set(HELD_OUT_LOOKS) and set(TUNE_LOOKS) | set(HELD_OUT_LOOKS) == set(LOOKS)
