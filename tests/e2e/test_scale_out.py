@@ -240,9 +240,10 @@ def test_sigkill_of_the_training_worker_mid_validation_trains_the_profile_elsewh
         assert poll_ready(cluster.b.base, h["X-API-Key"], pid)["status"] == "READY"
     finally:
         stalling.close()
-    jobs = profile_jobs(db, pid)
-    assert jobs["validate"] == {"status": "succeeded", "attempts": 2}  # the killed run, then the rerun
-    assert jobs["train"]["status"] == "succeeded"
+    # READY is committed just before the training settles and its job row ends.
+    eventually(lambda: profile_jobs(db, pid)["train"]["status"] == "succeeded", 60, "the train job to end")
+    assert profile_jobs(db, pid)["validate"] == {"status": "succeeded", "attempts": 2}  # killed, then rerun
+    eventually(lambda: "settle" in entry_kinds(cluster.b.base, h), 30, "the settle")
     assert entry_kinds(cluster.b.base, h) == ["topup", "reserve", "settle"]  # one settle
 
 
@@ -260,8 +261,9 @@ def test_sigkill_of_the_training_worker_mid_training_trains_the_profile_elsewher
     assert profile_jobs(db, pid)["train"]["status"] == "running"
     cluster.restart("training")
     assert poll_ready(cluster.b.base, h["X-API-Key"], pid)["status"] == "READY"
-    jobs = profile_jobs(db, pid)
-    assert jobs["train"] == {"status": "succeeded", "attempts": 2}
+    eventually(lambda: profile_jobs(db, pid)["train"]["status"] == "succeeded", 60, "the train job to end")
+    assert profile_jobs(db, pid)["train"] == {"status": "succeeded", "attempts": 2}  # killed, then rerun
+    eventually(lambda: "settle" in entry_kinds(cluster.b.base, h), 30, "the settle")
     assert entry_kinds(cluster.b.base, h) == ["topup", "reserve", "settle"]  # one settle
 
 
@@ -400,7 +402,7 @@ def test_a_callback_is_redelivered_after_its_dispatcher_is_killed_and_its_signat
     cluster: Cluster, db: sa.Engine
 ) -> None:
     h = paid_key(cluster.env, "hooked")
-    secret = httpx.get(f"{cluster.a.base}/v1/phota/webhook_secret", headers=h).json()["secret"]
+    secret = httpx.get(f"{cluster.a.base}/v1/phota/webhook-secret", headers=h).json()["secret"]
     receiver = Receiver()
     try:
         body = {**ASYNC, "callback_url": receiver.url}
