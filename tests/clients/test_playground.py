@@ -231,6 +231,8 @@ def test_live_key_shows_usage_and_balance(browser: Any, live_server: LiveServer,
     page.fill("#api-key", key)
     page.click("#connect")
     page.wait_for_selector("#usage:not([hidden])")
+    # The panel shows before its /usage call answers; wait for the figures, not the panel.
+    page.wait_for_function("document.querySelector('#balance').textContent !== '–'")
     assert page.inner_text("#balance") == "$12.50"
     assert "browser test top-up" in page.inner_text("#ledger")
     shots.take(page, "live-usage")

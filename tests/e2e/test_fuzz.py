@@ -54,6 +54,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     srv.stop()
 
 
+TOOL_CRASH = "SystemError: AST constructor recursion depth mismatch"
+
+
 def test_the_api_matches_its_own_document_under_fuzzing(fuzz_server: tuple[Server, str], tmp_path: Path) -> None:
     server, key = fuzz_server
     cmd = [
@@ -87,6 +90,12 @@ def test_the_api_matches_its_own_document_under_fuzzing(fuzz_server: tuple[Serve
     # Run from the test's own folder: schemathesis keeps a cache in its working directory.
     run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
+    if run.returncode != 0 and TOOL_CRASH in output:
+        # CPython 3.11's AST validator can trip over its own recursion counter when the fuzzer's
+        # threads describe their strategies concurrently: a crash of the fuzzer, not a finding
+        # about the API. Run it once more; any other failure (or the same crash twice) still fails.
+        run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        output = run.stdout + run.stderr
     server_log = server.log.read_text()
     assert run.returncode == 0, output[-12000:] + "\n--- server log ---\n" + server_log[-4000:]
     assert "Traceback" not in server_log, server_log[-6000:]
