@@ -507,6 +507,9 @@ def analyse(
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
 
+    # Luminance before white balance: the output keeps it (WB_LUMA_KEEP), so exposure is read from it.
+    y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
+
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
     est = estimate_illuminant(np.clip(lin, 0, 1), skin)
     cast = float(np.linalg.norm(est))
@@ -516,7 +519,7 @@ def analyse(
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
-    y = np.clip(lin @ LUMA_LIN, 0, 1)
+    y = y_pre + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
     p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
@@ -630,6 +633,18 @@ def _tone_image(work: U8, params: EnhanceParams) -> F32:
     return np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
 
 
+def _into_gamut(img: F32) -> F32:
+    """Pull out-of-range pixels towards their own luma until every channel fits in [0, 1]: the luma
+    (light and shade) is kept exactly and only saturation gives way, where clipping would move both."""
+    luma = np.clip(img @ LUMA, 0.0, 1.0)[..., None]
+    chroma = img - luma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(chroma > 1e-6, (1.0 - luma) / chroma, np.inf)
+        down = np.where(chroma < -1e-6, luma / -chroma, np.inf)
+    t = np.minimum(np.minimum(up, down).min(axis=-1, keepdims=True), 1.0)
+    return np.asarray(luma + chroma * t, np.float32)
+
+
 def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     img = _tone_image(work, params)
     if any(params.wb_log_gain) and WB_LUMA_KEEP > 0.0:
@@ -638,6 +653,7 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
         plain = _tone_image(work, replace(params, wb_log_gain=(0.0, 0.0, 0.0)))
         img += (WB_LUMA_KEEP * (plain @ LUMA - img @ LUMA))[..., None]
         del plain
+        img = _into_gamut(img)
     luma = img @ LUMA
     local = np.zeros_like(luma)  # luma delta of the local operations, attenuated in faces
 
