@@ -243,6 +243,26 @@ def test_haze_veil_is_removed(photo: np.ndarray) -> None:
     assert _de(photo, out) < 0.5 * _de(photo, hazy) and _ssim(photo, out) > _ssim(photo, hazy)
 
 
+def _dye_fade(im: np.ndarray, loss: tuple[float, float, float]) -> np.ndarray:
+    """A print whose dyes lost a share of their density each (density = -log10 reflectance)."""
+    density = -np.log10(np.maximum(_lin(im), 10**-2.4))
+    return _srgb8(10 ** -(density * (1 - np.array(loss))))
+
+
+def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo: np.ndarray) -> None:
+    faded = _dye_fade(photo, (0.5, 0.15, 0.3))
+    p = measure(Image.fromarray(faded))
+    powers = [pw for _, pw in p.density]
+    assert powers[0] > 1.3 and powers[0] > powers[2] > powers[1] >= 1.0  # the most faded dye is stretched most
+    out = _back(enhance_image(Image.fromarray(faded), long_side=photo.shape[0]), photo)
+    assert _de(photo, out) < 0.5 * _de(photo, faded) and _luma_ssim(photo, out) > _luma_ssim(photo, faded)
+    # Negative controls: a colour cast, a hazy veil and the clean photo have no dye-fade stretch.
+    cast = _srgb8(_lin(photo) * np.array([1.2, 1.0, 0.72]))
+    hazy = _srgb8(_lin(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
+    for im in (cast, hazy, photo):
+        assert all(pw == 1.0 for _, pw in measure(Image.fromarray(im)).density)
+
+
 def test_defocus_is_sharpened_and_a_sharp_photo_is_not(photo: np.ndarray) -> None:
     blurred = _disc_blur(photo, 2.5)
     p = measure(Image.fromarray(blurred))

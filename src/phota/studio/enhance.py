@@ -49,6 +49,10 @@ DEBLOCK_EDGE = (
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
 VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
+DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
+FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
+FADE_LIFTED = (2.2, 2.5)  # ... while the deepest channel black (density) stays under this range
+FADE_BLACK = 2.2  # least density (log10) the stretched blacks reach: a print's black, not its faded grey
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
@@ -332,6 +336,7 @@ class EnhanceParams:
     blockiness: float  # JPEG block-boundary ratio (1 = none)
     deblock: float  # 0..1 strength
     vignette: tuple[float, float]  # log falloff = -a r^2 - b r^4 (r = 1 at the corners) that is undone
+    density: tuple[tuple[float, float], ...]  # per channel (log10 gain, power) of the dye-fade stretch
     veil: tuple[float, float, float]  # per-channel linear floor subtracted (haze, fade)
     wb_log_gain: tuple[float, float, float]  # per-channel linear gains (log) after the veil
     exposure: float  # log of the scene-domain exposure gain (> 0 brightens)
@@ -454,6 +459,40 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.
     return np.asarray(est, np.float32)
 
 
+_NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
+
+
+def estimate_fade(lin: F32, strength: float) -> tuple[tuple[tuple[float, float], ...], float]:
+    """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
+    DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
+    gate (0 = no fade)."""
+    lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
+    hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
+    d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
+    d_white = -np.log10(np.clip(hi, 1e-4, 1.0))
+    # Every channel's blacks lifted (a print whose deepest black faded) and spread apart (dyes fade at
+    # their own rates): a colour cast leaves one channel's blacks deep, a dark haze lifts them together.
+    lifted = 1.0 - _smoothstep(float(d_black.max()), *FADE_LIFTED)
+    gate = _smoothstep(float(d_black.max() - d_black.min()), *FADE_GATE) * lifted * strength
+    if gate <= 0.0 or np.any(d_black - d_white < 0.3):
+        return _NO_FADE, 0.0
+    t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
+    power = np.maximum((t_black - t_white) / (d_black - d_white), 1.0)
+    # density' = t_white + (d - d_white) * power, i.e. lin' = 10^(d_white*power - t_white) * lin^power
+    out = []
+    for c in range(3):
+        pw = 1.0 + (float(power[c]) - 1.0) * gate
+        out.append((float(d_white[c] * pw - t_white) * gate, pw))
+    return tuple(out), gate
+
+
+def _density_map(lin: F32, density: tuple[tuple[float, float], ...]) -> F32:
+    out = np.empty_like(lin)
+    for c, (log_gain, power) in enumerate(density):
+        out[..., c] = np.float32(10.0**log_gain) * np.power(np.clip(lin[..., c], 0.0, None), np.float32(power))
+    return np.asarray(np.clip(out, 0.0, 1.0), np.float32)
+
+
 def scene_gain_curve(x: F32, log_gain: float) -> F32:
     """Exposure change as a camera would make it: undo a generic camera shoulder, scale the scene
     linear value, re-apply the shoulder. Highlights compress instead of clipping, shadows open up."""
@@ -501,11 +540,22 @@ def analyse(
     if va or vb:
         lin = lin * _vignette_map(lin.shape[:2], va, vb)[..., None]
 
-    # 2. Veil (haze, veiling glare, faded print): an additive floor under every channel.
+    # 2a. Dye fade: each dye of a print loses a share of its density, so each channel's density range
+    # shrinks by its own factor and the blacks lift to different levels. Read from the spread of the
+    # channels' black densities, undone by stretching every channel's density range to the widest one.
+    density, fade = estimate_fade(lin, strength)
+    if fade > 0.0:
+        lin = _density_map(lin, density)
+
+    # 2b. Veil (haze, veiling glare): an additive floor under every channel.
     floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
-    vgate2 = _smoothstep(float(floors.min()), *VEIL_GATE) * strength
+    # A faded print's stretched blacks are still a dark grey; its floor goes with the fade.
+    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength, fade)
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
+
+    # Luminance before white balance: the output keeps it (WB_LUMA_KEEP), so exposure is read from it.
+    y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
     est = estimate_illuminant(np.clip(lin, 0, 1), skin)
@@ -516,7 +566,7 @@ def analyse(
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
-    y = np.clip(lin @ LUMA_LIN, 0, 1)
+    y = y_pre + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
     p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
@@ -549,6 +599,7 @@ def analyse(
         blockiness=blockiness,
         deblock=deblock,
         vignette=(va, vb),
+        density=density,
         veil=(float(veil[0]), float(veil[1]), float(veil[2])),
         wb_log_gain=(float(log_gain[0]), float(log_gain[1]), float(log_gain[2])),
         exposure=exposure,
@@ -608,6 +659,8 @@ def _deblock(work: U8, amount: float) -> U8:
 
 def _tone(lin: F32, params: EnhanceParams) -> F32:
     """Per-channel tone chain on linear values: veil, white balance, exposure, to sRGB, gamma."""
+    if params.density != _NO_FADE:
+        lin = _density_map(lin, params.density)
     veil = np.array(params.veil, np.float32)
     x = (lin - veil) / (1.0 - veil) * np.exp(np.array(params.wb_log_gain, np.float32))
     x = scene_gain_curve(np.clip(x, 0.0, None).astype(np.float32), params.exposure)
@@ -630,6 +683,18 @@ def _tone_image(work: U8, params: EnhanceParams) -> F32:
     return np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
 
 
+def _into_gamut(img: F32) -> F32:
+    """Pull out-of-range pixels towards their own luma until every channel fits in [0, 1]: the luma
+    (light and shade) is kept exactly and only saturation gives way, where clipping would move both."""
+    luma = np.clip(img @ LUMA, 0.0, 1.0)[..., None]
+    chroma = img - luma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(chroma > 1e-6, (1.0 - luma) / chroma, np.inf)
+        down = np.where(chroma < -1e-6, luma / -chroma, np.inf)
+    t = np.minimum(np.minimum(up, down).min(axis=-1, keepdims=True), 1.0)
+    return np.asarray(luma + chroma * t, np.float32)
+
+
 def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     img = _tone_image(work, params)
     if any(params.wb_log_gain) and WB_LUMA_KEEP > 0.0:
@@ -638,6 +703,7 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
         plain = _tone_image(work, replace(params, wb_log_gain=(0.0, 0.0, 0.0)))
         img += (WB_LUMA_KEEP * (plain @ LUMA - img @ LUMA))[..., None]
         del plain
+        img = _into_gamut(img)
     luma = img @ LUMA
     local = np.zeros_like(luma)  # luma delta of the local operations, attenuated in faces
 
@@ -688,16 +754,14 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
 
 
 def _upscale(img: F32, size: tuple[int, int]) -> U8:
-    """Plain Lanczos from the working size to the output size, rounded to 8 bits.
+    """Plain Lanczos-3 (Pillow's, on the 8-bit result) from the working size to the output size.
 
-    Memory is a few output-sized buffers whatever the factor (a 1x1 input costs what a 1 MP one does).
-    No detail is invented: the automatic sharpening already ran at the working size, where it measures
-    the photo's own blur."""
-    up = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4), np.float32)
-    np.clip(up, 0.0, 1.0, out=up)
-    up *= np.float32(255.0)
-    up += np.float32(0.5)
-    return up.astype(np.uint8)
+    Each separable pass is clipped to the 8-bit range, which keeps ringing off the strong edges an
+    enlargement magnifies. Memory is a few output-sized buffers whatever the factor (a 1x1 input costs
+    what a 1 MP one does). No detail is invented: the automatic sharpening already ran at the working
+    size, where it measures the photo's own blur."""
+    small = (np.clip(img, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+    return np.asarray(Image.fromarray(small, "RGB").resize(size, Image.Resampling.LANCZOS), np.uint8)
 
 
 def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
