@@ -255,7 +255,7 @@ def test_pages_cover_the_ledger_once_in_order(db: Database, ledger: Ledger, cloc
     seen: list[int] = []
     after = None
     while True:
-        lines, more = ledger.page(acct, after=after, limit=3)
+        lines, more, _ = ledger.usage(acct, after=after, limit=3)
         seen += [line.id for line in lines]
         assert all(line.account_id == acct for line in lines)
         if not more:
@@ -264,10 +264,10 @@ def test_pages_cover_the_ledger_once_in_order(db: Database, ledger: Ledger, cloc
     assert seen == [line.id for line in ledger.entries(acct)] and len(seen) == 7
     assert seen == sorted(seen)
     # The last page is exactly full: has_more must not claim a page that would be empty.
-    lines, more = ledger.page(acct, after=seen[2], limit=4)
+    lines, more, _ = ledger.usage(acct, after=seen[2], limit=4)
     assert len(lines) == 4 and not more
     # The period filter applies to pages too.
-    lines, more = ledger.page(acct, since=T0 + timedelta(hours=5), limit=10)
+    lines, more, _ = ledger.usage(acct, since=T0 + timedelta(hours=5), limit=10)
     assert [line.description for line in lines] == ["top-up 5", "top-up 6"] and not more
 
 

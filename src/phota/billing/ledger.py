@@ -309,19 +309,6 @@ class Ledger:
         with self.db.reader() as conn:
             return [LedgerLine(*row) for row in conn.execute(query)]
 
-    def page(
-        self,
-        account_id: str,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        *,
-        after: int | None = None,
-        limit: int = 100,
-    ) -> tuple[list[LedgerLine], bool]:
-        """One page of entries after the entry id ``after`` and whether more follow."""
-        with self.db.reader() as conn:
-            return _page(conn, account_id, since, until, after, limit)
-
     def totals(self, account_id: str, since: datetime | None = None, until: datetime | None = None) -> LedgerTotals:
         """The period's sums and the current balance and holds, in one query.
 
