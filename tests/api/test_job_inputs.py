@@ -12,6 +12,7 @@ from sqlalchemy import select
 from phota.clock import FixedClock
 from phota.jobs.queue import Handler
 from phota.jobs.studio_jobs import sweep_inputs
+from phota.services import Services
 from phota.store.models import Account, Job
 from tests.api.test_async import wait_job
 from tests.conftest import PhotoServer, b64_image, replace_handler, services_of
@@ -21,6 +22,16 @@ def _submit(client: TestClient, auth: dict[str, str], **body: object) -> dict:  
     r = client.post("/v1/phota/edit", json={"async": True, "response_mode": "urls", **body}, headers=auth)
     assert r.status_code == 202, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+def _inputs_left(services: Services, prefix: str = "jobs", wait_s: float = 10) -> list[str]:
+    """The job's own clean-up runs just after its end is committed (the poll can see the end first): give it time."""
+    deadline = time.monotonic() + wait_s
+    left = services.blobs.list_keys(prefix)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = services.blobs.list_keys(prefix)
+    return left
 
 
 def test_uploads_are_blobs_until_the_job_ends(client: TestClient, auth: dict[str, str]) -> None:
@@ -46,14 +57,14 @@ def test_uploads_are_blobs_until_the_job_ends(client: TestClient, auth: dict[str
         assert row is not None
         assert row.payload["call"]["images"] == ["", ""]
         assert upload not in str(row.payload)
-    assert services.blobs.list_keys("jobs") == []
+    assert _inputs_left(services) == []
 
 
 def test_inputs_of_a_failed_job_are_removed(client: TestClient, auth: dict[str, str]) -> None:
     services = services_of(client)
     handle = _submit(client, auth, prompt="test:content_moderation", images=[b64_image()])
     assert wait_job(client, auth, handle["poll_url"])["status"] == "failed"
-    assert services.blobs.list_keys("jobs") == []
+    assert _inputs_left(services) == []
 
 
 def test_url_inputs_stay_urls(client: TestClient, auth: dict[str, str], photo_server: PhotoServer) -> None:
@@ -74,7 +85,7 @@ def test_a_repeated_submit_keeps_one_set_of_inputs(client: TestClient, auth: dic
     again = _submit(client, auth, **body)
     assert again["job_id"] == first["job_id"]
     wait_job(client, auth, first["poll_url"])
-    assert services.blobs.list_keys("jobs") == []
+    assert _inputs_left(services) == []
 
 
 def test_sweep_removes_inputs_of_ended_jobs_only(client: TestClient, auth: dict[str, str]) -> None:
@@ -82,11 +93,7 @@ def test_sweep_removes_inputs_of_ended_jobs_only(client: TestClient, auth: dict[
     handle = _submit(client, auth, prompt="warmer", images=[b64_image()])
     wait_job(client, auth, handle["poll_url"])
     ended, unknown = handle["job_id"], "job_being_submitted"
-    # The job's own clean-up runs just after its end is committed: let it finish first.
-    deadline = time.monotonic() + 10
-    while services.blobs.list_keys(f"jobs/{ended}/") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert services.blobs.list_keys(f"jobs/{ended}/") == []
+    assert _inputs_left(services, f"jobs/{ended}/") == []
     # As if a process died after the job ended but before removing its inputs; and a submit in flight
     # (its inputs are written before its row).
     services.blobs.put(f"jobs/{ended}/images/0", b"x")
