@@ -29,7 +29,9 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -228,8 +230,14 @@ _LEVELS = (  # (filters, whether the first block downsamples, blocks)
 # more only grows each thread's buffers (~3 MB per chip).
 MAX_BATCH = 4
 
-# Levels with this many filters or more (maps of 4×4 and less) multiply transposed: see _conv.
-_TRANSPOSED_FROM = 256
+# Output rows of the stem per product: its patches (147 × rows·75 floats) then stay in the
+# core's cache from the copy that makes them to the product that reads them.
+_STEM_ROWS = 24
+
+# Levels with this many filters or more (maps of 4×4 and less) keep their weights column-major:
+# a product with one patch row (a chip's 1×1 map) then reads them as OpenBLAS's fastest
+# matrix-vector kernel does (2× faster than row-major), and larger products run as fast.
+_COLUMN_MAJOR_FROM = 256
 
 
 def _expected_kinds() -> list[str]:
@@ -250,25 +258,53 @@ class _Block:
 # Called after each step of a forward pass with the step's name and its multiply-adds × 2.
 Probe = Callable[[str, int], None]
 
+# One array operation of a plan, its operands bound: a partial of a NumPy function.
+Op = Callable[[], object]
+
+
+@dataclass
+class _Step:
+    name: str  # a layer, as the benchmark's per-layer table names it
+    flops: int
+    ops: list[Op]
+
+
+@dataclass
+class _Plan:
+    """A whole forward pass for one batch size, as NumPy calls on views made once.
+
+    Building the views (``as_strided`` alone costs ~6 µs a call) and looking up buffers took
+    about as long per chip as the small layers' products; a plan does it once per thread and
+    batch size, and a pass is then only its calls.
+    """
+
+    chips: NDArray[np.uint8]  # the input buffer the first step reads
+    steps: list[_Step]
+    out: Array  # (n, 128), overwritten by every pass
+
 
 class _Workspace:
-    """One thread's buffers, reused from call to call.
+    """One thread's buffers and the plans that use them, reused from call to call.
 
     Padded feature maps are allocated zeroed and only their interiors are ever written, so
     convolutions read their padding without an ``np.pad`` copy per layer. Each buffer is the
     prefix of one flat array that only grows: batch-major shapes of fewer chips keep their
-    padding and ones columns where they were.
+    padding where it was. A buffer that grows is a new array, which the plans made before
+    no longer see: ``grew`` tells the planner to make them again.
     """
 
     def __init__(self) -> None:
-        self._flat: dict[str, Array] = {}
+        self._flat: dict[str, NDArray[np.generic]] = {}
+        self.plans: dict[int, _Plan] = {}
+        self.grew = False
 
-    def get(self, name: str, shape: tuple[int, ...]) -> Array:
+    def get(self, name: str, shape: tuple[int, ...], dtype: type[np.generic] = np.float32) -> NDArray[Any]:
         size = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.size < size:
-            flat = np.zeros(size, dtype=np.float32)
+            flat = np.zeros(size, dtype=dtype)
             self._flat[name] = flat
+            self.grew = True
         return flat[:size].reshape(shape)
 
 
@@ -367,7 +403,7 @@ class FaceResNet:
                     raise ModelFormatError("expected an unpadded average pool on the shortcut")
                 for conv in (conv1, conv2):
                     with_bias = np.vstack([conv.weight, conv.bias[None, :]])
-                    if filters >= _TRANSPOSED_FROM:
+                    if filters >= _COLUMN_MAJOR_FROM:
                         with_bias = np.asfortranarray(with_bias)
                     conv.with_bias = with_bias
                     conv.weight = with_bias[:-1]
@@ -394,25 +430,52 @@ class FaceResNet:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _forward(self, chips: NDArray[np.uint8], ws: _Workspace, probe: Probe | None) -> Array:
-        n = chips.shape[0]
-        x, side = self._stem(chips, ws, probe)
-        for block in self.blocks:
-            x, side = self._block(block, x, side, ws, probe)
-        features = x[:, 1 : side + 1, 1 : side + 1].mean(axis=(1, 2), dtype=np.float32)
-        out = np.asarray(features @ self.dense, dtype=np.float32)
-        if probe:
-            probe("average + dense 256→128", 2 * n * self.dense.size)
-        return out
+        plan = ws.plans.get(chips.shape[0])
+        if plan is None:
+            plan = self._plan(chips.shape[0], ws)
+        np.copyto(plan.chips, chips)
+        for step in plan.steps:
+            for op in step.ops:
+                op()
+            if probe:
+                probe(step.name, step.flops)
+        return plan.out.copy()
 
-    def _stem(self, chips: NDArray[np.uint8], ws: _Workspace, probe: Probe | None) -> tuple[Array, int]:
+    def _plan(self, n: int, ws: _Workspace) -> _Plan:
+        while True:
+            ws.grew = False
+            chips = ws.get("chips", (n, self.CHIP_SIZE, self.CHIP_SIZE, 3), np.uint8)
+            step, x, side = self._stem(chips, ws)
+            steps = [step]
+            for block in self.blocks:
+                block_steps, x, side = self._block(block, x, side, ws)
+                steps += block_steps
+            features = ws.get("features", (n, x.shape[3]))
+            out = ws.get("descriptors", (n, self.dense.shape[1]))
+            # The average's division rides in the dense weights (side² is 4: exact in float32).
+            dense = self.dense / np.float32(side * side)
+            ops: list[Op] = [
+                partial(np.add.reduce, x[:, 1 : side + 1, 1 : side + 1], axis=(1, 2), out=features),
+                partial(np.matmul, features, dense, out=out),
+            ]
+            steps.append(_Step("average + dense 256→128", 2 * n * self.dense.size, ops))
+            if not ws.grew:
+                break
+            ws.plans.clear()  # they hold views of arrays that have just been replaced
+        plan = ws.plans[n] = _Plan(chips, steps, out)
+        return plan
+
+    def _stem(self, chips: NDArray[np.uint8], ws: _Workspace) -> tuple[_Step, Array, int]:
         """7×7 stride-2 convolution, ReLU and 3×3 max pool, into the first padded feature map.
 
         A stride-2 convolution reads each of the input's four phase planes (even/odd rows ×
         even/odd columns, 75×75) with a stride-1 kernel of at most 4×4. Computed over a 72×75
         output grid (three junk columns per row), every tap's input row is then one contiguous
         run of a plane, so the im2col matrix is 147 plain copies instead of 36,000 runs of 21
-        floats. Bias and ReLU are applied after the max pool, on a quarter of the values: both
-        are monotonic, so the result is the same bit for bit.
+        floats. The product runs channels-first, (32 × 147) · (147 × grid): both operands as
+        stored, the layout OpenBLAS is fastest at for this shape. The max pool then reads whole
+        rows, and bias and ReLU are applied after it, on a quarter of the values: both are
+        monotonic, so the result is the same bit for bit.
         """
         n = chips.shape[0]
         half = self.CHIP_SIZE // 2  # 75: a phase plane's side
@@ -424,44 +487,53 @@ class FaceResNet:
         x = ws.get(f"x{side}_{c_out}", (n, side + 2, side + 2, c_out))
         # Plane slack: the last taps' runs overrun the plane by up to 3 junk values.
         planes = ws.get("stem_planes", (3, 2, 2, half * half + 8))
-        cols = ws.get("stem_cols", (7 * 7 * 3, grid))
-        conv = ws.get("stem_out", (grid, c_out))
-        pooled = ws.get("stem_pool", (side, side, c_out))
-        cols_per_row = ws.get("stem_pool_rows", (out_side, side, c_out))
+        chunk = _STEM_ROWS * half  # outputs per product
+        cols = ws.get("stem_cols", (7 * 7 * 3, chunk))
+        conv = ws.get("stem_out", (c_out, grid))
+        cols_per_row = ws.get("stem_pool_rows", (c_out, out_side, side))
+        pooled = ws.get("stem_pool", (c_out, side, side))
         f = planes.itemsize
-        # planes[c, a, b] = chip[a::2, b::2, c] - mean[c], as one ufunc call per chip.
         phase = planes[..., : half * half].reshape(3, 2, 2, half, half)
-        mean = self.mean.reshape(3, 1, 1, 1, 1)
-        s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
-        for i in range(n):
-            np.subtract(chips[i].reshape(half, 2, half, 2, 3).transpose(4, 1, 3, 0, 2), mean, out=phase)
+        products: list[Op] = []
+        for start in range(0, grid, chunk):
             for c in range(3):
                 for a in range(2):
                     for b in range(2):
                         # Taps (kh, kw) = (2p + a, 2q + b): rows c·49 + 7·kh + kw of cols.
                         nk, nq = 4 - a, 4 - b
-                        src = as_strided(planes[c, a, b], (nk, nq, grid), (half * f, f, f), writeable=False)
+                        plane = planes[c, a, b, start:]
+                        src = as_strided(plane, (nk, nq, chunk), (half * f, f, f), writeable=False)
                         row = cols[c * 49 + 7 * a + b :].reshape(-1)
-                        dst = as_strided(row, (nk, nq, grid), (14 * grid * f, 2 * grid * f, f))
-                        np.copyto(dst, src)
-            np.matmul(cols.T, self._stem_weight_t.T, out=conv)
+                        dst = as_strided(row, (nk, nq, chunk), (14 * chunk * f, 2 * chunk * f, f))
+                        products.append(partial(np.copyto, dst, src))
+            products.append(partial(np.matmul, self._stem_weight_t, cols, out=conv[:, start : start + chunk]))
+        grid_map = conv.reshape(c_out, out_side, half)
+        s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
+        mean = self.mean.reshape(3, 1, 1, 1, 1)
+        bias = self.stem.bias.reshape(c_out, 1, 1)
+        ops: list[Op] = []
+        for i in range(n):
+            # planes[c, a, b] = chip[a::2, b::2, c] - mean[c], as one ufunc call per chip.
+            ops.append(
+                partial(np.subtract, chips[i].reshape(half, 2, half, 2, 3).transpose(4, 1, 3, 0, 2), mean, out=phase)
+            )
+            ops += products
             # The max pool separably: over each window's columns, then over its rows.
-            grid_map = conv.reshape(out_side, half, c_out)
-            np.maximum(grid_map[:, 0:last:s], grid_map[:, 1 : last + 1 : s], out=cols_per_row)
-            for q in range(2, k):
-                np.maximum(cols_per_row, grid_map[:, q : q + last : s], out=cols_per_row)
-            np.maximum(cols_per_row[0:last:s], cols_per_row[1 : last + 1 : s], out=pooled)
-            for p in range(2, k):
-                np.maximum(pooled, cols_per_row[p : p + last : s], out=pooled)
-            np.add(pooled, self.stem.bias, out=pooled)
-            np.maximum(pooled, 0.0, out=x[i, 1:-1, 1:-1])
-        if probe:
-            st = self.stem
-            probe("stem 7×7/2 conv 3→32, ReLU, 3×3/2 max pool", 2 * n * out_side**2 * st.weight.size)
-        return x, side
+            ops.append(partial(np.maximum, grid_map[..., 0:last:s], grid_map[..., 1 : last + 1 : s], out=cols_per_row))
+            ops += [
+                partial(np.maximum, cols_per_row, grid_map[..., q : q + last : s], out=cols_per_row)
+                for q in range(2, k)
+            ]
+            ops.append(partial(np.maximum, cols_per_row[:, 0:last:s], cols_per_row[:, 1 : last + 1 : s], out=pooled))
+            ops += [partial(np.maximum, pooled, cols_per_row[:, p : p + last : s], out=pooled) for p in range(2, k)]
+            ops.append(partial(np.add, pooled, bias, out=pooled))
+            ops.append(partial(np.maximum, pooled.transpose(1, 2, 0), np.float32(0.0), out=x[i, 1:-1, 1:-1]))
+        st = self.stem
+        step = _Step("stem 7×7/2 conv 3→32, ReLU, 3×3/2 max pool", 2 * n * out_side**2 * st.weight.size, ops)
+        return step, x, side
 
-    def _block(self, block: _Block, xp: Array, side: int, ws: _Workspace, probe: Probe | None) -> tuple[Array, int]:
-        """One residual block on the padded map ``xp``; returns the padded output map and its side."""
+    def _block(self, block: _Block, xp: Array, side: int, ws: _Workspace) -> tuple[list[_Step], Array, int]:
+        """One residual block on the padded map ``xp``: its steps, the padded output map and its side."""
         n, c_in = xp.shape[0], xp.shape[3]
         c1, c2 = block.conv1, block.conv2
         c_out = c1.weight.shape[1]
@@ -469,18 +541,18 @@ class FaceResNet:
         mid = (src.shape[1] - c1.kernel) // c1.stride + 1
         yp = ws.get(f"y{mid}_{c_out}", (n, mid + 2, mid + 2, c_out))
         out = ws.get("out", (n * mid * mid, c_out))  # free again once the block has added it
-        out4 = _conv(src, c1, mid, out, ws).reshape(n, mid, mid, c_out)
-        np.maximum(out4, 0.0, out=yp[:, 1:-1, 1:-1])
-        if probe:
-            probe(_conv_name(c1, c_in, side, mid), _conv_flops(c1, n, mid))
-        out4 = _conv(yp, c2, mid, out, ws).reshape(n, mid, mid, c_out)
+        ops: list[Op] = []
+        out4 = _conv(src, c1, mid, out, ws, ops).reshape(n, mid, mid, c_out)
+        ops.append(partial(np.maximum, out4, np.float32(0.0), out=yp[:, 1:-1, 1:-1]))
+        steps = [_Step(_conv_name(c1, c_in, side, mid), _conv_flops(c1, n, mid), ops)]
+        ops = []
+        out4 = _conv(yp, c2, mid, out, ws, ops).reshape(n, mid, mid, c_out)
         if block.down is None:
             x = xp[:, 1:-1, 1:-1]
-            np.add(out4, x, out=out4)
-            np.maximum(out4, 0.0, out=x)  # the block's output replaces its input in place
-            if probe:
-                probe(_conv_name(c2, c_out, mid, mid) + " + add + ReLU", _conv_flops(c2, n, mid))
-            return xp, side
+            ops.append(partial(np.add, out4, x, out=out4))
+            ops.append(partial(np.maximum, out4, np.float32(0.0), out=x))  # the output replaces the input
+            steps.append(_Step(_conv_name(c2, c_out, mid, mid) + " + add + ReLU", _conv_flops(c2, n, mid), ops))
+            return steps, xp, side
         # dlib's add_prev sums tensors of different shapes over the larger one, zero-padding
         # the smaller: the pooled shortcut has fewer channels, and may be a row and column larger.
         pool = block.down
@@ -490,25 +562,24 @@ class FaceResNet:
         x = xp[:, 1:-1, 1:-1]
         views = [x[:, p : p + last : s, q : q + last : s] for p in range(k) for q in range(k)]
         pooled = ws.get(f"pool{ps}_{c_in}", (n, ps, ps, c_in))
-        np.add(views[0], views[1], out=pooled)
-        for v in views[2:]:
-            np.add(pooled, v, out=pooled)
-        np.multiply(pooled, np.float32(1.0 / (k * k)), out=pooled)
+        ops.append(partial(np.add, views[0], views[1], out=pooled))
+        ops += [partial(np.add, pooled, v, out=pooled) for v in views[2:]]
+        ops.append(partial(np.multiply, pooled, np.float32(1.0 / (k * k)), out=pooled))
         new = max(mid, ps)
         xn = ws.get(f"x{new}_{c_out}", (n, new + 2, new + 2, c_out))
         y = xn[:, 1:-1, 1:-1]
         if new == mid == ps:
-            np.add(out4[..., :c_in], pooled, out=y[..., :c_in])
-            y[..., c_in:] = out4[..., c_in:]
+            ops.append(partial(np.add, out4[..., :c_in], pooled, out=y[..., :c_in]))
+            ops.append(partial(np.copyto, y[..., c_in:], out4[..., c_in:]))
         else:
-            y[...] = 0.0
-            y[:, :mid, :mid] = out4
-            y[:, :ps, :ps, :c_in] += pooled
-        np.maximum(y, 0.0, out=y)
-        if probe:
-            name = _conv_name(c2, c_out, mid, mid) + f" + {k}×{k}/{s} avg-pool shortcut + add + ReLU"
-            probe(name, _conv_flops(c2, n, mid))
-        return xn, new
+            ops.append(partial(np.copyto, y, np.float32(0.0)))
+            ops.append(partial(np.copyto, y[:, :mid, :mid], out4))
+            corner = y[:, :ps, :ps, :c_in]
+            ops.append(partial(np.add, corner, pooled, out=corner))
+        ops.append(partial(np.maximum, y, np.float32(0.0), out=y))
+        name = _conv_name(c2, c_out, mid, mid) + f" + {k}×{k}/{s} avg-pool shortcut + add + ReLU"
+        steps.append(_Step(name, _conv_flops(c2, n, mid), ops))
+        return steps, xn, new
 
 
 def _conv_name(conv: Conv, c_in: int, side_in: int, side_out: int) -> str:
@@ -525,36 +596,30 @@ def _conv_flops(conv: Conv, n: int, side: int) -> int:
     return 2 * n * side * side * k_in * c_out
 
 
-def _conv(src: Array, conv: Conv, side: int, out: Array, ws: _Workspace) -> Array:
-    """NHWC convolution of ``src`` (padding included) as one matrix product, into ``out``.
+def _conv(src: Array, conv: Conv, side: int, out: Array, ws: _Workspace, ops: list[Op]) -> Array:
+    """Appends to ``ops`` an NHWC convolution of ``src`` (padding included) as one matrix product.
 
     The im2col copy moves runs of kernel·channels contiguous floats (a window row): the
     channels-last layout makes them long, and fewer, as the maps shrink and the channels grow.
-    Returns ``out`` as (n·side², c_out), a transposed view when the product ran transposed.
+    The result lands in ``out``, (n·side², c_out), which is returned.
     """
     n, _, _, c = src.shape
     k, s = conv.kernel, conv.stride
     if side == 1 and s == 1 and src.shape[1] == k == 3:
         # A 3×3 convolution of a zero-padded 1×1 map: only the centre tap meets data.
-        np.matmul(src[:, 1, 1, :], conv.weight[4 * c : 5 * c], out=out)
-        np.add(out, conv.bias, out=out)
+        ops.append(partial(np.matmul, src[:, 1, 1, :], conv.weight[4 * c : 5 * c], out=out))
+        ops.append(partial(np.add, out, conv.bias, out=out))
         return out
     sn, sh, sw, sc = src.strides
     assert sw == c * sc and conv.with_bias is not None  # a window row is contiguous
     kc = k * k * c
-    # One patch buffer for every layer (they run one after another); its last column
-    # multiplies the bias row.
-    cols = ws.get("cols", (n * side * side, kc + 1))
+    # One patch buffer per shape, shared by the layers of that shape (they run one after
+    # another); its last column, set here once, multiplies the bias row.
+    cols = ws.get(f"cols{side}_{kc}", (n * side * side, kc + 1))
     cols[:, kc] = 1.0
     row = cols.strides[0]
     patches = as_strided(cols, (n, side, side, k, k * c), (side * side * row, side * row, row, k * c * sc, sc))
     view = as_strided(src, (n, side, side, k, k * c), (sn, sh * s, sw * s, sh, sc), writeable=False)
-    np.copyto(patches, view)
-    if conv.with_bias.flags.f_contiguous:
-        # Late layers: few output positions and a large weight matrix, which OpenBLAS packs
-        # faster as the left operand.
-        out_t = ws.get("out_t", out.shape[::-1])
-        np.matmul(conv.with_bias.T, cols.T, out=out_t)
-        return out_t.T
-    np.matmul(cols, conv.with_bias, out=out)
+    ops.append(partial(np.copyto, patches, view))
+    ops.append(partial(np.matmul, cols, conv.with_bias, out=out))
     return out
