@@ -469,46 +469,49 @@ class FaceResNet:
         """7×7 stride-2 convolution, ReLU and 3×3 max pool, into the first padded feature map.
 
         A stride-2 convolution reads each of the input's four phase planes (even/odd rows ×
-        even/odd columns, 75×75) with a stride-1 kernel of at most 4×4. Computed over a 72×75
-        output grid (three junk columns per row), every tap's input row is then one contiguous
+        even/odd columns, 75×75) with a stride-1 kernel of at most 4×4. Computed over a grid 75
+        wide (junk columns at the end of each row), every tap's input row is then one contiguous
         run of a plane, so the im2col matrix is 147 plain copies instead of 36,000 runs of 21
         floats. The product runs channels-first, (32 × 147) · (147 × grid): both operands as
-        stored, the layout OpenBLAS is fastest at for this shape. The max pool then reads whole
-        rows, and bias and ReLU are applied after it, on a quarter of the values: both are
-        monotonic, so the result is the same bit for bit.
+        stored, the layout OpenBLAS is fastest at for this shape. Only the 71 of the 72 output
+        rows that the max pool reads are computed. The pool reads whole rows first, then strided
+        columns of a third as many values; bias and ReLU are applied after it, on a quarter of
+        the values: both are monotonic, so the result is the same bit for bit.
         """
         n = chips.shape[0]
         half = self.CHIP_SIZE // 2  # 75: a phase plane's side
         out_side = (self.CHIP_SIZE - 7) // 2 + 1  # 72
-        grid = out_side * half  # outputs computed per chip, junk columns included
         pool = self.stem_pool
         side = (out_side - pool.size) // pool.stride + 1  # 35
+        s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
+        rows = last + k - 1  # 71: the rows the pool reads
+        grid = rows * half  # outputs computed per chip, junk columns included
         c_out = self._stem_weight_t.shape[0]
         x = ws.get(f"x{side}_{c_out}", (n, side + 2, side + 2, c_out))
         # Plane slack: the last taps' runs overrun the plane by up to 3 junk values.
         planes = ws.get("stem_planes", (3, 2, 2, half * half + 8))
         chunk = _STEM_ROWS * half  # outputs per product
-        cols = ws.get("stem_cols", (7 * 7 * 3, chunk))
+        cols_buffer = ws.get("stem_cols", (7 * 7 * 3, chunk))
         conv = ws.get("stem_out", (c_out, grid))
-        cols_per_row = ws.get("stem_pool_rows", (c_out, out_side, side))
+        row_max = ws.get("stem_pool_rows", (c_out, side, half))
         pooled = ws.get("stem_pool", (c_out, side, side))
         f = planes.itemsize
         phase = planes[..., : half * half].reshape(3, 2, 2, half, half)
         products: list[Op] = []
         for start in range(0, grid, chunk):
+            size = min(chunk, grid - start)
+            cols = cols_buffer[:, :size]
             for c in range(3):
                 for a in range(2):
                     for b in range(2):
                         # Taps (kh, kw) = (2p + a, 2q + b): rows c·49 + 7·kh + kw of cols.
                         nk, nq = 4 - a, 4 - b
-                        plane = planes[c, a, b, start:]
-                        src = as_strided(plane, (nk, nq, chunk), (half * f, f, f), writeable=False)
-                        row = cols[c * 49 + 7 * a + b :].reshape(-1)
-                        dst = as_strided(row, (nk, nq, chunk), (14 * chunk * f, 2 * chunk * f, f))
+                        src = as_strided(planes[c, a, b, start:], (nk, nq, size), (half * f, f, f), writeable=False)
+                        row = cols_buffer[c * 49 + 7 * a + b :].reshape(-1)
+                        dst = as_strided(row, (nk, nq, size), (14 * chunk * f, 2 * chunk * f, f))
                         products.append(partial(np.copyto, dst, src))
-            products.append(partial(np.matmul, self._stem_weight_t, cols, out=conv[:, start : start + chunk]))
-        grid_map = conv.reshape(c_out, out_side, half)
-        s, k, last = pool.stride, pool.size, pool.stride * (side - 1) + 1
+            products.append(partial(np.matmul, self._stem_weight_t, cols, out=conv[:, start : start + size]))
+        grid_map = conv.reshape(c_out, rows, half)
         mean = self.mean.reshape(3, 1, 1, 1, 1)
         bias = self.stem.bias.reshape(c_out, 1, 1)
         ops: list[Op] = []
@@ -518,14 +521,11 @@ class FaceResNet:
                 partial(np.subtract, chips[i].reshape(half, 2, half, 2, 3).transpose(4, 1, 3, 0, 2), mean, out=phase)
             )
             ops += products
-            # The max pool separably: over each window's columns, then over its rows.
-            ops.append(partial(np.maximum, grid_map[..., 0:last:s], grid_map[..., 1 : last + 1 : s], out=cols_per_row))
-            ops += [
-                partial(np.maximum, cols_per_row, grid_map[..., q : q + last : s], out=cols_per_row)
-                for q in range(2, k)
-            ]
-            ops.append(partial(np.maximum, cols_per_row[:, 0:last:s], cols_per_row[:, 1 : last + 1 : s], out=pooled))
-            ops += [partial(np.maximum, pooled, cols_per_row[:, p : p + last : s], out=pooled) for p in range(2, k)]
+            # The max pool separably: over each window's rows, then over its columns.
+            ops.append(partial(np.maximum, grid_map[:, 0:last:s], grid_map[:, 1 : last + 1 : s], out=row_max))
+            ops += [partial(np.maximum, row_max, grid_map[:, p : p + last : s], out=row_max) for p in range(2, k)]
+            ops.append(partial(np.maximum, row_max[..., 0:last:s], row_max[..., 1 : last + 1 : s], out=pooled))
+            ops += [partial(np.maximum, pooled, row_max[..., q : q + last : s], out=pooled) for q in range(2, k)]
             ops.append(partial(np.add, pooled, bias, out=pooled))
             ops.append(partial(np.maximum, pooled.transpose(1, 2, 0), np.float32(0.0), out=x[i, 1:-1, 1:-1]))
         st = self.stem
