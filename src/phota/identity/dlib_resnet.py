@@ -501,15 +501,16 @@ class FaceResNet:
         for start in range(0, grid, chunk):
             size = min(chunk, grid - start)
             cols = cols_buffer[:, :size]
-            for c in range(3):
-                for a in range(2):
-                    for b in range(2):
-                        # Taps (kh, kw) = (2p + a, 2q + b): rows c·49 + 7·kh + kw of cols.
-                        nk, nq = 4 - a, 4 - b
-                        src = as_strided(planes[c, a, b, start:], (nk, nq, size), (half * f, f, f), writeable=False)
-                        row = cols_buffer[c * 49 + 7 * a + b :].reshape(-1)
-                        dst = as_strided(row, (nk, nq, size), (14 * chunk * f, 2 * chunk * f, f))
-                        products.append(partial(np.copyto, dst, src))
+            for a in range(2):
+                for b in range(2):
+                    # Taps (kh, kw) = (2p + a, 2q + b) of each channel c: rows c·49 + 7·kh + kw of cols.
+                    nk, nq = 4 - a, 4 - b
+                    plane = planes[0, a, b, start:]
+                    shape = (3, nk, nq, size)
+                    src = as_strided(plane, shape, (planes.strides[0], half * f, f, f), writeable=False)
+                    row = cols_buffer[7 * a + b :].reshape(-1)
+                    dst = as_strided(row, shape, (49 * chunk * f, 14 * chunk * f, 2 * chunk * f, f))
+                    products.append(partial(np.copyto, dst, src))
             products.append(partial(np.matmul, self._stem_weight_t, cols, out=conv[:, start : start + size]))
         grid_map = conv.reshape(c_out, rows, half)
         mean = self.mean.reshape(3, 1, 1, 1, 1)
