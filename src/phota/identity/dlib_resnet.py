@@ -8,19 +8,25 @@ products on NumPy's bundled OpenBLAS, which releases the interpreter lock, so co
 callers run in parallel. Descriptors equal dlib's within 1e-6 (tested; ~3e-7 measured),
 so stored embeddings and the calibrated thresholds carry over unchanged.
 
-Speed is mostly that of the matrix products: 1.7–2.2× the time the network's FLOPs would take
-at the rate of one large matrix product, depending on how busy the machine's memory is
-(``bench/embedding.py`` measures it and times every layer). What keeps the rest small:
+Speed is mostly that of the matrix products: about 1.6× the time the network's FLOPs would
+take at the rate of one large matrix product for a chip alone, less per chip in a batch, more
+when the machine's memory is busy (``bench/embedding.py`` measures it and times every layer).
+What keeps the rest small:
 
 - each affine layer (batch norm frozen at training time) is folded into the convolution
   before it when the file is loaded, and each bias rides in the product as a weight row
   that meets a column of ones in the patches;
 - feature maps stay channels-last and live in zero-bordered buffers each thread keeps, so
   a convolution's padding costs nothing and its im2col copy moves whole window rows;
+- a pass is planned once per thread and batch size: every view it reads and writes is made
+  then, and a call only runs the plan's NumPy calls;
 - ReLU, residual adds and pooling write in place or straight into the next layer's buffer;
 - the 7×7 stride-2 stem runs on the input's four stride-2 phase planes, where each tap's
-  inputs are one contiguous run, and applies bias and ReLU after its max pool;
-- the 4×4 and smaller maps, where the weights outweigh the patches, multiply transposed.
+  inputs are one contiguous run, multiplies channels-first in cache-sized pieces, and applies
+  bias and ReLU after its max pool.
+
+The 256-filter layers of a chip alone (4×4 maps and smaller) wait on their weights: 2.4 MB
+per layer read from memory for 16 patch rows or fewer. Batching chips shares that read.
 """
 
 from __future__ import annotations
@@ -227,7 +233,7 @@ _LEVELS = (  # (filters, whether the first block downsamples, blocks)
 
 
 # Chips per forward pass. Four already fill the late layers' products (a 4×4 map × 4 chips);
-# more only grows each thread's buffers (~3 MB per chip).
+# more only grows each thread's buffers (~4 MB per chip).
 MAX_BATCH = 4
 
 # Output rows of the stem per product: its patches (147 × rows·75 floats) then stay in the
