@@ -66,6 +66,26 @@ def test_one_chip_at_a_time_and_any_batch_size_give_the_same_descriptors() -> No
             assert np.abs(got - expected[start : start + size]).max() < TOLERANCE
 
 
+def test_a_batch_equals_its_chips_one_by_one_after_the_buffers_grow() -> None:
+    """A fresh thread plans for one chip, then a batch grows its buffers under that plan."""
+    chips, expected = shared_chips()
+    net = network()
+
+    def run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        first = net(chips[:1])
+        batch = net(chips[:4])
+        singles = np.concatenate([net(chips[i : i + 1]) for i in range(4)])
+        return first, batch, singles
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first, batch, singles = pool.submit(run).result()
+    assert np.abs(batch - singles).max() < TOLERANCE
+    assert np.abs(singles - expected[:4]).max() < TOLERANCE
+    # A returned descriptor is the caller's own: later passes did not overwrite it.
+    assert np.abs(first[0] - singles[0]).max() < TOLERANCE
+    assert np.abs(first[0] - singles[3]).max() > 100 * TOLERANCE  # negative control: other faces differ
+
+
 def test_concurrent_callers_get_their_own_descriptors() -> None:
     chips, expected = shared_chips()
     net = network()

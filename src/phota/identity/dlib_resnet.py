@@ -295,8 +295,8 @@ class _Workspace:
     Padded feature maps are allocated zeroed and only their interiors are ever written, so
     convolutions read their padding without an ``np.pad`` copy per layer. Each buffer is the
     prefix of one flat array that only grows: batch-major shapes of fewer chips keep their
-    padding where it was. A buffer that grows is a new array, which the plans made before
-    no longer see: ``grew`` tells the planner to make them again.
+    padding where it was. A buffer that grows is a new, larger array: ``grew`` tells the
+    planner that plans made before use arrays no longer needed.
     """
 
     def __init__(self) -> None:
@@ -448,26 +448,31 @@ class FaceResNet:
         return plan.out.copy()
 
     def _plan(self, n: int, ws: _Workspace) -> _Plan:
-        while True:
-            ws.grew = False
-            chips = ws.get("chips", (n, self.CHIP_SIZE, self.CHIP_SIZE, 3), np.uint8)
-            step, x, side = self._stem(chips, ws)
-            steps = [step]
-            for block in self.blocks:
-                block_steps, x, side = self._block(block, x, side, ws)
-                steps += block_steps
-            features = ws.get("features", (n, x.shape[3]))
-            out = ws.get("descriptors", (n, self.dense.shape[1]))
-            # The average's division rides in the dense weights (side² is 4: exact in float32).
-            dense = self.dense / np.float32(side * side)
-            ops: list[Op] = [
-                partial(np.add.reduce, x[:, 1 : side + 1, 1 : side + 1], axis=(1, 2), out=features),
-                partial(np.matmul, features, dense, out=out),
-            ]
-            steps.append(_Step("average + dense 256→128", 2 * n * self.dense.size, ops))
-            if not ws.grew:
-                break
-            ws.plans.clear()  # they hold views of arrays that have just been replaced
+        """Plans a pass of ``n`` chips on the workspace's buffers, growing them as needed.
+
+        Data flows from step to step through the views the steps share, never through a
+        buffer's name, so a buffer that grows while planning only leaves earlier views on the
+        old (still valid) array. Plans for other batch sizes that hold replaced arrays are
+        dropped, so that a thread keeps the buffers of its largest batch only.
+        """
+        ws.grew = False
+        chips = ws.get("chips", (n, self.CHIP_SIZE, self.CHIP_SIZE, 3), np.uint8)
+        step, x, side = self._stem(chips, ws)
+        steps = [step]
+        for block in self.blocks:
+            block_steps, x, side = self._block(block, x, side, ws)
+            steps += block_steps
+        features = ws.get("features", (n, x.shape[3]))
+        out = ws.get("descriptors", (n, self.dense.shape[1]))
+        # The average's division rides in the dense weights (side² is 4: exact in float32).
+        dense = self.dense / np.float32(side * side)
+        ops: list[Op] = [
+            partial(np.add.reduce, x[:, 1 : side + 1, 1 : side + 1], axis=(1, 2), out=features),
+            partial(np.matmul, features, dense, out=out),
+        ]
+        steps.append(_Step("average + dense 256→128", 2 * n * self.dense.size, ops))
+        if ws.grew:
+            ws.plans.clear()
         plan = ws.plans[n] = _Plan(chips, steps, out)
         return plan
 
