@@ -252,9 +252,11 @@ the runs above (one thread, as in a pool process):
 
 On {cores} cores that is at least **{total / cores:.2f} s** of pool work before fetching, HTTP and the database,
 whatever the scheduling. The server's processes (API and pool) used {server_cpu:.2f} s of CPU per 10-photo
-profile in the runs above, i.e. {server_cpu / cores:.2f} s on {cores} cores against the {warm:.2f} s to READY: the
-rest is waiting (job hand-offs, the tail where one pool process finishes the last photo alone) and
-whatever else the machine ran. Detection alone (HOG on the {detect_side} px copy, which sets the smallest face found,
+profile in the runs above: {server_cpu / warm:.1f} cores busy on average over the {warm:.2f} s to READY of
+profiles 2-5, where {cores} would mean no waiting at all. The difference is waiting (job hand-offs, the tail
+where one pool process finishes the last photo alone) and cores taken by whatever else the machine ran
+(the machine is shared: the same steps measured alone, below, cost less than the server's CPU).
+Detection alone (HOG on the {detect_side} px copy, which sets the smallest face found,
 see [identity.md](identity.md)) is {detection_s:.2f} s on {cores} cores. {verdict}
 
 The same steps for the 50-photo profile (150 px photos, scanned at 300 px: see identity.md) take
