@@ -255,7 +255,8 @@ whatever the scheduling. The server's processes (API and pool) used {server_cpu:
 profile in the runs above: {server_cpu / warm:.1f} cores busy on average over the {warm:.2f} s to READY of
 profiles 2-5, where {cores} would mean no waiting at all. The difference is waiting (job hand-offs, the tail
 where one pool process finishes the last photo alone) and cores taken by whatever else the machine ran
-(the machine is shared: the same steps measured alone, below, cost less than the server's CPU).
+(the pool's steps measured alone, above, cost {total:.2f} s; the API process adds fetching, HTTP and
+the database).
 Detection alone (HOG on the {detect_side} px copy, which sets the smallest face found,
 see [identity.md](identity.md)) is {detection_s:.2f} s on {cores} cores. {verdict}
 
