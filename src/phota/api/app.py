@@ -58,6 +58,7 @@ def create_app(
             # Models load in the background: the server answers at once, training and
             # recognition just wait for them if they come first.
             warm = asyncio.get_running_loop().run_in_executor(None, services.identity.warm_up)
+            await services.loader.warm_up()
             await runtime.start()
         else:
             await services.queue.start((), 0)  # enqueue only (procrastinate opens its connector)

@@ -45,6 +45,10 @@ PICTURE_SIZE = 512
 # ~20 ms at 80, ~35 ms at 96, ~85 ms at 128 on this machine) while the mask, feathered and
 # limited to the head-and-shoulders prior at 512 px, changes little.
 GRABCUT_SIDE = 80
+# Two iterations, not three: on 59 shared photos the third changed the 512 px crop by 0.16 grey
+# levels on average (none on 27 of them, 5.1 at most), less than GrabCut's own random start does
+# (0.81 on average, 15 at most, between two seeds), for a sixth of a profile's crop time.
+GRABCUT_ITERATIONS = 2
 GREY = 128
 
 
@@ -314,7 +318,7 @@ def reference_crop(image: Image.Image, face: Face, size: int = CROP_SIZE) -> Ima
     try:
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         bgr = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
-        cv2.grabCut(bgr, mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
+        cv2.grabCut(bgr, mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
         alpha_small = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     except cv2.error:
         alpha_small = prior_small

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -21,10 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 import threadpoolctl
+from numpy.typing import NDArray
 from PIL import Image
 
 from phota.identity.analysis import reference_material
-from phota.identity.dlib_analyser import DlibFaceAnalyser
+from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces
 from phota.identity.faces import Face
 from phota.imaging.decode import decode_image
 from phota.imaging.encode import to_storage_jpeg
@@ -38,6 +40,11 @@ def single_threaded_blas() -> None:
     the training pool and concurrent requests (figures in docs/identity.md).
     """
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+
+
+# Chips per embedding task: the network's own pass size (dlib_resnet.MAX_BATCH), where the cost
+# per chip levels off.
+EMBED_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,10 @@ def _analyse_jpeg(config: AnalyserConfig, data: bytes) -> list[Face]:
     return _analyser_in_pool_process(config).analyse(np.asarray(image))
 
 
-def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
+def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, LocatedFaces]:
     """Runs in a pool process: decode one fetched training photo (upright, within ``limits``),
-    keep it as JPEG q95 and analyse the decoded pixels: one decode per photo, in parallel."""
+    keep it as JPEG q95 and locate its faces in the decoded pixels: one decode per photo, in
+    parallel. The chips are embedded later, with other photos' (see ``_ChipBatcher``)."""
     image = decode_image(
         data,
         name,
@@ -74,7 +82,12 @@ def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, in
         max_pixels=limits["max_pixels"],
         max_full_pixels=limits["max_full_pixels"],
     )
-    return to_storage_jpeg(image), _analyser_in_pool_process(config).analyse(np.asarray(image))
+    return to_storage_jpeg(image), _analyser_in_pool_process(config).locate(np.asarray(image))
+
+
+def _embed(config: AnalyserConfig, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Runs in a pool process: descriptors of aligned chips, several photos' in one call."""
+    return _analyser_in_pool_process(config).embed(chips)
 
 
 def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
@@ -89,7 +102,7 @@ def _warm(config: AnalyserConfig) -> str:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
     analyser.analyse(image)
-    analyser.embed(np.ascontiguousarray(image[None, :150, :150]))
+    _embed(config, np.ascontiguousarray(np.stack([image[:150, :150]] * EMBED_BATCH)))
     _ingest(
         config,
         to_storage_jpeg(Image.fromarray(image)),
@@ -124,6 +137,8 @@ class AnalysisPool:
         self.size = size
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        # Per event loop: a batcher's futures belong to the loop that awaits them.
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ChipBatcher] = weakref.WeakKeyDictionary()
 
     @property
     def executor(self) -> ProcessPoolExecutor:
@@ -152,8 +167,13 @@ class AnalysisPool:
         return list(await asyncio.gather(*(loop.run_in_executor(ex, _analyse_jpeg, self.config, d) for d in images)))
 
     async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
-        """One fetched training photo: its stored JPEG and its faces (see ``_ingest``)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, _ingest, self.config, data, name, limits)
+        """One fetched training photo: its stored JPEG and its faces (see ``_ingest``), its chips
+        embedded together with those of the photos analysed at the same time."""
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = _ChipBatcher(self)
+        return await batcher.ingest(data, name, limits)
 
     async def reference_material(self, photos: list[tuple[bytes, Face]]) -> list[tuple[bytes, bytes | None]]:
         """Reference crops of ranked faces, one task each; the first (the best face) also gets the picture."""
@@ -173,3 +193,74 @@ class AnalysisPool:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
+
+
+class _ChipBatcher:
+    """Embeds the chips of photos being ingested a few photos at a time, in the pool.
+
+    The face network costs less per chip in a batch (about 12.5 ms a chip in fours against 16 ms
+    alone on this machine), and a training set's photos are analysed together anyway: chips wait
+    until ``EMBED_BATCH`` are pending, or until no photo is still being located, then go to the
+    pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
+    split across the pool's processes. One per event loop; used only from that loop.
+    """
+
+    def __init__(self, pool: AnalysisPool) -> None:
+        self.pool = pool
+        self.locating = 0  # photos submitted whose faces are not located yet
+        self.pending: list[tuple[NDArray[np.uint8], asyncio.Future[NDArray[np.float32]]]] = []
+
+    async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
+        loop = asyncio.get_running_loop()
+        self.locating += 1
+        try:
+            jpeg, located = await loop.run_in_executor(
+                self.pool.executor, _ingest, self.pool.config, data, name, limits
+            )
+        finally:
+            self.locating -= 1
+            self._flush(loop)  # this photo may have been the last the pending chips waited for
+        if not located.faces:
+            return jpeg, []
+        descriptors: asyncio.Future[NDArray[np.float32]] = loop.create_future()
+        self.pending.append((located.chips, descriptors))
+        self._flush(loop)
+        return jpeg, located.embedded(await descriptors)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.pending = [p for p in self.pending if not p[1].done()]  # drop photos whose ingest was cancelled
+        while sum(len(chips) for chips, _ in self.pending) >= EMBED_BATCH:
+            group, count = [], 0
+            while count < EMBED_BATCH:
+                group.append(self.pending.pop(0))
+                count += len(group[-1][0])
+            self._submit(loop, group)
+        if self.pending and self.locating == 0:
+            # Nothing else is coming soon: the rest now, one group per pool process.
+            parts = min(self.pool.size, len(self.pending))
+            for i in range(parts):
+                self._submit(loop, self.pending[i::parts])
+            self.pending = []
+
+    def _submit(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        group: list[tuple[NDArray[np.uint8], asyncio.Future[NDArray[np.float32]]]],
+    ) -> None:
+        chips = np.concatenate([c for c, _ in group])
+        task = loop.run_in_executor(self.pool.executor, _embed, self.pool.config, chips)
+
+        def hand_out(done: asyncio.Future[NDArray[np.float32]]) -> None:
+            start = 0
+            for photo_chips, future in group:
+                if future.done():  # its ingest was cancelled
+                    pass
+                elif done.cancelled():
+                    future.cancel()
+                elif (error := done.exception()) is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(done.result()[start : start + len(photo_chips)])
+                start += len(photo_chips)
+
+        task.add_done_callback(hand_out)

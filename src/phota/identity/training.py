@@ -73,13 +73,14 @@ async def start_training(
     # for "no subject" reach the caller directly. Slower sets report through ERROR.
     deadline = asyncio.get_running_loop().time() + services.settings.profile_add_wait_s
     while asyncio.get_running_loop().time() < deadline:
-        profile = await asyncio.to_thread(services.profiles.get, principal.account_id, profile_id, mode=principal.mode)
-        if profile.status == "ERROR" and _failed_in_validation(profile.message):
+        # The cheap point read /status uses, on the event loop like that route: no thread hop.
+        status, message = services.profiles.status(principal.account_id, profile_id, mode=principal.mode)
+        if status == "ERROR" and _failed_in_validation(message):
             # Validation failed (no subject, or no photo could be fetched): a descriptive
             # 400 now, and nothing kept.
             await asyncio.to_thread(delete_profile, services, principal.account_id, profile_id, mode=principal.mode)
-            raise (NoSubjectDetected if profile.message == NO_SUBJECT else InvalidRequest)(profile.message)
-        if profile.status != "VALIDATING":
+            raise (NoSubjectDetected if message == NO_SUBJECT else InvalidRequest)(message)
+        if status != "VALIDATING":
             # Past validation: a later failure (too few usable photos) reports through ERROR,
             # even when training was quick enough to end within this wait.
             break

@@ -58,6 +58,11 @@ class ImageLoader:
             uploads=uploads,
         )
 
+    async def warm_up(self) -> None:
+        """Load what the first URL fetch would load on first use (see SafeUrlFetcher.warm_up)."""
+        if isinstance(self.fetcher, SafeUrlFetcher):
+            await self.fetcher.warm_up()
+
     async def load(
         self, source: str, name: str, *, max_side: int | None = None, account_id: str | None = None
     ) -> Image.Image:

@@ -106,6 +106,7 @@ async def run_worker(settings: Settings, queues: Collection[str], concurrency: i
         loop.add_signal_handler(sig, stop.set)
     if "training" in queues or "studio" in queues:
         loop.run_in_executor(None, services.identity.warm_up)
+        await services.loader.warm_up()
     runtime = JobRuntime(services, queues, concurrency)
     await runtime.start()
     try:
