@@ -137,8 +137,9 @@ rounds, interleaved with the GEMM measurements.
 
 | measurement | ms per chip | × floor |
 |---|---:|---:|
-| one chip alone (training: one face per photo) | {one_ms:.2f} | **{one_ms / floor_ms:.2f}×** |
-| 4 chips in one pass (a group photo, a 4-output response) | {four_ms:.2f} | **{four_ms / floor_ms:.2f}×** |
+| one chip alone (a request with one face) | {one_ms:.2f} | **{one_ms / floor_ms:.2f}×** |
+| 4 chips in one pass (training's batches, a group photo, a 4-output response) \
+| {four_ms:.2f} | **{four_ms / floor_ms:.2f}×** |
 
 Per layer, one chip alone (medians; each step includes its im2col copy, bias, ReLU, shortcut and add;
 "× floor" is the step's time over its own FLOPs at the GEMM rate; rows of the same shape summed):
