@@ -48,6 +48,8 @@ DEBLOCK_EDGE = (
 )
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
 VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
+VIGNETTE_AGREE = (0.12, 0.3)  # weakest quadrant falloff over which the whole-frame fit is believed
+VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
@@ -397,21 +399,30 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     # Only smooth areas: a falloff changes log luminance by ~2 over the half-diagonal, content edges by
     # far more per pixel. Dark pixels are noise.
     smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
+    # A lens falls off alike towards every corner; a scene's own gradient (a dark backdrop on one side, a
+    # lit wall on another) does not. Each quadrant is fitted on its own: the whole-frame fit counts only as
+    # far as the weakest quadrant agrees that there is a falloff.
+    fits = [_radial_fit(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)]
+    agree = _smoothstep(min(fits), *VIGNETTE_AGREE)
+    return max(0.0, _radial_fit(r, radial, smooth) * agree), 0.0
+
+
+def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
+    """Falloff a of log V = -a r^2 fitted to the ring medians of the radial derivative in ``sel_mask``,
+    weighted by the share of rings that agree on a falloff (0 when too few rings have pixels)."""
     edges = np.linspace(0.3, 1.0, 8)
     rs, ds = [], []
     for lo, hi in itertools.pairwise(edges):
-        sel = (r >= lo) & (r < hi) & smooth
-        if sel.sum() > 100:
+        sel = (r >= lo) & (r < hi) & sel_mask
+        if sel.sum() > VIGNETTE_RING_MIN:
             rs.append((lo + hi) / 2)
             ds.append(float(np.median(radial[sel])))
     if len(rs) < 4:
-        return 0.0, 0.0
+        return 0.0
     rr = np.array(rs)
     a = float(np.dot(-2 * rr, np.array(ds)) / np.dot(2 * rr, 2 * rr))
     # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
-    consistent = float(np.mean(np.array(ds) < 0))
-    coef = (a * consistent, 0.0)
-    return float(coef[0]), float(coef[1])
+    return a * float(np.mean(np.array(ds) < 0))
 
 
 def _percentile(x: NDArray[Any], q: float) -> float:
