@@ -49,6 +49,7 @@ DEBLOCK_EDGE = (
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
 VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
 VIGNETTE_AGREE = (0.12, 0.3)  # weakest quadrant falloff over which the whole-frame fit is believed
+VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
 VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
@@ -61,10 +62,12 @@ IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, cha
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
 WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
+CAST_WARM_WEIGHT = 0.7  # weight of the warm side of the blue-amber axis in the cast distance
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
+UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
 MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
@@ -74,7 +77,7 @@ HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is rea
 OVER_LOG_GAIN = -0.7  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
-SHARPEN_MAX = 1.0  # unsharp amount at full blur
+SHARPEN_MAX = 0.5  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
 
@@ -417,12 +420,12 @@ def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
         if sel.sum() > VIGNETTE_RING_MIN:
             rs.append((lo + hi) / 2)
             ds.append(float(np.median(radial[sel])))
-    if len(rs) < 4:
+    if len(rs) < VIGNETTE_RINGS:  # a frame mostly made of edges (a tight face crop) says nothing here
         return 0.0
     rr = np.array(rs)
     a = float(np.dot(-2 * rr, np.array(ds)) / np.dot(2 * rr, 2 * rr))
     # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
-    return a * float(np.mean(np.array(ds) < 0))
+    return a * float(np.mean(np.array(ds) < 0)) ** 2
 
 
 def _percentile(x: NDArray[Any], q: float) -> float:
@@ -481,10 +484,12 @@ def estimate_fade(lin: F32, strength: float) -> tuple[tuple[tuple[float, float],
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
     d_white = -np.log10(np.clip(hi, 1e-4, 1.0))
-    # Every channel's blacks lifted (a print whose deepest black faded) and spread apart (dyes fade at
-    # their own rates): a colour cast leaves one channel's blacks deep, a dark haze lifts them together.
+    # Every channel's blacks lifted (a print whose deepest black faded) and the channels' density ranges
+    # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
+    # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
     lifted = 1.0 - _smoothstep(float(d_black.max()), *FADE_LIFTED)
-    gate = _smoothstep(float(d_black.max() - d_black.min()), *FADE_GATE) * lifted * strength
+    ranges = d_black - d_white
+    gate = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE) * lifted * strength
     if gate <= 0.0 or np.any(d_black - d_white < 0.3):
         return _NO_FADE, 0.0
     t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
@@ -514,6 +519,15 @@ def scene_gain_curve(x: F32, log_gain: float) -> F32:
     scene = xc * k / (1 + k - xc) * np.float32(np.exp(log_gain))
     out = scene * (1 + k) / (scene + k)
     return np.asarray(np.where(x >= 0.999, np.maximum(x, out) if log_gain > 0 else out, out), np.float32)
+
+
+def cast_distance(est: NDArray[np.floating]) -> float:
+    """How far an illuminant estimate (zero-mean log RGB) lies from neutral, counting the warm side of
+    the blue-amber axis at ``CAST_WARM_WEIGHT``: scenes are warm far more often than they are blue
+    (skin, wood, sunlight, tungsten-lit rooms), so a warm reading is weaker evidence of a cast."""
+    warm = float(est[0] - est[2]) / np.sqrt(2.0)
+    green = float(2.0 * est[1] - est[0] - est[2]) / np.sqrt(6.0)
+    return float(np.hypot(warm * (CAST_WARM_WEIGHT if warm > 0 else 1.0), green))
 
 
 def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
@@ -570,10 +584,10 @@ def analyse(
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
     est = estimate_illuminant(np.clip(lin, 0, 1), skin)
-    cast = float(np.linalg.norm(est))
-    cgate = _smoothstep(cast, *CAST_GATE) * strength
+    cgate = _smoothstep(cast_distance(est), *CAST_GATE) * strength
     log_gain = (-est * cgate).astype(np.float32)
-    log_gain -= np.float32(np.log(float(np.exp(log_gain) @ LUMA_LIN)))
+    # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
+    log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
@@ -585,6 +599,9 @@ def analyse(
         k = CURVE_K
         full = float(np.log((EXPOSURE_TARGET * k / (1 + k - EXPOSURE_TARGET)) / (p_hi * k / (1 + k - p_hi))))
         exposure = min(full, MAX_EXPOSURE_LOG) * _smoothstep(deficit, *UNDER_GATE) * strength
+        if skin is not None and skin.sum() >= 50:
+            # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
+            exposure *= 1.0 - _smoothstep(_percentile(y[skin], 50), *UNDER_FACE_MED)
     clipped = float((y > 0.93).mean())
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
