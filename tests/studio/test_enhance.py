@@ -328,3 +328,19 @@ def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> Non
     dark = _srgb8(_lin(photo) * 0.08)
     out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(out.mean()) > float(dark.mean()) + 20
+
+
+def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
+    """Backlit and under-exposed: the frame's highlights alone would brighten too little for the face."""
+    face = (slice(FACE[1], FACE[3]), slice(FACE[0], FACE[2]))
+    lin = _lin(photo) * 0.45
+    lin[face] *= 0.25
+    dark = _srgb8(lin)
+    with_face = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    without = np.asarray(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), np.uint8)
+    lum = [float(_luma_y(x[face]).mean()) for x in (dark, without, with_face)]
+    assert lum[0] < lum[1] < lum[2] - 10
+
+
+def _luma_y(im: np.ndarray) -> np.ndarray:
+    return im.astype(np.float64) @ [0.299, 0.587, 0.114]

@@ -68,13 +68,14 @@ EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
 UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
+SKIN_TARGET = 0.25  # linear luminance a dim face's median skin is brought to
 MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
-OVER_LOG_GAIN = -0.7  # scene-domain gain (log) at full over-exposure evidence
+OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 0.5  # unsharp amount at full blur
@@ -598,10 +599,16 @@ def analyse(
     if deficit > 0:
         k = CURVE_K
         full = float(np.log((EXPOSURE_TARGET * k / (1 + k - EXPOSURE_TARGET)) / (p_hi * k / (1 + k - p_hi))))
-        exposure = min(full, MAX_EXPOSURE_LOG) * _smoothstep(deficit, *UNDER_GATE) * strength
+        under = _smoothstep(deficit, *UNDER_GATE) * strength
         if skin is not None and skin.sum() >= 50:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
-            exposure *= 1.0 - _smoothstep(_percentile(y[skin], 50), *UNDER_FACE_MED)
+            # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
+            skin_med = max(_percentile(y[skin], 50), 1e-3)
+            under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
+            if skin_med < SKIN_TARGET:
+                to_skin = float(np.log((SKIN_TARGET * k / (1 + k - SKIN_TARGET)) / (skin_med * k / (1 + k - skin_med))))
+                full = max(full, to_skin)
+        exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > 0.93).mean())
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
