@@ -22,7 +22,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 import cv2
 import numpy as np
@@ -63,6 +63,7 @@ SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mea
 SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
 WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
 CAST_WARM_WEIGHT = 0.7  # weight of the warm side of the blue-amber axis in the cast distance
+CAST_AGREE = (0.9, 1.5)  # agreement of the estimators (mean / spread) over which white balance ramps in
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
@@ -433,7 +434,19 @@ def _percentile(x: NDArray[Any], q: float) -> float:
     return float(np.percentile(x, q)) if x.size else 0.0
 
 
-def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]:
+@overload
+def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]: ...
+
+
+@overload
+def estimate_illuminant(
+    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: Literal[True]
+) -> tuple[NDArray[np.float32], float]: ...
+
+
+def estimate_illuminant(
+    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: bool = False
+) -> NDArray[np.float32] | tuple[NDArray[np.float32], float]:
     """Log-chromaticity (zero-mean over channels) of the scene illuminant in linear RGB.
 
     Combination of three classic estimators that fail in different ways: shades-of-grey (Minkowski
@@ -445,7 +458,7 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.
     if skin is not None:
         valid &= ~skin
     if valid.sum() < 200:
-        return np.zeros(3, np.float32)
+        return (np.zeros(3, np.float32), 0.0) if with_agreement else np.zeros(3, np.float32)
     px = lin[valid].astype(np.float64)
     sog = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
     blurred = np.asarray(cv2.GaussianBlur(lin, (0, 0), 1.0), np.float32)
@@ -470,7 +483,16 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.
         sp = sp[(sp @ LUMA_LIN > 0.02) & (sp.max(axis=-1) < 0.95)]
         if len(sp) >= 50:
             sc = np.log(np.median(sp, axis=0) + 1e-4)
-            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * (sc - sc.mean() - np.array(SKIN_LOG_CHROMA))
+            skin_est = sc - sc.mean() - np.array(SKIN_LOG_CHROMA)
+            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * skin_est
+            chroma.append(skin_est)
+    if with_agreement:
+        # A real cast moves every estimator the same way; a scene's own colours fool them each differently.
+        parts = np.array(chroma)
+        mean = parts.mean(axis=0)
+        spread = float(np.sqrt(((parts - mean) ** 2).sum(axis=1).mean()))
+        agreement = float(np.linalg.norm(mean)) / max(spread, 1e-6)
+        return np.asarray(est, np.float32), agreement
     return np.asarray(est, np.float32)
 
 
@@ -584,8 +606,8 @@ def analyse(
     y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
-    est = estimate_illuminant(np.clip(lin, 0, 1), skin)
-    cgate = _smoothstep(cast_distance(est), *CAST_GATE) * strength
+    est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin, with_agreement=True)
+    cgate = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE) * strength
     log_gain = (-est * cgate).astype(np.float32)
     # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
     log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
