@@ -344,3 +344,18 @@ def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
 
 def _luma_y(im: np.ndarray) -> np.ndarray:
     return im.astype(np.float64) @ [0.299, 0.587, 0.114]
+
+
+def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(photo: np.ndarray) -> None:
+    from phota.studio.enhance import CAST_AGREE, estimate_illuminant
+
+    lin = _lin(photo).astype(np.float32)
+    tinted = np.clip(lin * np.array([0.85, 1.2, 0.85], np.float32), 0, 1)  # a green fluorescent cast
+    _, cast_agreement = estimate_illuminant(tinted, None, with_agreement=True)
+    assert cast_agreement > CAST_AGREE[1]
+    # Negative control: a blue sky as the brightest part of the frame pulls the white-patch and white-point
+    # estimators towards blue but not grey-world or the edges: they disagree, and that is no cast.
+    sky = lin.copy()
+    sky[:40] = np.array([0.35, 0.6, 0.95], np.float32)
+    _, sky_agreement = estimate_illuminant(sky, None, with_agreement=True)
+    assert sky_agreement < CAST_AGREE[1] < cast_agreement
