@@ -75,6 +75,7 @@ CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
+OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
@@ -635,7 +636,13 @@ def analyse(
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
         med = _percentile(y[skin], 50)
-        over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_FACE_MED) * strength
+        # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
+        # there the skin has to be brighter still to count as blown.
+        backdrop = _smoothstep(_percentile(y, 50), *HIGH_KEY)
+        skin_over = (1.0 - backdrop) * _smoothstep(med, *OVER_FACE_MED) + backdrop * _smoothstep(
+            med, *OVER_FACE_MED_BACKDROP
+        )
+        over = _smoothstep(clipped, *OVER_CLIP) * skin_over * strength
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
