@@ -359,3 +359,21 @@ def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(phot
     sky[:40] = np.array([0.35, 0.6, 0.95], np.float32)
     _, sky_agreement = estimate_illuminant(sky, None, with_agreement=True)
     assert sky_agreement < CAST_AGREE[1] < cast_agreement
+
+
+def _on_white(lin: np.ndarray, margin: int = 70) -> np.ndarray:
+    """The photo's face and shoulders on a pure white studio backdrop."""
+    keep = (slice(FACE[1] - margin, FACE[3] + margin), slice(FACE[0] - margin, FACE[2] + margin))
+    out = np.ones_like(lin)
+    out[keep] = lin[keep]
+    return _srgb8(out)
+
+
+def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> None:
+    studio = _on_white(np.clip(_lin(photo) * 2.0, 0, 1))  # brightly lit skin, most of the frame white
+    out = np.asarray(enhance_image(Image.fromarray(studio), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(_luma_y(out).mean()) - float(_luma_y(studio).mean())) < 3.0
+    # Negative control: the same portrait blown out (skin pushed to near white) is pulled down.
+    blown = _on_white(np.clip(_lin(photo) * 5.0, 0, 1))
+    out = np.asarray(enhance_image(Image.fromarray(blown), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10
