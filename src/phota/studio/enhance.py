@@ -75,6 +75,7 @@ CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
+OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
 OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
@@ -643,6 +644,8 @@ def analyse(
             med, *OVER_FACE_MED_BACKDROP
         )
         over = _smoothstep(clipped, *OVER_CLIP) * skin_over * strength
+        # Skin far brighter than lit skin ever reads is blown whether or not much of the frame clips.
+        over = max(over, _smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
