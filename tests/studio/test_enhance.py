@@ -287,3 +287,93 @@ def test_skin_prior_keeps_a_warm_portrait_warm(photo: np.ndarray) -> None:
     assert with_skin[0] - with_skin[2] > 0.3
     neutral_skin = estimate_illuminant(lin, mask)
     assert abs(neutral_skin[0] - neutral_skin[2]) < 0.3  # ... and the clean photo reads near neutral
+
+
+def test_photo_without_a_cast_passes_through_colour_unchanged_and_a_cast_is_removed(photo: np.ndarray) -> None:
+    out = _back(enhance_image(Image.fromarray(photo), faces=[FACE], long_side=photo.shape[0]), photo)
+    assert _de(photo, out) < 1.0  # nothing to correct: the colours come back as they went in
+    # Negative control: the same photo under a bluish light (R/B about 0.47x) is balanced back towards it.
+    cool = _srgb8(_lin(photo) * np.array([0.7, 0.9, 1.5]))
+    fixed = _back(enhance_image(Image.fromarray(cool), faces=[FACE], long_side=photo.shape[0]), photo)
+    assert _de(photo, fixed) < 0.6 * _de(photo, cool)
+
+
+def test_warm_readings_are_weaker_evidence_of_a_cast_than_blue_ones() -> None:
+    from phota.studio.enhance import CAST_WARM_WEIGHT, cast_distance
+
+    warm, blue = np.array([0.2, 0.0, -0.2]), np.array([-0.2, 0.0, 0.2])
+    assert cast_distance(warm) == pytest.approx(CAST_WARM_WEIGHT * cast_distance(blue))
+    assert cast_distance(blue) == pytest.approx(np.hypot(0.2, 0.2))
+    # The green-magenta axis is not discounted.
+    green, magenta = np.array([-0.1, 0.2, -0.1]), np.array([0.1, -0.2, 0.1])
+    assert cast_distance(green) == pytest.approx(cast_distance(magenta)) == pytest.approx(np.linalg.norm(green))
+
+
+def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> None:
+    ramp = np.linspace(0.25, 1.0, photo.shape[1], dtype=np.float32)[None, :, None]  # a scene darker towards the left
+    one_sided = _srgb8(_lin(photo) * ramp)
+    assert measure(Image.fromarray(one_sided)).vignette == (0.0, 0.0)
+    # Negative control: a lens falloff towards every corner is still found.
+    assert measure(Image.fromarray(_cos4(photo, 1.2))).vignette[0] > 0.3
+
+
+def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> None:
+    from phota.studio.enhance import UNDER_GATE
+
+    dim = _srgb8(np.minimum(_lin(photo), 0.3))  # nothing in the frame brighter than the lit face ...
+    assert np.log(0.85 / np.percentile(_lin(dim) @ [0.2126, 0.7152, 0.0722], 99.5)) > UNDER_GATE[1]
+    out = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(out.mean()) - float(dim.mean())) < 2.0  # ... but the face is lit: left as it is
+    # Negative control: the same frame with an under-exposed face is brightened.
+    dark = _srgb8(_lin(photo) * 0.08)
+    out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert float(out.mean()) > float(dark.mean()) + 20
+
+
+def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
+    """Backlit and under-exposed: the frame's highlights alone would brighten too little for the face."""
+    face = (slice(FACE[1], FACE[3]), slice(FACE[0], FACE[2]))
+    lin = _lin(photo) * 0.45
+    lin[face] *= 0.25
+    dark = _srgb8(lin)
+    with_face = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    without = np.asarray(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), np.uint8)
+    lum = [float(_luma_y(x[face]).mean()) for x in (dark, without, with_face)]
+    assert lum[0] < lum[1] < lum[2] - 10
+
+
+def _luma_y(im: np.ndarray) -> np.ndarray:
+    return im.astype(np.float64) @ [0.299, 0.587, 0.114]
+
+
+def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(photo: np.ndarray) -> None:
+    from phota.studio.enhance import CAST_AGREE, estimate_illuminant
+
+    lin = _lin(photo).astype(np.float32)
+    tinted = np.clip(lin * np.array([0.85, 1.2, 0.85], np.float32), 0, 1)  # a green fluorescent cast
+    _, cast_agreement = estimate_illuminant(tinted, None, with_agreement=True)
+    assert cast_agreement > CAST_AGREE[1]
+    # Negative control: a blue sky as the brightest part of the frame pulls the white-patch and white-point
+    # estimators towards blue but not grey-world or the edges: they disagree, and that is no cast.
+    sky = lin.copy()
+    sky[:40] = np.array([0.35, 0.6, 0.95], np.float32)
+    _, sky_agreement = estimate_illuminant(sky, None, with_agreement=True)
+    assert sky_agreement < CAST_AGREE[1] < cast_agreement
+
+
+def _on_white(lin: np.ndarray, margin: int = 70) -> np.ndarray:
+    """The photo's face and shoulders on a pure white studio backdrop."""
+    keep = (slice(FACE[1] - margin, FACE[3] + margin), slice(FACE[0] - margin, FACE[2] + margin))
+    out = np.ones_like(lin)
+    out[keep] = lin[keep]
+    return _srgb8(out)
+
+
+def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> None:
+    studio = _on_white(np.clip(_lin(photo) * 2.0, 0, 1))  # brightly lit skin, most of the frame white
+    out = np.asarray(enhance_image(Image.fromarray(studio), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(_luma_y(out).mean()) - float(_luma_y(studio).mean())) < 3.0
+    # Negative control: the same portrait blown out (skin pushed to near white) is pulled down.
+    blown = _on_white(np.clip(_lin(photo) * 5.0, 0, 1))
+    out = np.asarray(enhance_image(Image.fromarray(blown), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10

@@ -22,7 +22,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 import cv2
 import numpy as np
@@ -48,6 +48,9 @@ DEBLOCK_EDGE = (
 )
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
 VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
+VIGNETTE_AGREE = (0.12, 0.3)  # weakest quadrant falloff over which the whole-frame fit is believed
+VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
+VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
@@ -59,20 +62,26 @@ IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, cha
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
 WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
+CAST_WARM_WEIGHT = 0.7  # weight of the warm side of the blue-amber axis in the cast distance
+CAST_AGREE = (0.9, 1.5)  # agreement of the estimators (mean / spread) over which white balance ramps in
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
+UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
+SKIN_TARGET = 0.25  # linear luminance a dim face's median skin is brought to
 MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
+OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
+OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
-OVER_LOG_GAIN = -0.7  # scene-domain gain (log) at full over-exposure evidence
+OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
-SHARPEN_MAX = 1.0  # unsharp amount at full blur
+SHARPEN_MAX = 0.5  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
 
@@ -397,28 +406,49 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     # Only smooth areas: a falloff changes log luminance by ~2 over the half-diagonal, content edges by
     # far more per pixel. Dark pixels are noise.
     smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
+    # A lens falls off alike towards every corner; a scene's own gradient (a dark backdrop on one side, a
+    # lit wall on another) does not. Each quadrant is fitted on its own: the whole-frame fit counts only as
+    # far as the weakest quadrant agrees that there is a falloff.
+    fits = [_radial_fit(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)]
+    agree = _smoothstep(min(fits), *VIGNETTE_AGREE)
+    return max(0.0, _radial_fit(r, radial, smooth) * agree), 0.0
+
+
+def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
+    """Falloff a of log V = -a r^2 fitted to the ring medians of the radial derivative in ``sel_mask``,
+    weighted by the share of rings that agree on a falloff (0 when too few rings have pixels)."""
     edges = np.linspace(0.3, 1.0, 8)
     rs, ds = [], []
     for lo, hi in itertools.pairwise(edges):
-        sel = (r >= lo) & (r < hi) & smooth
-        if sel.sum() > 100:
+        sel = (r >= lo) & (r < hi) & sel_mask
+        if sel.sum() > VIGNETTE_RING_MIN:
             rs.append((lo + hi) / 2)
             ds.append(float(np.median(radial[sel])))
-    if len(rs) < 4:
-        return 0.0, 0.0
+    if len(rs) < VIGNETTE_RINGS:  # a frame mostly made of edges (a tight face crop) says nothing here
+        return 0.0
     rr = np.array(rs)
     a = float(np.dot(-2 * rr, np.array(ds)) / np.dot(2 * rr, 2 * rr))
     # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
-    consistent = float(np.mean(np.array(ds) < 0))
-    coef = (a * consistent, 0.0)
-    return float(coef[0]), float(coef[1])
+    return a * float(np.mean(np.array(ds) < 0)) ** 2
 
 
 def _percentile(x: NDArray[Any], q: float) -> float:
     return float(np.percentile(x, q)) if x.size else 0.0
 
 
-def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]:
+@overload
+def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]: ...
+
+
+@overload
+def estimate_illuminant(
+    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: Literal[True]
+) -> tuple[NDArray[np.float32], float]: ...
+
+
+def estimate_illuminant(
+    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: bool = False
+) -> NDArray[np.float32] | tuple[NDArray[np.float32], float]:
     """Log-chromaticity (zero-mean over channels) of the scene illuminant in linear RGB.
 
     Combination of three classic estimators that fail in different ways: shades-of-grey (Minkowski
@@ -430,7 +460,7 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.
     if skin is not None:
         valid &= ~skin
     if valid.sum() < 200:
-        return np.zeros(3, np.float32)
+        return (np.zeros(3, np.float32), 0.0) if with_agreement else np.zeros(3, np.float32)
     px = lin[valid].astype(np.float64)
     sog = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
     blurred = np.asarray(cv2.GaussianBlur(lin, (0, 0), 1.0), np.float32)
@@ -455,7 +485,16 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.
         sp = sp[(sp @ LUMA_LIN > 0.02) & (sp.max(axis=-1) < 0.95)]
         if len(sp) >= 50:
             sc = np.log(np.median(sp, axis=0) + 1e-4)
-            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * (sc - sc.mean() - np.array(SKIN_LOG_CHROMA))
+            skin_est = sc - sc.mean() - np.array(SKIN_LOG_CHROMA)
+            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * skin_est
+            chroma.append(skin_est)
+    if with_agreement:
+        # A real cast moves every estimator the same way; a scene's own colours fool them each differently.
+        parts = np.array(chroma)
+        mean = parts.mean(axis=0)
+        spread = float(np.sqrt(((parts - mean) ** 2).sum(axis=1).mean()))
+        agreement = float(np.linalg.norm(mean)) / max(spread, 1e-6)
+        return np.asarray(est, np.float32), agreement
     return np.asarray(est, np.float32)
 
 
@@ -470,10 +509,12 @@ def estimate_fade(lin: F32, strength: float) -> tuple[tuple[tuple[float, float],
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
     d_white = -np.log10(np.clip(hi, 1e-4, 1.0))
-    # Every channel's blacks lifted (a print whose deepest black faded) and spread apart (dyes fade at
-    # their own rates): a colour cast leaves one channel's blacks deep, a dark haze lifts them together.
+    # Every channel's blacks lifted (a print whose deepest black faded) and the channels' density ranges
+    # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
+    # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
     lifted = 1.0 - _smoothstep(float(d_black.max()), *FADE_LIFTED)
-    gate = _smoothstep(float(d_black.max() - d_black.min()), *FADE_GATE) * lifted * strength
+    ranges = d_black - d_white
+    gate = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE) * lifted * strength
     if gate <= 0.0 or np.any(d_black - d_white < 0.3):
         return _NO_FADE, 0.0
     t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
@@ -503,6 +544,15 @@ def scene_gain_curve(x: F32, log_gain: float) -> F32:
     scene = xc * k / (1 + k - xc) * np.float32(np.exp(log_gain))
     out = scene * (1 + k) / (scene + k)
     return np.asarray(np.where(x >= 0.999, np.maximum(x, out) if log_gain > 0 else out, out), np.float32)
+
+
+def cast_distance(est: NDArray[np.floating]) -> float:
+    """How far an illuminant estimate (zero-mean log RGB) lies from neutral, counting the warm side of
+    the blue-amber axis at ``CAST_WARM_WEIGHT``: scenes are warm far more often than they are blue
+    (skin, wood, sunlight, tungsten-lit rooms), so a warm reading is weaker evidence of a cast."""
+    warm = float(est[0] - est[2]) / np.sqrt(2.0)
+    green = float(2.0 * est[1] - est[0] - est[2]) / np.sqrt(6.0)
+    return float(np.hypot(warm * (CAST_WARM_WEIGHT if warm > 0 else 1.0), green))
 
 
 def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
@@ -558,11 +608,11 @@ def analyse(
     y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
-    est = estimate_illuminant(np.clip(lin, 0, 1), skin)
-    cast = float(np.linalg.norm(est))
-    cgate = _smoothstep(cast, *CAST_GATE) * strength
+    est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin, with_agreement=True)
+    cgate = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE) * strength
     log_gain = (-est * cgate).astype(np.float32)
-    log_gain -= np.float32(np.log(float(np.exp(log_gain) @ LUMA_LIN)))
+    # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
+    log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
@@ -573,12 +623,29 @@ def analyse(
     if deficit > 0:
         k = CURVE_K
         full = float(np.log((EXPOSURE_TARGET * k / (1 + k - EXPOSURE_TARGET)) / (p_hi * k / (1 + k - p_hi))))
-        exposure = min(full, MAX_EXPOSURE_LOG) * _smoothstep(deficit, *UNDER_GATE) * strength
+        under = _smoothstep(deficit, *UNDER_GATE) * strength
+        if skin is not None and skin.sum() >= 50:
+            # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
+            # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
+            skin_med = max(_percentile(y[skin], 50), 1e-3)
+            under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
+            if skin_med < SKIN_TARGET:
+                to_skin = float(np.log((SKIN_TARGET * k / (1 + k - SKIN_TARGET)) / (skin_med * k / (1 + k - skin_med))))
+                full = max(full, to_skin)
+        exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > 0.93).mean())
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
         med = _percentile(y[skin], 50)
-        over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_FACE_MED) * strength
+        # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
+        # there the skin has to be brighter still to count as blown.
+        backdrop = _smoothstep(_percentile(y, 50), *HIGH_KEY)
+        skin_over = (1.0 - backdrop) * _smoothstep(med, *OVER_FACE_MED) + backdrop * _smoothstep(
+            med, *OVER_FACE_MED_BACKDROP
+        )
+        over = _smoothstep(clipped, *OVER_CLIP) * skin_over * strength
+        # Skin far brighter than lit skin ever reads is blown whether or not much of the frame clips.
+        over = max(over, _smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
