@@ -47,6 +47,7 @@ for p in (ROOT / "src", ROOT):  # `python bench/remix.py` without an installed p
         sys.path.insert(0, str(p))
 
 from bench.photoset import ALTERNATING, split_of  # noqa: E402  (after the path set-up above)
+from bench.scoring import lanczos  # noqa: E402  (the evaluations' one resampler)
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -196,12 +197,6 @@ def reinhard(source: U8, reference: U8) -> U8:
 
 
 # --------------------------------------------------------------------------------------- scoring
-
-
-def lanczos(rgb: U8, size: tuple[int, int]) -> U8:
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS), np.uint8)
 
 
 def ssim_luma(truth: U8, out: U8) -> float:
@@ -388,7 +383,7 @@ def evaluate(pair: Pair, photos: Photos, full: bool, keep_tiles: bool) -> Outcom
 
 def _tile(rgb: U8, h: int = 130) -> U8:
     w = max(1, round(rgb.shape[1] * h / rgb.shape[0]))
-    return np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS), np.uint8)
+    return lanczos(rgb, (w, h))
 
 
 # -------------------------------------------------------------------------------------- reporting

@@ -27,6 +27,7 @@ from PIL import Image
 
 from phota.identity.analysis import reference_material
 from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces
+from phota.identity.dlib_resnet import MAX_BATCH
 from phota.identity.faces import Face
 from phota.imaging.decode import decode_image
 from phota.imaging.encode import to_storage_jpeg
@@ -42,9 +43,8 @@ def single_threaded_blas() -> None:
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 
-# Chips per embedding task: the network's own pass size (dlib_resnet.MAX_BATCH), where the cost
-# per chip levels off.
-EMBED_BATCH = 4
+# Chips per embedding task: the network's own pass size, where the cost per chip levels off.
+EMBED_BATCH = MAX_BATCH
 
 
 @dataclass(frozen=True)
@@ -198,8 +198,8 @@ class AnalysisPool:
 class _ChipBatcher:
     """Embeds the chips of photos being ingested a few photos at a time, in the pool.
 
-    The face network costs less per chip in a batch (about 12.5 ms a chip in fours against 16 ms
-    alone on this machine), and a training set's photos are analysed together anyway: chips wait
+    The face network costs less per chip in a batch (1.36× its GEMM floor a chip in fours against
+    1.62× alone: bench/embedding.py), and a training set's photos are analysed together anyway: chips wait
     until ``EMBED_BATCH`` are pending, or until no photo is still being located, then go to the
     pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
     split across the pool's processes. One per event loop; used only from that loop.
