@@ -281,11 +281,11 @@ def test_skin_prior_keeps_a_warm_portrait_warm(photo: np.ndarray) -> None:
     x0, t, r, b = FACE
     mask[t:b, x0:r] = True
     warm = np.clip(lin * np.array([1.25, 1.0, 0.7], np.float32), 0, 1)
-    scene_only = estimate_illuminant(warm, None)
-    with_skin = estimate_illuminant(warm, mask)
+    scene_only = estimate_illuminant(warm, None)[0]
+    with_skin = estimate_illuminant(warm, mask)[0]
     assert scene_only[0] - scene_only[2] > 0.3  # both see the cast ...
     assert with_skin[0] - with_skin[2] > 0.3
-    neutral_skin = estimate_illuminant(lin, mask)
+    neutral_skin = estimate_illuminant(lin, mask)[0]
     assert abs(neutral_skin[0] - neutral_skin[2]) < 0.3  # ... and the clean photo reads near neutral
 
 
@@ -351,13 +351,13 @@ def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(phot
 
     lin = _lin(photo).astype(np.float32)
     tinted = np.clip(lin * np.array([0.85, 1.2, 0.85], np.float32), 0, 1)  # a green fluorescent cast
-    _, cast_agreement = estimate_illuminant(tinted, None, with_agreement=True)
+    _, cast_agreement = estimate_illuminant(tinted, None)
     assert cast_agreement > CAST_AGREE[1]
     # Negative control: a blue sky as the brightest part of the frame pulls the white-patch and white-point
     # estimators towards blue but not grey-world or the edges: they disagree, and that is no cast.
     sky = lin.copy()
     sky[:40] = np.array([0.35, 0.6, 0.95], np.float32)
-    _, sky_agreement = estimate_illuminant(sky, None, with_agreement=True)
+    _, sky_agreement = estimate_illuminant(sky, None)
     assert sky_agreement < CAST_AGREE[1] < cast_agreement
 
 

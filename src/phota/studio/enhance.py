@@ -22,7 +22,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, overload
+from typing import Any
 
 import cv2
 import numpy as np
@@ -436,31 +436,22 @@ def _percentile(x: NDArray[Any], q: float) -> float:
     return float(np.percentile(x, q)) if x.size else 0.0
 
 
-@overload
-def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float32]: ...
-
-
-@overload
-def estimate_illuminant(
-    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: Literal[True]
-) -> tuple[NDArray[np.float32], float]: ...
-
-
-def estimate_illuminant(
-    lin: F32, skin: NDArray[np.bool_] | None, *, with_agreement: bool = False
-) -> NDArray[np.float32] | tuple[NDArray[np.float32], float]:
+def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArray[np.float32], float]:
     """Log-chromaticity (zero-mean over channels) of the scene illuminant in linear RGB.
 
     Combination of three classic estimators that fail in different ways: shades-of-grey (Minkowski
     p=6 mean: a brightness-weighted grey world), grey-edge (p=2 norm of colour gradients: edges are
     achromatic on average) and white patch (mean of the brightest unclipped pixels). Clipped and
     near-black pixels carry no colour and are left out; face pixels are left out of the grey
-    assumptions (skin is not grey) and used as a weak prior of their own instead."""
+    assumptions (skin is not grey) and used as a weak prior of their own instead.
+
+    Also returns how well the estimators agree (mean over spread): a real cast moves them all the
+    same way, a scene's own colours fool each differently."""
     valid = (lin.max(axis=-1) < 0.97) & (lin @ LUMA_LIN > 0.008)
     if skin is not None:
         valid &= ~skin
     if valid.sum() < 200:
-        return (np.zeros(3, np.float32), 0.0) if with_agreement else np.zeros(3, np.float32)
+        return np.zeros(3, np.float32), 0.0
     px = lin[valid].astype(np.float64)
     sog = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
     blurred = np.asarray(cv2.GaussianBlur(lin, (0, 0), 1.0), np.float32)
@@ -488,14 +479,10 @@ def estimate_illuminant(
             skin_est = sc - sc.mean() - np.array(SKIN_LOG_CHROMA)
             est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * skin_est
             chroma.append(skin_est)
-    if with_agreement:
-        # A real cast moves every estimator the same way; a scene's own colours fool them each differently.
-        parts = np.array(chroma)
-        mean = parts.mean(axis=0)
-        spread = float(np.sqrt(((parts - mean) ** 2).sum(axis=1).mean()))
-        agreement = float(np.linalg.norm(mean)) / max(spread, 1e-6)
-        return np.asarray(est, np.float32), agreement
-    return np.asarray(est, np.float32)
+    parts = np.array(chroma)
+    mean = parts.mean(axis=0)
+    spread = float(np.sqrt(((parts - mean) ** 2).sum(axis=1).mean()))
+    return np.asarray(est, np.float32), float(np.linalg.norm(mean)) / max(spread, 1e-6)
 
 
 _NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
@@ -608,7 +595,7 @@ def analyse(
     y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
-    est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin, with_agreement=True)
+    est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin)
     cgate = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE) * strength
     log_gain = (-est * cgate).astype(np.float32)
     # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
