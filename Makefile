@@ -59,6 +59,15 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.remix
 	$(BIN)/python -m bench.enhance
+	$(BIN)/python -m bench.identity
+	$(BIN)/python -m bench.embedding
+	$(BIN)/python -m bench.training
+	$(BIN)/python -m bench.imaging
+	$(BIN)/python -m bench.usage
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.async
+	$(BIN)/python -m bench.engines
+	$(BIN)/python -m bench.sdk
 
 clean:
 	rm -rf $(VENV) build *.egg-info
