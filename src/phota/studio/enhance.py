@@ -54,10 +54,18 @@ VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to en
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
-FADE_LIFTED = (2.2, 2.5)  # ... while the deepest channel black (density) stays under this range
+# ... while the deepest channel black (density) stays under this range. Faded TUNE prints read 1.9-2.1; clean
+# photos lit by warm or coloured light (red shadows, one channel's black well kept) read 2.2-2.4 and were taken
+# for prints above 2.25. Lower: faded prints with one well-kept dye left; higher: warm-lit clean photos and
+# casts get a per-channel power stretch (a drastic change of tone and colour).
+FADE_LIFTED = (2.12, 2.25)
 FADE_BLACK = 2.2  # least density (log10) the stretched blacks reach: a print's black, not its faded grey
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
-VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
+# Darkest channel floor (linear) over which the veil is removed. A haze or glare veil lifts the floor by
+# 0.1-0.4; clean photos read up to ~0.03 (a low-key scene without a true black, a blur that averages the few
+# darkest pixels into their surroundings). Lower: clean and defocused photos lose their own shadow depth;
+# higher: light veils (a faint glare, a mildly faded print without dye fade) are left.
+VEIL_GATE = (0.02, 0.05)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
