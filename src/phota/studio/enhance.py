@@ -579,6 +579,7 @@ def analyse(
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     va, vb = estimate_vignette(lin)
+    va_read = va  # the falloff as read, before the gate (see the high-key test below)
     corner = va + vb  # log falloff at the corners
     vgate = _smoothstep(corner, *VIGNETTE_GATE) * strength
     va, vb = (va * vgate, vb * vgate) if corner > 0 else (0.0, 0.0)
@@ -629,12 +630,16 @@ def analyse(
                 full = max(full, to_skin)
         exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > 0.93).mean())
+    # Whether the frame is high-key (a white backdrop, snow) is judged as the scene was, before the lens
+    # darkened its corners: a falloff too weak or uncertain to be undone still pulls a white backdrop's median
+    # under HIGH_KEY, and its lit faces then read as blown.
+    key = _percentile(y * _vignette_map(y.shape, max(0.0, va_read - va), 0.0), 50)
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
         med = _percentile(y[skin], 50)
         # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
         # there the skin has to be brighter still to count as blown.
-        backdrop = _smoothstep(_percentile(y, 50), *HIGH_KEY)
+        backdrop = _smoothstep(key, *HIGH_KEY)
         skin_over = (1.0 - backdrop) * _smoothstep(med, *OVER_FACE_MED) + backdrop * _smoothstep(
             med, *OVER_FACE_MED_BACKDROP
         )
@@ -644,7 +649,7 @@ def analyse(
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
-        over *= 1.0 - _smoothstep(med, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
+        over *= 1.0 - _smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
     exposure += OVER_LOG_GAIN * over
 
     warm = 0.1 * steer.warmth
