@@ -47,8 +47,11 @@ DEBLOCK_EDGE = (
     40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
 )
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
-VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
-VIGNETTE_AGREE = (0.12, 0.3)  # weakest quadrant falloff over which the whole-frame fit is believed
+# Corner falloff (-log V at r = 1, the weakest quadrant's fit) over which the correction ramps in. Clean TUNE
+# photos read up to 0.48 in their weakest quadrant (a centred lit portrait), vignetted ones 0.5-0.55. Lower:
+# centred portraits and bright-centred scenes get their corners lifted (a drastic change of light); higher:
+# moderate lens falloff (half a stop to a stop at the corners) is left.
+VIGNETTE_GATE = (0.3, 0.5)
 VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
 VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
@@ -415,11 +418,12 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     # far more per pixel. Dark pixels are noise.
     smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
     # A lens falls off alike towards every corner; a scene's own gradient (a dark backdrop on one side, a
-    # lit wall on another) does not. Each quadrant is fitted on its own: the whole-frame fit counts only as
-    # far as the weakest quadrant agrees that there is a falloff.
+    # lit wall on another, a lit face whose shading falls off towards its outline) adds to some quadrants,
+    # rarely to all four alike. Each quadrant is fitted on its own and the falloff is the one they all agree
+    # on: the weakest quadrant's. (The whole-frame fit read lit, centred portraits as 1.0 where the lens,
+    # judged from the weakest quadrant, lost at most 0.5.)
     fits = [_radial_fit(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)]
-    agree = _smoothstep(min(fits), *VIGNETTE_AGREE)
-    return max(0.0, _radial_fit(r, radial, smooth) * agree), 0.0
+    return max(0.0, min(fits)), 0.0
 
 
 def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
