@@ -47,17 +47,28 @@ DEBLOCK_EDGE = (
     40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
 )
 DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
-VIGNETTE_GATE = (0.45, 0.9)  # fitted corner falloff (-log V at r = 1) over which the correction ramps in
-VIGNETTE_AGREE = (0.12, 0.3)  # weakest quadrant falloff over which the whole-frame fit is believed
+# Corner falloff (-log V at r = 1, the weakest quadrant's fit) over which the correction ramps in. Clean TUNE
+# photos read up to 0.48 in their weakest quadrant (a centred lit portrait), vignetted ones 0.5-0.55. Lower:
+# centred portraits and bright-centred scenes get their corners lifted (a drastic change of light); higher:
+# moderate lens falloff (half a stop to a stop at the corners) is left.
+VIGNETTE_GATE = (0.3, 0.5)
 VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
 VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
-FADE_LIFTED = (2.2, 2.5)  # ... while the deepest channel black (density) stays under this range
+# ... while the deepest channel black (density) stays under this range. Faded TUNE prints read 1.9-2.1; clean
+# photos lit by warm or coloured light (red shadows, one channel's black well kept) read 2.2-2.4 and were taken
+# for prints above 2.25. Lower: faded prints with one well-kept dye left; higher: warm-lit clean photos and
+# casts get a per-channel power stretch (a drastic change of tone and colour).
+FADE_LIFTED = (2.12, 2.25)
 FADE_BLACK = 2.2  # least density (log10) the stretched blacks reach: a print's black, not its faded grey
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
-VEIL_GATE = (0.004, 0.012)  # darkest channel floor (linear) over which the veil is removed
+# Darkest channel floor (linear) over which the veil is removed. A haze or glare veil lifts the floor by
+# 0.1-0.4; clean photos read up to ~0.03 (a low-key scene without a true black, a blur that averages the few
+# darkest pixels into their surroundings). Lower: clean and defocused photos lose their own shadow depth;
+# higher: light veils (a faint glare, a mildly faded print without dye fade) are left.
+VEIL_GATE = (0.02, 0.05)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
@@ -407,11 +418,12 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     # far more per pixel. Dark pixels are noise.
     smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
     # A lens falls off alike towards every corner; a scene's own gradient (a dark backdrop on one side, a
-    # lit wall on another) does not. Each quadrant is fitted on its own: the whole-frame fit counts only as
-    # far as the weakest quadrant agrees that there is a falloff.
+    # lit wall on another, a lit face whose shading falls off towards its outline) adds to some quadrants,
+    # rarely to all four alike. Each quadrant is fitted on its own and the falloff is the one they all agree
+    # on: the weakest quadrant's. (The whole-frame fit read lit, centred portraits as 1.0 where the lens,
+    # judged from the weakest quadrant, lost at most 0.5.)
     fits = [_radial_fit(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)]
-    agree = _smoothstep(min(fits), *VIGNETTE_AGREE)
-    return max(0.0, _radial_fit(r, radial, smooth) * agree), 0.0
+    return max(0.0, min(fits)), 0.0
 
 
 def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
@@ -448,7 +460,10 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     Also returns how well the estimators agree (mean over spread): a real cast moves them all the
     same way, a scene's own colours fool each differently."""
     valid = (lin.max(axis=-1) < 0.97) & (lin @ LUMA_LIN > 0.008)
-    if skin is not None:
+    # A tight face chip leaves too few pixels outside the faces for the grey assumptions; there the whole frame
+    # (hair, backdrop and the face) is read, next to the skin prior, rather than giving up every estimate and
+    # leaving a cast that the skin plainly shows.
+    if skin is not None and (valid & ~skin).sum() >= 200:
         valid &= ~skin
     if valid.sum() < 200:
         return np.zeros(3, np.float32), 0.0
@@ -571,6 +586,7 @@ def analyse(
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     va, vb = estimate_vignette(lin)
+    va_read = va  # the falloff as read, before the gate (see the high-key test below)
     corner = va + vb  # log falloff at the corners
     vgate = _smoothstep(corner, *VIGNETTE_GATE) * strength
     va, vb = (va * vgate, vb * vgate) if corner > 0 else (0.0, 0.0)
@@ -621,12 +637,16 @@ def analyse(
                 full = max(full, to_skin)
         exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > 0.93).mean())
+    # Whether the frame is high-key (a white backdrop, snow) is judged as the scene was, before the lens
+    # darkened its corners: a falloff too weak or uncertain to be undone still pulls a white backdrop's median
+    # under HIGH_KEY, and its lit faces then read as blown.
+    key = _percentile(y * _vignette_map(y.shape, max(0.0, va_read - va), 0.0), 50)
     if skin is not None and skin.sum() >= 50:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
         med = _percentile(y[skin], 50)
         # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
         # there the skin has to be brighter still to count as blown.
-        backdrop = _smoothstep(_percentile(y, 50), *HIGH_KEY)
+        backdrop = _smoothstep(key, *HIGH_KEY)
         skin_over = (1.0 - backdrop) * _smoothstep(med, *OVER_FACE_MED) + backdrop * _smoothstep(
             med, *OVER_FACE_MED_BACKDROP
         )
@@ -636,7 +656,7 @@ def analyse(
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
-        over *= 1.0 - _smoothstep(med, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
+        over *= 1.0 - _smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
     exposure += OVER_LOG_GAIN * over
 
     warm = 0.1 * steer.warmth
