@@ -460,10 +460,7 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     Also returns how well the estimators agree (mean over spread): a real cast moves them all the
     same way, a scene's own colours fool each differently."""
     valid = (lin.max(axis=-1) < 0.97) & (lin @ LUMA_LIN > 0.008)
-    # A tight face chip leaves too few pixels outside the faces for the grey assumptions; there the whole frame
-    # (hair, backdrop and the face) is read, next to the skin prior, rather than giving up every estimate and
-    # leaving a cast that the skin plainly shows.
-    if skin is not None and (valid & ~skin).sum() >= 200:
+    if skin is not None:
         valid &= ~skin
     if valid.sum() < 200:
         return np.zeros(3, np.float32), 0.0
