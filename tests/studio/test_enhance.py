@@ -377,3 +377,30 @@ def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> N
     blown = _on_white(np.clip(_lin(photo) * 5.0, 0, 1))
     out = np.asarray(enhance_image(Image.fromarray(blown), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10
+
+
+def _textured_frame(noise_sigma: float) -> np.ndarray:
+    """A clean frame whose left two thirds are fine, high-contrast texture (fur- or grass-like) and the rest a
+    smooth gradient; optionally with sensor-like noise over the whole frame."""
+    rng = np.random.default_rng(3)
+    h, w = 480, 720
+    base = np.tile(np.linspace(70, 170, w, dtype=np.float32), (h, 1))
+    texture = cv2.GaussianBlur(rng.normal(0, 40, (h, w)).astype(np.float32), (0, 0), 0.5)
+    base[:, : 2 * w // 3] += texture[:, : 2 * w // 3]
+    base += rng.normal(0, noise_sigma, (h, w)).astype(np.float32) if noise_sigma else 0.0
+    return np.repeat(np.clip(base, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_fine_texture_is_not_read_as_noise() -> None:
+    clean = _textured_frame(0.0)
+    params = measure(Image.fromarray(clean))
+    assert params.denoise == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(clean), long_side=720), np.float32)
+    # The texture survives: its local contrast is what it was.
+    region = (slice(40, 440), slice(40, 440))
+    assert out[region].std() > 0.95 * clean[region].astype(np.float32).std()
+
+
+def test_noise_over_texture_is_still_found() -> None:
+    # Negative control: the same frame with noise everywhere (the smooth part shows it) is denoised.
+    assert measure(Image.fromarray(_textured_frame(8.0))).denoise > 0.9
