@@ -54,20 +54,11 @@ check: $(DEV_STAMP)
 
 lint: check
 
+# Every benchmark script; each writes its section of docs/benchmarks.md.
+BENCHES = api scale remix enhance identity embedding training imaging usage memory async engines sdk
+
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/api.py
-	$(BIN)/python -m bench.scale
-	$(BIN)/python -m bench.remix
-	$(BIN)/python -m bench.enhance
-	$(BIN)/python -m bench.identity
-	$(BIN)/python -m bench.embedding
-	$(BIN)/python -m bench.training
-	$(BIN)/python -m bench.imaging
-	$(BIN)/python -m bench.usage
-	$(BIN)/python -m bench.memory
-	$(BIN)/python -m bench.async
-	$(BIN)/python -m bench.engines
-	$(BIN)/python -m bench.sdk
+	set -e; for b in $(BENCHES); do $(BIN)/python -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

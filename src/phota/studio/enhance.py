@@ -323,16 +323,25 @@ def estimate_noise(luma: U8) -> float:
     the frame (fur, grass, foliage) still reads as noise: :func:`estimate_flat_noise` decides whether
     there is noise at all, this one how strong the filter is.
     """
-    h, w = luma.shape
-    if h < 3 or w < 3:  # no 3x3 neighbourhood to measure: a thumbnail-sized input has no usable estimate
+    measured = _noise_response(luma)
+    if measured is None:
         return 0.0
-    if h * w > 1_200_000:  # a central crop is enough and keeps this O(1) in the image size
+    # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
+    return float(np.median(measured[1])) / (0.6745 * 6.0)
+
+
+def _noise_response(luma: U8) -> tuple[F32, F32] | None:
+    """(luma as float, absolute 3x3 Immerkaer response on its interior), on a central crop of a large
+    frame; None when there is no 3x3 neighbourhood to measure (a thumbnail has no usable estimate)."""
+    h, w = luma.shape
+    if h < 3 or w < 3:
+        return None
+    if h * w > 1_200_000:  # a central crop is enough and keeps the estimates O(1) in the image size
         cy, cx, r = h // 2, w // 2, 500
         luma = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    resp = np.abs(cv2.filter2D(luma.astype(np.float32), -1, kernel)[1:-1, 1:-1])
-    # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
-    return float(np.median(resp)) / (0.6745 * 6.0)
+    lf = np.asarray(luma, np.float32)
+    return lf, np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1])
 
 
 def estimate_flat_noise(luma: U8) -> float:
@@ -346,16 +355,11 @@ def estimate_flat_noise(luma: U8) -> float:
     Shot noise is stronger in some tones than others, so this reads low (about 3/4 of the mid-tone sigma
     on low-light photos): it decides whether to denoise, not how hard.
     """
-    h, w = luma.shape
-    if h < 3 or w < 3:  # no 3x3 neighbourhood to measure: a thumbnail-sized input has no usable estimate
+    measured = _noise_response(luma)
+    if measured is None:
         return 0.0
-    if h * w > 1_200_000:  # a central crop is enough and keeps this O(1) in the image size
-        cy, cx, r = h // 2, w // 2, 500
-        luma = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    lf = luma.astype(np.float32)
-    # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
-    resp = np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1]) / np.float32(0.6745 * 6.0)
+    lf, response = measured
+    resp = response / np.float32(0.6745 * 6.0)  # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
     b = NOISE_BLOCK
     nh, nw = resp.shape[0] // b, resp.shape[1] // b
     if nh * nw < 4:  # too small for blocks: the whole-frame median
