@@ -38,7 +38,7 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec.601 luma on sRGB value
 LUMA_LIN = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 luminance on linear values
 
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
-# Flat-area luma noise sigma (0-255, estimate_flat_noise) over which noise reduction ramps in. Clean TUNE
+# Flat-area luma noise sigma (0-255, _flat_sigma) over which noise reduction ramps in. Clean TUNE
 # photos read 0-1 (one with grain over a clipped backdrop 2.2), the low-light family 3-15 (3 on a 12 MP photo
 # brought to 2K, which averages its noise down). Lower floor: clean photos with JPEG grain lose their finest
 # detail; higher full: moderately noisy photos keep their grain.
@@ -320,14 +320,16 @@ def estimate_noise(luma: U8) -> float:
 
     The 3x3 kernel cancels smooth image structure; the median of its absolute response (instead of
     the mean) ignores edges and texture, so clean photos read near 0-1.5. Texture that covers most of
-    the frame (fur, grass, foliage) still reads as noise: :func:`estimate_flat_noise` decides whether
+    the frame (fur, grass, foliage) still reads as noise: :func:`_flat_sigma` decides whether
     there is noise at all, this one how strong the filter is.
     """
     measured = _noise_response(luma)
-    if measured is None:
-        return 0.0
+    return 0.0 if measured is None else _median_sigma(measured[1])
+
+
+def _median_sigma(response: F32) -> float:
     # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
-    return float(np.median(measured[1])) / (0.6745 * 6.0)
+    return float(np.median(response)) / (0.6745 * 6.0)
 
 
 def _noise_response(luma: U8) -> tuple[F32, F32] | None:
@@ -344,8 +346,9 @@ def _noise_response(luma: U8) -> tuple[F32, F32] | None:
     return lf, np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1])
 
 
-def estimate_flat_noise(luma: U8) -> float:
-    """Gaussian noise sigma (0-255) of an 8-bit luma plane, read where the picture is flat.
+def _flat_sigma(lf: F32, response: F32) -> float:
+    """Gaussian noise sigma (0-255) of a luma plane (as float, with its :func:`_noise_response`), read where
+    the picture is flat.
 
     The Immerkaer 3x3 kernel cancels smooth image structure but not texture: fur, grass, foliage and hair
     answer it as strongly as sensor noise does. Noise covers the whole frame, texture rarely does, so the
@@ -355,10 +358,6 @@ def estimate_flat_noise(luma: U8) -> float:
     Shot noise is stronger in some tones than others, so this reads low (about 3/4 of the mid-tone sigma
     on low-light photos): it decides whether to denoise, not how hard.
     """
-    measured = _noise_response(luma)
-    if measured is None:
-        return 0.0
-    lf, response = measured
     resp = response / np.float32(0.6745 * 6.0)  # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
     b = NOISE_BLOCK
     nh, nw = resp.shape[0] // b, resp.shape[1] // b
@@ -617,9 +616,12 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     """(noise sigma, denoise strength) of the working image."""
     luma = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.uint8)
     # Whether there is noise is read where the photo is flat (texture is not noise); how strong the filter
-    # is, from the whole frame's median response, which reads the mid-tones' sigma.
-    flat = estimate_flat_noise(luma)
-    noise = max(estimate_noise(luma), flat)
+    # is, from the whole frame's median response, which reads the mid-tones' sigma. One response serves both.
+    flat = noise = 0.0
+    measured = _noise_response(luma)
+    if measured is not None:
+        flat = _flat_sigma(*measured)
+        noise = max(_median_sigma(measured[1]), flat)
     return noise, _smoothstep(flat, NOISE_FLOOR, NOISE_FULL) + 0.5 * max(0.0, steer.denoise)
 
 
