@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -11,7 +12,9 @@ from phota.identity.analysis import (
     analyse_training_set,
     reference_crop,
     reference_material,
+    reference_material_of_jpeg,
 )
+from phota.imaging.encode import to_storage_jpeg
 from tests.identity import analyser, faces_of, load
 
 P01 = [f"df_p01_img{i}" for i in (1, 4, 6, 7, 10, 11)] + ["df_p01_img2", "df_p01_img5"]
@@ -122,3 +125,43 @@ def test_reference_material_is_a_jpeg_crop_and_a_picture_for_the_best_face_only(
     assert Image.open(io.BytesIO(crop)).size == (512, 512)
     assert picture is not None and Image.open(io.BytesIO(picture)).format == "JPEG"
     assert reference_material(photo.image, photo.faces[0], with_picture=False)[1] is None
+
+
+def _pixels(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.float32)
+
+
+def test_material_of_a_stored_jpeg_decoded_smaller_looks_like_the_full_size_one() -> None:
+    # df_p01_img1's face is about 580 px: the crop (2.8 face widths) and the picture (1.9) need
+    # half the photo's resolution, so the JPEG is decoded at half size, the face box with it.
+    (photo,) = photos([named(P01[0])])
+    assert photo.image is not None
+    face = photo.faces[0]
+    assert face.box[2] - face.box[0] > 2 * 512 / 1.9
+    stored = to_storage_jpeg(photo.image)
+    cv2.setRNGSeed(7)  # GrabCut starts at random: the same start for both
+    full = reference_material(Image.open(io.BytesIO(stored)).convert("RGB"), face, with_picture=True)
+    cv2.setRNGSeed(7)
+    reduced = reference_material_of_jpeg(stored, face, with_picture=True)
+    assert reduced[1] is not None and full[1] is not None
+    for got, want in ((reduced[0], full[0]), (reduced[1], full[1])):
+        assert Image.open(io.BytesIO(got)).size == (512, 512)
+        diff = np.abs(_pixels(got) - _pixels(want))
+        # Same framing: a misplaced box would move the whole face by tens of levels.
+        assert float(diff.mean()) < 3.0, float(diff.mean())
+    found = analyser().analyse(_pixels(reduced[0]).astype(np.uint8))
+    assert found and analyser().distance(found[0].embedding, face.embedding) < 0.4
+
+
+def test_material_of_a_small_face_is_made_from_the_full_size_decode() -> None:
+    # A face under 512 / 1.9 px needs every pixel of the photo: nothing is reduced, the bytes
+    # are those of the full-size path.
+    name = "df_p02_img27.jpg"
+    image = load(name)
+    face = faces_of(name)[0]
+    assert face.box[2] - face.box[0] < 512 / 1.9
+    stored = to_storage_jpeg(image)
+    cv2.setRNGSeed(3)
+    full = reference_material(Image.open(io.BytesIO(stored)).convert("RGB"), face, with_picture=True)
+    cv2.setRNGSeed(3)
+    assert reference_material_of_jpeg(stored, face, with_picture=True) == full

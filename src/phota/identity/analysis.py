@@ -15,8 +15,9 @@ Pure logic on already-analysed photos (no database, no model calls), so it runs 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -258,6 +259,28 @@ def reference_material(image: Image.Image, face: Face, with_picture: bool) -> tu
     return crop, profile_picture(image, face) if with_picture else None
 
 
+def reference_material_of_jpeg(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
+    """:func:`reference_material` of a stored JPEG, decoded only as large as the crops need.
+
+    The crop covers 2.8 face widths and the picture 1.9, resampled to 512 px: a face of 540 px
+    needs no more than half the photo's resolution for either. JPEG's DCT scaling (``draft``) decodes
+    straight to 1/2, 1/4 or 1/8 of the size, never below what the crops need, so the decode and
+    the crop's resample cost a fraction of a full-size decode (and the crop is still a downscale).
+    """
+    image = Image.open(io.BytesIO(data))
+    full_w, full_h = image.size
+    left, top, right, bottom = face.box
+    fw = float(max(right - left, bottom - top, 1))
+    need = max(CROP_SIZE / (fw * 2.8), PICTURE_SIZE / (fw * 1.9) if with_picture else 0.0)
+    if need < 1.0:
+        image.draft("RGB", (math.ceil(full_w * need), math.ceil(full_h * need)))
+    rgb = image.convert("RGB")
+    if rgb.size != (full_w, full_h):
+        sx, sy = rgb.size[0] / full_w, rgb.size[1] / full_h
+        face = replace(face, box=(round(left * sx), round(top * sy), round(right * sx), round(bottom * sy)))
+    return reference_material(rgb, face, with_picture)
+
+
 def _square_crop(image: Image.Image, cx: float, cy: float, side: float, out: int) -> NDArray[np.uint8]:
     """A square of ``side`` px around (cx, cy), padded with grey outside the image, resized to ``out``."""
     left, top, n = round(cx - side / 2), round(cy - side / 2), max(1, round(side))
@@ -339,9 +362,11 @@ def reference_crop(image: Image.Image, face: Face, size: int = CROP_SIZE) -> Ima
         255,
         -1,
     )
-    alpha = np.maximum(alpha, cv2.GaussianBlur(keep, (k, k), 0).astype(np.float32) / 255.0)[..., None]
-    out = crop.astype(np.float32) * alpha + GREY * (1.0 - alpha)
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    alpha = np.maximum(alpha, cv2.GaussianBlur(keep, (k, k), 0).astype(np.float32) / 255.0)
+    # crop × alpha + grey × (1 - alpha), rounded, in one OpenCV pass (a third of NumPy's time).
+    grey = np.full_like(crop, GREY)
+    out = cv2.blendLinear(crop, grey, alpha, np.ascontiguousarray(1.0 - alpha))
+    return Image.fromarray(np.asarray(out, dtype=np.uint8))
 
 
 def profile_picture(image: Image.Image, face: Face, size: int = PICTURE_SIZE, quality: int = 90) -> bytes:

@@ -8,7 +8,9 @@ process is read from the environment.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import io
+import itertools
 import multiprocessing
 import os
 import threading
@@ -25,7 +27,7 @@ import threadpoolctl
 from numpy.typing import NDArray
 from PIL import Image
 
-from phota.identity.analysis import reference_material
+from phota.identity.analysis import reference_material_of_jpeg
 from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces
 from phota.identity.dlib_resnet import MAX_BATCH
 from phota.identity.faces import Face
@@ -92,7 +94,7 @@ def _embed(config: AnalyserConfig, chips: NDArray[np.uint8]) -> NDArray[np.float
 
 def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[bytes, bytes | None]:
     """Runs in a pool process: one training photo's reference crop (and the profile picture)."""
-    return reference_material(Image.open(io.BytesIO(data)).convert("RGB"), face, with_picture)
+    return reference_material_of_jpeg(data, face, with_picture)
 
 
 def _warm(config: AnalyserConfig) -> str:
@@ -103,14 +105,10 @@ def _warm(config: AnalyserConfig) -> str:
     image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
     analyser.analyse(image)
     _embed(config, np.ascontiguousarray(np.stack([image[:150, :150]] * EMBED_BATCH)))
-    _ingest(
-        config,
-        to_storage_jpeg(Image.fromarray(image)),
-        "warm-up",
-        {"max_side": 4096, "max_pixels": 1 << 24, "max_full_pixels": 1 << 24},
-    )
+    jpeg = to_storage_jpeg(Image.fromarray(image))
+    _ingest(config, jpeg, "warm-up", {"max_side": 4096, "max_pixels": 1 << 24, "max_full_pixels": 1 << 24})
     face = Face((100, 100, 220, 220), np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
-    reference_material(Image.fromarray(image), face, True)
+    _reference_material(jpeg, face, True)
     return analyser.model_id
 
 
@@ -203,20 +201,54 @@ class _ChipBatcher:
     until ``EMBED_BATCH`` are pending, or until no photo is still being located, then go to the
     pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
     split across the pool's processes. One per event loop; used only from that loop.
+
+    Photos go to the pool one per process at a time, the largest waiting photo (in bytes) first (longest job
+    first): a training set's photos arrive together, and in arrival order the last photo to finish
+    was often a large one, analysed by one process while the other had nothing left to do.
     """
 
     def __init__(self, pool: AnalysisPool) -> None:
         self.pool = pool
         self.locating = 0  # photos submitted whose faces are not located yet
         self.pending: list[tuple[NDArray[np.uint8], asyncio.Future[NDArray[np.float32]]]] = []
+        self.running = 0  # photos in the pool now
+        # Photos waiting for a process, as a heap: (-bytes, arrival, its go-ahead).
+        self.waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.arrivals = itertools.count()
+
+    async def _take_slot(self, size: int) -> None:
+        if self.running < self.pool.size and not self.waiting:
+            self.running += 1
+            return
+        go: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (-size, next(self.arrivals), go))
+        try:
+            await go  # granted: ``running`` already counts this photo
+        except asyncio.CancelledError:
+            if go.done() and not go.cancelled():  # granted, then cancelled: pass the slot on
+                self._release_slot()
+            raise
+
+    def _release_slot(self) -> None:
+        self.running -= 1
+        while self.waiting:
+            go = heapq.heappop(self.waiting)[2]
+            if not go.done():  # a cancelled waiter's future is done
+                self.running += 1
+                go.set_result(None)
+                return
 
     async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
         loop = asyncio.get_running_loop()
         self.locating += 1
         try:
-            jpeg, located = await loop.run_in_executor(
-                self.pool.executor, _ingest, self.pool.config, data, name, limits
-            )
+            await self._take_slot(len(data))
+            try:
+                jpeg, located = await loop.run_in_executor(
+                    self.pool.executor, _ingest, self.pool.config, data, name, limits
+                )
+            finally:
+                self._release_slot()
         finally:
             self.locating -= 1
             self._flush(loop)  # this photo may have been the last the pending chips waited for
