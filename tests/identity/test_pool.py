@@ -126,3 +126,28 @@ def test_photos_waiting_for_a_process_go_to_it_largest_first(monkeypatch: pytest
     finally:
         pool.close()
     assert analysed == ["10 bytes", "2000 bytes", "500 bytes", "70 bytes"]  # not arrival order
+
+
+def test_the_pool_is_warmed_once_per_set_of_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every app start warms the pool it uses; an app sharing a warm pool must not warm it again
+    # (each warm-up runs training's steps in every process), but new processes must be warmed.
+    warmed: list[AnalyserConfig] = []
+
+    def warm(config: AnalyserConfig) -> str:
+        warmed.append(config)
+        return "model"
+
+    monkeypatch.setattr(pool_module, "_warm", warm)
+    pool = AnalysisPool(AnalyserConfig(detect_side=1024, min_size_px=40), size=2)
+    first = ThreadPoolExecutor(2)
+    pool._executor = first  # type: ignore[assignment]
+    try:
+        pool.warm_up()
+        pool.warm_up()
+        assert len(warmed) == 2  # one per process, once
+        first.shutdown()
+        pool._executor = ThreadPoolExecutor(2)  # type: ignore[assignment]  # processes replaced
+        pool.warm_up()
+        assert len(warmed) == 4
+    finally:
+        pool.close()

@@ -99,16 +99,23 @@ def _reference_material(data: bytes, face: Face, with_picture: bool) -> tuple[by
 
 def _warm(config: AnalyserConfig) -> str:
     """Runs in a pool process: load the models and run every step of training once, so the
-    first profile after start pays no first-call costs (allocations, OpenCV's lazy set-up)."""
+    first profile after start pays no first-call costs (allocations, OpenCV's lazy set-up).
+
+    The image has a photo's size (scanned at the full ``detect_side``, its face box large enough
+    for a reduced decode): the allocator then already holds buffers of the sizes a profile's
+    photos need, where a small image left the first profile to grow them.
+    """
     analyser = _analyser_in_pool_process(config)
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (320, 320, 3), dtype=np.uint8)
-    analyser.analyse(image)
-    _embed(config, np.ascontiguousarray(np.stack([image[:150, :150]] * EMBED_BATCH)))
+    # Smooth, like a photo (noise would make the JPEG steps many times slower than a photo's).
+    ramp = np.add.outer(np.arange(1200) // 6, np.arange(1600) // 8).astype(np.uint8)
+    image = np.stack([ramp, ramp[::-1], ramp[:, ::-1]], axis=-1)
+    _embed(config, rng.integers(0, 256, (EMBED_BATCH, 150, 150, 3), dtype=np.uint8))
     jpeg = to_storage_jpeg(Image.fromarray(image))
     _ingest(config, jpeg, "warm-up", {"max_side": 4096, "max_pixels": 1 << 24, "max_full_pixels": 1 << 24})
-    face = Face((100, 100, 220, 220), np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
-    _reference_material(jpeg, face, True)
+    for box in ((700, 400, 1200, 900), (100, 100, 220, 220)):  # a large face (reduced decode), a small one
+        face = Face(box, np.zeros((5, 2), np.float32), np.zeros(128, np.float32), 0.0, 0.0, 0.0, 0.0)
+        _reference_material(jpeg, face, True)
     return analyser.model_id
 
 
@@ -134,6 +141,7 @@ class AnalysisPool:
         self.config = config
         self.size = size
         self._executor: ProcessPoolExecutor | None = None
+        self._warmed: ProcessPoolExecutor | None = None  # the executor whose processes are warm
         self._lock = threading.Lock()
         # Per event loop: a batcher's futures belong to the loop that awaits them.
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ChipBatcher] = weakref.WeakKeyDictionary()
@@ -155,9 +163,14 @@ class AnalysisPool:
         return self.executor.submit(fn, *args)
 
     def warm_up(self) -> None:
-        """Start the processes and load their models ahead of the first training."""
-        for f in [self.submit(_warm, self.config) for _ in range(self.size)]:
+        """Start the processes and load their models ahead of the first training; once per set
+        of processes (an app sharing a warm pool, as the tests' apps do, does not warm it again)."""
+        executor = self.executor
+        if self._warmed is executor:
+            return
+        for f in [executor.submit(_warm, self.config) for _ in range(self.size)]:
             f.result()
+        self._warmed = executor
 
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:
         loop = asyncio.get_running_loop()
