@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import io
 import os
 import sqlite3
 import statistics
@@ -42,7 +41,12 @@ from PIL import Image, ImageOps
 from bench._report import write_section
 from bench._server import Served, _cpu_ticks, phota_server
 from phota.config import Settings
-from phota.identity.analysis import MAX_REFERENCE_CROPS, PhotoFaces, analyse_training_set, reference_material
+from phota.identity.analysis import (
+    MAX_REFERENCE_CROPS,
+    PhotoFaces,
+    analyse_training_set,
+    reference_material_of_jpeg,
+)
 from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces, model_files
 from phota.identity.pool import EMBED_BATCH
 from phota.imaging.decode import decode_image
@@ -148,7 +152,7 @@ def stage_cpu(names: list[str]) -> dict[str, float]:
     result = analyse_training_set(photos, make_crops=False)
     t = time.thread_time()
     for rank, ranked in enumerate(result.ranked[:MAX_REFERENCE_CROPS]):
-        reference_material(Image.open(io.BytesIO(stored[ranked.index])).convert("RGB"), ranked.face, rank == 0)
+        reference_material_of_jpeg(stored[ranked.index], ranked.face, rank == 0)
     cpu["reference crops"] = time.thread_time() - t
     return cpu
 
