@@ -215,9 +215,10 @@ class _ChipBatcher:
     pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
     split across the pool's processes. One per event loop; used only from that loop.
 
-    Photos go to the pool one per process at a time, the largest waiting photo (in bytes) first (longest job
-    first): a training set's photos arrive together, and in arrival order the last photo to finish
-    was often a large one, analysed by one process while the other had nothing left to do.
+    Photos go to the pool one per process at a time, the largest waiting photo (in bytes) first
+    (longest job first): a training set's photos arrive together, and in arrival order the last
+    photo to finish was often a large one, analysed by one process while the other had nothing
+    left to do.
     """
 
     def __init__(self, pool: AnalysisPool) -> None:
