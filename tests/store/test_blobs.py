@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -102,6 +104,32 @@ def test_file_store_has_no_presigned_urls(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path)
     store.put("a.png", b"x")
     assert store.presigned_get("a.png", 60, "image/png") is None
+
+
+def test_file_store_put_survives_its_folder_being_deleted_meanwhile(tmp_path: Path) -> None:
+    # A late write and a delete of the enclosing folder (a job's inputs removed as it ends), started
+    # together many times: the delete may take the folder from under the write; the write must
+    # still land or lose cleanly, never fail with "no such file or directory".
+    store = FileBlobStore(tmp_path)
+    rounds = 400
+    together = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def each_round(act: Callable[[], None]) -> None:
+        for _ in range(rounds):
+            together.wait()
+            try:
+                act()
+            except BaseException as exc:  # any failure is what the test looks for
+                errors.append(exc)
+
+    deleter = threading.Thread(target=each_round, args=(lambda: store.delete_prefix("jobs/j1/"),))
+    deleter.start()
+    each_round(lambda: store.put("jobs/j1/images/0", b"x" * 64))
+    deleter.join()
+    assert errors == []
+    store.put("jobs/j1/images/0", b"kept")  # the negative control: with nothing deleting, it stays
+    assert store.get("jobs/j1/images/0") == b"kept"
 
 
 # --- presigned URLs: the S3 server itself checks them ----------------------------------------

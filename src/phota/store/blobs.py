@@ -57,6 +57,18 @@ class FileBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
+        for attempt in range(5):
+            try:
+                self._write(path, data)
+                return
+            except FileNotFoundError:
+                # A delete_prefix of an enclosing folder removed it (or the temporary file) while
+                # this write was under way: the folder is made again, as for a first write.
+                if attempt == 4:
+                    raise
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
         if not path.parent.is_dir():
             private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
