@@ -81,29 +81,30 @@ VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 VEIL_GATE = (0.02, 0.05)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
-SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
+SKIN_WEIGHT = 0.5  # share of face skin in the weighted mean SKIN_CONSENSUS starts from, when faces are known
 WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
 CAST_WARM_WEIGHT = 0.7  # weight of the warm side of the blue-amber axis in the cast distance
 # Weight of the magenta side of the green-magenta axis in the cast distance. Scene light lies close to the
 # daylight/black-body locus: fluorescent tubes and foliage bounce make greenish light, almost nothing makes
 # magenta light, so a magenta reading is stronger evidence of a cast than a blue or green one. TUNE magenta
 # casts read 0.2-0.5 towards magenta, uncast photos at most 0.2. Lower: moderate magenta casts stay inside
-# CAST_GATE and are left (1.0: magenta ΔE 6.5); higher: photos whose own light reads slightly magenta are
-# tinted green (2.5 added false corrections on clean photos).
+# CAST_GATE and are left (1.4: TUNE magenta ΔE 6.0 against 5.3); higher: photos whose own light reads
+# slightly magenta are tinted green (2.5: two more clean TUNE photos changed by over 2 ΔE).
 CAST_MAGENTA_WEIGHT = 1.8
 # With faces, the scene's estimators and the skin are two independent witnesses of the light. Per opponent
 # axis (amber side, blue side, green-magenta) the estimate is their SKIN_WEIGHT-weighted mean shrunk by this
 # share of half their disagreement: 1 keeps the smaller of the two when they point the same way and nothing
 # when they point opposite ways; 0 keeps the plain weighted mean. A real cast moves both; a warm room or a
-# warm backdrop fools the scene, warm make-up or a lamp on the face the skin, rarely both alike (on the clean
-# TUNE portraits the false amber and green corrections of up to 13 ΔE fell to under 2). On the blue side the
+# warm backdrop fools the scene, warm make-up or a lamp on the face the skin, rarely both alike (clean TUNE
+# portraits falsely balanced by 13, 4.6 and 3.6 ΔE now change by 1.8, 0 and 0). On the blue side the
 # plain mean: the scene estimators under-read a bluish cast that the skin reads in full (an 11700 K cast
 # moved the skin reading by 0.41 and the scene's by 0.16-0.23), and 1 there left the TUNE cool casts in
 # place (cool ΔE 6.7 -> 7.4).
 SKIN_CONSENSUS = (1.0, 0.0, 1.0)
 # Agreement credited to the skin when it is the only estimate (a tight face crop leaves under 200 scene
 # pixels): inside CAST_AGREE's ramp, so an uncorroborated skin reading corrects half way at most. Lower: casts
-# on face chips are left (a magenta chip kept ΔE 12); higher: one odd face decides a full correction.
+# on face chips are left (a magenta TUNE chip kept ΔE 12, 6.2 at 1.2); higher: one odd face decides a full
+# correction (1.5 over-corrected that chip: TUNE magenta ΔE 5.3 -> 5.7).
 SKIN_ALONE_AGREE = 1.2
 CAST_AGREE = (0.9, 1.5)  # agreement of the estimators (mean / spread) over which white balance ramps in
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
