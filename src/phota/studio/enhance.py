@@ -81,9 +81,31 @@ VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 VEIL_GATE = (0.02, 0.05)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
-SKIN_WEIGHT = 0.5  # share of the illuminant estimate taken from face skin when faces are known
+SKIN_WEIGHT = 0.5  # share of face skin in the weighted mean SKIN_CONSENSUS starts from, when faces are known
 WB_LUMA_KEEP = 1.0  # share of the pre-white-balance luma kept (colour corrected, light and shade kept)
 CAST_WARM_WEIGHT = 0.7  # weight of the warm side of the blue-amber axis in the cast distance
+# Weight of the magenta side of the green-magenta axis in the cast distance. Scene light lies close to the
+# daylight/black-body locus: fluorescent tubes and foliage bounce make greenish light, almost nothing makes
+# magenta light, so a magenta reading is stronger evidence of a cast than a blue or green one. TUNE magenta
+# casts read 0.2-0.5 towards magenta, uncast photos at most 0.2. Lower: moderate magenta casts stay inside
+# CAST_GATE and are left (1.4: TUNE magenta ΔE 6.0 against 5.3); higher: photos whose own light reads
+# slightly magenta are tinted green (2.5: two more clean TUNE photos changed by over 2 ΔE).
+CAST_MAGENTA_WEIGHT = 1.8
+# With faces, the scene's estimators and the skin are two independent witnesses of the light. Per opponent
+# axis (amber side, blue side, green-magenta) the estimate is their SKIN_WEIGHT-weighted mean shrunk by this
+# share of half their disagreement: 1 keeps the smaller of the two when they point the same way and nothing
+# when they point opposite ways; 0 keeps the plain weighted mean. A real cast moves both; a warm room or a
+# warm backdrop fools the scene, warm make-up or a lamp on the face the skin, rarely both alike (clean TUNE
+# portraits falsely balanced by 13, 4.6 and 3.6 ΔE now change by 1.8, 0 and 0). On the blue side the
+# plain mean: the scene estimators under-read a bluish cast that the skin reads in full (an 11700 K cast
+# moved the skin reading by 0.41 and the scene's by 0.16-0.23), and 1 there left the TUNE cool casts in
+# place (cool ΔE 6.7 -> 7.4).
+SKIN_CONSENSUS = (1.0, 0.0, 1.0)
+# Agreement credited to the skin when it is the only estimate (a tight face crop leaves under 200 scene
+# pixels): inside CAST_AGREE's ramp, so an uncorroborated skin reading corrects half way at most. Lower: casts
+# on face chips are left (a magenta TUNE chip kept ΔE 12, 6.2 at 1.2); higher: one odd face decides a full
+# correction (1.5 over-corrected that chip: TUNE magenta ΔE 5.3 -> 5.7).
+SKIN_ALONE_AGREE = 1.2
 CAST_AGREE = (0.9, 1.5)  # agreement of the estimators (mean / spread) over which white balance ramps in
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
@@ -507,15 +529,21 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     p=6 mean: a brightness-weighted grey world), grey-edge (p=2 norm of colour gradients: edges are
     achromatic on average) and white patch (mean of the brightest unclipped pixels). Clipped and
     near-black pixels carry no colour and are left out; face pixels are left out of the grey
-    assumptions (skin is not grey) and used as a weak prior of their own instead.
+    assumptions (skin is not grey) and read as an independent witness instead: only the part of the
+    cast that the scene and the skin both see is kept (SKIN_CONSENSUS).
 
     Also returns how well the estimators agree (mean over spread): a real cast moves them all the
     same way, a scene's own colours fool each differently."""
     valid = (lin.max(axis=-1) < 0.97) & (lin @ LUMA_LIN > 0.008)
     if skin is not None:
         valid &= ~skin
+    skin_est = _skin_estimate(lin, skin)
     if valid.sum() < 200:
-        return np.zeros(3, np.float32), 0.0
+        # A tight face crop leaves too little scene for the grey assumptions: the skin alone speaks, as one
+        # estimate nothing corroborates (SKIN_ALONE_AGREE).
+        if skin_est is None:
+            return np.zeros(3, np.float32), 0.0
+        return np.asarray(skin_est, np.float32), SKIN_ALONE_AGREE
     px = lin[valid].astype(np.float64)
     sog = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
     blurred = np.asarray(cv2.GaussianBlur(lin, (0, 0), 1.0), np.float32)
@@ -532,21 +560,43 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     logs = [np.log(np.maximum(e, 1e-6)) for e in (sog, edge, wp, chan)]
     chroma = [v - v.mean() for v in logs]
     est = sum(wgt * c for wgt, c in zip(IL_WEIGHTS, chroma, strict=True))
-    if skin is not None:
-        # Skin has a known colour under neutral light (a narrow band of log-chromaticities whatever the
-        # complexion): its offset from that prior is an illuminant estimate that a warm room, a red
-        # wall or a blue sky cannot fool.
-        sp = lin[skin]
-        sp = sp[(sp @ LUMA_LIN > 0.02) & (sp.max(axis=-1) < 0.95)]
-        if len(sp) >= 50:
-            sc = np.log(np.median(sp, axis=0) + 1e-4)
-            skin_est = sc - sc.mean() - np.array(SKIN_LOG_CHROMA)
-            est = (1 - SKIN_WEIGHT) * est + SKIN_WEIGHT * skin_est
-            chroma.append(skin_est)
+    if skin_est is not None:
+        est = _skin_consensus(est, skin_est)
+        chroma.append(skin_est)
     parts = np.array(chroma)
     mean = parts.mean(axis=0)
     spread = float(np.sqrt(((parts - mean) ** 2).sum(axis=1).mean()))
     return np.asarray(est, np.float32), float(np.linalg.norm(mean)) / max(spread, 1e-6)
+
+
+# Opponent axes of zero-mean log RGB: blue-amber (R - B) and green-magenta (2G - R - B), orthonormal.
+_OPPONENT = np.array([[1.0, 0.0, -1.0], [-1.0, 2.0, -1.0]]) / np.array([[np.sqrt(2.0)], [np.sqrt(6.0)]])
+
+
+def _skin_consensus(scene: NDArray[np.float64], skin: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The part of the cast that both the scene estimators and the skin see (SKIN_CONSENSUS)."""
+    a, b = _OPPONENT @ scene, _OPPONENT @ skin
+    mean = (1 - SKIN_WEIGHT) * a + SKIN_WEIGHT * b
+    half_gap = np.abs(a - b) / 2
+    k = np.array([SKIN_CONSENSUS[0] if mean[0] > 0 else SKIN_CONSENSUS[1], SKIN_CONSENSUS[2]])
+    agreed = np.sign(mean) * np.maximum(0.0, np.abs(mean) - k * half_gap)
+    return np.asarray(_OPPONENT.T @ agreed, np.float64)
+
+
+def _skin_estimate(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float64] | None:
+    """Illuminant log-chromaticity read from face skin, or None without enough usable skin.
+
+    Skin has a known colour under neutral light (a narrow band of log-chromaticities whatever the
+    complexion): its offset from that prior is an illuminant estimate that a warm room, a red wall or a
+    blue sky cannot fool."""
+    if skin is None:
+        return None
+    sp = lin[skin]
+    sp = sp[(sp @ LUMA_LIN > 0.02) & (sp.max(axis=-1) < 0.95)]
+    if len(sp) < 50:
+        return None
+    sc = np.log(np.median(sp, axis=0) + 1e-4)
+    return np.asarray(sc - sc.mean() - np.array(SKIN_LOG_CHROMA), np.float64)
 
 
 _NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
@@ -600,10 +650,17 @@ def scene_gain_curve(x: F32, log_gain: float) -> F32:
 def cast_distance(est: NDArray[np.floating]) -> float:
     """How far an illuminant estimate (zero-mean log RGB) lies from neutral, counting the warm side of
     the blue-amber axis at ``CAST_WARM_WEIGHT``: scenes are warm far more often than they are blue
-    (skin, wood, sunlight, tungsten-lit rooms), so a warm reading is weaker evidence of a cast."""
+    (skin, wood, sunlight, tungsten-lit rooms), so a warm reading is weaker evidence of a cast; and the
+    magenta side of the tint axis at ``CAST_MAGENTA_WEIGHT``: scene light is almost never magenta, so a
+    magenta reading is stronger evidence."""
     warm = float(est[0] - est[2]) / np.sqrt(2.0)
     green = float(2.0 * est[1] - est[0] - est[2]) / np.sqrt(6.0)
-    return float(np.hypot(warm * (CAST_WARM_WEIGHT if warm > 0 else 1.0), green))
+    return float(
+        np.hypot(
+            warm * (CAST_WARM_WEIGHT if warm > 0 else 1.0),
+            green * (CAST_MAGENTA_WEIGHT if green < 0 else 1.0),
+        )
+    )
 
 
 def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
