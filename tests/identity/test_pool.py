@@ -7,7 +7,6 @@ analyser finds in the same decoded pixels, with the same descriptors (within 1e-
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,7 +14,6 @@ import pytest
 
 from phota.errors import InvalidImage
 from phota.identity import pool as pool_module
-from phota.identity.dlib_analyser import LocatedFaces
 from phota.identity.faces import Face
 from phota.identity.pool import EMBED_BATCH, AnalyserConfig, AnalysisPool
 from phota.imaging.decode import decode_image
@@ -98,34 +96,6 @@ def test_a_single_photo_is_embedded_without_waiting_for_a_batch(face_pool: Analy
     # nothing else is being located), not wait for chips that never come.
     _, faces = asyncio.run(asyncio.wait_for(face_pool.ingest(photo_path(name).read_bytes(), name, LIMITS), 60))
     assert len(faces) == 1 and faces[0].embedding.shape == (128,)
-
-
-def test_photos_waiting_for_a_process_go_to_it_largest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    # One process, photos arriving together: the first starts at once, then the largest waiting
-    # one goes next, so a set never ends on a large photo analysed while the other processes idle.
-    analysed: list[str] = []
-
-    def record(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, LocatedFaces]:
-        analysed.append(name)
-        time.sleep(0.01)
-        return b"\xff\xd8", LocatedFaces([], np.zeros((0, 150, 150, 3), np.uint8))
-
-    monkeypatch.setattr(pool_module, "_ingest", record)
-    pool = AnalysisPool(AnalyserConfig(detect_side=1024, min_size_px=40), size=1)
-    pool._executor = ThreadPoolExecutor(1)  # type: ignore[assignment]  # the order, not the analysis, is tested
-    sizes = [10, 500, 30, 2000, 70]
-
-    async def arrive_together() -> None:
-        tasks = [asyncio.create_task(pool.ingest(b"x" * n, f"{n} bytes", LIMITS)) for n in sizes]
-        await asyncio.sleep(0)
-        tasks[2].cancel()  # a photo cancelled while waiting is skipped, its place not kept
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    try:
-        asyncio.run(asyncio.wait_for(arrive_together(), 10))
-    finally:
-        pool.close()
-    assert analysed == ["10 bytes", "2000 bytes", "500 bytes", "70 bytes"]  # not arrival order
 
 
 def test_the_pool_is_warmed_once_per_set_of_processes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,7 @@ process is read from the environment.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import io
-import itertools
 import multiprocessing
 import os
 import threading
@@ -215,54 +213,20 @@ class _ChipBatcher:
     pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
     split across the pool's processes. One per event loop; used only from that loop.
 
-    Photos go to the pool one per process at a time, the largest waiting photo (in bytes) first
-    (longest job first): a training set's photos arrive together, and in arrival order the last
-    photo to finish was often a large one, analysed by one process while the other had nothing
-    left to do.
     """
 
     def __init__(self, pool: AnalysisPool) -> None:
         self.pool = pool
         self.locating = 0  # photos submitted whose faces are not located yet
         self.pending: list[tuple[NDArray[np.uint8], asyncio.Future[NDArray[np.float32]]]] = []
-        self.running = 0  # photos in the pool now
-        # Photos waiting for a process, as a heap: (-bytes, arrival, its go-ahead).
-        self.waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self.arrivals = itertools.count()
-
-    async def _take_slot(self, size: int) -> None:
-        if self.running < self.pool.size and not self.waiting:
-            self.running += 1
-            return
-        go: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self.waiting, (-size, next(self.arrivals), go))
-        try:
-            await go  # granted: ``running`` already counts this photo
-        except asyncio.CancelledError:
-            if go.done() and not go.cancelled():  # granted, then cancelled: pass the slot on
-                self._release_slot()
-            raise
-
-    def _release_slot(self) -> None:
-        self.running -= 1
-        while self.waiting:
-            go = heapq.heappop(self.waiting)[2]
-            if not go.done():  # a cancelled waiter's future is done
-                self.running += 1
-                go.set_result(None)
-                return
 
     async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
         loop = asyncio.get_running_loop()
         self.locating += 1
         try:
-            await self._take_slot(len(data))
-            try:
-                jpeg, located = await loop.run_in_executor(
-                    self.pool.executor, _ingest, self.pool.config, data, name, limits
-                )
-            finally:
-                self._release_slot()
+            jpeg, located = await loop.run_in_executor(
+                self.pool.executor, _ingest, self.pool.config, data, name, limits
+            )
         finally:
             self.locating -= 1
             self._flush(loop)  # this photo may have been the last the pending chips waited for
