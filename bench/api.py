@@ -112,6 +112,7 @@ def prepare(served: Served) -> tuple[str, str]:
                     training_tier="standard",
                     status="READY",
                     image_urls=[],
+                    mode=principal.mode,
                 )
             )
             now = datetime.now(UTC)
@@ -120,6 +121,7 @@ def prepare(served: Served) -> tuple[str, str]:
                     id=job_id,
                     account_id=principal.account_id,
                     kind="studio",
+                    mode=principal.mode,
                     status="succeeded",
                     result={"known_subjects": {"counts": {}}, "images": [], "download_urls": []},
                     created_at=now,
