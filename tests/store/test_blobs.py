@@ -107,12 +107,13 @@ def test_file_store_has_no_presigned_urls(tmp_path: Path) -> None:
 
 
 def test_file_store_put_survives_its_folder_being_deleted_meanwhile(tmp_path: Path) -> None:
-    # A late write and a delete of the enclosing folder (a job's inputs removed as it ends), started
-    # together many times: the delete may take the folder from under the write; the write must
-    # still land or lose cleanly, never fail with "no such file or directory".
+    # Two late writes and a delete of the enclosing folder (a job's inputs removed as it ends),
+    # started together many times: the delete may take the folder from under a write, and a write
+    # may add a file while the delete removes the tree. Each write must land or lose cleanly and
+    # the delete must finish; neither may fail ("no such file", "directory not empty").
     store = FileBlobStore(tmp_path)
-    rounds = 400
-    together = threading.Barrier(2)
+    rounds = 1500
+    together = threading.Barrier(3)
     errors: list[BaseException] = []
 
     def each_round(act: Callable[[], None]) -> None:
@@ -123,10 +124,15 @@ def test_file_store_put_survives_its_folder_being_deleted_meanwhile(tmp_path: Pa
             except BaseException as exc:  # any failure is what the test looks for
                 errors.append(exc)
 
-    deleter = threading.Thread(target=each_round, args=(lambda: store.delete_prefix("jobs/j1/"),))
-    deleter.start()
+    others = [
+        threading.Thread(target=each_round, args=(lambda: store.delete_prefix("jobs/j1/"),)),
+        threading.Thread(target=each_round, args=(lambda: store.put("jobs/j1/images/1", b"y" * 64),)),
+    ]
+    for t in others:
+        t.start()
     each_round(lambda: store.put("jobs/j1/images/0", b"x" * 64))
-    deleter.join()
+    for t in others:
+        t.join()
     assert errors == []
     store.put("jobs/j1/images/0", b"kept")  # the negative control: with nothing deleting, it stays
     assert store.get("jobs/j1/images/0") == b"kept"

@@ -212,7 +212,6 @@ class _ChipBatcher:
     until ``EMBED_BATCH`` are pending, or until no photo is still being located, then go to the
     pool. Nothing waits for photos that have not arrived: the last located photo flushes the rest,
     split across the pool's processes. One per event loop; used only from that loop.
-
     """
 
     def __init__(self, pool: AnalysisPool) -> None:

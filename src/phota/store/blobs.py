@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from phota.errors import NotFound
 from phota.store.private_files import private_dir
+
+DELETE_ATTEMPTS = 8  # passes of a file-store delete racing writers into the same folder (~0.13 s of waits at most)
 
 
 class BlobStore(Protocol):
@@ -61,9 +64,10 @@ class FileBlobStore:
             try:
                 self._write(path, data)
                 return
-            except FileNotFoundError:
+            except (FileNotFoundError, FileExistsError):
                 # A delete_prefix of an enclosing folder removed it (or the temporary file) while
-                # this write was under way: the folder is made again, as for a first write.
+                # this write was under way (mkdir reports a folder removed between its own two
+                # checks as existing): the folder is made again, as for a first write.
                 if attempt == 4:
                     raise
 
@@ -88,7 +92,7 @@ class FileBlobStore:
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix.rstrip("/"))
-        for attempt in range(5):
+        for attempt in range(DELETE_ATTEMPTS):
             try:
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -99,8 +103,11 @@ class FileBlobStore:
                 return
             except OSError:
                 # A writer added a file while the tree was being removed ("directory not empty").
-                if attempt == 4:
+                # Its write is a rename away from done: wait a moment (doubling) so that the next
+                # pass removes the finished file instead of meeting the writer again.
+                if attempt == DELETE_ATTEMPTS - 1:
                     raise
+                time.sleep(0.001 * 2**attempt)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
