@@ -136,7 +136,10 @@ async def main() -> None:
             await c.get(poll.json()["result"]["sample"])
 
         async def bare_dash(c: httpx.AsyncClient) -> None:
-            body = {"model": "qwen-image-2.0-pro", "input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}}
+            body = {
+                "model": "qwen-image-2.0-pro",
+                "input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            }
             r = await c.post(
                 u["qwen-image-2"] + fdash.PATH, json=body, headers={"authorization": f"Bearer {fdash.KEY}"}
             )
