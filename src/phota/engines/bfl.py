@@ -17,7 +17,7 @@ import httpx
 
 from phota.config import Settings
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.composition import IMAGE_N, compose, decode_image, encode_image
+from phota.engines.composition import IMAGE_N, compose, decode_images, encode_image
 from phota.engines.fanout import fan_out
 from phota.engines.provider import ProviderEngine
 from phota.engines.retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
@@ -73,7 +73,7 @@ class BFLEngine(ProviderEngine):
         data = await with_retries(lambda: self._fetch_result(sample, deadline), self.retry)
         usage = Usage(provider="bfl", model=self.model, images=1, credits=float(submitted.get("cost") or 0.0))
         usage.raw.append({k: v for k, v in submitted.items() if k in ("id", "cost", "input_mp", "output_mp")})
-        return EngineResult(images=[decode_image(data, self.info.display)], usage=usage)
+        return EngineResult(images=await decode_images([data], self.info.display), usage=usage)
 
     async def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.settings.bfl_base_url.rstrip('/')}/{self.model}"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from phota.engines.base import EngineRequest, EngineResult, Usage
-from phota.engines.composition import PICTURE_N, compose, decode_image, encode_image
+from phota.engines.composition import PICTURE_N, compose, decode_images, encode_image
 from phota.engines.fanout import fan_out
 from phota.engines.provider import ProviderEngine
 from phota.engines.retry import RetryableError, parse_retry_after, with_retries
@@ -74,7 +74,7 @@ class DashScopeEngine(ProviderEngine):
         if len(urls) != count:
             raise ProviderError(f"Alibaba DashScope returned {len(urls)} images instead of {count}.")
         blobs = await asyncio.gather(*(self._fetch_result(u) for u in urls))
-        images = [decode_image(b, self.info.display) for b in blobs]
+        images = await decode_images(blobs, self.info.display)
         usage = Usage(provider="dashscope", model=self.model, images=count)
         raw = dict(data.get("usage") or {})
         raw["request_id"] = data.get("request_id")

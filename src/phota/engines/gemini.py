@@ -7,6 +7,7 @@ edit and generate, nb2 serves enhance and remix, for which this module writes th
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -125,7 +126,7 @@ class GeminiEngine(ProviderEngine):
             raise self._classify(exc) from None
         except (TimeoutError, httpx.TransportError) as exc:
             raise self.info.classify_transport(exc) from None
-        return self._parse(response)
+        return await asyncio.to_thread(self._parse, response)  # decoding the image would stall the loop
 
     def _classify(self, exc: genai_errors.APIError) -> PhotaError | RetryableError:
         detail = exc.message or exc.status or ""

@@ -8,6 +8,7 @@ The SDK's retries are off (``max_retries=0``); ours apply.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Any, Literal, cast
@@ -84,7 +85,7 @@ class OpenAIImagesEngine(ProviderConfig):
             raise self.info.classify_transport(TimeoutError()) from exc
         except openai.APIConnectionError as exc:
             raise self.info.classify_transport(exc) from None
-        return self._parse(response, count)
+        return await asyncio.to_thread(self._parse, response, count)  # decoding images would stall the loop
 
     def _classify(self, exc: openai.APIStatusError) -> PhotaError | RetryableError:
         body = exc.body if isinstance(exc.body, dict) else {}

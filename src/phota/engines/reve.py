@@ -16,7 +16,7 @@ import httpx
 
 from phota.engines.base import EngineRequest, EngineResult, Usage
 from phota.engines.capabilities import parse_ratio
-from phota.engines.composition import REVE_TAGS, compose, decode_image, encode_image
+from phota.engines.composition import REVE_TAGS, compose, decode_images, encode_image
 from phota.engines.fanout import fan_out
 from phota.engines.provider import ProviderEngine
 from phota.engines.retry import RetryableError, parse_retry_after, with_retries
@@ -76,7 +76,7 @@ class ReveEngine(ProviderEngine):
         usage.raw.append(
             {k: data[k] for k in ("request_id", "version", "credits_used", "credits_remaining") if k in data}
         )
-        return EngineResult(images=[decode_image(image, self.info.display)], usage=usage)
+        return EngineResult(images=await decode_images([image], self.info.display), usage=usage)
 
     def _classify(self, response: httpx.Response, data: dict[str, Any]) -> PhotaError | RetryableError:
         code = response.headers.get("x-reve-error-code") or str(data.get("error_code") or data.get("code") or "")
