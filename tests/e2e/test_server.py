@@ -55,6 +55,20 @@ def test_first_start_prints_a_test_key(env: dict[str, str], tmp_path: Path) -> N
     assert "phota_test_" not in second  # shown once only
 
 
+def test_sigterm_shuts_down_cleanly_leaving_no_pool_resources(env: dict[str, str]) -> None:
+    # The training pool's processes are waited for on shutdown: without that, the interpreter left
+    # their queues' semaphores to multiprocessing's resource tracker, which warned of leaks.
+    srv = Server(env, free_port())
+    srv.start()
+    tracker_grace = time.monotonic() + 3  # the tracker process reports just after the server exits
+    output = srv.stop()
+    while time.monotonic() < tracker_grace and "leaked" not in output:
+        time.sleep(0.2)
+        output += srv.log.read_text()[srv.offset + len(output) :]
+    assert "Application shutdown complete" in output  # the output was read, and the shutdown ran
+    assert "leaked semaphore" not in output
+
+
 def test_whole_flow(server: Server, env: dict[str, str], photo_server: PhotoServer) -> None:
     key = cli(env, "keys", "create", "--account", "acme", "--mode", "test").strip()
     assert key.startswith("phota_test_") and "\n" not in key

@@ -200,7 +200,9 @@ class AnalysisPool:
     def close(self) -> None:
         with self._lock:
             if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
+                # Queued photos are dropped; a running one (seconds at most) is waited for, so the
+                # processes and their queues' semaphores are gone before the interpreter exits.
+                self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
 
 
