@@ -51,7 +51,7 @@ from phota.identity.analysis import (
 from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces, model_files
 from phota.identity.pool import EMBED_BATCH
 from phota.imaging.decode import decode_image
-from phota.imaging.encode import to_storage_jpeg
+from phota.imaging.encode import stored_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -118,17 +118,18 @@ def stage_cpu(names: list[str]) -> dict[str, float]:
     cv2.setNumThreads(1)
     analyser = DlibFaceAnalyser()
     analyser.analyse(np.zeros((320, 320, 3), np.uint8))  # models loaded, first-call costs paid
-    steps = ("decode", "stored JPEG", "detection", "landmarks + chips", "embedding (batches of 4)", "reference crops")
+    steps = ("decode", "stored copy", "detection", "landmarks + chips", "embedding (batches of 4)", "reference crops")
     cpu = dict.fromkeys(steps, 0.0)
     located: list[LocatedFaces] = []
     stored: list[bytes] = []
     for name in names:
+        data = (PHOTOS / name).read_bytes()
         t = time.thread_time()
-        image = decode_image((PHOTOS / name).read_bytes(), name, max_side=4096)
+        image = decode_image(data, name, max_side=4096)
         cpu["decode"] += time.thread_time() - t
         t = time.thread_time()
-        stored.append(to_storage_jpeg(image))
-        cpu["stored JPEG"] += time.thread_time() - t
+        stored.append(stored_photo(data, image))
+        cpu["stored copy"] += time.thread_time() - t
         pixels = np.asarray(image)
         t = time.thread_time()
         analyser.face_boxes(pixels)

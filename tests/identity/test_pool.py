@@ -7,10 +7,12 @@ analyser finds in the same decoded pixels, with the same descriptors (within 1e-
 from __future__ import annotations
 
 import asyncio
+import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from phota.errors import InvalidImage
 from phota.identity import pool as pool_module
@@ -63,6 +65,20 @@ def test_batched_ingest_finds_the_faces_and_descriptors_of_a_photo_analysed_alon
     assert chips > EMBED_BATCH  # the set is big enough to be embedded in more than one batch
     last = results[-1]
     assert not isinstance(last, BaseException) and last[1] == []  # no face: nothing to embed, no wait
+
+
+def test_the_stored_copy_of_an_upright_jpeg_is_the_photo_itself_without_its_metadata(face_pool: AnalysisPool) -> None:
+    photo = Image.open(photo_path("df_p02_img27.jpg"))
+    exif = Image.Exif()
+    exif[0x010E] = "secret-place-48.8584N"  # ImageDescription
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=92, exif=exif, comment=b"secret-comment")
+    data = buf.getvalue()
+    ((stored, faces),) = asyncio.run(_ingest_all(face_pool, [data]))  # type: ignore[misc]
+    assert faces  # analysed as before
+    assert b"secret-place" not in stored and b"secret-comment" not in stored and b"Exif" not in stored
+    pixels = np.asarray(Image.open(io.BytesIO(stored)).convert("RGB"))
+    assert np.array_equal(pixels, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
 
 
 def test_a_photo_that_cannot_be_decoded_fails_alone_and_the_others_still_finish(face_pool: AnalysisPool) -> None:

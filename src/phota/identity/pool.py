@@ -30,7 +30,7 @@ from phota.identity.dlib_analyser import DlibFaceAnalyser, LocatedFaces
 from phota.identity.dlib_resnet import MAX_BATCH
 from phota.identity.faces import Face
 from phota.imaging.decode import decode_image
-from phota.imaging.encode import to_storage_jpeg
+from phota.imaging.encode import stored_photo, to_storage_jpeg
 
 
 def single_threaded_blas() -> None:
@@ -73,8 +73,9 @@ def _analyse_jpeg(config: AnalyserConfig, data: bytes) -> list[Face]:
 
 def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, LocatedFaces]:
     """Runs in a pool process: decode one fetched training photo (upright, within ``limits``),
-    keep it as JPEG q95 and locate its faces in the decoded pixels: one decode per photo, in
-    parallel. The chips are embedded later, with other photos' (see ``_ChipBatcher``)."""
+    keep it (as it came, metadata removed, or as JPEG q95: ``stored_photo``) and locate its faces in
+    the decoded pixels: one decode per photo, in parallel. The chips are embedded later, with other
+    photos' (see ``_ChipBatcher``)."""
     image = decode_image(
         data,
         name,
@@ -82,7 +83,7 @@ def _ingest(config: AnalyserConfig, data: bytes, name: str, limits: dict[str, in
         max_pixels=limits["max_pixels"],
         max_full_pixels=limits["max_full_pixels"],
     )
-    return to_storage_jpeg(image), _analyser_in_pool_process(config).locate(np.asarray(image))
+    return stored_photo(data, image), _analyser_in_pool_process(config).locate(np.asarray(image))
 
 
 def _embed(config: AnalyserConfig, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
