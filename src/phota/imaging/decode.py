@@ -66,6 +66,11 @@ PROVIDER_INPUT_SIDE = 4096  # what providers accept (spec: > 4096 px is resized)
 # the rest of the ratio stays >= this gap, then Lanczos does the rest (Pillow's own thumbnail uses 2.0).
 REDUCING_GAP = 2.0
 
+# Segments a JPEG may carry before its first scan. Real files have a few dozen (an ICC profile split
+# into 64 KB chunks, extended XMP: a few hundred at most); Pillow reads each one in Python, so a file
+# of millions of empty comments would cost tens of seconds of CPU before a pixel is decoded.
+MAX_JPEG_HEADER_SEGMENTS = 4096
+
 # EXIF orientation -> the transpose that makes the picture upright (what ImageOps.exif_transpose does).
 _ORIENT: dict[int, PILImage.Transpose] = {
     2: PILImage.Transpose.FLIP_LEFT_RIGHT,
@@ -122,6 +127,8 @@ def decode_image(
     """
     if not data:
         raise InvalidImage(f"{name}: image data is empty")
+    if data[:2] == b"\xff\xd8" and _jpeg_segments_before_scan(data) > MAX_JPEG_HEADER_SEGMENTS:
+        raise InvalidImage(f"{name}: JPEG has more than {MAX_JPEG_HEADER_SEGMENTS} segments before its image data")
     _register_heif()
     try:
         img = PILImage.open(io.BytesIO(data), formats=_OPEN_FORMATS)
@@ -255,6 +262,21 @@ def _jpeg_has_end(data: bytes) -> bool:
             return data.find(b"\xff\xd9", i + 2 + length) != -1
         i += 2 + length
     return False
+
+
+def _jpeg_segments_before_scan(data: bytes) -> int:
+    """How many segments precede the first scan, counted up to one past the limit (then it stops)."""
+    i, n, count = 2, len(data), 0
+    while i + 4 <= n and count <= MAX_JPEG_HEADER_SEGMENTS:
+        if data[i] != 0xFF or data[i + 1] == 0xDA:
+            break  # not a marker (Pillow will say what is wrong), or the first scan
+        if data[i + 1] == 0xFF:  # fill byte
+            i += 1
+            continue
+        count += 1
+        marker = data[i + 1]
+        i += 2 if marker == 0x01 or 0xD0 <= marker <= 0xD8 else 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return count
 
 
 def _sniff(data: bytes) -> str | None:

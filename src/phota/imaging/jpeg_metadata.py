@@ -10,6 +10,8 @@ up (``None``: the caller re-encodes) on anything it does not know to be that.
 
 from __future__ import annotations
 
+import re
+
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
 # Frames this rewrite passes through: baseline, extended and progressive Huffman (8-bit checked
 # below). Lossless, hierarchical and arithmetic-coded frames are rare enough to re-encode.
@@ -17,6 +19,10 @@ _FRAMES = frozenset({0xC0, 0xC1, 0xC2})
 # Tables and parameters the picture needs: Huffman tables, quantisation tables, restart interval.
 _TABLES = frozenset({0xC4, 0xDB, 0xDD})
 APP0, APP14, COM = 0xE0, 0xEE, 0xFE
+# Segments (scans included) this rewrite walks before giving up: real files have tens, a few hundred
+# at most; a file of millions of tiny segments is re-encoded instead of walked in Python.
+MAX_SEGMENTS = 4096
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # a marker (or a fill byte before one)
 _JFIF_NO_THUMBNAIL = 16  # APP0 length of a JFIF header without a thumbnail
 _ADOBE = b"Adobe"  # APP14: says whether three components are YCbCr or RGB; needed to draw the colours
 _ADOBE_LENGTH = 16  # marker, length, "Adobe", version, two flag words, the colour transform
@@ -31,8 +37,8 @@ def strip_metadata(data: bytes) -> bytes | None:
         return None
     out = [data[:2]]
     i, frame = 2, False
-    while i + 1 < n:
-        if data[i] != 0xFF:
+    for _ in range(MAX_SEGMENTS):
+        if i + 1 >= n or data[i] != 0xFF:
             return None
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
@@ -79,14 +85,7 @@ def _plain_jfif(segment: bytes) -> bool:
 
 def _entropy_end(data: bytes, start: int) -> int | None:
     """Where a scan's entropy-coded data ends: at the first marker that is neither a stuffed
-    0xFF (``FF 00``) nor a restart marker (``FF D0``-``FF D7``)."""
-    j = start
-    while True:
-        k = data.find(b"\xff", j)
-        if k < 0 or k + 1 >= len(data):
-            return None
-        following = data[k + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7:
-            j = k + 2
-        else:
-            return k  # a marker (or fill bytes before one, which the caller skips)
+    0xFF (``FF 00``) nor a restart marker (``FF D0``-``FF D7``). One regular-expression scan in C:
+    a loop over every 0xFF in Python would let a file of stuffed bytes cost seconds."""
+    found = _SCAN_END.search(data, start)
+    return None if found is None else found.start()
