@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from phota.errors import InvalidImage
-from phota.imaging.decode import decode_base64, decode_image, looks_like_url, url_scheme
+from phota.imaging.decode import MAX_HEADER_SEGMENTS, decode_base64, decode_image, looks_like_url, url_scheme
 from tests.imaging.conftest import photo
 
 
@@ -281,3 +281,23 @@ def test_alpha_png_over_the_target_is_flattened_after_the_resize() -> None:
     assert img.shape == (100, 200, 3)
     assert (img[:, :95] == 255).all()  # transparent -> white, no black fringe from straight-alpha resampling
     assert (np.abs(img[:, 105:] - [0, 0, 255]) <= 1).all()
+
+
+def _padded(fmt: str, count: int) -> bytes:
+    """A 32x24 image with ``count`` empty JPEG comments or PNG ancillary chunks before its pixels."""
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(buf, fmt)
+    data = buf.getvalue()
+    if fmt == "JPEG":
+        return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
+    chunk = struct.pack(">I", 0) + b"abCd" + struct.pack(">I", zlib.crc32(b"abCd"))
+    at = data.index(b"IDAT") - 4
+    return data[:at] + chunk * count + data[at:]
+
+
+@pytest.mark.parametrize(("fmt", "unit"), [("JPEG", "segments"), ("PNG", "chunks")])
+def test_endless_tiny_segments_are_refused_before_they_are_parsed(fmt: str, unit: str) -> None:
+    # Negative control: a few hundred (an ICC profile in 64 KB pieces, long XMP) decode as usual.
+    assert decode_image(_padded(fmt, 300), "images[0]").size == (32, 24)
+    with pytest.raises(InvalidImage, match=rf"images\[0\]: {fmt} has more than {MAX_HEADER_SEGMENTS} {unit}"):
+        decode_image(_padded(fmt, MAX_HEADER_SEGMENTS + 1), "images[0]")

@@ -66,10 +66,12 @@ PROVIDER_INPUT_SIDE = 4096  # what providers accept (spec: > 4096 px is resized)
 # the rest of the ratio stays >= this gap, then Lanczos does the rest (Pillow's own thumbnail uses 2.0).
 REDUCING_GAP = 2.0
 
-# Segments a JPEG may carry before its first scan. Real files have a few dozen (an ICC profile split
-# into 64 KB chunks, extended XMP: a few hundred at most); Pillow reads each one in Python, so a file
-# of millions of empty comments would cost tens of seconds of CPU before a pixel is decoded.
-MAX_JPEG_HEADER_SEGMENTS = 4096
+# Segments a JPEG may carry before its first scan, chunks a PNG may carry before its first IDAT. Real
+# files have a few dozen (an ICC profile split into 64 KB chunks, extended XMP: a few hundred at
+# most); Pillow reads each one in Python, so a file of millions of empty comments or chunks would cost
+# tens of seconds of CPU (30 MB: ~26 s for JPEG, ~11 s for PNG) before a pixel is decoded.
+MAX_HEADER_SEGMENTS = 4096
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # EXIF orientation -> the transpose that makes the picture upright (what ImageOps.exif_transpose does).
 _ORIENT: dict[int, PILImage.Transpose] = {
@@ -127,8 +129,10 @@ def decode_image(
     """
     if not data:
         raise InvalidImage(f"{name}: image data is empty")
-    if data[:2] == b"\xff\xd8" and _jpeg_segments_before_scan(data) > MAX_JPEG_HEADER_SEGMENTS:
-        raise InvalidImage(f"{name}: JPEG has more than {MAX_JPEG_HEADER_SEGMENTS} segments before its image data")
+    if data[:2] == b"\xff\xd8" and _jpeg_segments_before_scan(data) > MAX_HEADER_SEGMENTS:
+        raise InvalidImage(f"{name}: JPEG has more than {MAX_HEADER_SEGMENTS} segments before its image data")
+    if data[:8] == _PNG_SIGNATURE and _png_chunks_before_data(data) > MAX_HEADER_SEGMENTS:
+        raise InvalidImage(f"{name}: PNG has more than {MAX_HEADER_SEGMENTS} chunks before its image data")
     _register_heif()
     try:
         img = PILImage.open(io.BytesIO(data), formats=_OPEN_FORMATS)
@@ -267,7 +271,7 @@ def _jpeg_has_end(data: bytes) -> bool:
 def _jpeg_segments_before_scan(data: bytes) -> int:
     """How many segments precede the first scan, counted up to one past the limit (then it stops)."""
     i, n, count = 2, len(data), 0
-    while i + 4 <= n and count <= MAX_JPEG_HEADER_SEGMENTS:
+    while i + 4 <= n and count <= MAX_HEADER_SEGMENTS:
         if data[i] != 0xFF or data[i + 1] == 0xDA:
             break  # not a marker (Pillow will say what is wrong), or the first scan
         if data[i + 1] == 0xFF:  # fill byte
@@ -276,6 +280,15 @@ def _jpeg_segments_before_scan(data: bytes) -> int:
         count += 1
         marker = data[i + 1]
         i += 2 if marker == 0x01 or 0xD0 <= marker <= 0xD8 else 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return count
+
+
+def _png_chunks_before_data(data: bytes) -> int:
+    """How many chunks precede the first IDAT, counted up to one past the limit (then it stops)."""
+    i, n, count = 8, len(data), 0
+    while i + 8 <= n and count <= MAX_HEADER_SEGMENTS and data[i + 4 : i + 8] != b"IDAT":
+        count += 1
+        i += 12 + int.from_bytes(data[i : i + 4], "big")  # length, type, data, CRC
     return count
 
 
