@@ -10,7 +10,14 @@ import pytest
 from PIL import Image
 
 from phota.errors import InvalidImage
-from phota.imaging.decode import MAX_HEADER_SEGMENTS, decode_base64, decode_image, looks_like_url, url_scheme
+from phota.imaging.decode import (
+    MAX_HEADER_SEGMENTS,
+    MAX_JPEG_SCANS,
+    decode_base64,
+    decode_image,
+    looks_like_url,
+    url_scheme,
+)
 from tests.imaging.conftest import photo
 
 
@@ -301,3 +308,24 @@ def test_endless_tiny_segments_are_refused_before_they_are_parsed(fmt: str, unit
     assert decode_image(_padded(fmt, 300), "images[0]").size == (32, 24)
     with pytest.raises(InvalidImage, match=rf"images\[0\]: {fmt} has more than {MAX_HEADER_SEGMENTS} {unit}"):
         decode_image(_padded(fmt, MAX_HEADER_SEGMENTS + 1), "images[0]")
+
+
+def _with_empty_scans(count: int) -> bytes:
+    """A progressive grey JPEG followed by ``count`` near-empty AC scans (a Huffman table whose one
+    code is an end-of-band run, then the run): each still makes libjpeg visit every block."""
+    buf = io.BytesIO()
+    Image.new("L", (256, 256), 128).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    table = b"\xff\xc4" + struct.pack(">H", 20) + bytes([0x11, 1] + [0] * 15 + [0xE0])
+    scan = b"\xff\xda" + struct.pack(">H", 8) + bytes([1, 1, 0x01, 1, 63, 0]) + b"\x7f\xfe"
+    return data[:-2] + (table + scan) * count + b"\xff\xd9"
+
+
+def test_a_progressive_jpeg_with_endless_scans_is_refused_before_decoding() -> None:
+    # Negative controls: a real progressive photo (about ten scans) and a few extra scans decode.
+    progressive = io.BytesIO()
+    Image.open(photo("df_p02_img27.jpg")).save(progressive, "JPEG", progressive=True)
+    assert decode_image(progressive.getvalue(), "image").size == (745, 465)
+    assert decode_image(_with_empty_scans(20), "image").size == (256, 256)
+    with pytest.raises(InvalidImage, match=rf"image: JPEG has more than {MAX_JPEG_SCANS} scans"):
+        decode_image(_with_empty_scans(MAX_JPEG_SCANS), "image")
