@@ -62,7 +62,7 @@ class IdentityService:
         return await self.pool.reference_material(photos)
 
     async def ingest(self, data: bytes, name: str, limits: dict[str, int]) -> tuple[bytes, list[Face]]:
-        """Decode a fetched training photo in the pool: its stored JPEG (q95) and its faces."""
+        """Decode a fetched training photo in the pool: the JPEG to store (``stored_photo``) and its faces."""
         return await self.pool.ingest(data, name, limits)
 
     async def analyse_jpegs(self, images: list[bytes]) -> list[list[Face]]:

@@ -89,8 +89,9 @@ async def start_training(
 
 
 async def _ingest(services: Services, url: str, name: str, account_id: str) -> tuple[bytes, list[Face]]:
-    """Fetch one training photo here, then decode, keep (JPEG q95, spec §1.6) and analyse it in
-    the pool: each photo is analysed as soon as it arrives, while the others are still fetched."""
+    """Fetch one training photo here, then decode, keep (``stored_photo``: as sent without metadata,
+    or JPEG q95, spec §1.6) and analyse it in the pool: each photo is analysed as soon as it
+    arrives, while the others are still fetched."""
     data = await services.loader.read(url, name, account_id=account_id)
     return await services.identity.ingest(data, name, services.loader.decode_limits)
 
