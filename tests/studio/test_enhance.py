@@ -445,3 +445,32 @@ def test_fine_texture_is_not_read_as_noise() -> None:
 def test_noise_over_texture_is_still_found() -> None:
     # Negative control: the same frame with noise everywhere (the smooth part shows it) is denoised.
     assert measure(Image.fromarray(_textured_frame(8.0))).denoise > 0.9
+
+
+def _lifted_print() -> np.ndarray:
+    """A smooth frame whose every channel stays above a black of its own (0.05, 0.02, 0.012 linear): what a
+    dye-faded print reads as."""
+    h, w = 384, 512
+    yy, xx = np.mgrid[0:h, 0:w] / np.float32(w)
+    t = (0.5 + 0.5 * np.sin(6 * xx + 3 * yy) * np.cos(4 * yy))[..., None]
+    lo, hi = np.array([0.05, 0.02, 0.012]), np.array([0.9, 0.8, 0.6])
+    return _srgb8(lo * (hi / lo) ** t)
+
+
+def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
+    from phota.studio.enhance import _deblock, analyse
+
+    def faded(work: np.ndarray, unsmoothed: np.ndarray | None = None) -> bool:
+        density = analyse(work, None, EnhanceSteer(), 0.0, 0.0, 2.0, 1.0, unsmoothed).density
+        return any(pw != 1.0 for _, pw in density)
+
+    lifted = _lifted_print()
+    # The same frame with true blacks: a few isolated near-black pixels (0.8 % of the frame).
+    clean = lifted.copy()
+    clean[np.random.default_rng(3).random(clean.shape[:2]) < 0.008] = 2
+    assert not faded(clean)
+    smoothed = _deblock(clean, 1.0)
+    assert faded(smoothed)  # the deblocking's smoothing averages the dark pixels away: read alone, a fade
+    assert not faded(smoothed, clean)  # read before deblocking, the blacks are there
+    # Negative control: a print whose blacks are lifted everywhere is still read as faded after deblocking.
+    assert faded(_deblock(lifted, 1.0), lifted)

@@ -690,8 +690,10 @@ def analyse(
     denoise: float,
     blockiness: float = 1.0,
     deblock: float = 0.0,
+    unsmoothed: U8 | None = None,
 ) -> EnhanceParams:
-    """Infer the corrections from the (already denoised / deblocked) working image."""
+    """Infer the corrections from the (already denoised / deblocked) working image. ``unsmoothed`` is that
+    image before deblocking, when it was deblocked: the dye-fade reading is taken from it (see below)."""
     strength = min(1.0, steer.strength)
     proxy = _proxy(work)
     lin = np.asarray(cv2.LUT(proxy, _SRGB_TO_LIN), np.float32)
@@ -709,7 +711,14 @@ def analyse(
     # 2a. Dye fade: each dye of a print loses a share of its density, so each channel's density range
     # shrinks by its own factor and the blacks lift to different levels. Read from the spread of the
     # channels' black densities, undone by stretching every channel's density range to the widest one.
-    density, fade = estimate_fade(lin, strength)
+    # The reading is taken before deblocking: its smoothing averages small dark features into their
+    # surroundings, which lifts the darkest percentile as a fade does (a JPEG face chip read as a faded print).
+    fade_lin = lin
+    if unsmoothed is not None and unsmoothed.shape == work.shape:
+        fade_lin = np.asarray(cv2.LUT(_proxy(unsmoothed), _SRGB_TO_LIN), np.float32)
+        if va or vb:
+            fade_lin = fade_lin * _vignette_map(fade_lin.shape[:2], va, vb)[..., None]
+    density, fade = estimate_fade(fade_lin, strength)
     if fade > 0.0:
         lin = _density_map(lin, density)
 
@@ -958,12 +967,13 @@ def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> Enhance
     noise, denoise = noise_reduction(work, steer)
     blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
     deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    unsmoothed = None
     if deblock > 0.02:
-        work = _deblock(work, deblock)
+        unsmoothed, work = work, _deblock(work, deblock)
         denoise *= 1.0 - deblock
     elif denoise > 0.02:
         work = _denoise(work, denoise, noise)
-    return analyse(work, None, steer, noise, denoise, blocky, deblock)
+    return analyse(work, None, steer, noise, denoise, blocky, deblock, unsmoothed)
 
 
 def enhance_image(
@@ -994,12 +1004,13 @@ def enhance_image(
     # Block edges are measured before the denoiser, which would blur them into the picture.
     blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
     deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    unsmoothed = None
     if deblock > 0.02:
-        work = _deblock(work, deblock)
+        unsmoothed, work = work, _deblock(work, deblock)
         denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
     elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
-    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock)
+    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
     out = _apply(work, params, mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
