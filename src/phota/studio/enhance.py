@@ -963,17 +963,23 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
 def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
     """The corrections :func:`enhance_image` would infer for ``image`` at its own size (no faces)."""
     work = np.ascontiguousarray(to_rgb_array(image))
-    steer = steer or EnhanceSteer()
+    return _clean_and_analyse(work, None, steer or EnhanceSteer())[1]
+
+
+def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: EnhanceSteer) -> tuple[U8, EnhanceParams]:
+    """Deblock or denoise the working image as its own measures ask, then infer the corrections:
+    the cleaned image and the parameters (shared by :func:`measure` and :func:`enhance_image`)."""
     noise, denoise = noise_reduction(work, steer)
+    # Block edges are measured before the denoiser, which would blur them into the picture.
     blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
     deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
     unsmoothed = None
     if deblock > 0.02:
         unsmoothed, work = work, _deblock(work, deblock)
-        denoise *= 1.0 - deblock
-    elif denoise > 0.02:
+        denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
+    elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
-    return analyse(work, None, steer, noise, denoise, blocky, deblock, unsmoothed)
+    return work, analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
 
 
 def enhance_image(
@@ -1000,17 +1006,7 @@ def enhance_image(
         ph, pw = work.shape[:2]
         ps = min(1.0, PROXY_SIDE / max(ph, pw))
         small_mask = cv2.resize(mask, (max(1, round(pw * ps)), max(1, round(ph * ps)))) > 0.3
-    noise, denoise = noise_reduction(work, steer)
-    # Block edges are measured before the denoiser, which would blur them into the picture.
-    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
-    unsmoothed = None
-    if deblock > 0.02:
-        unsmoothed, work = work, _deblock(work, deblock)
-        denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
-    elif denoise > 0.02:  # before any gain, which would amplify the noise
-        work = _denoise(work, denoise, noise)
-    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
+    work, params = _clean_and_analyse(work, small_mask, steer)
     out = _apply(work, params, mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
