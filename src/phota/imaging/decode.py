@@ -134,8 +134,10 @@ def decode_image(
     """
     if not data:
         raise InvalidImage(f"{name}: image data is empty")
+    scan_data: int | None = None  # where a JPEG's first scan's data starts
     if data[:2] == b"\xff\xd8":
-        if _jpeg_segments_before_scan(data) > MAX_HEADER_SEGMENTS:
+        segments, scan_data = _jpeg_first_scan(data)
+        if segments > MAX_HEADER_SEGMENTS:
             raise InvalidImage(f"{name}: JPEG has more than {MAX_HEADER_SEGMENTS} segments before its image data")
         # FF DA cannot occur inside entropy-coded data, so this counts the scans (and any chance
         # pair inside metadata: one per 64 KB of random bytes).
@@ -182,7 +184,11 @@ def decode_image(
         target = fit_size(width, height, max_side)
         orientation = _orientation(img)
         try:
-            if jpeg and img.mode in ("RGB", "L") and _jpeg_has_end(data):
+            # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
+            # scan has no end-of-image marker after it goes to Pillow, which decides (entropy-coded data
+            # never contains FF D9).
+            has_end = scan_data is not None and data.find(b"\xff\xd9", scan_data) != -1
+            if jpeg and img.mode in ("RGB", "L") and has_end:
                 out = _decode_jpeg(data, (width, height), target, probe)
             else:
                 out = _decode_pil(img, target, probe)
@@ -253,44 +259,31 @@ def _orientation(img: Image) -> int:
         return 1
 
 
-def _jpeg_has_end(data: bytes) -> bool:
-    """True when the JPEG's first scan is followed by an end-of-image marker.
+def _jpeg_first_scan(data: bytes) -> tuple[int, int | None]:
+    """(segments before the first scan, where that scan's entropy-coded data starts).
 
-    libjpeg pads a truncated file with grey and only warns; Pillow reports it. Files without the marker
-    go to Pillow, which decides. The segments before the first scan are skipped by their lengths: an
-    EXIF thumbnail inside them carries its own end marker.
+    The segments are skipped by their lengths, so an EXIF thumbnail inside them (with its own end
+    marker) is not mistaken for the picture. The walk stops one segment past the limit, and gives no
+    scan position when it stops anywhere but at a scan (Pillow then says what is wrong).
     """
-    i, n = 2, len(data)
-    while i + 4 <= n:
+    i, n, count = 2, len(data), 0
+    while i + 4 <= n and count <= MAX_HEADER_SEGMENTS:
         if data[i] != 0xFF:
-            return False
+            break
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
             i += 2
+            count += 1
             continue
         length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker == 0xDA:  # start of scan: entropy-coded data never contains FF D9
-            return data.find(b"\xff\xd9", i + 2 + length) != -1
-        i += 2 + length
-    return False
-
-
-def _jpeg_segments_before_scan(data: bytes) -> int:
-    """How many segments precede the first scan, counted up to one past the limit (then it stops)."""
-    i, n, count = 2, len(data), 0
-    while i + 4 <= n and count <= MAX_HEADER_SEGMENTS:
-        if data[i] != 0xFF or data[i + 1] == 0xDA:
-            break  # not a marker (Pillow will say what is wrong), or the first scan
-        if data[i + 1] == 0xFF:  # fill byte
-            i += 1
-            continue
+        if marker == 0xDA:
+            return count, i + 2 + length
         count += 1
-        marker = data[i + 1]
-        i += 2 if marker == 0x01 or 0xD0 <= marker <= 0xD8 else 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    return count
+        i += 2 + length
+    return count, None
 
 
 def _png_chunks_before_data(data: bytes) -> int:
