@@ -474,3 +474,34 @@ def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
     assert not faded(smoothed, clean)  # read before deblocking, the blacks are there
     # Negative control: a print whose blacks are lifted everywhere is still read as faded after deblocking.
     assert faded(_deblock(lifted, 1.0), lifted)
+
+
+def test_a_tint_or_a_blue_cast_needs_no_agreement_and_a_warm_reading_still_does() -> None:
+    """Uncast photos read within a few hundredths of neutral on the green-magenta axis and rarely bluer than
+    -0.15 on the blue-amber one, so a reading past those is a cast even when the estimators disagree on how
+    much; a warm reading is not (warm rooms, skin, wood), and still needs their agreement."""
+    from phota.studio.enhance import _OPPONENT, BLUE_GATE, CAST_AGREE, TINT_GATE_GREEN, _gated_cast
+
+    def axes(amber: float, tint: float) -> np.ndarray:
+        return np.asarray(_OPPONENT.T @ np.array([amber, tint]))
+
+    disagree = CAST_AGREE[0] * 0.5
+    green = axes(0.0, TINT_GATE_GREEN[1])
+    assert np.allclose(_gated_cast(green, disagree), green)  # corrected in full
+    blue = axes(-BLUE_GATE[1], 0.0)
+    assert np.allclose(_gated_cast(blue, disagree), blue)
+    # Negative controls: the same length towards amber is left while the estimators disagree, and so are
+    # readings as small as clean photos give.
+    warm = axes(BLUE_GATE[1], 0.0)
+    assert np.allclose(_gated_cast(warm, disagree), 0.0)
+    assert np.allclose(_gated_cast(axes(-0.12, 0.04), disagree), 0.0)
+    # A strong warm reading is corrected once the estimators agree, and only then.
+    strong_warm = axes(0.6, 0.0)
+    assert np.allclose(_gated_cast(strong_warm, CAST_AGREE[1]), strong_warm)
+    assert np.allclose(_gated_cast(strong_warm, disagree), 0.0)
+
+
+def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:
+    tinted = _srgb8(_lin(photo) * np.array([0.88, 1.15, 0.88]))  # a fluorescent tube's green, ~0.2 on the tint axis
+    fixed = _back(enhance_image(Image.fromarray(tinted), faces=[FACE], long_side=photo.shape[0]), photo)
+    assert _de(photo, fixed) < 0.5 * _de(photo, tinted)

@@ -108,6 +108,15 @@ SKIN_CONSENSUS = (1.0, 0.0, 1.0)
 SKIN_ALONE_AGREE = 1.2
 CAST_AGREE = (0.9, 1.5)  # agreement of the estimators (mean / spread) over which white balance ramps in
 CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over which white balance ramps in
+# Each opponent axis is also corrected on its own evidence, without CAST_AGREE: a reading an uncast photo
+# almost never gives is a cast even when the estimators disagree on how much (they under-read a cast by
+# 10-30 % and read it unevenly). On the tint axis, clean TUNE photos read -0.08 to +0.02 (one green-lit face
+# chip 0.15), green-tinted ones 0.06-0.36 (median 0.21): with the joint gate alone those stayed inside
+# CAST_GATE and green ΔE was 7.4, now 4.3. Towards blue, clean photos read down to -0.17 (two blue-lit
+# portraits -0.38), cool casts -0.15 to -0.45. The warm side has no such gate: warm scenes are everywhere.
+TINT_GATE_GREEN = (0.06, 0.14)  # green reading (tint axis) over which the tint is corrected on its own
+TINT_GATE_MAGENTA = (0.1, 0.2)  # magenta reading over which the same
+BLUE_GATE = (0.2, 0.35)  # bluish reading (blue-amber axis) over which that axis is corrected on its own
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
@@ -663,6 +672,16 @@ def cast_distance(est: NDArray[np.floating]) -> float:
     )
 
 
+def _gated_cast(est: NDArray[np.floating], agreement: float) -> NDArray[np.float64]:
+    """The part of an illuminant estimate to correct: per opponent axis, the larger of the joint gate
+    (distance from neutral and the estimators' agreement) and that axis side's own gate."""
+    joint = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE)
+    amber, tint = _OPPONENT @ np.asarray(est, np.float64)
+    own_t = _smoothstep(tint, *TINT_GATE_GREEN) if tint > 0 else _smoothstep(-tint, *TINT_GATE_MAGENTA)
+    own_a = _smoothstep(-amber, *BLUE_GATE)
+    return np.asarray(_OPPONENT.T @ np.array([amber * max(joint, own_a), tint * max(joint, own_t)]), np.float64)
+
+
 def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
     if faces_mask is None or faces_mask.shape != shape or faces_mask.sum() < 50:
         return None
@@ -734,8 +753,7 @@ def analyse(
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
     est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin)
-    cgate = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE) * strength
-    log_gain = (-est * cgate).astype(np.float32)
+    log_gain = (-_gated_cast(est, agreement) * strength).astype(np.float32)
     # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
     log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
     lin = lin * np.exp(log_gain)
