@@ -79,6 +79,20 @@ VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 # darkest pixels into their surroundings). Lower: clean and defocused photos lose their own shadow depth;
 # higher: light veils (a faint glare, a mildly faded print without dye fade) are left.
 VEIL_GATE = (0.02, 0.05)
+# A floor is a veil only where dark objects (shadows, dark surfaces) are areas: blurring the proxy by
+# VEIL_AREA_SIGMA (a share of its long side) leaves their floor in place. A light material whose darkest
+# pixels are thin lines (mortar, grooves, pores) has no dark object: the blur lifts its floor towards its
+# mid-tones. VEIL_THIN: the rise of the darkest channel's floor, as a share of its floor-to-median distance,
+# over which the veil reading is distrusted. Hazed TUNE photos read at most 0.18, a clean grey brick texture
+# 0.36-0.64 (it lost 0.06 SSIM to a false veil). Lower: hazy scenes whose darkest areas are small (a face chip
+# with a little dark hair) keep their veil; higher: light textures without shadows get their floor taken.
+VEIL_AREA_SIGMA = 1.0 / 256.0
+VEIL_THIN = (0.22, 0.34)
+# ... unless the floor itself lies over this range (linear): a frame whose darkest thin lines are still a
+# mid-grey has been lifted (a veil or a flat over-exposure), whatever its texture. The clean brick reads
+# 0.03-0.11, its over-exposed copy 0.28. Lower: light textures get their floor taken again; higher: flat,
+# lifted frames keep their lift.
+VEIL_THIN_LIFTED = (0.12, 0.2)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of face skin in the weighted mean SKIN_CONSENSUS starts from, when faces are known
@@ -518,6 +532,20 @@ def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
     return a * float(np.mean(np.array(ds) < 0)) ** 2
 
 
+def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
+    """Trust (0-1) in a floor as a veil: whether the darkest channel's floor is reached in areas (dark
+    objects, shadows), which keep it under a small blur, or only in thin lines of a lighter material, whose
+    floor the blur lifts towards the mid-tones (VEIL_THIN)."""
+    c = int(np.argmin(floors))
+    floor = float(floors[c])
+    if _smoothstep(floor, *VEIL_GATE) <= 0.0:
+        return 1.0  # no veil to remove: skip the blur
+    sigma = max(lin.shape[:2]) * VEIL_AREA_SIGMA
+    blurred = np.asarray(cv2.GaussianBlur(np.ascontiguousarray(lin[..., c]), (0, 0), sigma), np.float32)
+    rise = (_percentile(blurred, VEIL_PCT) - floor) / max(_percentile(lin[..., c], 50) - floor, 1e-3)
+    return 1.0 - _smoothstep(rise, *VEIL_THIN) * (1.0 - _smoothstep(floor, *VEIL_THIN_LIFTED))
+
+
 def _percentile(x: NDArray[Any], q: float) -> float:
     return float(np.percentile(x, q)) if x.size else 0.0
 
@@ -725,7 +753,7 @@ def analyse(
     # 2b. Veil (haze, veiling glare): an additive floor under every channel.
     floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
     # A faded print's stretched blacks are still a dark grey; its floor goes with the fade.
-    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength, fade)
+    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
 
