@@ -227,6 +227,22 @@ def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
     assert measure(Image.fromarray(_jpeg(photo, 92))).deblock == 0.0
 
 
+def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
+    """A smooth synthetic scene (gentle gradients and soft blobs, no texture) saved as a high-quality JPEG
+    keeps a grid whose ratio to the other steps reads high on such a smooth frame, but whose extra step is
+    under a luma level (BLOCK_STEP): nothing to deblock. The same scene at quality 15 is deblocked."""
+    yy, xx = np.mgrid[0:384, 0:512].astype(np.float32)
+    base = 0.45 + 0.25 * np.sin(xx / 61.0) * np.cos(yy / 47.0)
+    scene = np.dstack([base, 0.9 * base + 0.05, 0.8 * base + 0.1])
+    rng = np.random.default_rng(3)
+    scene = scene + cv2.GaussianBlur(rng.normal(0, 0.08, scene.shape).astype(np.float32), (0, 0), 3.0)
+    smooth = (np.clip(scene, 0, 1) * 255 + 0.5).astype(np.uint8)
+    fine = measure(Image.fromarray(_jpeg(smooth, 85)))
+    assert fine.deblock == 0.0
+    # Negative control: heavy blocking of the same scene is read and deblocked.
+    assert measure(Image.fromarray(_jpeg(smooth, 15))).deblock > 0.3
+
+
 def test_vignetting_is_undone(photo: np.ndarray) -> None:
     dark = _cos4(photo, 1.0)
     p = measure(Image.fromarray(dark))

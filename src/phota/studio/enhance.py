@@ -52,6 +52,13 @@ NOISE_BLOCK_PCT = 10.0
 NOISE_CLIP = (8, 247)  # 8-bit luma range a block must stay inside: clipped pixels carry no noise
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
 BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
+# ... times this ramp on the extra luma step at the grid (0-255 levels, the grid phase's mean step minus the
+# other phases' median). The ratio says a grid is there; the extra step says whether it shows. A clean
+# high-quality JPEG decoded at its own size keeps a grid about one level high, which reads a ratio of
+# 1.45-1.5 on smooth photos (TUNE originals: 0.75-1.56, three deblocked at 0.5-0.7 for nothing); q20-40
+# copies leave 1.2-6 levels (most over 1.6). Lower: clean JPEGs of smooth photos are smoothed; higher: heavy
+# JPEGs of very smooth photos (a small step over almost no texture) keep their blocks.
+BLOCK_STEP = (1.0, 1.4)
 DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
 DEBLOCK_EDGE = (
     40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
@@ -468,22 +475,29 @@ def estimate_blockiness(luma: F32) -> float:
 
     Natural photos read about 1.0 on any phase of the grid; a JPEG at quality 20-40 decoded at its own size
     reads 1.2-2 on its grid phase. A resized JPEG no longer has a grid and reads ~1."""
+    return _block_steps(luma)[0]
+
+
+def _block_steps(luma: F32) -> tuple[float, float]:
+    """(:func:`estimate_blockiness`'s ratio, the extra luma step at the grid in 0-255 levels), each the
+    weaker of the two axes'; (1, 0) where there is no grid to read."""
     h, w = luma.shape
     if h < 32 or w < 32:
-        return 1.0
+        return 1.0, 0.0
     cy, cx, r = h // 2, w // 2, 384
     crop = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    ratios = []
+    ratios, extra = [], []
     for axis in (0, 1):
         steps = np.abs(np.diff(crop, axis=axis)).mean(axis=1 - axis)
         n = len(steps) // 8 * 8
         if n < 16:
-            return 1.0
+            return 1.0, 0.0
         phase = steps[:n].reshape(-1, 8).mean(axis=0)
         best = int(np.argmax(phase))
-        others = np.delete(phase, best)
-        ratios.append(float(phase[best] / max(float(np.median(others)), 1e-6)))
-    return min(ratios)
+        rest = float(np.median(np.delete(phase, best)))
+        ratios.append(float(phase[best] / max(rest, 1e-6)))
+        extra.append(float(phase[best]) - rest)
+    return min(ratios), min(extra)
 
 
 def estimate_vignette(lin: F32) -> tuple[float, float]:
@@ -999,8 +1013,8 @@ def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: En
     the cleaned image and the parameters (shared by :func:`measure` and :func:`enhance_image`)."""
     noise, denoise = noise_reduction(work, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
-    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    deblock = _smoothstep(blocky, *BLOCK_GATE) * _smoothstep(step, *BLOCK_STEP) * min(1.0, steer.strength)
     unsmoothed = None
     if deblock > 0.02:
         unsmoothed, work = work, _deblock(work, deblock)
