@@ -227,6 +227,22 @@ def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
     assert measure(Image.fromarray(_jpeg(photo, 92))).deblock == 0.0
 
 
+def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
+    """A smooth synthetic scene (gentle gradients and soft blobs, no texture) saved as a high-quality JPEG
+    keeps a grid whose ratio to the other steps reads high on such a smooth frame, but whose extra step is
+    under a luma level (BLOCK_STEP): nothing to deblock. The same scene at quality 15 is deblocked."""
+    yy, xx = np.mgrid[0:384, 0:512].astype(np.float32)
+    base = 0.45 + 0.25 * np.sin(xx / 61.0) * np.cos(yy / 47.0)
+    scene = np.dstack([base, 0.9 * base + 0.05, 0.8 * base + 0.1])
+    rng = np.random.default_rng(3)
+    scene = scene + cv2.GaussianBlur(rng.normal(0, 0.08, scene.shape).astype(np.float32), (0, 0), 3.0)
+    smooth = (np.clip(scene, 0, 1) * 255 + 0.5).astype(np.uint8)
+    fine = measure(Image.fromarray(_jpeg(smooth, 85)))
+    assert fine.deblock == 0.0
+    # Negative control: heavy blocking of the same scene is read and deblocked.
+    assert measure(Image.fromarray(_jpeg(smooth, 15))).deblock > 0.3
+
+
 def test_vignetting_is_undone(photo: np.ndarray) -> None:
     dark = _cos4(photo, 1.0)
     p = measure(Image.fromarray(dark))
@@ -241,6 +257,22 @@ def test_haze_veil_is_removed(photo: np.ndarray) -> None:
     assert min(p.veil) > 0.05
     out = _back(enhance_image(Image.fromarray(hazy), long_side=photo.shape[0]), photo)
     assert _de(photo, out) < 0.5 * _de(photo, hazy) and _ssim(photo, out) > _ssim(photo, hazy)
+
+
+def test_light_texture_without_dark_areas_keeps_its_floor_and_a_veil_over_it_is_still_removed() -> None:
+    """A frame of light grey brick has no black anywhere: its darkest pixels are thin mortar lines, whose floor
+    a small blur lifts towards the mid-tones. That floor is the material's, not a veil (VEIL_THIN)."""
+    brick = np.asarray(Image.open(photo_path("none_brick_gray.png")).convert("RGB"), np.uint8)
+    assert measure(Image.fromarray(brick)).veil == (0.0, 0.0, 0.0)
+    # Negative controls: the same texture lifted to a flat, washed-out mid-grey is still read as veiled
+    # (VEIL_THIN_LIFTED), and a veil over a scene with dark areas is removed in full.
+    lifted = _srgb8(_lin(brick) * 0.7 + 0.25)
+    assert min(measure(Image.fromarray(lifted)).veil) > 0.15
+    dark_areas = np.full((256, 256, 3), 0.3, np.float32)
+    dark_areas[40:110, 40:110] = 0.005
+    dark_areas[150:220, 120:230] = 0.01
+    hazy = _srgb8(dark_areas * 0.7 + 0.1)
+    assert min(measure(Image.fromarray(hazy)).veil) > 0.08
 
 
 def _dye_fade(im: np.ndarray, loss: tuple[float, float, float]) -> np.ndarray:

@@ -52,6 +52,13 @@ NOISE_BLOCK_PCT = 10.0
 NOISE_CLIP = (8, 247)  # 8-bit luma range a block must stay inside: clipped pixels carry no noise
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
 BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
+# ... times this ramp on the extra luma step at the grid (0-255 levels, the grid phase's mean step minus the
+# other phases' median). The ratio says a grid is there; the extra step says whether it shows. A clean
+# high-quality JPEG decoded at its own size keeps a grid about one level high, which reads a ratio of
+# 1.45-1.5 on smooth photos (TUNE originals: 0.75-1.56, three deblocked at 0.5-0.7 for nothing); q20-40
+# copies leave 1.2-6 levels (most over 1.6). Lower: clean JPEGs of smooth photos are smoothed; higher: heavy
+# JPEGs of very smooth photos (a small step over almost no texture) keep their blocks.
+BLOCK_STEP = (1.0, 1.4)
 DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
 DEBLOCK_EDGE = (
     40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
@@ -79,6 +86,20 @@ VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 # darkest pixels into their surroundings). Lower: clean and defocused photos lose their own shadow depth;
 # higher: light veils (a faint glare, a mildly faded print without dye fade) are left.
 VEIL_GATE = (0.02, 0.05)
+# A floor is a veil only where dark objects (shadows, dark surfaces) are areas: blurring the proxy by
+# VEIL_AREA_SIGMA (a share of its long side) leaves their floor in place. A light material whose darkest
+# pixels are thin lines (mortar, grooves, pores) has no dark object: the blur lifts its floor towards its
+# mid-tones. VEIL_THIN: the rise of the darkest channel's floor, as a share of its floor-to-median distance,
+# over which the veil reading is distrusted. Hazed TUNE photos read at most 0.18, a clean grey brick texture
+# 0.36-0.64 (it lost 0.06 SSIM to a false veil). Lower: hazy scenes whose darkest areas are small (a face chip
+# with a little dark hair) keep their veil; higher: light textures without shadows get their floor taken.
+VEIL_AREA_SIGMA = 1.0 / 256.0
+VEIL_THIN = (0.22, 0.34)
+# ... unless the floor itself lies over this range (linear): a frame whose darkest thin lines are still a
+# mid-grey has been lifted (a veil or a flat over-exposure), whatever its texture. The clean brick reads
+# 0.03-0.11, its over-exposed copy 0.28. Lower: light textures get their floor taken again; higher: flat,
+# lifted frames keep their lift.
+VEIL_THIN_LIFTED = (0.12, 0.2)
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4)  # shades-of-grey, grey-edge, white-patch, channel white points
 SKIN_LOG_CHROMA = (0.59, -0.08, -0.48)  # median face log-chromaticity (zero-mean RGB) under neutral light
 SKIN_WEIGHT = 0.5  # share of face skin in the weighted mean SKIN_CONSENSUS starts from, when faces are known
@@ -463,22 +484,29 @@ def estimate_blockiness(luma: F32) -> float:
 
     Natural photos read about 1.0 on any phase of the grid; a JPEG at quality 20-40 decoded at its own size
     reads 1.2-2 on its grid phase. A resized JPEG no longer has a grid and reads ~1."""
+    return _block_steps(luma)[0]
+
+
+def _block_steps(luma: F32) -> tuple[float, float]:
+    """(:func:`estimate_blockiness`'s ratio, the extra luma step at the grid in 0-255 levels), each the
+    weaker of the two axes'; (1, 0) where there is no grid to read."""
     h, w = luma.shape
     if h < 32 or w < 32:
-        return 1.0
+        return 1.0, 0.0
     cy, cx, r = h // 2, w // 2, 384
     crop = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    ratios = []
+    ratios, extra = [], []
     for axis in (0, 1):
         steps = np.abs(np.diff(crop, axis=axis)).mean(axis=1 - axis)
         n = len(steps) // 8 * 8
         if n < 16:
-            return 1.0
+            return 1.0, 0.0
         phase = steps[:n].reshape(-1, 8).mean(axis=0)
         best = int(np.argmax(phase))
-        others = np.delete(phase, best)
-        ratios.append(float(phase[best] / max(float(np.median(others)), 1e-6)))
-    return min(ratios)
+        rest = float(np.median(np.delete(phase, best)))
+        ratios.append(float(phase[best] / max(rest, 1e-6)))
+        extra.append(float(phase[best]) - rest)
+    return min(ratios), min(extra)
 
 
 def estimate_vignette(lin: F32) -> tuple[float, float]:
@@ -525,6 +553,20 @@ def _radial_fit(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> float:
     a = float(np.dot(-2 * rr, np.array(ds)) / np.dot(2 * rr, 2 * rr))
     # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
     return a * float(np.mean(np.array(ds) < 0)) ** 2
+
+
+def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
+    """Trust (0-1) in a floor as a veil: whether the darkest channel's floor is reached in areas (dark
+    objects, shadows), which keep it under a small blur, or only in thin lines of a lighter material, whose
+    floor the blur lifts towards the mid-tones (VEIL_THIN)."""
+    c = int(np.argmin(floors))
+    floor = float(floors[c])
+    if _smoothstep(floor, *VEIL_GATE) <= 0.0:
+        return 1.0  # no veil to remove: skip the blur
+    sigma = max(lin.shape[:2]) * VEIL_AREA_SIGMA
+    blurred = np.asarray(cv2.GaussianBlur(np.ascontiguousarray(lin[..., c]), (0, 0), sigma), np.float32)
+    rise = (_percentile(blurred, VEIL_PCT) - floor) / max(_percentile(lin[..., c], 50) - floor, 1e-3)
+    return 1.0 - _smoothstep(rise, *VEIL_THIN) * (1.0 - _smoothstep(floor, *VEIL_THIN_LIFTED))
 
 
 def _percentile(x: NDArray[Any], q: float) -> float:
@@ -744,7 +786,7 @@ def analyse(
     # 2b. Veil (haze, veiling glare): an additive floor under every channel.
     floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
     # A faded print's stretched blacks are still a dark grey; its floor goes with the fade.
-    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength, fade)
+    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
 
@@ -989,8 +1031,8 @@ def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: En
     the cleaned image and the parameters (shared by :func:`measure` and :func:`enhance_image`)."""
     noise, denoise = noise_reduction(work, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
-    blocky = estimate_blockiness(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    deblock = _smoothstep(blocky, *BLOCK_GATE) * min(1.0, steer.strength)
+    blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    deblock = _smoothstep(blocky, *BLOCK_GATE) * _smoothstep(step, *BLOCK_STEP) * min(1.0, steer.strength)
     unsmoothed = None
     if deblock > 0.02:
         unsmoothed, work = work, _deblock(work, deblock)
