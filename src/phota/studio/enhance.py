@@ -134,7 +134,8 @@ CAST_GATE = (0.15, 0.4)  # illuminant log-chroma distance from neutral over whic
 # 10-30 % and read it unevenly). On the tint axis, clean TUNE photos read -0.08 to +0.02 (one green-lit face
 # chip 0.15), green-tinted ones 0.06-0.36 (median 0.21): with the joint gate alone those stayed inside
 # CAST_GATE and green ΔE was 7.4, now 4.3. Towards blue, clean photos read down to -0.17 (two blue-lit
-# portraits -0.38), cool casts -0.15 to -0.45. The warm side has no such gate: warm scenes are everywhere.
+# portraits -0.38), cool casts 0 to -0.45 (median -0.22). The warm side has no such gate: warm scenes are
+# everywhere.
 TINT_GATE_GREEN = (0.06, 0.14)  # green reading (tint axis) over which the tint is corrected on its own
 TINT_GATE_MAGENTA = (0.1, 0.2)  # magenta reading over which the same
 BLUE_GATE = (0.2, 0.35)  # bluish reading (blue-amber axis) over which that axis is corrected on its own
