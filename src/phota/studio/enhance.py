@@ -705,8 +705,7 @@ def cast_distance(est: NDArray[np.floating]) -> float:
     (skin, wood, sunlight, tungsten-lit rooms), so a warm reading is weaker evidence of a cast; and the
     magenta side of the tint axis at ``CAST_MAGENTA_WEIGHT``: scene light is almost never magenta, so a
     magenta reading is stronger evidence."""
-    warm = float(est[0] - est[2]) / np.sqrt(2.0)
-    green = float(2.0 * est[1] - est[0] - est[2]) / np.sqrt(6.0)
+    warm, green = (float(v) for v in _OPPONENT @ np.asarray(est, np.float64))
     return float(
         np.hypot(
             warm * (CAST_WARM_WEIGHT if warm > 0 else 1.0),
