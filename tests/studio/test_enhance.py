@@ -537,3 +537,15 @@ def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:
     tinted = _srgb8(_lin(photo) * np.array([0.88, 1.15, 0.88]))  # a fluorescent tube's green, ~0.2 on the tint axis
     fixed = _back(enhance_image(Image.fromarray(tinted), faces=[FACE], long_side=photo.shape[0]), photo)
     assert _de(photo, fixed) < 0.5 * _de(photo, tinted)
+
+
+def test_a_deeply_under_exposed_frame_is_brightened_without_white_balance(photo: np.ndarray) -> None:
+    """Deep in the camera's toe the channels are crushed each on its own curve, so what the estimators read
+    there is the curve, not the light: such a frame is brightened and its colour left as it is. The same
+    blue cast one stop down is still balanced (the negative control)."""
+    blue = _lin(photo) * np.array([0.75, 0.95, 1.3])
+    moderate = measure(Image.fromarray(_srgb8(blue * 0.5)))
+    assert abs(moderate.wb_log_gain[2] - moderate.wb_log_gain[0]) > 0.2  # balanced towards amber
+    dark = measure(Image.fromarray(_srgb8(blue * 0.04)))
+    assert dark.exposure > 1.0
+    assert np.allclose(dark.wb_log_gain, 0.0, atol=0.01)
