@@ -543,9 +543,36 @@ def test_a_deeply_under_exposed_frame_is_brightened_without_white_balance(photo:
     """Deep in the camera's toe the channels are crushed each on its own curve, so what the estimators read
     there is the curve, not the light: such a frame is brightened and its colour left as it is. The same
     blue cast one stop down is still balanced (the negative control)."""
-    blue = _lin(photo) * np.array([0.75, 0.95, 1.3])
+    blue = _lin(photo) * np.array([0.65, 0.9, 1.6])
     moderate = measure(Image.fromarray(_srgb8(blue * 0.5)))
     assert abs(moderate.wb_log_gain[2] - moderate.wb_log_gain[0]) > 0.2  # balanced towards amber
     dark = measure(Image.fromarray(_srgb8(blue * 0.04)))
     assert dark.exposure > 1.0
     assert np.allclose(dark.wb_log_gain, 0.0, atol=0.01)
+
+
+def _backdrop_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Linear RGB: a wall of bluish patches of varying hue filling three quarters of the frame, a patchwork of
+    greys (a T-shirt, lettering) in the rest; and the mask of usable pixels."""
+    blocks = rng.uniform(0.0, 1.0, (32, 32, 3))
+    wall = np.stack([0.04 + 0.08 * blocks[..., 0], 0.08 + 0.12 * blocks[..., 1], 0.35 + 0.3 * blocks[..., 2]], -1)
+    grey = np.repeat(0.15 + 0.6 * blocks[..., :1], 3, axis=-1)
+    patches = np.where((np.arange(32) >= 24)[None, :, None], grey, wall)
+    lin = cv2.GaussianBlur(np.kron(patches, np.ones((8, 8, 1))).astype(np.float32), (0, 0), 1.5)
+    return lin, np.ones(lin.shape[:2], bool)
+
+
+def test_grey_pixels_read_the_light_not_a_coloured_backdrop() -> None:
+    """Edges between greys contrast alike in every channel in log, with or without a cast; edges between
+    differently coloured patches do not. So the grey pixels read a blue wall's photo as neutral, where a grey
+    world reads it as blue, and still read a cast put over it."""
+    from phota.studio.enhance import _grey_pixels
+
+    lin, valid = _backdrop_scene(np.random.default_rng(3))
+    grey_world = lin.reshape(-1, 3).mean(axis=0)
+    assert grey_world[2] / grey_world[0] > 2.0  # the negative control: the wall fools a grey world
+    neutral = _grey_pixels(lin, valid)
+    assert neutral is not None and np.allclose(neutral, 1 / 3, atol=0.02)
+    cast = np.array([1.3, 1.0, 0.7], np.float32)
+    read = _grey_pixels(np.clip(lin * cast, 0, 1), valid)
+    assert read is not None and np.allclose(read, cast / cast.sum(), atol=0.02)
