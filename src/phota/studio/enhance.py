@@ -63,7 +63,12 @@ DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when debloc
 DEBLOCK_EDGE = (
     40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
 )
-DEBLOCK_CHROMA_SIGMA = 1.5  # chroma blur (pixels) at full deblocking
+# Window radius (pixels) and regularisation (0-255 chroma levels squared) of the luma-guided chroma filter
+# that deblocking blends in. 4:2:0 JPEG keeps one chroma sample per 2x2 pixels in 16-pixel blocks: a window of
+# about a block. Over all 78 TUNE JPEG q20-40 copies, ΔE 2.78 with the former chroma blur (1.5 px), 2.65 at
+# 6 / 10; radius 2: 2.75 (blocks stay), 8: 2.68 (colour of neighbouring objects mixes in); eps 1-100 within 0.02.
+DEBLOCK_CHROMA_RADIUS = 6
+DEBLOCK_CHROMA_EPS = 10.0
 # Corner falloff (-log V at r = 1, the weakest quadrant's fit) over which the correction ramps in. Clean TUNE
 # photos read up to 0.48 in their weakest quadrant (a centred lit portrait), vignetted ones 0.5-0.55. Lower:
 # centred portraits and bright-centred scenes get their corners lifted (a drastic change of light); higher:
@@ -944,9 +949,26 @@ def _denoise(work: U8, strength: float, sigma: float) -> U8:
     return np.asarray(cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
 
 
+def _guided_filter(guide: F32, src: F32, radius: int, eps: float) -> F32:
+    """Each channel of ``src`` as a local affine function of ``guide`` (He et al.'s guided filter): where the
+    guide has an edge inside the window the output keeps one there, elsewhere it is the window's mean."""
+    win = (2 * radius + 1, 2 * radius + 1)
+    mean_g = cv2.boxFilter(guide, -1, win)
+    var_g = cv2.boxFilter(guide * guide, -1, win) - mean_g * mean_g
+    out = np.empty_like(src)
+    for c in range(src.shape[-1]):
+        p = np.ascontiguousarray(src[..., c])
+        mean_p = cv2.boxFilter(p, -1, win)
+        a = (cv2.boxFilter(guide * p, -1, win) - mean_g * mean_p) / (var_g + np.float32(eps))
+        b = mean_p - a * mean_g
+        out[..., c] = cv2.boxFilter(a, -1, win) * guide + cv2.boxFilter(b, -1, win)
+    return out
+
+
 def _deblock(work: U8, amount: float) -> U8:
     """Smooth luma across 8-pixel block edges in flat areas (real edges, with a strong gradient across
-    the whole neighbourhood, are kept) and smooth chroma, which 4:2:0 JPEG stores at half resolution."""
+    the whole neighbourhood, are kept) and rebuild chroma, which 4:2:0 JPEG stores at half resolution,
+    from that luma."""
     ycc = cv2.cvtColor(work, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     y = ycc[..., 0]
     smooth = np.asarray(cv2.GaussianBlur(y, (0, 0), DEBLOCK_SIGMA), np.float32)
@@ -954,7 +976,10 @@ def _deblock(work: U8, amount: float) -> U8:
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     flat = np.clip(1.0 - np.sqrt(gx * gx + gy * gy) / DEBLOCK_EDGE, 0.0, 1.0)
     ycc[..., 0] = y + (smooth - y) * (amount * flat)
-    ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), DEBLOCK_CHROMA_SIGMA * amount + 0.01)
+    # Chroma is rebuilt from the deblocked luma: inside one chroma block the colour follows the luma's edges
+    # instead of bleeding across them (a plain blur smooths the blocks and the bleeding alike).
+    chroma = _guided_filter(ycc[..., 0], ycc[..., 1:], DEBLOCK_CHROMA_RADIUS, DEBLOCK_CHROMA_EPS)
+    ycc[..., 1:] += np.float32(amount) * (chroma - ycc[..., 1:])
     return np.asarray(cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
 
 
