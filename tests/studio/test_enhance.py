@@ -429,6 +429,18 @@ def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
     assert lum[0] < lum[1] < lum[2] - 10
 
 
+def test_a_dark_skinned_face_with_bright_highlights_does_not_pull_exposure_up() -> None:
+    """Skin brightness depends on the complexion as much as on the exposure. A well exposed dark-skinned
+    face reads dim, but its teeth and eyes' whites are near white, so the face adds little brightening to
+    what the frame itself asks for. (The negative control, a face dimmed with its highlights, is
+    test_a_dim_face_says_how_far_to_brighten.)"""
+    chip = Image.open(photo_path("dlib_John_Salley_000194_02159572.jpg")).convert("RGB")
+    face = [(11, 11, 141, 141)]
+    with_face = np.asarray(enhance_image(chip, faces=face, long_side=chip.height), np.float32).mean()
+    frame_only = np.asarray(enhance_image(chip, long_side=chip.height), np.float32).mean()
+    assert with_face - frame_only < 3.5  # 8-bit levels; 4.8 when the skin alone set the target
+
+
 def _luma_y(im: np.ndarray) -> np.ndarray:
     return im.astype(np.float64) @ [0.299, 0.587, 0.114]
 
