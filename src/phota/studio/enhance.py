@@ -108,7 +108,8 @@ VEIL_THIN_LIFTED = (0.12, 0.2)
 # Shades-of-grey, grey-edge, white patch, channel white points, grey pixels (normalised to their sum). The
 # grey pixels entered last at 0.2: over all 78 TUNE photos every cast family's ΔE fell (cool 4.82 -> 4.70,
 # green 4.25 -> 4.18, magenta 3.97 -> 3.92), and so did clean photos' (0.68 -> 0.65: a night launch pad and a
-# nebula no longer warmed or cooled); 0.3 and 0.5 warmed clean photos' own light again (0.5: clean 0.71).
+# nebula no longer warmed or cooled). 0.3 costs warm casts 0.03 for nothing; 0.5 (tried with a 1 % share)
+# balanced clean photos' own light away again (clean 0.71).
 IL_WEIGHTS = (0.2, 0.2, 0.2, 0.4, 0.2)
 GP_SIGMA = 1.0  # blur (proxy pixels) before the log-Laplacian: JPEG and sensor noise are not contrast
 GP_MIN_CONTRAST = 0.02  # mean log-Laplacian a pixel needs to count as textured (flat areas carry no contrast)
