@@ -577,15 +577,14 @@ def test_a_deeply_under_exposed_frame_is_brightened_without_white_balance(photo:
     assert np.allclose(dark.wb_log_gain, 0.0, atol=0.01)
 
 
-def _backdrop_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _backdrop_scene(rng: np.random.Generator) -> np.ndarray:
     """Linear RGB: a wall of bluish patches of varying hue filling three quarters of the frame, a patchwork of
-    greys (a T-shirt, lettering) in the rest; and the mask of usable pixels."""
+    greys (a T-shirt, lettering) in the rest."""
     blocks = rng.uniform(0.0, 1.0, (32, 32, 3))
     wall = np.stack([0.04 + 0.08 * blocks[..., 0], 0.08 + 0.12 * blocks[..., 1], 0.35 + 0.3 * blocks[..., 2]], -1)
     grey = np.repeat(0.15 + 0.6 * blocks[..., :1], 3, axis=-1)
     patches = np.where((np.arange(32) >= 24)[None, :, None], grey, wall)
-    lin = cv2.GaussianBlur(np.kron(patches, np.ones((8, 8, 1))).astype(np.float32), (0, 0), 1.5)
-    return lin, np.ones(lin.shape[:2], bool)
+    return np.asarray(cv2.GaussianBlur(np.kron(patches, np.ones((8, 8, 1))).astype(np.float32), (0, 0), 1.5))
 
 
 def test_grey_pixels_read_the_light_not_a_coloured_backdrop() -> None:
@@ -594,7 +593,8 @@ def test_grey_pixels_read_the_light_not_a_coloured_backdrop() -> None:
     world reads it as blue, and still read a cast put over it."""
     from phota.studio.enhance import _grey_pixels
 
-    lin, valid = _backdrop_scene(np.random.default_rng(3))
+    lin = _backdrop_scene(np.random.default_rng(3))
+    valid = np.ones(lin.shape[:2], bool)  # every pixel usable
     grey_world = lin.reshape(-1, 3).mean(axis=0)
     assert grey_world[2] / grey_world[0] > 2.0  # the negative control: the wall fools a grey world
     neutral = _grey_pixels(lin, valid)

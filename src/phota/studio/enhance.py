@@ -755,6 +755,13 @@ def scene_gain_curve(x: F32, log_gain: float) -> F32:
     return np.asarray(np.where(x >= 0.999, np.maximum(x, out) if log_gain > 0 else out, out), np.float32)
 
 
+def _scene_log_gain(value: float, target: float) -> float:
+    """Log scene-domain gain that takes display-linear ``value`` to ``target`` through the camera shoulder
+    that :func:`scene_gain_curve` undoes and re-applies."""
+    k = CURVE_K
+    return float(np.log((target * k / (1 + k - target)) / (value * k / (1 + k - value))))
+
+
 def cast_distance(est: NDArray[np.floating]) -> float:
     """How far an illuminant estimate (zero-mean log RGB) lies from neutral, counting the warm side of
     the blue-amber axis at ``CAST_WARM_WEIGHT``: scenes are warm far more often than they are blue
@@ -865,8 +872,7 @@ def analyse(
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
     if deficit > 0:
-        k = CURVE_K
-        full = float(np.log((EXPOSURE_TARGET * k / (1 + k - EXPOSURE_TARGET)) / (p_hi * k / (1 + k - p_hi))))
+        full = _scene_log_gain(p_hi, EXPOSURE_TARGET)
         under = _smoothstep(deficit, *UNDER_GATE) * strength
         if skin is not None and skin.sum() >= 50:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
@@ -874,14 +880,13 @@ def analyse(
             skin_med = max(_percentile(y[skin], 50), 1e-3)
             under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
             if skin_med < SKIN_TARGET:
-                to_skin = float(np.log((SKIN_TARGET * k / (1 + k - SKIN_TARGET)) / (skin_med * k / (1 + k - skin_med))))
+                to_skin = _scene_log_gain(skin_med, SKIN_TARGET)
                 # Skin's brightness depends on the complexion as much as on the exposure: a well exposed dark
                 # face reads as dim as an under-exposed light one. The face's own highlights (the whites of
                 # the eyes, teeth, speculars) are near white whatever the complexion, so the skin may pull
                 # exposure only as far as they allow (FACE_HI_PCT).
                 face_hi = min(max(_percentile(y[skin], FACE_HI_PCT), 1e-3), 0.99)
-                t = FACE_HI_TARGET
-                to_face_hi = float(np.log((t * k / (1 + k - t)) / (face_hi * k / (1 + k - face_hi))))
+                to_face_hi = _scene_log_gain(face_hi, FACE_HI_TARGET)
                 full = max(full, min(to_skin, max(to_face_hi, 0.0)))
         exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > 0.93).mean())
