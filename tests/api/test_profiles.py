@@ -188,3 +188,37 @@ def test_no_fetchable_photo_is_400_naming_the_inputs(client: TestClient, auth: d
     assert r.status_code == 400
     assert "image_urls[4]" in r.json()["detail"]
     assert client.get("/v1/phota/profiles/ids", headers=auth).json() == {"profiles": []}
+
+
+def test_a_resumed_validation_or_training_leaves_a_trained_profile_alone(
+    client: TestClient, auth: dict[str, str], trained: str
+) -> None:
+    """A process killed after a step wrote its outcome but before its job was marked done runs
+    the step again on restart (the validate job even while the train job it queued is running):
+    that rerun must not remove the photos training reads, nor reopen a finished profile."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from phota.identity.training import make_training_handler, make_validation_handler
+    from phota.store.models import Job
+
+    services = services_of(client)
+    blobs = {k: services.blobs.get(k) for k in services.blobs.list_keys(f"profiles/{trained}/")}
+    assert any("/photos/" in k for k in blobs) and any("/crops/" in k for k in blobs)
+    with services.db.session() as s:
+        mine = [j for j in s.scalars(select(Job)) if j.payload.get("profile_id") == trained]
+        jobs = {j.kind: j for j in mine}
+        assert sorted(jobs) == ["train", "validate"] and len(mine) == 2
+        count = s.scalar(select(func.count()).select_from(Job))
+    for kind, make in (("validate", make_validation_handler), ("train", make_training_handler)):
+        assert asyncio.run(make(services)(jobs[kind])) is None
+        body = client.get(f"/v1/phota/profiles/{trained}/status", headers=auth).json()
+        assert body["status"] == "READY", (kind, body)
+        after = {k: services.blobs.get(k) for k in services.blobs.list_keys(f"profiles/{trained}/")}
+        assert after == blobs, kind
+        with services.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Job)) == count, kind  # no second train job
+    # The profile still works in a request.
+    r = client.post("/v1/phota/generate", json={"prompt": f"[[{trained}]] on a beach"}, headers=auth)
+    assert r.status_code == 200, r.text

@@ -1,7 +1,8 @@
 """Profile training on the job queue: validate (fetch + analyse), then train (select + crops).
 
 VALIDATING → (validate job) → QUEUING → (train job) → IN_PROGRESS → READY | ERROR.
-Both jobs start over from the stored inputs when resumed after a crash.
+Both jobs start over from the stored inputs when resumed after a crash, and end at once when
+the profile has already moved past their step.
 """
 
 from __future__ import annotations
@@ -144,17 +145,6 @@ def give_up_training(services: Services) -> GiveUp:
     return give_up
 
 
-def _set_status(services: Services, profile_id: str, status: str, message: str = "") -> bool:
-    """Update the status; False when the profile was deleted meanwhile."""
-    with services.db.session() as s:
-        profile = s.get(Profile, profile_id)
-        if profile is None:
-            return False
-        profile.status = status
-        profile.message = message
-        return True
-
-
 def _remove_if_deleted(services: Services, profile_id: str) -> None:
     """Leave nothing of a profile deleted while its job ran.
 
@@ -200,10 +190,14 @@ def make_validation_handler(services: Services) -> Handler:
 
 
 def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str, str] | None:
-    """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone."""
+    """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone
+    or already past validation."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
-        if profile is None:
+        # A validation resumed after its process died between queueing the train job and
+        # finishing its own: the photos it would remove are the train job's (or the READY
+        # profile's) now.
+        if profile is None or profile.status != "VALIDATING":
             return None
         urls, account_id, mode = list(profile.image_urls), profile.account_id, profile.mode
         profile.status = "VALIDATING"
@@ -336,13 +330,13 @@ def _read_photos(services: Services, photos: list[ProfilePhoto]) -> list[bytes]:
 def _load_training_photos(
     services: Services, profile_id: str
 ) -> tuple[str, list[ProfilePhoto], list[ProfilePhoto]] | None:
-    """IN_PROGRESS, and the profile's photo rows; None when the profile is gone."""
-    if not _set_status(services, profile_id, "IN_PROGRESS"):
-        return None
+    """IN_PROGRESS, and the profile's photo rows; None when the profile is gone or its training
+    already ended (a resumed run of a job whose process died after writing its outcome)."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
-        if profile is None:
+        if profile is None or profile.status not in ("QUEUING", "IN_PROGRESS"):
             return None
+        profile.status, profile.message = "IN_PROGRESS", ""
         tier = profile.training_tier
         photos = list(
             s.scalars(select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position))

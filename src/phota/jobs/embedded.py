@@ -99,13 +99,15 @@ class EmbeddedQueue:
         return or_(Job.lease_until.is_(None), Job.lease_until < now)
 
     def claim(self) -> Job | None:
-        """Take the oldest runnable job, or None."""
-        if not self._active:
+        """Take the oldest runnable job, or None (always None once stopping)."""
+        if not self._active or self._stopping:
             return None
         now = self.clock.now()
         with self.db.session() as s:
             candidates = s.scalars(self.candidates(now)).all()
         for job_id in candidates:
+            if self._stopping:
+                return None
             # The WHERE re-check makes the claim atomic across processes: a racing claimer
             # updates zero rows and tries the next candidate.
             job = self.records.begin(job_id, only_if=self._ready(now))
@@ -117,9 +119,13 @@ class EmbeddedQueue:
 
     async def _worker(self, index: int) -> None:
         while not self._stopping:
+            claiming = asyncio.ensure_future(asyncio.to_thread(self.claim))
             try:
-                job = await asyncio.to_thread(self.claim)
+                job = await asyncio.shield(claiming)
                 self._claim_errors.ok()
+            except asyncio.CancelledError:
+                await self._hand_back_claim(claiming)
+                raise
             except Exception as exc:  # database unavailable or disk full: back off, keep the worker alive
                 self._claim_errors.failed(exc)
                 job = None
@@ -140,6 +146,16 @@ class EmbeddedQueue:
                 raise
             finally:
                 self._running.discard(run)
+
+    async def _hand_back_claim(self, claiming: asyncio.Future[Job | None]) -> None:
+        """Stopped while a claim was in flight: its thread cannot be stopped, so a job it takes
+        goes back to the queue now instead of waiting out a lease nobody renews."""
+        try:
+            job = await asyncio.shield(claiming)
+            if job is not None:
+                await asyncio.shield(asyncio.to_thread(self.records.hand_back, job))
+        except Exception as exc:  # the database failing here leaves the lease to lapse, as a crash would
+            log.warning("handing back a job claimed during shutdown failed: %s", exc)
 
     async def run_job(self, job: Job) -> None:
         kind = self.kinds[job.kind]
