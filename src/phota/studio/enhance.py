@@ -854,7 +854,7 @@ def analyse(
     lin = (lin - veil) / (1.0 - veil)
 
     # Luminance before white balance: the output keeps it (WB_LUMA_KEEP), so exposure is read from it.
-    y_pre = np.clip((lin @ LUMA_LIN) * np.float32(WB_LUMA_KEEP), 0, 1)
+    y_pre = np.clip(lin @ LUMA_LIN, 0, 1)
 
     # 3. Illuminant: von Kries gains in linear light that keep the illuminant's luminance.
     est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin)
@@ -867,7 +867,7 @@ def analyse(
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
-    y = y_pre + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
+    y = y_pre * np.float32(WB_LUMA_KEEP) + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
     p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
