@@ -190,8 +190,8 @@ def make_validation_handler(services: Services) -> Handler:
 
 
 def _start_validation(services: Services, profile_id: str) -> tuple[list[str], str, str] | None:
-    """VALIDATING, with any photos of an earlier attempt removed; None when the profile is gone
-    or already past validation."""
+    """The profile's inputs, with any photos of an earlier attempt removed; None when the profile
+    is gone or already past validation."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
         # A validation resumed after its process died between queueing the train job and
@@ -200,7 +200,6 @@ def _start_validation(services: Services, profile_id: str) -> tuple[list[str], s
         if profile is None or profile.status != "VALIDATING":
             return None
         urls, account_id, mode = list(profile.image_urls), profile.account_id, profile.mode
-        profile.status = "VALIDATING"
         s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
     services.blobs.delete_prefix(profile_prefix(profile_id))
     return urls, account_id, mode
