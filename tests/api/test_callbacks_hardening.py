@@ -295,3 +295,54 @@ def test_a_job_ending_in_a_worker_thread_wakes_the_dispatcher(
 
     assert asyncio.run(run()) == "delivered"
     assert len(rec.seen) == 1
+
+
+def test_callbacks_claimed_when_the_dispatcher_stops_are_due_again_at_once(
+    settings: Settings, db: Database, clock: FixedClock
+) -> None:
+    """Stopping (a deploy) cuts off a claim still running in its thread and deliveries in flight: what
+    they took is due again for the next process now, not after the claim's lease."""
+    import threading
+
+    hang = make_job(db, clock, "https://hang.example/x", account="a", due_in_s=-1)
+    seen: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        await asyncio.sleep(30)  # still waiting for the receiver when the dispatcher stops
+        return httpx.Response(204)
+
+    dispatcher = CallbackDispatcher(db, settings, clock, body_of=job_view, transport=httpx.MockTransport(handle))
+    entered, gate = threading.Event(), threading.Event()
+    due = dispatcher._due
+
+    def slow_due(*args: object) -> list[tuple[str, str]]:
+        if seen:  # the second sweep: its claim is still in its thread when stop() comes
+            entered.set()
+            gate.wait(10)
+        return due(*args)  # type: ignore[arg-type]
+
+    dispatcher._due = slow_due  # type: ignore[method-assign]
+    late: list[str] = []
+
+    async def run() -> None:
+        await dispatcher.start()
+        for _ in range(500):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        late.append(make_job(db, clock, "https://late.example/x", account="b", due_in_s=-0.5))
+        dispatcher.wake()
+        assert await asyncio.to_thread(entered.wait, 10)
+        stopping = asyncio.create_task(dispatcher.stop())
+        await asyncio.sleep(0.2)
+        gate.set()
+        await stopping
+
+    asyncio.run(run())
+    assert seen == ["hang.example"]  # the late one was claimed but never sent
+    # Another process's dispatcher finds both due now (a claim's lease would hide them for 20 s).
+    other = CallbackDispatcher(db, settings, clock, body_of=job_view)
+    assert sorted(job_id for job_id, _ in other._due(limit=50)) == sorted([hang, late[0]])
+    for job_id in (hang, late[0]):
+        assert attempts(db, job_id) == ("pending", [])  # nothing recorded as delivered or failed

@@ -153,7 +153,7 @@ class CallbackDispatcher:
         self._wake = asyncio.Event()
         self._loop_of_wake: asyncio.AbstractEventLoop | None = None  # the loop ``_wake`` belongs to
         self._task: asyncio.Task[None] | None = None
-        self._inflight: dict[asyncio.Task[None], str] = {}  # delivery task -> account id
+        self._inflight: dict[asyncio.Task[None], tuple[str, str]] = {}  # delivery task -> (account id, job id)
         self._sweep_errors = ErrorStreak(log, "callback sweep")
         self._record_errors = ErrorStreak(log, "recording a callback attempt")
 
@@ -198,10 +198,14 @@ class CallbackDispatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        stopped = [job_id for _account, job_id in self._inflight.values()]
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
         self._inflight.clear()
+        # Deliveries cut off here are due again at once for the next process (at least once: the
+        # receiver may have seen one), not after their claim's lease.
+        await self._release(stopped)
 
     async def _loop(self) -> None:
         while True:
@@ -219,12 +223,38 @@ class CallbackDispatcher:
         free = self.settings.callback_concurrency - len(self._inflight)
         if free <= 0:
             return
-        busy = Counter(self._inflight.values())
+        busy = Counter(account for account, _job_id in self._inflight.values())
         full = [a for a, n in busy.items() if n >= self.settings.callback_per_account]
-        for job_id, account_id in await asyncio.to_thread(self._due, free, full):
+        claiming = asyncio.ensure_future(asyncio.to_thread(self._due, free, full))
+        try:
+            claimed = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopped mid-claim: the thread still claims, and what it took is released, not left leased.
+            with contextlib.suppress(Exception):
+                await self._release([job_id for job_id, _account in await asyncio.shield(claiming)])
+            raise
+        for job_id, account_id in claimed:
             task = asyncio.create_task(self.deliver(job_id), name=f"phota-callback-{job_id}")
-            self._inflight[task] = account_id
+            self._inflight[task] = (account_id, job_id)
             task.add_done_callback(self._done)
+
+    async def _release(self, job_ids: list[str]) -> None:
+        """Claimed callbacks this process will not deliver: due now again, for any process."""
+        if not job_ids:
+            return
+
+        def release() -> None:
+            with self.db.session() as s:
+                s.execute(
+                    update(Job)
+                    .where(Job.id.in_(job_ids), Job.callback_state == "pending")
+                    .values(callback_next_at=self.clock.now())
+                )
+
+        try:
+            await asyncio.shield(asyncio.to_thread(release))
+        except Exception as exc:  # the database failing here leaves the claims to lapse, as a crash would
+            log.warning("releasing %d callback claims at shutdown failed: %s", len(job_ids), exc)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
