@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -49,6 +50,7 @@ from phota.imaging.fetch import (
     system_resolve,
 )
 from phota.jobs.error_streak import ErrorStreak
+from phota.jobs.thread_claim import claim_in_thread
 from phota.store.db import Database
 from phota.store.models import Account, Job
 
@@ -225,14 +227,12 @@ class CallbackDispatcher:
             return
         busy = Counter(account for account, _job_id in self._inflight.values())
         full = [a for a, n in busy.items() if n >= self.settings.callback_per_account]
-        claiming = asyncio.ensure_future(asyncio.to_thread(self._due, free, full))
-        try:
-            claimed = await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            # Stopped mid-claim: the thread still claims, and what it took is released, not left leased.
-            with contextlib.suppress(Exception):
-                await self._release([job_id for job_id, _account in await asyncio.shield(claiming)])
-            raise
+        # Stopped mid-claim, what the claim's thread still takes is released, not left leased.
+        claimed = await claim_in_thread(
+            functools.partial(self._due, free, full),
+            lambda rows: self._release([job_id for job_id, _account in rows]),
+            "callbacks",
+        )
         for job_id, account_id in claimed:
             task = asyncio.create_task(self.deliver(job_id), name=f"phota-callback-{job_id}")
             self._inflight[task] = (account_id, job_id)

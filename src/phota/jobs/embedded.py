@@ -28,6 +28,7 @@ from phota.jobs.queue import (
     attempts_exhausted,
     error_body,
 )
+from phota.jobs.thread_claim import claim_in_thread
 from phota.store.models import RUNNABLE_SQL, Job
 
 log = logging.getLogger("phota.jobs")
@@ -119,13 +120,10 @@ class EmbeddedQueue:
 
     async def _worker(self, index: int) -> None:
         while not self._stopping:
-            claiming = asyncio.ensure_future(asyncio.to_thread(self.claim))
             try:
-                job = await asyncio.shield(claiming)
+                # Stopped mid-claim, a job the claim's thread still takes goes back to the queue now.
+                job = await claim_in_thread(self.claim, self._hand_back, "a job")
                 self._claim_errors.ok()
-            except asyncio.CancelledError:
-                await self._hand_back_claim(claiming)
-                raise
             except Exception as exc:  # database unavailable or disk full: back off, keep the worker alive
                 self._claim_errors.failed(exc)
                 job = None
@@ -147,15 +145,10 @@ class EmbeddedQueue:
             finally:
                 self._running.discard(run)
 
-    async def _hand_back_claim(self, claiming: asyncio.Future[Job | None]) -> None:
-        """Stopped while a claim was in flight: its thread cannot be stopped, so a job it takes
-        goes back to the queue now instead of waiting out a lease nobody renews."""
-        try:
-            job = await asyncio.shield(claiming)
-            if job is not None:
-                await asyncio.shield(asyncio.to_thread(self.records.hand_back, job))
-        except Exception as exc:  # the database failing here leaves the lease to lapse, as a crash would
-            log.warning("handing back a job claimed during shutdown failed: %s", exc)
+    async def _hand_back(self, job: Job | None) -> None:
+        """Shutting down: the job is queued again at once (its hold stays open) for any worker."""
+        if job is not None:
+            await asyncio.shield(asyncio.to_thread(self.records.hand_back, job))
 
     async def run_job(self, job: Job) -> None:
         kind = self.kinds[job.kind]
@@ -172,8 +165,7 @@ class EmbeddedQueue:
         except PhotaError as exc:
             await asyncio.to_thread(self.records.fail, job, error_body(exc), kind.give_up)
         except asyncio.CancelledError:
-            # Shutting down: hand the job back at once (its hold stays open) for any worker to resume.
-            await asyncio.shield(asyncio.to_thread(self.records.hand_back, job))
+            await self._hand_back(job)
             raise
         except Exception as exc:
             log.exception("job %s failed (attempt %s)", job.id, job.attempts)
