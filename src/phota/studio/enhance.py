@@ -869,15 +869,18 @@ def analyse(
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
     y = y_pre * np.float32(WB_LUMA_KEEP) + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
     p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
+    # The faces' luminance, read by both the under- and the over-exposure evidence.
+    face_y = y[skin] if skin is not None and skin.sum() >= 50 else None
+    face_med = _percentile(face_y, 50) if face_y is not None else 0.0
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
     if deficit > 0:
         full = _scene_log_gain(p_hi, EXPOSURE_TARGET)
         under = _smoothstep(deficit, *UNDER_GATE) * strength
-        if skin is not None and skin.sum() >= 50:
+        if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
             # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
-            skin_med = max(_percentile(y[skin], 50), 1e-3)
+            skin_med = max(face_med, 1e-3)
             under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
             if skin_med < SKIN_TARGET:
                 to_skin = _scene_log_gain(skin_med, SKIN_TARGET)
@@ -885,7 +888,7 @@ def analyse(
                 # face reads as dim as an under-exposed light one. The face's own highlights (the whites of
                 # the eyes, teeth, speculars) are near white whatever the complexion, so the skin may pull
                 # exposure only as far as they allow (FACE_HI_PCT).
-                face_hi = min(max(_percentile(y[skin], FACE_HI_PCT), 1e-3), 0.99)
+                face_hi = min(max(_percentile(face_y, FACE_HI_PCT), 1e-3), 0.99)
                 to_face_hi = _scene_log_gain(face_hi, FACE_HI_TARGET)
                 full = max(full, min(to_skin, max(to_face_hi, 0.0)))
         exposure = min(full, MAX_EXPOSURE_LOG) * under
@@ -894,9 +897,9 @@ def analyse(
     # darkened its corners: a falloff too weak or uncertain to be undone still pulls a white backdrop's median
     # under HIGH_KEY, and its lit faces then read as blown.
     key = _percentile(y * _vignette_map(y.shape, max(0.0, va_read - va), 0.0), 50)
-    if skin is not None and skin.sum() >= 50:
+    if face_y is not None:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
-        med = _percentile(y[skin], 50)
+        med = face_med
         # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
         # there the skin has to be brighter still to count as blown.
         backdrop = _smoothstep(key, *HIGH_KEY)
