@@ -197,3 +197,77 @@ def test_usage_rejects_bad_limits_and_cursors(live_client: TestClient) -> None:
     for cursor in ("abc", "-1", "１２", "9" * 40):
         r = live_client.get("/v1/phota/usage", params={"cursor": cursor}, headers=headers)
         assert r.status_code == 400 and "cursor" in r.json()["detail"], cursor
+
+
+def _rerun_steps_after_a_death(live_client: TestClient, key: str, urls: list[str], dies_in: str) -> tuple[str, str]:
+    """Train a live profile while ``charges.<dies_in>`` fails once: the process "died" after writing the
+    profile's end (READY or ERROR) and before closing its hold. Then run both steps again, as a resumed
+    job does (the fixed clock keeps the queue's own retry waiting), and return (account, profile)."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from phota.identity.training import make_training_handler, make_validation_handler
+    from phota.store.models import Job, Profile
+
+    services = services_of(live_client)
+    account_id = fund(live_client, key, 5_000_000)
+    close = getattr(services.charges, dies_in)
+    died: list[str] = []
+
+    def dies_once(*args: object, **kwargs: object) -> None:
+        if not died:
+            died.append(dies_in)
+            raise RuntimeError("killed")
+        close(*args, **kwargs)
+
+    setattr(services.charges, dies_in, dies_once)
+    r = live_client.post(
+        "/v1/phota/profiles/add", json={"image_urls": urls, "training_tier": "fast"}, headers={"X-API-Key": key}
+    )
+    assert r.status_code == 200, r.text
+    pid = r.json()["profile_id"]
+    deadline = time.monotonic() + 60
+    while not died:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ledger = services.ledger
+    hold = services.charges.training_hold(account_id, pid)
+    assert hold is not None and ledger.is_open(hold)  # the end is written, the hold still open
+    with services.db.session() as s:
+        jobs = {j.kind: j for j in s.scalars(select(Job)) if j.payload.get("profile_id") == pid}
+        end = s.get(Profile, pid)
+        assert end is not None and end.status in ("READY", "ERROR")
+    for kind, make in (("validate", make_validation_handler), ("train", make_training_handler)):
+        assert asyncio.run(make(services)(jobs[kind])) is None
+    assert not ledger.is_open(hold)
+    assert ledger.verify(account_id)
+    return account_id, pid
+
+
+def test_a_resumed_step_settles_a_ready_profile_whose_process_died_before_settling(
+    live_client: TestClient, photo_server: PhotoServer
+) -> None:
+    key = new_key(live_client, "live")
+    urls = [photo_server.url(n) for n in identity_photos("dlib_john_salley")[:5]]
+    account_id, pid = _rerun_steps_after_a_death(live_client, key, urls, "settle_in_full")
+    status = live_client.get(f"/v1/phota/profiles/{pid}/status", headers={"X-API-Key": key}).json()["status"]
+    assert status == "READY"
+    usage = live_client.get("/v1/phota/usage", headers={"X-API-Key": key}).json()
+    assert [e["kind"] for e in usage["entries"]] == ["topup", "reserve", "settle"]  # charged once, not refunded
+    assert services_of(live_client).ledger.balance(account_id) == 5_000_000 - 1_490_000
+
+
+def test_a_resumed_step_releases_a_failed_profile_whose_process_died_before_releasing(
+    live_client: TestClient, photo_server: PhotoServer
+) -> None:
+    key = new_key(live_client, "live")
+    # One face among no-face photos: validation passes, training finds too few usable photos.
+    no_face = ["none_eagle.jpg", "none_horses.jpg", "none_rocket.jpg", "none_coffee.png"]
+    names = [identity_photos("dlib_john_salley")[0], *no_face]
+    account_id, pid = _rerun_steps_after_a_death(live_client, key, [photo_server.url(n) for n in names], "release")
+    status = live_client.get(f"/v1/phota/profiles/{pid}/status", headers={"X-API-Key": key}).json()["status"]
+    assert status == "ERROR"
+    usage = live_client.get("/v1/phota/usage", headers={"X-API-Key": key}).json()
+    assert [e["kind"] for e in usage["entries"]] == ["topup", "reserve", "release"]  # released once
+    assert services_of(live_client).ledger.balance(account_id) == 5_000_000

@@ -194,15 +194,31 @@ def _start_validation(services: Services, profile_id: str) -> tuple[list[str], s
     is gone or already past validation."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
-        # A validation resumed after its process died between queueing the train job and
-        # finishing its own: the photos it would remove are the train job's (or the READY
-        # profile's) now.
-        if profile is None or profile.status != "VALIDATING":
+        if profile is None:
             return None
-        urls, account_id, mode = list(profile.image_urls), profile.account_id, profile.mode
-        s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
+        account_id, status = profile.account_id, profile.status
+        if status == "VALIDATING":
+            urls, mode = list(profile.image_urls), profile.mode
+            s.execute(delete(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id))
+    if status != "VALIDATING":
+        # A validation resumed after its process died between queueing the train job (or failing)
+        # and finishing its own: the photos it would remove are the train job's (or the READY
+        # profile's) now.
+        _close_ended_hold(services, account_id, profile_id, status)
+        return None
     services.blobs.delete_prefix(profile_prefix(profile_id))
     return urls, account_id, mode
+
+
+def _close_ended_hold(services: Services, account_id: str, profile_id: str, status: str) -> None:
+    """A step resumed after its training ended: the payment is closed as that end says (settled when
+    READY, released on ERROR). The end is written before its hold is closed, so a process dying in
+    between leaves the hold to this; closing a closed hold does nothing."""
+    hold = services.charges.training_hold(account_id, profile_id)
+    if status == "READY":
+        services.charges.settle_in_full(hold)
+    elif status == "ERROR":
+        services.charges.release(hold)
 
 
 def _store_photos(
@@ -333,13 +349,20 @@ def _load_training_photos(
     already ended (a resumed run of a job whose process died after writing its outcome)."""
     with services.db.session() as s:
         profile = s.get(Profile, profile_id)
-        if profile is None or profile.status not in ("QUEUING", "IN_PROGRESS"):
+        if profile is None:
             return None
-        profile.status, profile.message = "IN_PROGRESS", ""
-        tier = profile.training_tier
-        photos = list(
-            s.scalars(select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position))
-        )
+        account_id, status = profile.account_id, profile.status
+        if status in ("QUEUING", "IN_PROGRESS"):
+            profile.status, profile.message = "IN_PROGRESS", ""
+            tier = profile.training_tier
+            photos = list(
+                s.scalars(
+                    select(ProfilePhoto).where(ProfilePhoto.profile_id == profile_id).order_by(ProfilePhoto.position)
+                )
+            )
+    if status not in ("QUEUING", "IN_PROGRESS"):
+        _close_ended_hold(services, account_id, profile_id, status)
+        return None
     return tier, photos, [p for p in photos if p.blob_key]
 
 
