@@ -25,10 +25,15 @@ serve: $(STAMP)
 
 # The whole suite on SQLite, then again on a real PostgreSQL server (installed and
 # started by scripts/postgres.sh), then the linters.
+# Every suite runs even when an earlier one fails (a SQLite failure must not hide the PostgreSQL
+# result); the target fails at the end, naming the suites that failed.
 test: $(DEV_STAMP)
-	$(MAKE) test-sqlite
-	$(MAKE) test-postgres
-	$(MAKE) check
+	@failed=""; \
+	for suite in test-sqlite test-postgres check; do \
+		$(MAKE) $$suite || failed="$$failed $$suite"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi; \
+	echo "make test: test-sqlite, test-postgres and check passed"
 
 test-sqlite: $(DEV_STAMP)
 	$(BIN)/pytest -q

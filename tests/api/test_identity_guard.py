@@ -6,6 +6,7 @@ photos: a stranger first, then the referenced person (a photo the profile was ne
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 
@@ -28,12 +29,17 @@ NB2 = DEFAULT_PRICES.models["nb2"]  # per_image 0.18, with_identity 0.21
 FUNDS = 10_000_000
 
 
-def photo_reply(identity: str) -> Reply:
-    """nb2's answer showing a held-out photo of ``identity``, at nb2's size for 1:1 at 1K."""
+def photo_png(identity: str) -> bytes:
+    """A held-out photo of ``identity`` as PNG, at nb2's size for 1:1 at 1K."""
     image = ImageOps.fit(Image.open(photo_path(identity_photos(identity)[10])).convert("RGB"), pixels("1:1", "1K"))
     buf = io.BytesIO()
     image.save(buf, "PNG")
-    return Reply(200, image_response(buf.getvalue()))
+    return buf.getvalue()
+
+
+def photo_reply(identity: str) -> Reply:
+    """nb2's answer showing :func:`photo_png` of ``identity``."""
+    return Reply(200, image_response(photo_png(identity)))
 
 
 class Live:
@@ -86,9 +92,11 @@ def test_a_wrong_person_is_regenerated_and_the_extra_call_is_charged(live: Live,
 def test_only_failing_outputs_are_regenerated(live: Live, gemini: FakeGemini) -> None:
     gemini.queue("generate", photo_reply(PERSON), photo_reply(STRANGER), photo_reply(PERSON))
     before = live.balance()
-    body = live.generate(num_output_images=2, identity_guard={"max_attempts": 2})
+    body = live.generate(num_output_images=2, identity_guard={"max_attempts": 2}, output_format="png")
     assert body["known_subjects"]["counts"] == {live.profile_id: 2}
     assert len(gemini.sent("generate")) == 3  # two outputs, one of them regenerated once
+    # What is delivered is the provider's file of the kept attempt (the stranger's was replaced).
+    assert [base64.b64decode(b) for b in body["images"]] == [photo_png(PERSON)] * 2
     assert before - live.balance() == 2 * NB2.with_identity + NB2.per_image
 
 

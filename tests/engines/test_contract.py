@@ -7,12 +7,15 @@ details stay in ``test_<provider>.py``.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from phota.engines import composition, gemini, openai_images
 from phota.engines.base import Engine
@@ -179,6 +182,17 @@ def test_images_come_back_at_the_size_asked(provider: Provider, fake: Any, ratio
     assert size_matches(result.images[0].size, expected)
     # ... and what it was asked has the request's shape, at about the request's size.
     assert size_matches(expected, (request.width, request.height))
+
+
+def test_each_image_comes_with_the_file_the_provider_sent(provider: Provider, fake: Any) -> None:
+    # Two outputs: one call where the provider makes several, two fanned-out calls where it makes one.
+    result = run(provider.engine(fake).run(make_request(n=2)))
+    assert result.files is not None and len(result.files) == len(result.images) == 2
+    for image, file in zip(result.images, result.files, strict=True):
+        assert file is not None
+        with Image.open(io.BytesIO(file)) as sent:  # the bytes as they came, decoding to this very image
+            assert sent.size == image.size
+            assert np.array_equal(np.asarray(sent.convert("RGB")), np.asarray(image))
 
 
 def test_outputs_are_decoded_off_the_event_loop(provider: Provider, fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,11 +2,13 @@
 
 Engines know nothing of accounts, billing or HTTP: they get prompt and pictures, and
 return pictures and the provider's usage. Images cross this boundary decoded (RGB PIL
-images) so the studio encodes each output exactly once, in the format the client asked.
+images), with the provider's file beside each, so the studio encodes each output at most once, in
+the format the client asked, and not at all when the provider's file already is that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -84,6 +86,13 @@ class EngineResult:
     # (width, height): providers answer at their own sizes for a ratio and tier. The studio
     # checks every image against it (docs/engines.md, "Output sizes").
     expected_size: tuple[int, int] | None = None
+    # Each image's file as the provider sent it, where the image is that file decoded and nothing more
+    # (None for images made or changed here): the studio delivers a file that already is what the user
+    # asked for as it is (docs/engines.md, "Output files").
+    files: Sequence[bytes | None] | None = None
+
+    def file(self, index: int) -> bytes | None:
+        return self.files[index] if self.files is not None else None
 
 
 class Engine(Protocol):

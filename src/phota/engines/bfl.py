@@ -73,7 +73,7 @@ class BFLEngine(ProviderEngine):
         data = await with_retries(lambda: self._fetch_result(sample, deadline), self.retry)
         usage = Usage(provider="bfl", model=self.model, images=1, credits=float(submitted.get("cost") or 0.0))
         usage.raw.append({k: v for k, v in submitted.items() if k in ("id", "cost", "input_mp", "output_mp")})
-        return EngineResult(images=await decode_images([data], self.info.display), usage=usage)
+        return EngineResult(images=await decode_images([data], self.info.display), usage=usage, files=[data])
 
     async def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.settings.bfl_base_url.rstrip('/')}/{self.model}"

@@ -79,7 +79,7 @@ class DashScopeEngine(ProviderEngine):
         raw = dict(data.get("usage") or {})
         raw["request_id"] = data.get("request_id")
         usage.raw.append(raw)
-        return EngineResult(images=images, usage=usage)
+        return EngineResult(images=images, usage=usage, files=list(blobs))
 
     def _classify(self, response: httpx.Response, data: dict[str, Any]) -> PhotaError | RetryableError:
         code = str(data.get("code") or "")

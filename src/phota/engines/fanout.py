@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from PIL import Image
+
 from phota.engines.base import EngineResult, Usage
 
 # call(index, count) -> a result with exactly ``count`` images; ``index`` numbers the calls
@@ -28,7 +30,7 @@ async def fan_out(n: int, native_max: int, max_concurrency: int, call: BatchCall
     if len(batches) == 1:
         result = await call(0, batches[0])
         usage.add(result.usage)
-        return EngineResult(images=result.images, usage=usage)
+        return EngineResult(images=result.images, usage=usage, files=result.files)
     gate = asyncio.Semaphore(max_concurrency)
 
     async def bounded(index: int, count: int) -> EngineResult:
@@ -50,9 +52,11 @@ async def fan_out(n: int, native_max: int, max_concurrency: int, call: BatchCall
         exc = failed[0].exception()
         assert exc is not None
         raise exc
-    images = []
+    images: list[Image.Image] = []
+    files: list[bytes | None] = []
     for task in tasks:
         result = task.result()
         images.extend(result.images)
+        files.extend(result.file(i) for i in range(len(result.images)))
         usage.add(result.usage)
-    return EngineResult(images=images, usage=usage)
+    return EngineResult(images=images, usage=usage, files=files)

@@ -143,7 +143,7 @@ class GeminiEngine(ProviderEngine):
             reason = _enum_name(feedback.block_reason)
             raise ContentModeration(f"The prompt was blocked by the base model's safety filter ({reason}).")
         candidates = response.candidates or []
-        images = []
+        images, files = [], []
         texts: list[str] = []
         finish = None
         for candidate in candidates[:1]:
@@ -151,6 +151,7 @@ class GeminiEngine(ProviderEngine):
             for part in (candidate.content.parts if candidate.content else None) or []:
                 if part.inline_data is not None and part.inline_data.data:
                     images.append(decode_image(part.inline_data.data, self.info.display))
+                    files.append(part.inline_data.data)
                 elif part.text:
                     texts.append(part.text)
         if not images:
@@ -158,7 +159,7 @@ class GeminiEngine(ProviderEngine):
             reason = _enum_name(finish) if finish is not None else "NO_IMAGE"
             said = f" It said: {' '.join(texts)[:200]}" if texts else ""
             raise ContentModeration(f"The base model returned no image ({reason}).{said}")
-        return EngineResult(images=images[:1], usage=self._usage(response))
+        return EngineResult(images=images[:1], usage=self._usage(response), files=files[:1])
 
     def _usage(self, response: types.GenerateContentResponse) -> Usage:
         usage = Usage(provider="gemini", model=self.model, images=1)

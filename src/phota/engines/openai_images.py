@@ -99,7 +99,7 @@ class OpenAIImagesEngine(ProviderConfig):
         return self.info.classify_status(exc.status_code, message, retry_after=retry_after, code=code or None)
 
     def _parse(self, response: ImagesResponse, count: int) -> EngineResult:
-        images = []
+        images, files = [], []
         for item in response.data or []:
             if not item.b64_json:
                 continue
@@ -108,6 +108,7 @@ class OpenAIImagesEngine(ProviderConfig):
             except (binascii.Error, ValueError) as exc:
                 raise ProviderError("OpenAI returned an image that could not be decoded.") from exc
             images.append(decode_image(data, self.info.display))
+            files.append(data)
         if len(images) != count:
             raise ProviderError(f"OpenAI returned {len(images)} images instead of {count}.")
         usage = Usage(provider="openai", model=self.model, images=count)
@@ -119,7 +120,7 @@ class OpenAIImagesEngine(ProviderConfig):
             details = getattr(u, "output_tokens_details", None)
             usage.output_image_tokens = int(getattr(details, "image_tokens", 0) or 0) if details else u.output_tokens
             usage.raw.append(u.model_dump(mode="json", exclude_none=True))
-        return EngineResult(images=images, usage=usage)
+        return EngineResult(images=images, usage=usage, files=files)
 
     async def aclose(self) -> None:
         await self._client.close()

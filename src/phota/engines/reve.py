@@ -76,7 +76,7 @@ class ReveEngine(ProviderEngine):
         usage.raw.append(
             {k: data[k] for k in ("request_id", "version", "credits_used", "credits_remaining") if k in data}
         )
-        return EngineResult(images=await decode_images([image], self.info.display), usage=usage)
+        return EngineResult(images=await decode_images([image], self.info.display), usage=usage, files=[image])
 
     def _classify(self, response: httpx.Response, data: dict[str, Any]) -> PhotaError | RetryableError:
         code = response.headers.get("x-reve-error-code") or str(data.get("error_code") or data.get("code") or "")

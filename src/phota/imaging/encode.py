@@ -8,6 +8,7 @@ from typing import Literal
 from PIL import Image
 
 from phota.imaging.jpeg_metadata import strip_metadata
+from phota.imaging.png_metadata import strip_png
 
 CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg"}
 
@@ -33,6 +34,22 @@ def encode_image(image: Image.Image, fmt: Literal["png", "jpg"], *, jpeg_quality
     return buf.getvalue()
 
 
+def encode_output(image: Image.Image, fmt: Literal["png", "jpg"], source: bytes | None = None) -> bytes:
+    """An output as ``fmt``. ``source`` is the file ``image`` was decoded from, when it was decoded from
+    one and not changed since (a provider's answer): when that file already is an upright 8-bit RGB
+    ``fmt`` picture of ``image``'s size, it is delivered itself with its metadata removed (no second
+    generation of JPEG loss, no encoder pass); otherwise ``image`` is encoded."""
+    if source is not None:
+        kept = strip_png(source, image.size) if fmt == "png" else _plain_jpeg(source, image.size)
+        if kept is not None:
+            return kept
+    return encode_image(image.convert("RGB"), fmt)
+
+
+def _plain_jpeg(data: bytes, size: tuple[int, int]) -> bytes | None:
+    return strip_metadata(data) if _upright_jpeg_of_size(data, size, modes=("RGB",)) else None
+
+
 def to_storage_jpeg(image: Image.Image, quality: int = 95) -> bytes:
     """Optimized JPEG used to keep PNG inputs and training photos (spec §1.6: "JPEG (quality 95)")."""
     buf = io.BytesIO()
@@ -53,13 +70,14 @@ def stored_photo(data: bytes, image: Image.Image) -> bytes:
     return to_storage_jpeg(image)
 
 
-def _upright_jpeg_of_size(data: bytes, size: tuple[int, int]) -> bool:
-    """A single-picture 8-bit RGB or grey JPEG of ``size`` that needs no EXIF rotation (header only)."""
+def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, ...] = ("RGB", "L")) -> bool:
+    """A single-picture 8-bit JPEG in one of ``modes`` (RGB or grey) of ``size`` that needs no EXIF
+    rotation (header only)."""
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
             return (
                 img.format == "JPEG"  # not MPO (a phone's multi-picture file)
-                and img.mode in ("RGB", "L")
+                and img.mode in modes
                 and img.size == size
                 and img.getexif().get(0x0112, 1) == 1
             )

@@ -25,7 +25,7 @@ from phota.engines.registry import EngineRegistry
 from phota.errors import InvalidRequest, PhotaError, ProviderError, UnsupportedCapability
 from phota.identity.profiles import LoadedProfile, ProfileRepository
 from phota.identity.references import person_labels, referenced_ids, rewrite_prompt
-from phota.imaging.encode import encode_image
+from phota.imaging.encode import encode_output
 from phota.imaging.loader import ImageLoader
 from phota.store.keys import Principal
 from phota.store.outputs import OutputStore
@@ -82,6 +82,15 @@ class StudioCall:
         return GuardPolicy(self.guard_min_score, self.guard_max_attempts)
 
     seed: int | None = None  # reproducible outputs where the engine can honour it
+
+
+@dataclass(frozen=True)
+class Output:
+    """One image to deliver, and the provider's file it was decoded from when it is exactly that file's
+    pixels (see :func:`encode_output`)."""
+
+    image: Image.Image
+    file: bytes | None = None
 
 
 @dataclass
@@ -305,14 +314,14 @@ class StudioService:
 
         # 5. post-verify against every profile the request referenced (the guard regenerates
         # outputs that miss a conditioned person); 6. encode and deliver.
-        images = result.images
-        recognised = await asyncio.to_thread(self._recognise, images, profiles)
+        outputs = [Output(image, result.file(i)) for i, image in enumerate(result.images)]
+        recognised = await asyncio.to_thread(self._recognise, result.images, profiles)
         extra = 0
         if call.guard is not None and conditioned and call.operation in ("edit", "generate"):
-            images, recognised, extra = await self._guard(
-                engine, call, request, conditioned, images, recognised, profiles, result.usage
+            outputs, recognised, extra = await self._guard(
+                engine, call, request, conditioned, outputs, recognised, profiles, result.usage
             )
-        outcome = await asyncio.to_thread(self._finish, principal, call, images, recognised, public_base_url)
+        outcome = await asyncio.to_thread(self._finish, principal, call, outputs, recognised, public_base_url)
         outcome.usage = result.usage
         outcome.extra_outputs = extra
         return outcome
@@ -330,18 +339,18 @@ class StudioService:
         call: StudioCall,
         request: EngineRequest,
         required: list[str],
-        images: list[Image.Image],
+        outputs: list[Output],
         found: list[dict[str, float]],
         profiles: list[LoadedProfile],
         usage: Usage,
-    ) -> tuple[list[Image.Image], list[dict[str, float]], int]:
+    ) -> tuple[list[Output], list[dict[str, float]], int]:
         """Regenerate the outputs that miss a required person, adding each call's usage to ``usage``.
 
         Returns the best attempt of each output, its scores, and how many extra images were made.
         """
         policy = call.guard
         assert policy is not None
-        images, found = list(images), list(found)
+        outputs, found = list(outputs), list(found)
         extra = 0
         for round_index in range(1, policy.max_attempts):
             redo = failing(found, required, policy.min_score)
@@ -357,10 +366,10 @@ class StudioService:
             extra += len(redo)
             usage.add(result.usage)
             again = await asyncio.to_thread(self._recognise, result.images, profiles)
-            for i, image, scores in zip(redo, result.images, again, strict=True):
+            for j, (i, image, scores) in enumerate(zip(redo, result.images, again, strict=True)):
                 if strength(scores, required) > strength(found[i], required):
-                    images[i], found[i] = image, scores
-        return images, found, extra
+                    outputs[i], found[i] = Output(image, result.file(j)), scores
+        return outputs, found, extra
 
     def _references(
         self, profiles: list[LoadedProfile], labels: dict[str, str], caps: Capabilities
@@ -397,12 +406,12 @@ class StudioService:
         self,
         principal: Principal,
         call: StudioCall,
-        images: list[Image.Image],
+        outputs: list[Output],
         found: list[dict[str, float]],
         public_base_url: str,
     ) -> StudioOutcome:
         encoded_all = list(
-            self.output_threads.map(lambda image: encode_image(image.convert("RGB"), call.output_format), images)
+            self.output_threads.map(lambda out: encode_output(out.image, call.output_format, out.file), outputs)
         )
         per_output = list(zip(found, encoded_all, strict=True))
         counts: dict[str, int] = {}
