@@ -12,7 +12,14 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
-from phota.studio.enhance import EnhanceSteer, enhance_image, estimate_blockiness, measure, parse_enhance_prompt
+from phota.studio.enhance import (
+    EnhanceSteer,
+    enhance_image,
+    estimate_blockiness,
+    estimate_fade,
+    measure,
+    parse_enhance_prompt,
+)
 from tests.photos import photo_path
 
 FACE = (150, 120, 330, 330)  # left, top, right, bottom on the 512-px test photo
@@ -289,10 +296,11 @@ def test_light_texture_without_dark_areas_keeps_its_floor_and_a_veil_over_it_is_
     assert min(measure(Image.fromarray(hazy)).veil) > 0.08
 
 
-def _dye_fade(im: np.ndarray, loss: tuple[float, float, float]) -> np.ndarray:
-    """A print whose dyes lost a share of their density each (density = -log10 reflectance)."""
+def _dye_fade(im: np.ndarray, loss: tuple[float, float, float], stain: float = 0.0) -> np.ndarray:
+    """A print whose dyes lost a share of their density each (density = -log10 reflectance), on paper
+    that yellowed by ``stain`` (blue density added everywhere)."""
     density = -np.log10(np.maximum(_lin(im), 10**-2.4))
-    return _srgb8(10 ** -(density * (1 - np.array(loss))))
+    return _srgb8(10 ** -(density * (1 - np.array(loss)) + np.array([0.0, 0.0, stain])))
 
 
 def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo: np.ndarray) -> None:
@@ -307,6 +315,20 @@ def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo
     hazy = _srgb8(_lin(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
     for im in (cast, hazy, photo):
         assert all(pw == 1.0 for _, pw in measure(Image.fromarray(im)).density)
+
+
+def test_a_print_whose_paper_yellowed_is_still_read_as_faded(photo: np.ndarray) -> None:
+    faded = _dye_fade(photo, (0.4, 0.1, 0.15), stain=0.3)
+    # The stain gives the blue channel a deep black: read as it is, not every black looks lifted.
+    assert estimate_fade(_lin(faded).astype(np.float32), 1.0)[1] == 0.0
+    # With the cast the white balance takes out, the print's faded blacks show, and it is stretched back.
+    powers = [pw for _, pw in measure(Image.fromarray(faded)).density]
+    assert powers[0] > 1.4 and powers[0] == max(powers)  # cyan lost most: red stretched most
+    out = _back(enhance_image(Image.fromarray(faded), long_side=photo.shape[0]), photo)
+    assert _de(photo, out) < 0.6 * _de(photo, faded) and _luma_ssim(photo, out) > _luma_ssim(photo, faded)
+    # Negative control: the yellowed paper alone (a cast, no dye lost) is not a fade.
+    stained = _dye_fade(photo, (0.0, 0.0, 0.0), stain=0.3)
+    assert all(pw == 1.0 for _, pw in measure(Image.fromarray(stained)).density)
 
 
 def test_defocus_is_sharpened_and_a_sharp_photo_is_not(photo: np.ndarray) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -710,10 +710,13 @@ def _skin_estimate(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float
 _NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
 
 
-def estimate_fade(lin: F32, strength: float) -> tuple[tuple[tuple[float, float], ...], float]:
+def estimate_fade(
+    lin: F32, strength: float, balance: Callable[[], F32] | None = None
+) -> tuple[tuple[tuple[float, float], ...], float]:
     """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
     DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
-    gate (0 = no fade)."""
+    gate (0 = no fade). ``balance`` gives the white balance's log gains for ``lin``; it is asked for only
+    when the channels' ranges are far enough apart for a fade (see below)."""
     lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
@@ -721,10 +724,17 @@ def estimate_fade(lin: F32, strength: float) -> tuple[tuple[tuple[float, float],
     # Every channel's blacks lifted (a print whose deepest black faded) and the channels' density ranges
     # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
     # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
-    lifted = 1.0 - _smoothstep(float(d_black.max()), *FADE_LIFTED)
     ranges = d_black - d_white
-    gate = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE) * lifted * strength
-    if gate <= 0.0 or np.any(d_black - d_white < 0.3):
+    gate = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE) * strength
+    if gate <= 0.0 or np.any(ranges < 0.3):
+        return _NO_FADE, 0.0
+    # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
+    # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
+    # white alike, and a print whose dyes faded reads as having one deep black under its stain. (A gain
+    # leaves each channel's density range, which the spread above reads, as it is.)
+    balanced = d_black - balance().astype(np.float64) / np.log(10.0) if balance is not None else d_black
+    gate *= 1.0 - _smoothstep(float(balanced.max()), *FADE_LIFTED)
+    if gate <= 0.0:
         return _NO_FADE, 0.0
     t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
     power = np.maximum((t_black - t_white) / (d_black - d_white), 1.0)
@@ -775,6 +785,14 @@ def cast_distance(est: NDArray[np.floating]) -> float:
             green * (CAST_MAGENTA_WEIGHT if green < 0 else 1.0),
         )
     )
+
+
+def _balance_gain(est: NDArray[np.floating], agreement: float, amount: float) -> F32:
+    """Von Kries log gains that take ``amount`` of the gated cast out; the illuminant's own colour keeps
+    its luminance, so a grey card comes out grey at the brightness it had."""
+    log_gain = (-_gated_cast(est, agreement) * amount).astype(np.float32)
+    log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
+    return log_gain
 
 
 def _gated_cast(est: NDArray[np.floating], agreement: float) -> NDArray[np.float64]:
@@ -842,7 +860,9 @@ def analyse(
         fade_lin = np.asarray(cv2.LUT(_proxy(unsmoothed), _SRGB_TO_LIN), np.float32)
         if va or vb:
             fade_lin = fade_lin * _vignette_map(fade_lin.shape[:2], va, vb)[..., None]
-    density, fade = estimate_fade(fade_lin, strength)
+    density, fade = estimate_fade(
+        fade_lin, strength, lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength)
+    )
     if fade > 0.0:
         lin = _density_map(lin, density)
 
@@ -861,9 +881,7 @@ def analyse(
     # In a deeply under-exposed frame the colour is read in the camera's toe, where each channel is crushed
     # on its own curve: the estimators read the curve, not the light (WB_DARK).
     dark = _smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
-    log_gain = (-_gated_cast(est, agreement) * strength * (1.0 - dark)).astype(np.float32)
-    # The illuminant's own colour keeps its luminance: a grey card comes out grey at the brightness it had.
-    log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
+    log_gain = _balance_gain(est, agreement, strength * (1.0 - dark))
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
