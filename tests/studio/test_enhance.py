@@ -8,6 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
+from bench.degrade import faded_print, wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
@@ -329,6 +330,18 @@ def test_a_print_whose_paper_yellowed_is_still_read_as_faded(photo: np.ndarray) 
     # Negative control: the yellowed paper alone (a cast, no dye lost) is not a fade.
     stained = _dye_fade(photo, (0.0, 0.0, 0.0), stain=0.3)
     assert all(pw == 1.0 for _, pw in measure(Image.fromarray(stained)).density)
+
+
+def test_a_cast_that_clips_one_channel_of_a_low_contrast_photo_is_not_read_as_faded() -> None:
+    # A clean photo with lifted blacks everywhere, lit warm (the bench's black-body cast, which the engine
+    # does not implement): the boosted red clips at white and loses the top of its density range, so the
+    # channels' ranges read as far apart as a faded print's.
+    photo = np.asarray(Image.open(photo_path("df_p03_img48.jpg")).convert("RGB"))
+    warm = wrong_white_balance(photo, 4470.0)
+    assert all(pw == 1.0 for _, pw in measure(Image.fromarray(warm)).density)
+    # Control: the same photo as a faded print (its dyes faded apart) is stretched.
+    faded = faded_print(photo, (0.45, 0.15, 0.3), (0.0, 0.0, 0.08))
+    assert max(pw for _, pw in measure(Image.fromarray(faded)).density) > 1.2
 
 
 def test_defocus_is_sharpened_and_a_sharp_photo_is_not(photo: np.ndarray) -> None:

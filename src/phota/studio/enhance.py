@@ -725,15 +725,22 @@ def estimate_fade(
     # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
     # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
     ranges = d_black - d_white
-    gate = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE) * strength
-    if gate <= 0.0 or np.any(ranges < 0.3):
+    spread = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE)
+    if spread <= 0.0 or np.any(ranges < 0.3):
         return _NO_FADE, 0.0
+    # The white balance's log10 gains (a gain adds -gain to a channel's densities, black and white alike).
+    gains = balance().astype(np.float64) / np.log(10.0) if balance is not None else np.zeros(3)
     # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
-    # white alike, and a print whose dyes faded reads as having one deep black under its stain. (A gain
-    # leaves each channel's density range, which the spread above reads, as it is.)
-    balanced = d_black - balance().astype(np.float64) / np.log(10.0) if balance is not None else d_black
-    gate *= 1.0 - _smoothstep(float(balanced.max()), *FADE_LIFTED)
+    # white alike, and a print whose dyes faded reads as having one deep black under its stain.
+    lifted = 1.0 - _smoothstep(float((d_black - gains).max()), *FADE_LIFTED)
+    # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
+    # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
+    # gain that lowers it says the cast raised it. Its range is read opened by that much, or a cast that
+    # clips one channel of a low-contrast photo reads as dyes that faded apart.
+    opened = ranges + np.where(hi >= 0.999, np.maximum(0.0, -gains), 0.0)
+    spread = min(spread, _smoothstep(float(opened.max() - opened.min()), *FADE_GATE))
+    gate = spread * lifted * strength
     if gate <= 0.0:
         return _NO_FADE, 0.0
     t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
