@@ -40,14 +40,16 @@ def encode_output(image: Image.Image, fmt: Literal["png", "jpg"], source: bytes 
     ``fmt`` picture of ``image``'s size, it is delivered itself with its metadata removed (no second
     generation of JPEG loss, no encoder pass); otherwise ``image`` is encoded."""
     if source is not None:
-        kept = strip_png(source, image.size) if fmt == "png" else _plain_jpeg(source, image.size)
+        kept = strip_png(source, image.size) if fmt == "png" else _plain_jpeg(source, image.size, ("RGB",))
         if kept is not None:
             return kept
     return encode_image(image.convert("RGB"), fmt)
 
 
-def _plain_jpeg(data: bytes, size: tuple[int, int]) -> bytes | None:
-    return strip_metadata(data) if _upright_jpeg_of_size(data, size, modes=("RGB",)) else None
+def _plain_jpeg(data: bytes, size: tuple[int, int], modes: tuple[str, ...] = ("RGB", "L")) -> bytes | None:
+    """``data`` without its metadata when it is an upright JPEG in one of ``modes`` of ``size`` that the
+    metadata rewrite can vouch for; otherwise ``None``."""
+    return strip_metadata(data) if _upright_jpeg_of_size(data, size, modes) else None
 
 
 def to_storage_jpeg(image: Image.Image, quality: int = 95) -> bytes:
@@ -63,14 +65,10 @@ def stored_photo(data: bytes, image: Image.Image) -> bytes:
     """What to keep of an input that decoded to ``image``: the input itself, metadata removed, when
     it is an upright JPEG decoded at its full size (its pixels are exactly ``image``'s: no second
     generation of loss, no encoder pass); otherwise ``image`` as JPEG q95."""
-    if _upright_jpeg_of_size(data, image.size):
-        stripped = strip_metadata(data)
-        if stripped is not None:
-            return stripped
-    return to_storage_jpeg(image)
+    return _plain_jpeg(data, image.size) or to_storage_jpeg(image)
 
 
-def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, ...] = ("RGB", "L")) -> bool:
+def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, ...]) -> bool:
     """A single-picture 8-bit JPEG in one of ``modes`` (RGB or grey) of ``size`` that needs no EXIF
     rotation (header only)."""
     try:

@@ -1,11 +1,11 @@
 """Remove a PNG's metadata without touching its compressed picture.
 
 A provider's PNG output that already is what the user asked for is delivered as it came, not decoded
-and compressed again (at 4K that encoder pass costs over a second). What a provider wrote beside the
-picture is not passed on, as a re-encode would not pass it on either: text chunks, EXIF, ICC and gamma
-(which a decoder here ignores when it reads the pixels), provenance manifests. Only the chunks a decoder
-needs to draw the same 8-bit RGB pixels stay, each checked against its CRC; anything else gives up
-(``None``: the caller re-encodes).
+and compressed again (that encoder pass took 0.78 s for a 2880x2880 photo on a 2-core machine). What a
+provider wrote beside the picture is not passed on, as a re-encode would not pass it on either: text
+chunks, EXIF, ICC and gamma (which a decoder here ignores when it reads the pixels), provenance
+manifests. Only the chunks a decoder needs to draw the same 8-bit RGB pixels stay, each checked against
+its CRC; anything else gives up (``None``: the caller re-encodes).
 """
 
 from __future__ import annotations
