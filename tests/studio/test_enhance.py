@@ -540,6 +540,21 @@ def test_noise_over_texture_is_still_found() -> None:
     assert measure(Image.fromarray(_textured_frame(8.0))).denoise > 0.9
 
 
+def test_a_frame_filled_with_foliage_is_not_read_as_noise_and_noise_on_it_still_is() -> None:
+    # Foliage, grass and fur cover the whole frame: no flat area is left to read the noise on, and the
+    # flattest blocks answer the noise kernel as a sigma of 8. Averaging 2x2 pixels would halve noise but
+    # leaves texture as strong, so the photo keeps its texture.
+    foliage = np.asarray(Image.open(photo_path("none_giraffe.jpg")).convert("RGB"), np.uint8)
+    params = measure(Image.fromarray(foliage))
+    assert params.noise_sigma > 4.5  # what the flat-area reading alone took for heavy noise
+    assert params.denoise == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(foliage), long_side=foliage.shape[1]), np.uint8)
+    assert _luma_ssim(foliage, out) > 0.97
+    # Negative control: the same frame with sensor-like noise over it is still denoised.
+    noisy = np.clip(foliage + np.random.default_rng(2).normal(0, 12, foliage.shape[:2])[..., None], 0, 255)
+    assert measure(Image.fromarray(noisy.astype(np.uint8))).denoise > 0.9
+
+
 def _lifted_print() -> np.ndarray:
     """A smooth frame whose every channel stays above a black of its own (0.05, 0.02, 0.012 linear): what a
     dye-faded print reads as."""

@@ -50,6 +50,11 @@ NOISE_BLOCK = 16  # block side (px) the noise response is summarised over: enoug
 # texture (fur, grass, foliage) read their texture as noise and lose it to the denoiser.
 NOISE_BLOCK_PCT = 10.0
 NOISE_CLIP = (8, 247)  # 8-bit luma range a block must stay inside: clipped pixels carry no noise
+# Flat-area reading at half resolution (2x2 means) over the full-resolution one, over which the reading is
+# taken for texture and noise reduction fades out. Noise is white: averaging four pixels halves it (TUNE
+# low-light copies read 0.48-0.88). Natural texture is about as strong at every scale (foliage, fur and
+# grass that fill the whole frame read 1.4-2.5), so a frame with no flat area left is not read as noisy.
+NOISE_WHITE = (0.9, 1.2)
 NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
 BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
 # ... times this ramp on the extra luma step at the grid (0-255 levels, the grid phase's mean step minus the
@@ -423,9 +428,14 @@ def _noise_response(luma: U8) -> tuple[F32, F32] | None:
     if h * w > 1_200_000:  # a central crop is enough and keeps the estimates O(1) in the image size
         cy, cx, r = h // 2, w // 2, 500
         luma = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     lf = np.asarray(luma, np.float32)
-    return lf, np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1])
+    return lf, _immerkaer(lf)
+
+
+def _immerkaer(lf: F32) -> F32:
+    """Absolute 3x3 Immerkaer response on the interior: a noise detector blind to planes and ramps."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    return np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1])
 
 
 def _flat_sigma(lf: F32, response: F32) -> float:
@@ -433,9 +443,10 @@ def _flat_sigma(lf: F32, response: F32) -> float:
     the picture is flat.
 
     The Immerkaer 3x3 kernel cancels smooth image structure but not texture: fur, grass, foliage and hair
-    answer it as strongly as sensor noise does. Noise covers the whole frame, texture rarely does, so the
-    response is summarised per block (its median, so a stray edge does not count) and the noise is the
-    NOISE_BLOCK_PCT percentile over blocks: the frame's flattest areas. Blocks touching the clipped ends of
+    answer it as strongly as sensor noise does. Noise covers the whole frame, texture rarely does (where it
+    does, :func:`_half_flat_sigma` tells them apart), so the response is summarised per block (its median,
+    so a stray edge does not count) and the noise is the NOISE_BLOCK_PCT percentile over blocks: the
+    frame's flattest areas. Blocks touching the clipped ends of
     the range (a blown sky, a black backdrop) carry no noise and are left out. Clean photos read 0-1.
     Shot noise is stronger in some tones than others, so this reads low (about 3/4 of the mid-tone sigma
     on low-light photos): it decides whether to denoise, not how hard.
@@ -824,11 +835,23 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     # Whether there is noise is read where the photo is flat (texture is not noise); how strong the filter
     # is, from the whole frame's median response, which reads the mid-tones' sigma. One response serves both.
     flat = noise = 0.0
+    white = 1.0
     measured = _noise_response(luma)
     if measured is not None:
         flat = _flat_sigma(*measured)
         noise = max(_median_sigma(measured[1]), flat)
-    return noise, _smoothstep(flat, NOISE_FLOOR, NOISE_FULL) + 0.5 * max(0.0, steer.denoise)
+        white = 1.0 - _smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
+    return noise, _smoothstep(flat, NOISE_FLOOR, NOISE_FULL) * white + 0.5 * max(0.0, steer.denoise)
+
+
+def _half_flat_sigma(lf: F32) -> float:
+    """:func:`_flat_sigma` of a luma plane (as float) averaged over 2x2 pixels: half the full-resolution reading
+    for white noise, about all of it for texture (NOISE_WHITE)."""
+    h, w = lf.shape[0] // 2, lf.shape[1] // 2
+    if h < 3 or w < 3:
+        return 0.0
+    half = np.asarray(lf[: 2 * h, : 2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3)), np.float32)
+    return _flat_sigma(half, _immerkaer(half))
 
 
 def analyse(
