@@ -8,7 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import faded_print, wrong_white_balance
+from bench.degrade import exposure, faded_print, wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
@@ -625,6 +625,18 @@ def test_a_deeply_under_exposed_frame_is_brightened_without_white_balance(photo:
     dark = measure(Image.fromarray(_srgb8(blue * 0.04)))
     assert dark.exposure > 1.0
     assert np.allclose(dark.wb_log_gain, 0.0, atol=0.01)
+
+
+def test_two_stops_under_through_a_camera_curve_are_brought_back(photo: np.ndarray) -> None:
+    # The bench's camera model (an S-curve with toe crush, not a gain): 2.2 stops under, the portrait's mean
+    # luma falls from 121 to 31. Bringing it back takes more than a 6x scene gain.
+    dark = exposure(photo, -2.2)
+    out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(_luma_y(out).mean()) - float(_luma_y(photo).mean())) < 0.2 * float(_luma_y(photo).mean())
+    # Negative control: one stop under is inside the range a photo may be shot at and is barely touched.
+    mild = exposure(photo, -1.0)
+    out = np.asarray(enhance_image(Image.fromarray(mild), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(_luma_y(out).mean()) - float(_luma_y(mild).mean())) < 10
 
 
 def _backdrop_scene(rng: np.random.Generator) -> np.ndarray:

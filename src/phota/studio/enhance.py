@@ -178,7 +178,7 @@ UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brighte
 FACE_HI_PCT = 99.0
 FACE_HI_TARGET = 0.9
 SKIN_TARGET = 0.25  # linear luminance a dim face's median skin is brought to
-MAX_EXPOSURE_LOG = 1.8  # cap on the brightening (log scene gain; 1.8 = 6x)
+MAX_EXPOSURE_LOG = 3.0  # cap on the brightening (log scene gain; 3.0 = 20x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
