@@ -446,8 +446,8 @@ def _flat_sigma(lf: F32, response: F32) -> float:
     answer it as strongly as sensor noise does. Noise covers the whole frame, texture rarely does (where it
     does, :func:`_half_flat_sigma` tells them apart), so the response is summarised per block (its median,
     so a stray edge does not count) and the noise is the NOISE_BLOCK_PCT percentile over blocks: the
-    frame's flattest areas. Blocks touching the clipped ends of
-    the range (a blown sky, a black backdrop) carry no noise and are left out. Clean photos read 0-1.
+    frame's flattest areas. Blocks touching the clipped ends of the range (a blown sky, a black backdrop)
+    carry no noise and are left out. Clean photos read 0-1.
     Shot noise is stronger in some tones than others, so this reads low (about 3/4 of the mid-tone sigma
     on low-light photos): it decides whether to denoise, not how hard.
     """
