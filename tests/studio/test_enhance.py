@@ -664,3 +664,17 @@ def test_grey_pixels_read_the_light_not_a_coloured_backdrop() -> None:
     cast = np.array([1.3, 1.0, 0.7], np.float32)
     read = _grey_pixels(np.clip(lin * cast, 0, 1), valid)
     assert read is not None and np.allclose(read, cast / cast.sum(), atol=0.02)
+
+
+def test_a_photo_with_normal_midtones_and_no_white_in_it_is_not_brightened() -> None:
+    # A close-up of a tabby: no white object, so its brightest 0.5 % sit at 0.48 linear, far under the
+    # exposure target; but its median (0.19 linear) is where a well exposed frame's is. Dim highlights with
+    # normal mid-tones are the scene, not the exposure.
+    cat = np.asarray(Image.open(photo_path("cat_chelsea.png")).convert("RGB"), np.uint8)
+    assert measure(Image.fromarray(cat)).exposure == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(cat), long_side=cat.shape[1]), np.uint8)
+    assert abs(float(_luma_y(out).mean()) - float(_luma_y(cat).mean())) < 3
+    # Negative control: the same photo two stops under through a camera curve is brought back up.
+    dark = exposure(cat, -2.0)
+    out = np.asarray(enhance_image(Image.fromarray(dark), long_side=cat.shape[1]), np.uint8)
+    assert float(_luma_y(out).mean()) > 1.6 * float(_luma_y(dark).mean())

