@@ -678,3 +678,23 @@ def test_a_photo_with_normal_midtones_and_no_white_in_it_is_not_brightened() -> 
     dark = exposure(cat, -2.0)
     out = np.asarray(enhance_image(Image.fromarray(dark), long_side=cat.shape[1]), np.uint8)
     assert float(_luma_y(out).mean()) > 1.6 * float(_luma_y(dark).mean())
+
+
+def test_a_white_backdrop_clipped_under_a_cast_comes_back_white() -> None:
+    # The bench's magenta cast on a studio portrait: the backdrop's red and blue clip at the sensor's white
+    # while its green keeps 235, so dividing the cast out left it green and grey (233, 252, 225).
+    portrait = np.asarray(Image.open(photo_path("df_p05_img13.jpg")).convert("RGB"), np.uint8)
+    cast = wrong_white_balance(portrait, 5700.0, -0.027)
+    backdrop = (portrait.min(axis=-1) >= 250) & (cast.max(axis=-1) == 255) & (cast.min(axis=-1) < 245)
+    assert backdrop.mean() > 0.5
+    out = np.asarray(enhance_image(Image.fromarray(cast), long_side=portrait.shape[1]), np.uint8)
+    r, g, b = (float(v) for v in out[backdrop].astype(np.float32).mean(axis=0))
+    assert min(r, g, b) > 245 and max(r, g, b) - min(r, g, b) < 5
+    # Negative control: a saturated colour that clips one channel (a red sign) is not rebuilt into a pale one.
+    signed = portrait.copy()
+    signed[:200, :200] = _srgb8(np.array([0.9, 0.02, 0.015]))
+    cast = wrong_white_balance(signed, 5700.0, -0.027)
+    assert (cast[50:150, 50:150, 0] == 255).all()
+    out = np.asarray(enhance_image(Image.fromarray(cast), long_side=portrait.shape[1]), np.uint8)
+    assert measure(Image.fromarray(cast)).wb_log_gain != (0.0, 0.0, 0.0)
+    assert out[50:150, 50:150, 0].min() > 200 and out[50:150, 50:150, 1:].max() < 90
