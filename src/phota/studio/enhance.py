@@ -199,7 +199,7 @@ OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a 
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
-SHARPEN_GATE = (0.72, 0.88)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
+SHARPEN_GATE = (0.78, 0.9)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 0.5  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
 
