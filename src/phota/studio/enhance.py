@@ -6,6 +6,7 @@ soft-gated by that measurement, so a good photo passes unchanged:
 1. Working size: downscale to the output size FIRST (INTER_AREA); smaller inputs are processed at native
    size and upscaled last with plain Lanczos, so memory is O(output pixels) whatever the factor.
 2. JPEG deblocking (gated by an 8-px grid blockiness ratio) or denoising (gated by a robust noise sigma).
+   Otherwise a lens defocus the spectrum shows is divided out (deblur.py).
 3. Global, estimated on a linear-light proxy: vignetting (radial-derivative fit), veil (haze / fade
    floor per channel), illuminant (shades-of-grey, grey-edge, white patch, channel white points, skin
    prior) corrected with von Kries gains, exposure through a generic camera shoulder (highlights
@@ -28,6 +29,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+
+from phota.studio.deblur import DEBLUR_BLUR, DEBLUR_DEPTH, DEBLUR_ZIGZAG, deconvolve, estimate_defocus
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
 F32 = NDArray[np.float32]
@@ -523,6 +526,8 @@ class EnhanceParams:
     saturation: float
     contrast: float
     monochrome: bool
+    defocus_radius: float = 0.0  # disc radius (working px) divided out before the analysis, 0 = none
+    deblur: float = 0.0  # 0..1 share of that deconvolution blended in
 
 
 def _proxy(work: U8) -> U8:
@@ -1222,7 +1227,31 @@ def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: En
         denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
     elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
-    return work, analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
+    work, radius, deblur = _deblur(work, steer, denoise + deblock)
+    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
+    return work, replace(params, defocus_radius=radius, deblur=deblur)
+
+
+def _deblur(work: U8, steer: EnhanceSteer, cleaned: float) -> tuple[U8, float, float]:
+    """Divide out a lens defocus the spectrum shows (deblur.py), before anything reads tone statistics: a
+    disc blur averages the darkest and brightest pixels into their surroundings, which the fade, veil and
+    exposure readings would take for lifted blacks and dim whites. A noisy or blocky photo is not
+    deconvolved (the filter would amplify what the denoiser or deblocker left)."""
+    gate = min(1.0, steer.strength) * (1.0 - min(1.0, cleaned))
+    if gate <= 0.02:
+        return work, 0.0, 0.0
+    blur = _smoothstep(estimate_blur(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)), *DEBLUR_BLUR)
+    if blur * gate <= 0.02:
+        return work, 0.0, 0.0
+    lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
+    found = estimate_defocus(np.asarray(lin @ LUMA_LIN, np.float32))
+    if found is None:
+        return work, 0.0, 0.0
+    amount = blur * gate * _smoothstep(found.depth, *DEBLUR_DEPTH) * (1.0 - _smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
+    if amount <= 0.02:
+        return work, 0.0, 0.0
+    sharp = linear_to_srgb(deconvolve(lin, found.radius, amount))
+    return (np.clip(sharp, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), found.radius, amount
 
 
 def enhance_image(

@@ -1,0 +1,178 @@
+"""Lens-defocus removal for the local enhance engine: find a disc blur in the photo's own spectrum, then
+undo it with a Wiener filter in linear light.
+
+An out-of-focus lens spreads every point over the aperture's disc. The disc's transfer function
+(an Airy-like ``2 J1(x) / x``) has rings of zeros whose spacing in frequency is about 1 / (2 r): the
+log power spectrum of a defocused photo carries that ripple whatever the scene, and its cepstrum (the
+Fourier transform of the log spectrum) shows it as a deep negative peak at a distance of about the
+disc's diameter. Sharp photos, noise and JPEG blocks leave no such peak. Unsharp masking cannot undo a
+disc (it boosts a fixed band); the Wiener filter divides the disc's own transfer function out, holding
+back where it nears zero (``DEBLUR_NSR``).
+
+docs/enhance.md (pipeline step 4, "Lens defocus", and the tunables table) has the readings that set each
+threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+F32 = NDArray[np.float32]
+_LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 on linear values
+
+# --- tunables (docs/enhance.md explains each) ---
+DEBLUR_TILE = 512  # largest spectrum tile (px); the log spectra of half-overlapping tiles are averaged
+DEBLUR_MIN_SIDE = 256  # a smaller frame gives too few samples of the ripple (150 px face chips read noise)
+# Search range of the disc radius (working pixels). A radius of 1 is also the softness of many resampled or
+# JPEG-compressed sharp photos (three clean TUNE photos read a peak there as deep as a real blur's; their
+# re-blur ratio, 0.45-0.5, keeps them out); over 12 a tile holds too few periods of the ripple.
+DEBLUR_RADIUS = (1.0, 12.0)
+# Depth of the cepstral peak (median of the searched range minus the peak, in median absolute deviations)
+# over which deblurring ramps in. Defocused TUNE photos read 5-100 up to a radius of 4.8 (the deepest for
+# small discs; larger ones 3-5, left to unsharp masking); sharp, noisy and JPEG copies at most 6 at radii over
+# 1.5, but a periodic brick texture (10, see DEBLUR_ZIGZAG) and 150 px face chips (9, under DEBLUR_MIN_SIDE).
+# The re-blur ratio (DEBLUR_BLUR) is the second witness; lower: clean photos' own softness is taken for a disc.
+DEBLUR_DEPTH = (5.0, 8.0)
+# Re-blur ratio (enhance.estimate_blur) over which deblurring ramps in: a photo that loses much of its
+# gradient to a sigma-1 blur has fine detail a disc would have removed. Defocused TUNE photos with a radius
+# over 1.5 read 0.70-0.98 (most over 0.8), the brick texture 0.719, sharp photos 0.35-0.7.
+DEBLUR_BLUR = (0.72, 0.8)
+# Bin-to-bin zigzag of the cepstral profile (median deviation of a half-pixel bin from its neighbours' mean,
+# in median absolute deviations) over which deblurring fades out. A disc's profile is smooth at that scale;
+# a fine periodic texture (brick, weave, mesh) puts a peak of its own at every multiple of its period, and
+# those alternate bin to bin. Defocused TUNE photos read 0.5-1.8, the grey brick texture 2.3-2.4 (sharp or
+# defocused: a peak at 2.4 px it took for a disc, SSIM 0.976 -> 0.78). Lower: blurred photos of
+# fine-grained scenes are left to unsharp masking; higher: textures get a wrong disc divided out (ringing).
+DEBLUR_ZIGZAG = (1.9, 2.2)
+# Wiener noise-to-signal ratio: lower restores more and rings more. With the true radius, over all 78 TUNE
+# defocus copies: 0.003 SSIM 0.946 / ΔE 1.44, 0.01 0.951 / 1.14, 0.03 0.944 / 1.22 (no-op 0.918 / 1.27).
+DEBLUR_NSR = 0.01
+# The cepstral minimum of the disc model read on a 1/f scene blurred by it (8-bit), against the disc's radius:
+# the minimum sits at about 2r - 0.5 from r = 3 on; smaller discs read a little wide (their ripple has fewer
+# periods in the band). tests/studio/test_deblur.py re-derives it.
+_READ_RADIUS = (1.33, 1.72, 1.91, 2.03, 2.64, 3.03)
+_TRUE_RADIUS = (1.1, 1.5, 1.8, 2.0, 2.5, 3.0)
+
+
+@dataclass(frozen=True)
+class Defocus:
+    """A disc blur found in a photo: its radius (working pixels), the peak's depth (see DEBLUR_DEPTH) and the
+    profile's zigzag (see DEBLUR_ZIGZAG)."""
+
+    radius: float
+    depth: float
+    zigzag: float
+
+
+def _radial_profile(a: NDArray[np.float64], max_radius: float) -> NDArray[np.float64]:
+    """Mean of ``a`` (an FFT-ordered 2-D array) over rings of half a pixel, out to ``max_radius``."""
+    h, w = a.shape
+    yy = np.minimum(np.arange(h), h - np.arange(h))[:, None]
+    xx = np.minimum(np.arange(w), w - np.arange(w))[None, :]
+    bins = np.round(np.sqrt(yy * yy + xx * xx) * 2).astype(np.int64).ravel()
+    n = int(max_radius * 2) + 1
+    keep = bins < n
+    total = np.bincount(bins[keep], a.ravel()[keep], minlength=n)
+    count = np.bincount(bins[keep], minlength=n)
+    # Some half-pixel rings near the centre hold no grid point (none lies at a distance of 2.5): they take
+    # their neighbours' value.
+    filled = count > 0
+    idx = np.arange(n)
+    return np.interp(idx, idx[filled], total[filled] / count[filled])
+
+
+def estimate_defocus(lin_luma: F32) -> Defocus | None:
+    """The disc blur in ``lin_luma`` (linear luminance of the working image), or None when the frame is too
+    small to tell. Its depth says how sure the reading is; the caller gates on it."""
+    h, w = lin_luma.shape
+    if min(h, w) < DEBLUR_MIN_SIDE:
+        return None
+    tile = DEBLUR_TILE
+    while tile > min(h, w):
+        tile //= 2
+    window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
+    acc = np.zeros((tile, tile // 2 + 1), np.float64)
+    n = 0
+    step = tile // 2
+    for y in range(0, h - tile + 1, step):
+        for x in range(0, w - tile + 1, step):
+            t = lin_luma[y : y + tile, x : x + tile]
+            spec = np.fft.rfft2((t - t.mean()) * window)
+            acc += np.log(np.abs(spec) ** 2 + 1e-10)
+            n += 1
+    # The rfft half-plane is enough: the log spectrum of a real image is symmetric, so its cepstrum is the
+    # inverse real FFT of that half.
+    cep = np.fft.irfft2(acc / n, s=(tile, tile))
+    lo, hi = DEBLUR_RADIUS
+    # The disc's own cepstrum has its minimum 0.5 px short of the diameter (2r - 0.5 for radii 1.5-12).
+    q_lo, q_hi = 2 * lo - 0.5, min(2 * hi - 0.5, tile / 8)
+    prof = _radial_profile(cep, q_hi + 1)
+    q = np.arange(len(prof)) / 2.0
+    sel = np.flatnonzero((q >= q_lo) & (q <= q_hi))
+    if len(sel) < 3:
+        return None
+    vals = prof[sel]
+    base = float(np.median(vals))
+    mad = float(np.median(np.abs(vals - base))) + 1e-12
+    depths = (base - vals) / mad
+    zigzag = float(np.median(np.abs(vals[1:-1] - 0.5 * (vals[:-2] + vals[2:])))) / mad
+    # The disc's ripple is not a pure cosine: its cepstrum has further negative peaks past the first (near
+    # 2q + 0.5), and a small disc's first one can read shallower than its second. The nearest peak that is
+    # deep enough to act on is the disc's; a deeper one further out would be read as a disc twice the size.
+    i = int(np.argmin(vals))
+    for j in range(1, len(vals) - 1):
+        if vals[j] < vals[j - 1] and vals[j] <= vals[j + 1] and depths[j] >= DEBLUR_DEPTH[0]:
+            i = j
+            break
+    depth = float(depths[i])
+    # Sub-bin position of the minimum from a parabola through it and its neighbours.
+    qm = float(q[sel[i]])
+    if 0 < i < len(vals) - 1:
+        a, b, c = float(vals[i - 1]), float(vals[i]), float(vals[i + 1])
+        denom = a - 2 * b + c
+        if denom > 0:
+            qm += 0.25 * (a - c) / denom  # half-pixel bins: an offset of one bin is 0.5 px
+    read = (qm + 0.5) / 2.0
+    radius = float(np.interp(read, _READ_RADIUS, _TRUE_RADIUS)) if read < _READ_RADIUS[-1] else read
+    radius *= read / _READ_RADIUS[0] if read < _READ_RADIUS[0] else 1.0
+    return Defocus(radius=radius, depth=depth, zigzag=zigzag)
+
+
+def disc_psf(radius: float) -> F32:
+    """The defocus point spread: a uniform disc, each edge pixel weighted by the share of it inside."""
+    half = math.ceil(radius)
+    sub = 8
+    offs = (np.arange(sub, dtype=np.float32) + 0.5) / sub - 0.5
+    ax = (np.arange(-half, half + 1, dtype=np.float32)[:, None] + offs[None, :]).ravel()
+    inside = (ax[:, None] ** 2 + ax[None, :] ** 2 <= radius * radius).astype(np.float32)
+    k = inside.reshape(2 * half + 1, sub, 2 * half + 1, sub).mean(axis=(1, 3))
+    return np.asarray(k / k.sum(), np.float32)
+
+
+def deconvolve(lin: F32, radius: float, amount: float) -> F32:
+    """``lin`` (H x W x 3 linear light) with a disc of ``radius`` divided out of its luminance by a Wiener
+    filter, blended in by ``amount`` (0-1). The detail restored is added to the three channels alike: a
+    per-channel filter amplifies each channel's own quantisation noise into colour noise (over all 78 TUNE
+    defocus copies, with the true radius: 1.14 ΔE per channel, 1.12 on luminance; SSIM alike), at three
+    times the cost. The frame is mirrored at its edges first, so the filter's wrap-around sees the photo's
+    own continuation instead of the opposite edge."""
+    h, w = lin.shape[:2]
+    pad = 3 * math.ceil(radius) + 8
+    ph, pw = cv2.getOptimalDFTSize(h + 2 * pad), cv2.getOptimalDFTSize(w + 2 * pad)
+    y = np.asarray(lin @ _LUMINANCE, np.float32)
+    padded = cv2.copyMakeBorder(y, pad, ph - h - pad, pad, pw - w - pad, cv2.BORDER_REFLECT)
+    k = disc_psf(radius)
+    otf_src = np.zeros((ph, pw), np.float32)
+    kh, kw = k.shape
+    otf_src[:kh, :kw] = k
+    otf_src = np.roll(otf_src, (-(kh // 2), -(kw // 2)), axis=(0, 1))
+    otf = np.fft.rfft2(otf_src)
+    wiener = np.conj(otf) / (np.abs(otf) ** 2 + DEBLUR_NSR)
+    sharp = np.fft.irfft2(np.fft.rfft2(padded) * wiener, s=(ph, pw))[pad : pad + h, pad : pad + w]
+    detail = (np.float32(amount) * (sharp.astype(np.float32) - y))[..., None]
+    return np.asarray(np.clip(lin + detail, 0.0, 1.0), np.float32)

@@ -1,0 +1,97 @@
+"""Lens-defocus removal: the disc is found in the photo's own spectrum and divided out; sharp photos,
+textures and small chips are left alone. Blur comes from the bench's own disc model (bench/degrade.py),
+not the engine's."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from bench.degrade import defocus
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from phota.studio import deblur, enhance
+from phota.studio.deblur import estimate_defocus
+from phota.studio.enhance import enhance_image, measure
+from tests.photos import photo_path
+
+
+def _photo(name: str, long_side: int) -> np.ndarray:
+    im = Image.open(photo_path(name)).convert("RGB")
+    scale = long_side / max(im.size)
+    return np.asarray(im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS))
+
+
+def _luminance(u8: np.ndarray) -> np.ndarray:
+    x = u8.astype(np.float32) / 255
+    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return np.asarray(lin @ np.array([0.2126, 0.7152, 0.0722], np.float32), np.float32)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    return _photo("df_p03_img47.jpg", 1200)
+
+
+@pytest.mark.parametrize("radius", [1.6, 2.5, 4.0])
+def test_the_disc_radius_is_read_from_a_defocused_photo(portrait: np.ndarray, radius: float) -> None:
+    found = estimate_defocus(_luminance(defocus(portrait, radius)))
+    assert found is not None
+    assert found.depth > deblur.DEBLUR_DEPTH[0]
+    assert abs(found.radius - radius) < 0.25
+
+
+def test_the_radius_table_matches_the_disc_model_on_a_scene_with_no_content_of_its_own() -> None:
+    # _READ_RADIUS / _TRUE_RADIUS: a 1/f field (the spectrum of natural scenes, no edges or texture of
+    # its own) blurred by the engine's disc reads back its radius.
+    rng = np.random.default_rng(0)
+    f = np.fft.fftfreq(1024)
+    ff = np.hypot(f[:, None], f[None, :])
+    ff[0, 0] = 1.0
+    field = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(1024, 1024))) / ff))
+    field = ((field - field.min()) / np.ptp(field)).astype(np.float32)
+    for radius in (1.5, 1.8, 2.0, 2.5, 3.0, 5.0):
+        blurred = cv2.filter2D(field, -1, deblur.disc_psf(radius), borderType=cv2.BORDER_REFLECT)
+        found = estimate_defocus(np.round(blurred * 255).astype(np.float32) / 255)
+        assert found is not None and abs(found.radius - radius) < 0.1, (radius, found)
+
+
+def test_a_defocused_photo_is_restored_better_than_unsharp_masking_did(
+    portrait: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blurred = defocus(portrait, 3.0)
+    deblurred = np.asarray(enhance_image(Image.fromarray(blurred), long_side=1200))
+    params = measure(Image.fromarray(blurred))
+    assert params.deblur > 0.9 and abs(params.defocus_radius - 3.0) < 0.25
+    # Negative control: the same pipeline with the deconvolution gated off (unsharp masking only).
+    monkeypatch.setattr(enhance, "DEBLUR_DEPTH", (1e9, 2e9))
+    masked = np.asarray(enhance_image(Image.fromarray(blurred), long_side=1200))
+    assert measure(Image.fromarray(blurred)).deblur == 0.0
+    before, usm, now = _ssim(portrait, blurred), _ssim(portrait, masked), _ssim(portrait, deblurred)
+    assert now > usm + 0.03 and now > before + 0.03, (before, usm, now)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "df_p03_img47.jpg",  # a sharp portrait
+        "df_p02_img26.jpg",  # a clean portrait whose own detail is soft (re-blur ratio 0.83)
+        "none_brick_gray.png",  # a periodic texture: its cepstrum has a peak of its own
+        "single_cameraman_gray.png",
+    ],
+)
+def test_sharp_and_textured_photos_are_not_deconvolved(name: str) -> None:
+    rgb = np.asarray(Image.open(photo_path(name)).convert("RGB"), np.uint8)
+    assert measure(Image.fromarray(rgb)).deblur == 0.0
+
+
+def test_a_face_chip_too_small_to_read_is_left_to_unsharp_masking() -> None:
+    chip = np.asarray(Image.open(photo_path("dlib_John_Savage_000289_01099139.jpg")).convert("RGB"), np.uint8)
+    assert min(chip.shape[:2]) < deblur.DEBLUR_MIN_SIDE
+    assert estimate_defocus(_luminance(chip)) is None
+    assert measure(Image.fromarray(defocus(chip, 1.5))).deblur == 0.0
