@@ -138,8 +138,12 @@ def estimate_defocus(lin_luma: F32) -> Defocus | None:
         if denom > 0:
             qm += 0.25 * (a - c) / denom  # half-pixel bins: an offset of one bin is 0.5 px
     read = (qm + 0.5) / 2.0
-    radius = float(np.interp(read, _READ_RADIUS, _TRUE_RADIUS)) if read < _READ_RADIUS[-1] else read
-    radius *= read / _READ_RADIUS[0] if read < _READ_RADIUS[0] else 1.0
+    if read >= _READ_RADIUS[-1]:
+        radius = read
+    elif read <= _READ_RADIUS[0]:
+        radius = read * _TRUE_RADIUS[0] / _READ_RADIUS[0]
+    else:
+        radius = float(np.interp(read, _READ_RADIUS, _TRUE_RADIUS))
     return Defocus(radius=radius, depth=depth, zigzag=zigzag)
 
 
