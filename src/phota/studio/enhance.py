@@ -30,7 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from phota.studio.deblur import DEBLUR_BLUR, DEBLUR_DEPTH, DEBLUR_ZIGZAG, deconvolve, estimate_defocus
+from phota.studio.deblur import (
+    DEBLUR_BLUR,
+    DEBLUR_DEPTH,
+    DEBLUR_DEPTH_SOFT,
+    DEBLUR_SOFT,
+    DEBLUR_ZIGZAG,
+    deconvolve,
+    estimate_defocus,
+)
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
 F32 = NDArray[np.float32]
@@ -1240,14 +1248,18 @@ def _deblur(work: U8, steer: EnhanceSteer, cleaned: float) -> tuple[U8, float, f
     gate = min(1.0, steer.strength) * (1.0 - min(1.0, cleaned))
     if gate <= 0.02:
         return work, 0.0, 0.0
-    blur = _smoothstep(estimate_blur(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)), *DEBLUR_BLUR)
+    ratio = estimate_blur(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+    blur = _smoothstep(ratio, *DEBLUR_BLUR)
     if blur * gate <= 0.02:
         return work, 0.0, 0.0
     lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
     found = estimate_defocus(np.asarray(lin @ LUMA_LIN, np.float32))
     if found is None:
         return work, 0.0, 0.0
-    amount = blur * gate * _smoothstep(found.depth, *DEBLUR_DEPTH) * (1.0 - _smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
+    # A frame far softer than any sharp photo (DEBLUR_SOFT) needs a shallower peak: large discs read shallow.
+    soft = _smoothstep(ratio, *DEBLUR_SOFT)
+    lo, hi = (a + (b - a) * soft for a, b in zip(DEBLUR_DEPTH, DEBLUR_DEPTH_SOFT, strict=True))
+    amount = blur * gate * _smoothstep(found.depth, lo, hi) * (1.0 - _smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
     if amount <= 0.02:
         return work, 0.0, 0.0
     sharp = linear_to_srgb(deconvolve(lin, found.radius, amount))
