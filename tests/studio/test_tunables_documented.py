@@ -1,0 +1,41 @@
+"""Every tunable of the studio engines has a row in docs/enhance.md's tables: a new threshold without one
+fails here (the docs promise every tunable threshold explained)."""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import pytest
+
+from phota.studio import deblur, enhance, remix
+from tests.conftest import ROOT
+
+
+def _tunables(module: ModuleType) -> list[str]:
+    # Module-level UPPER_CASE numbers and tuples of numbers are the tunables; arrays and tables are data.
+    return [
+        name
+        for name, value in vars(module).items()
+        if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)
+        and not isinstance(value, bool)
+        and isinstance(value, int | float | tuple)
+    ]
+
+
+def _undocumented(module: ModuleType) -> list[str]:
+    page = (ROOT / "docs" / "enhance.md").read_text()
+    rows = "\n".join(line for line in page.splitlines() if line.startswith("| `"))
+    return [name for name in _tunables(module) if f"`{name}`" not in rows]
+
+
+@pytest.mark.parametrize("module", [enhance, deblur, remix], ids=lambda m: m.__name__)
+def test_every_tunable_has_a_row_in_the_enhance_page(module: ModuleType) -> None:
+    assert len(_tunables(module)) >= 10  # the reading finds the constants at all
+    assert _undocumented(module) == []
+
+
+def test_an_undocumented_threshold_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Negative control: a new threshold the page does not name fails the check.
+    monkeypatch.setattr(deblur, "DEBLUR_NEW_GATE", (0.1, 0.2), raising=False)
+    assert _undocumented(deblur) == ["DEBLUR_NEW_GATE"]
