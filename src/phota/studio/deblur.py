@@ -60,7 +60,8 @@ DEBLUR_ZIGZAG = (1.9, 2.2)
 # Wiener noise-to-signal ratio: lower restores more and rings more. With the true radius, over all 78 TUNE
 # defocus copies: 0.003 SSIM 0.946 / ΔE 1.44, 0.01 0.951 / 1.14, 0.03 0.944 / 1.22 (no-op 0.918 / 1.27).
 DEBLUR_NSR = 0.01
-# Linear luminance under which the restored contrast is shared out rather than multiplied (see deconvolve):
+# Linear luminance under which the restored ratio is damped towards 1 (see deconvolve; a ratio of two small
+# numbers is noise):
 # over all 78 TUNE defocus copies 0.0005 SSIM 0.9386 / ΔE 1.793, 0.002 0.9393 / 1.782, 0.006 0.9400 / 1.774,
 # 0.02 0.9396 / 1.773. Lower: noise in the shadows multiplied; higher: dark colours lose their saturation.
 DEBLUR_DARK = 0.006
