@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus
+from bench.degrade import defocus, disc_kernel
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -117,12 +117,11 @@ def test_a_deconvolved_dim_colour_keeps_its_weak_channels() -> None:
     x = np.linspace(0.0, 1.0, 256, dtype=np.float32)
     bars = np.where(np.sin(x * 40.0) > 0, 1.0, 0.25)[None, :] * np.ones((256, 1), np.float32)
     lin = np.stack([0.12 * bars, 0.012 * bars, 0.006 * bars], axis=-1).astype(np.float32)
-    blurred = cv2.filter2D(lin, -1, deblur.disc_psf(3.0), borderType=cv2.BORDER_REFLECT)
+    blurred = cv2.filter2D(lin, -1, disc_kernel(3.0), borderType=cv2.BORDER_REFLECT)  # the bench's disc
     sharp = deblur.deconvolve(blurred, 3.0, 1.0)
-    edges = np.abs(np.diff(bars, axis=1)) > 0
     assert np.abs(np.diff(sharp[..., 0], axis=1)).mean() > np.abs(np.diff(blurred[..., 0], axis=1)).mean()
-    weak = sharp[:, 1:, 1][edges]
-    assert weak.min() > 0.0005, weak.min()
+    # The weakest channel (blue, 0.0015-0.006 in the input) stays lit everywhere; added detail takes it to 0.
+    assert sharp[..., 2].min() > 0.001, sharp[..., 2].min()
     # Chromaticity (G/R) within a few per cent of the input's everywhere R is lit: the additive version
     # fails here, its weak channels' share swinging with every restored edge.
     lit = sharp[..., 0] > 0.01
