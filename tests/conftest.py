@@ -175,19 +175,27 @@ def auth(key: str) -> dict[str, str]:
 
 
 class PhotoServer:
-    """A real HTTP server on 127.0.0.1 serving the shared photos (training takes URLs only)."""
+    """A real HTTP server on 127.0.0.1 serving the shared photos (training takes URLs only). With
+    ``delay_s`` every response waits that long first: a slow origin, so a test can act while a
+    training's photos are certainly still in flight instead of racing a fast machine."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         import functools
         import http.server
         import threading
+        import time
 
         class Server(http.server.ThreadingHTTPServer):
             # The default listen backlog of 5 drops the SYNs of a training set's parallel
             # fetches, and the client retries only after a second.
             request_queue_size = 64
 
-        handler = functools.partial(_QuietHandler, directory=str(photos_dir()))
+        class Handler(_QuietHandler):
+            def do_GET(self) -> None:
+                time.sleep(delay_s)
+                super().do_GET()
+
+        handler = functools.partial(Handler, directory=str(photos_dir()))
         self.httpd = Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -158,17 +158,20 @@ def test_requests_are_answered_while_a_profile_trains(
     assert max(latencies) < 0.5, sorted(latencies)[-5:]
 
 
-def test_training_survives_kill_9(env: dict[str, str], photo_server: PhotoServer) -> None:
+def test_training_survives_kill_9(env: dict[str, str]) -> None:
     env = {**env, "PHOTA_PROFILE_ADD_WAIT_S": "0"}
+    # Each photo takes 3 s to arrive: at the kill the worker is certainly still fetching (a fast
+    # machine had finished all eleven inside a fixed 0.5 s wait).
+    slow_photos = PhotoServer(delay_s=3.0)
     server = Server(env, free_port())
     server.start()
     try:
         key = cli(env, "keys", "create", "--account", "k9").strip()
         h = {"X-API-Key": key}
-        urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:11]]
+        urls = [slow_photos.url(n) for n in identity_photos("dlib_john_savage")[:11]]
         add = httpx.post(f"{server.base}/v1/phota/profiles/add", json={"image_urls": urls}, headers=h, timeout=60)
         pid = add.json()["profile_id"]
-        time.sleep(0.5)  # the worker has claimed the job and is analysing photos
+        time.sleep(0.5)  # the worker has claimed the job and is waiting on the photos
         status = httpx.get(f"{server.base}/v1/phota/profiles/{pid}/status", headers=h).json()["status"]
         server.kill9()
         assert status in ("VALIDATING", "QUEUING", "IN_PROGRESS"), status
@@ -177,6 +180,7 @@ def test_training_survives_kill_9(env: dict[str, str], photo_server: PhotoServer
         assert body["status"] == "READY", body
     finally:
         server.stop()
+        slow_photos.close()
 
 
 def test_paid_async_job_survives_kill_9_and_is_charged_once(env: dict[str, str]) -> None:
