@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus, disc_kernel
+from bench.degrade import defocus, disc_kernel, faded_print
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -135,3 +135,28 @@ def test_a_defocused_print_with_dim_colours_is_not_read_as_faded() -> None:
     params = measure(blurred)
     assert params.deblur > 0.9
     assert params.density == ((0.0, 1.0),) * 3, params.density
+
+
+@pytest.mark.parametrize("radius", [2.0, 2.5, 3.0])
+def test_blacks_the_blur_lifted_are_not_read_as_a_faded_print(radius: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    # df_p02_img27's deepest black (green, density 2.25) sits on FADE_LIFTED's edge; a disc lifts it (its
+    # darkest specks are small) and the deconvolution, held back in the shadows, leaves it lifted. The
+    # lifted-black test adds back what one more blur of the restored frame takes off (_blur_lift).
+    blurred = Image.fromarray(defocus(np.asarray(Image.open(photo_path("df_p02_img27.jpg")).convert("RGB")), radius))
+    params = measure(blurred)
+    assert params.deblur > 0.9
+    assert max(power for _, power in params.density) < 1.05, params.density
+    # Negative control: without the lift the same copy is stretched as a faded print.
+    monkeypatch.setattr(enhance, "_blur_lift", lambda lin, r: np.zeros(3))
+    assert max(power for _, power in measure(blurred).density) > 1.5
+
+
+def test_a_soft_faded_print_is_still_read_as_faded(portrait: np.ndarray) -> None:
+    # A faded print's blacks are broad areas that one more blur leaves where they are: a soft scan of one is
+    # deconvolved and still unfaded as the sharp scan is. The magenta dye lost little (8 %), so the green
+    # black sits near FADE_LIFTED: a lift 0.1 too high would already leave this print as it is.
+    faded = faded_print(portrait, (0.5, 0.08, 0.4), (0.0, 0.0, 0.1))  # the bench's print model
+    sharp = [power for _, power in measure(Image.fromarray(faded)).density]
+    soft = measure(Image.fromarray(defocus(faded, 3.0)))
+    assert soft.deblur > 0.9 and max(sharp) > 1.5
+    assert np.allclose([power for _, power in soft.density], sharp, atol=0.05), (soft.density, sharp)

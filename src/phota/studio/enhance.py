@@ -37,6 +37,7 @@ from phota.studio.deblur import (
     DEBLUR_SOFT,
     DEBLUR_ZIGZAG,
     deconvolve,
+    disc_psf,
     estimate_defocus,
 )
 
@@ -746,12 +747,16 @@ _NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
 
 
 def estimate_fade(
-    lin: F32, strength: float, balance: Callable[[], F32] | None = None
+    lin: F32,
+    strength: float,
+    balance: Callable[[], F32] | None = None,
+    blur_lift: NDArray[np.float64] | None = None,
 ) -> tuple[tuple[tuple[float, float], ...], float]:
     """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
     DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
     gate (0 = no fade). ``balance`` gives the white balance's log gains for ``lin``; it is asked for only
-    when the channels' ranges are far enough apart for a fade (see below)."""
+    when the channels' ranges are far enough apart for a fade (see below). ``blur_lift`` is how far a
+    defocus that was divided out had lifted each channel's black density (see _blur_lift)."""
     lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
@@ -768,7 +773,8 @@ def estimate_fade(
     # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
     # white alike, and a print whose dyes faded reads as having one deep black under its stain.
-    lifted = 1.0 - _smoothstep(float((d_black - gains).max()), *FADE_LIFTED)
+    lift = blur_lift if blur_lift is not None else np.zeros(3)
+    lifted = 1.0 - _smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
     # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
     # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
     # gain that lowers it says the cast raised it. Its range is read opened by that much, or a cast that
@@ -786,6 +792,23 @@ def estimate_fade(
         pw = 1.0 + (float(power[c]) - 1.0) * gate
         out.append((float(d_white[c] * pw - t_white) * gate, pw))
     return tuple(out), gate
+
+
+def _blur_lift(lin: F32, radius: float) -> NDArray[np.float64]:
+    """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density (DENSITY_PCT):
+    an estimate of how far the defocus that was divided out had lifted it. The deconvolution is held back in
+    the shadows (DEBLUR_DARK), so small dark features (pupils, a pattern's dark specks) stay as the blur left
+    them; blurring the restored frame once more moves their percentile by about as much again. A faded
+    print's blacks are broad areas that a blur leaves where they are."""
+    if radius < 0.5:
+        return np.zeros(3)
+    blurred = cv2.filter2D(lin, -1, disc_psf(radius), borderType=cv2.BORDER_REFLECT)
+    out = []
+    for c in range(3):
+        before = _percentile(lin[..., c], DENSITY_PCT[0])
+        after = _percentile(blurred[..., c], DENSITY_PCT[0])
+        out.append(max(0.0, float(np.log10(max(after, 1e-4) / max(before, 1e-4)))))
+    return np.array(out)
 
 
 def _density_map(lin: F32, density: tuple[tuple[float, float], ...]) -> F32:
@@ -887,9 +910,11 @@ def analyse(
     blockiness: float = 1.0,
     deblock: float = 0.0,
     unsmoothed: U8 | None = None,
+    defocus_radius: float = 0.0,
 ) -> EnhanceParams:
     """Infer the corrections from the (already denoised / deblocked) working image. ``unsmoothed`` is that
-    image before deblocking, when it was deblocked: the dye-fade reading is taken from it (see below)."""
+    image before deblocking, when it was deblocked: the dye-fade reading is taken from it (see below).
+    ``defocus_radius`` is the disc (working pixels) divided out of ``work``, 0 if none."""
     strength = min(1.0, steer.strength)
     proxy = _proxy(work)
     lin = np.asarray(cv2.LUT(proxy, _SRGB_TO_LIN), np.float32)
@@ -914,8 +939,13 @@ def analyse(
         fade_lin = np.asarray(cv2.LUT(_proxy(unsmoothed), _SRGB_TO_LIN), np.float32)
         if va or vb:
             fade_lin = fade_lin * _vignette_map(fade_lin.shape[:2], va, vb)[..., None]
+    # A deconvolved frame's blacks are partly still the blur's: the lifted-black test reads them as they were.
+    lift = _blur_lift(fade_lin, defocus_radius * fade_lin.shape[1] / work.shape[1])
     density, fade = estimate_fade(
-        fade_lin, strength, lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength)
+        fade_lin,
+        strength,
+        lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength),
+        lift,
     )
     if fade > 0.0:
         lin = _density_map(lin, density)
@@ -1236,7 +1266,7 @@ def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: En
     elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
     work, radius, deblur = _deblur(work, steer, denoise + deblock)
-    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed)
+    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed, radius)
     return work, replace(params, defocus_radius=radius, deblur=deblur)
 
 
