@@ -466,6 +466,29 @@ def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
     assert lum[0] < lum[1] < lum[2] - 10
 
 
+def test_a_dark_face_under_a_lamp_is_brightened(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stops under through the bench's camera curve, with a lamp in the corner (1 % of the frame, white):
+    the highlights read as well exposed, the face at a skin median far under any lit face's."""
+    from phota.studio import enhance
+
+    dark = exposure(photo, -2.0)
+    dark[8:48, 8:58] = 255
+    y = _lin(dark) @ [0.2126, 0.7152, 0.0722]
+    assert np.log(0.85 / np.percentile(y, 99.5)) < 0  # the highlights alone ask for nothing
+    assert np.median(y[FACE[1] : FACE[3], FACE[0] : FACE[2]]) < enhance.UNDER_FACE_DARK[0]
+    out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert float(out.mean()) > float(dark.mean()) + 40
+    # Negative controls: the same lamp over the lit face is left alone; without the dark-face evidence the
+    # under-exposed copy is too.
+    lit = photo.copy()
+    lit[8:48, 8:58] = 255
+    kept = np.asarray(enhance_image(Image.fromarray(lit), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(kept.mean()) - float(lit.mean())) < 1.0
+    monkeypatch.setattr(enhance, "UNDER_FACE_DARK", (0.0, 1e-6))
+    left = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(left.mean()) - float(dark.mean())) < 1.0
+
+
 def test_a_dark_skinned_face_with_bright_highlights_does_not_pull_exposure_up() -> None:
     """Skin brightness depends on the complexion as much as on the exposure. A well exposed dark-skinned
     face reads dim, but its teeth and eyes' whites are near white, so the face adds little brightening to

@@ -187,6 +187,10 @@ EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 UNDER_GATE = (0.4, 0.8)  # log deficit of the highlights below the target over which brightening ramps in
 UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
+# Skin median linear luminance under which a face is evidence of under-exposure on its own: a few bright specks
+# (a specular, a lamp, clipped whites that were far over white) keep the highlights near the target while faces
+# sit at 0.01-0.03. Every clean TUNE face reads over 0.075 but one dim, dark-skinned portrait (0.033).
+UNDER_FACE_DARK = (0.02, 0.035)
 # Frame median linear luminance over which brightening fades out, unless the veil step found the blacks lifted:
 # dim highlights over normal mid-tones and a deep black are a scene without a white object in it, not an
 # under-exposure (TUNE under-exposed copies that are brightened read 0-0.09; a held-out close-up of a tabby
@@ -976,15 +980,19 @@ def analyse(
     face_med = _percentile(face_y, 50) if face_y is not None else 0.0
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
-    if deficit > 0:
-        full = _scene_log_gain(p_hi, EXPOSURE_TARGET)
-        under = _smoothstep(deficit, *UNDER_GATE) * strength
-        under *= 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * (1.0 - min(1.0, vgate2))
+    # Faces far darker than any lit face are under-exposed whatever a few bright specks (a lamp, a window, a
+    # specular) say of the highlights; the frame's median still vetoes it (UNDER_MED, below).
+    dark_face = 1.0 - _smoothstep(max(face_med, 1e-3), *UNDER_FACE_DARK) if face_y is not None else 0.0
+    if deficit > 0 or dark_face > 0:
+        full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
+        lit_mid = 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * (1.0 - min(1.0, vgate2))
+        under = _smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
             # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
             skin_med = max(face_med, 1e-3)
             under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
+            under = max(under, dark_face * strength * lit_mid)
             if skin_med < SKIN_TARGET:
                 to_skin = _scene_log_gain(skin_med, SKIN_TARGET)
                 # Skin's brightness depends on the complexion as much as on the exposure: a well exposed dark
