@@ -754,13 +754,14 @@ def estimate_fade(
     lin: F32,
     strength: float,
     balance: Callable[[], F32] | None = None,
-    blur_lift: NDArray[np.float64] | None = None,
+    blur_lift: Callable[[], NDArray[np.float64]] | None = None,
 ) -> tuple[tuple[tuple[float, float], ...], float]:
     """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
     DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
     gate (0 = no fade). ``balance`` gives the white balance's log gains for ``lin``; it is asked for only
-    when the channels' ranges are far enough apart for a fade (see below). ``blur_lift`` is how far a
-    defocus that was divided out had lifted each channel's black density (see _blur_lift)."""
+    when the channels' ranges are far enough apart for a fade (see below). ``blur_lift`` gives how far a
+    defocus that was divided out had lifted each channel's black density (see _blur_lift), asked for
+    only then too."""
     lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
@@ -777,7 +778,7 @@ def estimate_fade(
     # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
     # white alike, and a print whose dyes faded reads as having one deep black under its stain.
-    lift = blur_lift if blur_lift is not None else np.zeros(3)
+    lift = blur_lift() if blur_lift is not None else np.zeros(3)
     lifted = 1.0 - _smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
     # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
     # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
@@ -944,12 +945,12 @@ def analyse(
         if va or vb:
             fade_lin = fade_lin * _vignette_map(fade_lin.shape[:2], va, vb)[..., None]
     # A deconvolved frame's blacks are partly still the blur's: the lifted-black test reads them as they were.
-    lift = _blur_lift(fade_lin, defocus_radius * fade_lin.shape[1] / work.shape[1])
+    disc = defocus_radius * fade_lin.shape[1] / work.shape[1]
     density, fade = estimate_fade(
         fade_lin,
         strength,
         lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength),
-        lift,
+        lambda: _blur_lift(fade_lin, disc),
     )
     if fade > 0.0:
         lin = _density_map(lin, density)
@@ -982,7 +983,8 @@ def analyse(
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
     # Faces far darker than any lit face are under-exposed whatever a few bright specks (a lamp, a window, a
     # specular) say of the highlights; the frame's median still vetoes it (UNDER_MED, below).
-    dark_face = 1.0 - _smoothstep(max(face_med, 1e-3), *UNDER_FACE_DARK) if face_y is not None else 0.0
+    skin_med = max(face_med, 1e-3)
+    dark_face = 1.0 - _smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
     if deficit > 0 or dark_face > 0:
         full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
         lit_mid = 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * (1.0 - min(1.0, vgate2))
@@ -990,7 +992,6 @@ def analyse(
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
             # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
-            skin_med = max(face_med, 1e-3)
             under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
             under = max(under, dark_face * strength * lit_mid)
             if skin_med < SKIN_TARGET:
