@@ -489,6 +489,25 @@ def test_a_dark_face_under_a_lamp_is_brightened(photo: np.ndarray, monkeypatch: 
     assert abs(float(left.mean()) - float(dark.mean())) < 1.0
 
 
+def test_a_face_in_the_cameras_shoulder_is_darkened(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One stop over through the bench's camera curve: its shoulder compresses before the sensor clips, so
+    little of the frame is near white, but the skin has climbed towards the face's own highlights."""
+    from phota.studio import enhance
+
+    over = exposure(photo, 1.0)
+    y = _lin(over) @ [0.2126, 0.7152, 0.0722]
+    assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # the clipped share alone asks for nothing
+    out = np.asarray(enhance_image(Image.fromarray(over), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert float(out.mean()) < float(over.mean()) - 25
+    assert abs(float(out.mean()) - float(photo.mean())) < 12  # back near the photo as it was taken
+    # Negative controls: the photo as taken is left alone; without the flat-face evidence so is the copy.
+    kept = np.asarray(enhance_image(Image.fromarray(photo), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(kept.mean()) - float(photo.mean())) < 1.0
+    monkeypatch.setattr(enhance, "OVER_FACE_FLAT", (2.0, 3.0))
+    left = np.asarray(enhance_image(Image.fromarray(over), faces=[FACE], long_side=photo.shape[0]), np.uint8)
+    assert abs(float(left.mean()) - float(over.mean())) < 1.0
+
+
 def test_a_dark_skinned_face_with_bright_highlights_does_not_pull_exposure_up() -> None:
     """Skin brightness depends on the complexion as much as on the exposure. A well exposed dark-skinned
     face reads dim, but its teeth and eyes' whites are near white, so the face adds little brightening to

@@ -212,6 +212,15 @@ OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this ra
 OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
 OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
 OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
+# A face pushed into the camera's shoulder loses its contrast to its own highlights: the skin median climbs
+# towards the face's 99th percentile (FACE_HI_PCT), which the shoulder holds near white. The ratio of the two
+# over which that is over-exposure evidence, and the skin median it needs as well. Clean TUNE faces with a skin
+# median over 0.4 read at most 0.58 (0.53 off a white backdrop), dimmer ones up to 0.61, copies of the other
+# families up to 0.66 (faded prints, skin at 0.41); most over-exposed faces 0.6-0.9. Lower: bright studio skin
+# is darkened ((0.55, 0.68) with the skin ramp from 0.33: clean ΔE 0.629 -> 0.689); higher: fewer over-exposed
+# faces are darkened ((0.62, 0.75): TUNE over-exposed ΔE 12.38 instead of 11.60).
+OVER_FACE_FLAT = (0.58, 0.7)
+OVER_FACE_FLAT_MED = (0.4, 0.5)
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
@@ -1021,6 +1030,10 @@ def analyse(
         over = _smoothstep(clipped, *OVER_CLIP) * skin_over * strength
         # Skin far brighter than lit skin ever reads is blown whether or not much of the frame clips.
         over = max(over, _smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
+        # A bright face that has lost its contrast to its own highlights sits in the shoulder (OVER_FACE_FLAT),
+        # however little of the frame clips: the camera curve compresses before the sensor clips.
+        flat = _smoothstep(med / max(_percentile(face_y, FACE_HI_PCT), 1e-3), *OVER_FACE_FLAT)
+        over = max(over, flat * _smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
