@@ -508,6 +508,27 @@ def test_a_face_in_the_cameras_shoulder_is_darkened(photo: np.ndarray, monkeypat
     assert abs(float(left.mean()) - float(over.mean())) < 1.0
 
 
+def test_an_over_exposed_scene_without_faces_is_darkened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A landscape one stop over through the bench's camera curve: almost nothing clips, but the shoulder has
+    packed 14 % of the frame into near white (OVER_NEAR_WHITE) over a bright median."""
+    from phota.studio import enhance
+
+    im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
+    scene = np.asarray(im.resize((512, round(512 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
+    over = exposure(scene, 1.0)
+    y = _lin(over) @ [0.2126, 0.7152, 0.0722]
+    assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # clipped pixels alone ask for nothing
+    out = np.asarray(enhance_image(Image.fromarray(over), long_side=512), np.uint8)
+    assert float(out.mean()) < float(over.mean()) - 40
+    assert abs(float(out.mean()) - float(scene.mean())) < 10
+    # Negative controls: the scene as taken is left alone; counting only clipped pixels leaves the copy too.
+    kept = np.asarray(enhance_image(Image.fromarray(scene), long_side=512), np.uint8)
+    assert abs(float(kept.mean()) - float(scene.mean())) < 1.0
+    monkeypatch.setattr(enhance, "OVER_NEAR_WHITE", 0.93)
+    left = np.asarray(enhance_image(Image.fromarray(over), long_side=512), np.uint8)
+    assert abs(float(left.mean()) - float(over.mean())) < 1.0
+
+
 def test_a_dark_skinned_face_with_bright_highlights_does_not_pull_exposure_up() -> None:
     """Skin brightness depends on the complexion as much as on the exposure. A well exposed dark-skinned
     face reads dim, but its teeth and eyes' whites are near white, so the face adds little brightening to
