@@ -209,6 +209,9 @@ MAX_EXPOSURE_LOG = 3.0  # cap on the brightening (log scene gain; 3.0 = 20x)
 CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
 OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
 OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
+OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
+OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
+OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
 # Without faces, the linear luminance over which a pixel counts towards OVER_CLIP's share: a camera's shoulder
 # compresses an over-exposed frame's highlights into 0.7-0.93 long before the sensor clips (over-exposed TUNE
 # copies: a median 1.4 % of the frame over 0.93). With faces the skin is the evidence and 0.93 (clipped) stays:
@@ -216,9 +219,6 @@ OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this ra
 # (warm ΔE +0.012, vignetting +0.017 over all 78 TUNE photos). 0.6 or 0.8: TUNE over-exposed 11.38 / 11.56
 # against 11.39, and 0.6 darkens a clean frame (good 0.629 -> 0.634).
 OVER_NEAR_WHITE = 0.7
-OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
-OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
-OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
 # A face pushed into the camera's shoulder loses its contrast to its own highlights: the skin median climbs
 # towards the face's 99th percentile (FACE_HI_PCT), which the shoulder holds near white. The ratio of the two
 # over which that is over-exposure evidence, and the skin median it needs as well. Clean TUNE faces with a skin
