@@ -147,7 +147,7 @@ def test_blacks_the_blur_lifted_are_not_read_as_a_faded_print(radius: float, mon
     assert params.deblur > 0.9
     assert max(power for _, power in params.density) < 1.05, params.density
     # Negative control: without the lift the same copy is stretched as a faded print.
-    monkeypatch.setattr(enhance, "_blur_lift", lambda lin, r: np.zeros(3))
+    monkeypatch.setattr(enhance, "_blur_lift", lambda lin, r, blacks: np.zeros(3))
     assert max(power for _, power in measure(blurred).density) > 1.5
 
 

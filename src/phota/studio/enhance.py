@@ -770,14 +770,14 @@ def estimate_fade(
     lin: F32,
     strength: float,
     balance: Callable[[], F32] | None = None,
-    blur_lift: Callable[[], NDArray[np.float64]] | None = None,
+    blur_lift: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> tuple[tuple[tuple[float, float], ...], float]:
     """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
     DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
     gate (0 = no fade). ``balance`` gives the white balance's log gains for ``lin``; it is asked for only
     when the channels' ranges are far enough apart for a fade (see below). ``blur_lift`` gives how far a
-    defocus that was divided out had lifted each channel's black density (see _blur_lift), asked for
-    only then too."""
+    defocus that was divided out had lifted each channel's black density from the blacks read here (see
+    _blur_lift), asked for only then too."""
     lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
     hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
     d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
@@ -794,7 +794,7 @@ def estimate_fade(
     # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
     # white alike, and a print whose dyes faded reads as having one deep black under its stain.
-    lift = blur_lift() if blur_lift is not None else np.zeros(3)
+    lift = blur_lift(lo) if blur_lift is not None else np.zeros(3)
     lifted = 1.0 - _smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
     # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
     # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
@@ -815,9 +815,10 @@ def estimate_fade(
     return tuple(out), gate
 
 
-def _blur_lift(lin: F32, radius: float) -> NDArray[np.float64]:
-    """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density (DENSITY_PCT):
-    an estimate of how far the defocus that was divided out had lifted it. The deconvolution is held back in
+def _blur_lift(lin: F32, radius: float, blacks: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density from ``blacks``
+    (the channels' DENSITY_PCT blacks as already read from ``lin``): an estimate of how far the defocus that
+    was divided out had lifted it. The deconvolution is held back in
     the shadows (DEBLUR_DARK), so small dark features (pupils, a pattern's dark specks) stay as the blur left
     them; blurring the restored frame once more moves their percentile by about as much again. A faded
     print's blacks are broad areas that a blur leaves where they are."""
@@ -826,9 +827,8 @@ def _blur_lift(lin: F32, radius: float) -> NDArray[np.float64]:
     blurred = cv2.filter2D(lin, -1, disc_psf(radius), borderType=cv2.BORDER_REFLECT)
     out = []
     for c in range(3):
-        before = _percentile(lin[..., c], DENSITY_PCT[0])
         after = _percentile(blurred[..., c], DENSITY_PCT[0])
-        out.append(max(0.0, float(np.log10(max(after, 1e-4) / max(before, 1e-4)))))
+        out.append(max(0.0, float(np.log10(max(after, 1e-4) / max(float(blacks[c]), 1e-4)))))
     return np.array(out)
 
 
@@ -966,7 +966,7 @@ def analyse(
         fade_lin,
         strength,
         lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength),
-        lambda: _blur_lift(fade_lin, disc),
+        lambda blacks: _blur_lift(fade_lin, disc, blacks),
     )
     if fade > 0.0:
         lin = _density_map(lin, density)
@@ -995,6 +995,8 @@ def analyse(
     # The faces' luminance, read by both the under- and the over-exposure evidence.
     face_y = y[skin] if skin is not None and skin.sum() >= 50 else None
     face_med = _percentile(face_y, 50) if face_y is not None else 0.0
+    # The face's own highlights (teeth, the whites of the eyes, speculars): near white whatever the complexion.
+    face_top = max(_percentile(face_y, FACE_HI_PCT), 1e-3) if face_y is not None else 1e-3
     exposure = 0.0
     deficit = float(np.log(EXPOSURE_TARGET / p_hi))
     # Faces far darker than any lit face are under-exposed whatever a few bright specks (a lamp, a window, a
@@ -1016,8 +1018,7 @@ def analyse(
                 # face reads as dim as an under-exposed light one. The face's own highlights (the whites of
                 # the eyes, teeth, speculars) are near white whatever the complexion, so the skin may pull
                 # exposure only as far as they allow (FACE_HI_PCT).
-                face_hi = min(max(_percentile(face_y, FACE_HI_PCT), 1e-3), 0.99)
-                to_face_hi = _scene_log_gain(face_hi, FACE_HI_TARGET)
+                to_face_hi = _scene_log_gain(min(face_top, 0.99), FACE_HI_TARGET)
                 full = max(full, min(to_skin, max(to_face_hi, 0.0)))
         exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > OVER_NEAR_WHITE).mean())  # the shoulder's near-white share, clipped or not
@@ -1039,7 +1040,7 @@ def analyse(
         over = max(over, _smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
         # A bright face that has lost its contrast to its own highlights sits in the shoulder (OVER_FACE_FLAT),
         # however little of the frame clips: the camera curve compresses before the sensor clips.
-        flat = _smoothstep(med / max(_percentile(face_y, FACE_HI_PCT), 1e-3), *OVER_FACE_FLAT)
+        flat = _smoothstep(med / face_top, *OVER_FACE_FLAT)
         over = max(over, flat * _smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
     else:
         med = _percentile(y, 50)
