@@ -203,7 +203,8 @@ class S3Path:
     """One process's network path to the object store: a TCP relay that can stall or refuse.
 
     ``hold()`` stops moving bytes (a request in flight waits, as on a partitioned network);
-    ``refuse()`` resets every connection; ``open()`` restores the path. SigV4 signs the Host
+    ``hold_at(match)`` does so just before the first request whose first line ``match`` accepts,
+    and sets ``held``; ``refuse()`` resets every connection; ``open()`` restores the path. SigV4 signs the Host
     header the client sent, which the relay passes through unchanged.
     """
 
@@ -216,10 +217,27 @@ class S3Path:
         self.flowing.set()
         self.refusing = False
         self.closed = False
+        self.trap: Callable[[bytes], bool] | None = None
+        self.held = threading.Event()
+        self.trap_lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def hold(self) -> None:
         self.flowing.clear()
+
+    def hold_at(self, match: Callable[[bytes], bool]) -> None:
+        """Hold the path at a known point of a process's work, not wherever it happens to be."""
+        self.held.clear()
+        self.trap = match
+
+    def _springs(self, data: bytes) -> bool:
+        with self.trap_lock:
+            if self.trap is None or not self.trap(data.split(b"\r\n", 1)[0]):
+                return False
+            self.trap = None
+            self.flowing.clear()
+            self.held.set()
+            return True
 
     def refuse(self) -> None:
         self.refusing = True
@@ -259,6 +277,10 @@ class S3Path:
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is client and self._springs(data):
+                        self.flowing.wait()  # the request waits for the path to open, as on a partition
+                        if self.refusing or self.closed:
+                            return
                     pair[sock].sendall(data)
 
 

@@ -252,10 +252,11 @@ def test_sigkill_of_the_training_worker_mid_training_trains_the_profile_elsewher
 ) -> None:
     h = paid_key(cluster.env, "killed-training", usd="20")
     urls = [photo_server.url(n) for n in identity_photos("dlib_john_savage")[:6]]
+    # The train step reads validation's faces from the bucket first (then photos in, crops and picture
+    # out): its path stalls on that read, so the kill lands mid-training however fast training runs.
+    cluster.paths["training"].hold_at(lambda line: line.startswith(b"GET ") and b"/faces.npz" in line)
     pid = add_profile(cluster.a.base, h, urls)
-    eventually(lambda: profile_status(db, pid) == "IN_PROGRESS", 120, "the train step to start")
-    # The train step now needs the bucket (photos in, crops and picture out): stall its path, then kill.
-    cluster.paths["training"].hold()
+    assert cluster.paths["training"].held.wait(120), "the train step never read the stored faces"
     cluster.workers["training"].kill9()
     assert profile_status(db, pid) == "IN_PROGRESS"  # killed before the end of training
     assert profile_jobs(db, pid)["train"]["status"] == "running"
