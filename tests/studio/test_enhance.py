@@ -8,7 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus, exposure, faded_print, wrong_white_balance
+from bench.degrade import defocus, exposure, faded_print, haze, wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
@@ -510,6 +510,65 @@ def test_a_face_in_the_cameras_shoulder_is_darkened(photo: np.ndarray, monkeypat
     monkeypatch.setattr(enhance, "OVER_FACE_FLAT", (2.0, 3.0))
     left = np.asarray(enhance_image(Image.fromarray(over), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(left.mean()) - float(over.mean())) < 1.0
+
+
+def _face_range(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float]:
+    """Median linear luminance of a face box's central part, and its log range from the 5th to the 99th
+    percentile (the toe's shadows to the face's own highlights)."""
+    left, top, right, bottom = box
+    w, h = right - left, bottom - top
+    y = _lin(rgb[top + h // 5 : bottom - h // 5, left + w // 5 : right - w // 5]) @ [0.2126, 0.7152, 0.0722]
+    return float(np.median(y)), float(np.log(np.percentile(y, 99) / max(np.percentile(y, 5), 1e-4)))
+
+
+def test_a_face_squeezed_from_both_ends_is_darkened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One stop over through the bench's camera curve on a portrait whose skin stays well under its own
+    highlights (so the flat-face reading asks for little): the toe has lifted the face's shadows and the
+    shoulder pressed its skin up, and that squeezed range is the evidence (OVER_FACE_RANGE)."""
+    from phota.studio import enhance
+
+    im = Image.open(photo_path("obama_obama1.jpg")).convert("RGB")
+    scene = np.asarray(im.resize((740, round(740 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
+    face = (284, 119, 472, 306)
+    over = exposure(scene, 1.0)
+    clean_med, clean_range = _face_range(scene, face)
+    over_med, over_range = _face_range(over, face)
+    assert over_med > 2 * clean_med and over_range < clean_range - 0.5  # brighter and squeezed
+    out = np.asarray(enhance_image(Image.fromarray(over), faces=[face], long_side=740), np.uint8)
+    assert float(out.mean()) < float(over.mean()) - 30
+    assert abs(float(out.mean()) - float(scene.mean())) < 20  # back near the photo as it was taken
+    # Negative controls: the photo as taken is left alone; without the squeezed-range evidence, the copy is
+    # barely darkened (the other readings see a face only partly in the shoulder).
+    kept = np.asarray(enhance_image(Image.fromarray(scene), faces=[face], long_side=740), np.uint8)
+    assert abs(float(kept.mean()) - float(scene.mean())) < 1.0
+    monkeypatch.setattr(enhance, "OVER_FACE_RANGE", (-2.0, -1.0))
+    left = np.asarray(enhance_image(Image.fromarray(over), faces=[face], long_side=740), np.uint8)
+    assert float(left.mean()) > float(over.mean()) - 10
+
+
+def test_a_face_a_veil_squeezed_is_not_read_as_over_exposed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Haze squeezes a face from below as over-exposure does (airlight lifts its shadows). When the veil step
+    has lifted the frame, the squeezed range is the veil's, and the squeezed-range evidence adds nothing."""
+    from phota.studio import enhance
+
+    scene = np.asarray(Image.open(photo_path("df_p01_img10.jpg")).convert("RGB"), np.uint8)
+    face = (90, 162, 307, 379)
+    hazy = haze(scene, 0.85, 0.6, (0.835, 0.84, 0.845))
+
+    def mean_out(**patch: object) -> float:
+        with monkeypatch.context() as m:
+            for name, value in patch.items():
+                m.setattr(enhance, name, value)
+            out = enhance_image(Image.fromarray(hazy), faces=[face], long_side=max(scene.shape[:2]))
+            return float(np.asarray(out, np.float32).mean())
+
+    off = (-2.0, -1.0)  # OVER_FACE_RANGE that no face reads under
+    dehazed = mean_out()
+    assert dehazed < float(hazy.mean()) - 10  # the veil was taken out
+    assert dehazed == mean_out(OVER_FACE_RANGE=off)  # and the squeezed face did not darken the frame
+    # Not a vacuous control: with the veil left unread, the same squeezed face would darken it by 9 levels.
+    unread = (5.0, 6.0)
+    assert mean_out(VEIL_GATE=unread) < mean_out(VEIL_GATE=unread, OVER_FACE_RANGE=off) - 5
 
 
 def test_an_over_exposed_scene_without_faces_is_darkened(monkeypatch: pytest.MonkeyPatch) -> None:

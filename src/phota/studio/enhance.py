@@ -228,6 +228,14 @@ OVER_NEAR_WHITE = 0.7
 # faces are darkened ((0.62, 0.75): TUNE over-exposed ΔE 12.38 instead of 11.60).
 OVER_FACE_FLAT = (0.58, 0.7)
 OVER_FACE_FLAT_MED = (0.4, 0.5)
+# A bright face squeezed from both ends is over-exposed too: the toe lifted its shadows (pupils, nostrils,
+# brows: the FACE_LO_PCT percentile of the skin region) while the shoulder held its highlights. Under a
+# natural-log range of OVER_FACE_RANGE from those shadows to the face's highlights (FACE_HI_PCT), with the
+# skin median over OVER_FACE_RANGE_MED, the face counts as evidence. Clean TUNE faces with skin over 0.38
+# read 3.0-4.4; half the TUNE over-exposed faces read under 2.6.
+FACE_LO_PCT = 5.0
+OVER_FACE_RANGE = (2.2, 2.8)
+OVER_FACE_RANGE_MED = (0.4, 0.5)
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
@@ -1042,6 +1050,12 @@ def analyse(
         # however little of the frame clips: the camera curve compresses before the sensor clips.
         flat = _smoothstep(med / face_top, *OVER_FACE_FLAT)
         over = max(over, flat * _smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
+        # A face squeezed from below as well (OVER_FACE_RANGE). Airlight squeezes a face the same way, so a
+        # frame the veil step lifted is exempt: what squeeze is left there is the veil's, not the exposure's.
+        face_lo = max(_percentile(face_y, FACE_LO_PCT), 1e-4)
+        squeezed = 1.0 - _smoothstep(float(np.log(face_top / face_lo)), *OVER_FACE_RANGE)
+        unveiled = 1.0 - min(1.0, vgate2)
+        over = max(over, squeezed * _smoothstep(med, *OVER_FACE_RANGE_MED) * (1.0 - backdrop) * unveiled * strength)
     else:
         med = _percentile(y, 50)
         over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
