@@ -986,6 +986,8 @@ def analyse(
     vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
+    # How far nothing lifted the frame's blacks: the exposure readings below trust lifted shadows only then.
+    unveiled = 1.0 - min(1.0, vgate2)
 
     # Luminance before white balance: the output keeps it (WB_LUMA_KEEP), so exposure is read from it.
     y_pre = np.clip(lin @ LUMA_LIN, 0, 1)
@@ -1014,7 +1016,7 @@ def analyse(
     dark_face = 1.0 - _smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
     if deficit > 0 or dark_face > 0:
         full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
-        lit_mid = 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * (1.0 - min(1.0, vgate2))
+        lit_mid = 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * unveiled
         under = _smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
@@ -1055,7 +1057,6 @@ def analyse(
         # frame the veil step lifted is exempt: what squeeze is left there is the veil's, not the exposure's.
         face_lo = max(_percentile(face_y, FACE_LO_PCT), 1e-4)
         squeezed = 1.0 - _smoothstep(float(np.log(face_top / face_lo)), *OVER_FACE_RANGE)
-        unveiled = 1.0 - min(1.0, vgate2)
         over = max(over, squeezed * _smoothstep(med, *OVER_FACE_RANGE_MED) * (1.0 - backdrop) * unveiled * strength)
     else:
         med = _percentile(y, 50)
