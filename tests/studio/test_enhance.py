@@ -38,6 +38,11 @@ def _lin(u8: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
+def _luminance(u8: np.ndarray) -> np.ndarray:
+    """Rec. 709 linear luminance of 8-bit sRGB."""
+    return _lin(u8) @ [0.2126, 0.7152, 0.0722]
+
+
 def _srgb8(lin: np.ndarray) -> np.ndarray:
     lin = np.clip(lin, 0, 1)
     s = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
@@ -445,7 +450,7 @@ def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> Non
     from phota.studio.enhance import UNDER_GATE
 
     dim = _srgb8(np.minimum(_lin(photo), 0.3))  # nothing in the frame brighter than the lit face ...
-    assert np.log(0.85 / np.percentile(_lin(dim) @ [0.2126, 0.7152, 0.0722], 99.5)) > UNDER_GATE[1]
+    assert np.log(0.85 / np.percentile(_luminance(dim), 99.5)) > UNDER_GATE[1]
     out = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(out.mean()) - float(dim.mean())) < 2.0  # ... but the face is lit: left as it is
     # Negative control: the same frame with an under-exposed face is brightened.
@@ -473,7 +478,7 @@ def test_a_dark_face_under_a_lamp_is_brightened(photo: np.ndarray, monkeypatch: 
 
     dark = exposure(photo, -2.0)
     dark[8:48, 8:58] = 255
-    y = _lin(dark) @ [0.2126, 0.7152, 0.0722]
+    y = _luminance(dark)
     assert np.log(0.85 / np.percentile(y, 99.5)) < 0  # the highlights alone ask for nothing
     assert np.median(y[FACE[1] : FACE[3], FACE[0] : FACE[2]]) < enhance.UNDER_FACE_DARK[0]
     out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
@@ -495,7 +500,7 @@ def test_a_face_in_the_cameras_shoulder_is_darkened(photo: np.ndarray, monkeypat
     from phota.studio import enhance
 
     over = exposure(photo, 1.0)
-    y = _lin(over) @ [0.2126, 0.7152, 0.0722]
+    y = _luminance(over)
     assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # the clipped share alone asks for nothing
     out = np.asarray(enhance_image(Image.fromarray(over), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(out.mean()) < float(over.mean()) - 25
@@ -517,7 +522,7 @@ def _face_range(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float,
     percentile (the toe's shadows to the face's own highlights)."""
     left, top, right, bottom = box
     w, h = right - left, bottom - top
-    y = _lin(rgb[top + h // 5 : bottom - h // 5, left + w // 5 : right - w // 5]) @ [0.2126, 0.7152, 0.0722]
+    y = _luminance(rgb[top + h // 5 : bottom - h // 5, left + w // 5 : right - w // 5])
     return float(np.median(y)), float(np.log(np.percentile(y, 99) / max(np.percentile(y, 5), 1e-4)))
 
 
@@ -580,7 +585,7 @@ def test_an_over_exposed_scene_without_faces_is_darkened(monkeypatch: pytest.Mon
     im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
     scene = np.asarray(im.resize((512, round(512 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
     over = exposure(scene, 1.0)
-    y = _lin(over) @ [0.2126, 0.7152, 0.0722]
+    y = _luminance(over)
     assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # clipped pixels alone ask for nothing
     out = np.asarray(enhance_image(Image.fromarray(over), long_side=512), np.uint8)
     assert float(out.mean()) < float(over.mean()) - 40
