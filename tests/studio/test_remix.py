@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
+from phota.studio import remix
 from phota.studio.remix import parse_remix_prompt, remix_image
+from tests.photos import photo_path
 
 
 def _scene(seed: int, tint: tuple[float, float, float], contrast: float) -> Image.Image:
@@ -100,3 +102,69 @@ def test_face_region_protected(pair: tuple[Image.Image, Image.Image]) -> None:
     la, lo = rgb2lab(a[t:b, x0:r] / 255)[..., 0], rgb2lab(out[t:b, x0:r] / 255)[..., 0]
     assert np.corrcoef(la.ravel(), lo.ravel())[0, 1] > 0.95
     assert np.abs(lo - la)[20:-20, 20:-20].mean() < 13.0
+
+
+def _toned_black_and_white(rgb: np.ndarray) -> np.ndarray:
+    """A toned black and white made here, not by the engine: Rec. 601 luma, warm highlights, cool shadows."""
+    y = (rgb.astype(np.float32) / 255) @ np.array([0.299, 0.587, 0.114], np.float32)
+    tone = y[..., None] * np.array([1.06, 1.0, 0.85]) + (1 - y[..., None]) * np.array([0.96, 1.0, 1.05])
+    return np.clip(y[..., None] * tone * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _colourfulness(rgb: np.ndarray) -> float:
+    """RMS a/b distance from the mean a/b of the pixels of like lightness: colour, not toning."""
+    lab = rgb2lab(rgb.astype(np.float64) / 255).reshape(-1, 3)
+    bins = np.clip(lab[:, 0] // 5, 0, 19).astype(int)
+    dev = sum(((lab[bins == b, 1:] - lab[bins == b, 1:].mean(0)) ** 2).sum() for b in np.unique(bins))
+    return float(np.sqrt(dev / len(lab)))
+
+
+def test_a_black_and_white_reference_gives_a_black_and_white_photo_faces_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A face chip, face box over most of the frame: the face protection used to keep the skin's colour
+    # there, and the "black and white" output came back a colour photo.
+    chip = np.asarray(Image.open(photo_path("dlib_John_Savage_000290_01099067.jpg")).convert("RGB"))
+    face = (20, 20, 130, 130)
+    other = np.asarray(Image.open(photo_path("df_p01_img1.jpg")).convert("RGB").resize((400, 600)))
+    mono_ref = Image.fromarray(_toned_black_and_white(other))
+    centre = (slice(35, 115), slice(35, 115))
+    before = _colourfulness(chip[centre])
+    assert before > 3.0  # the chip is a colour photo
+    out = np.asarray(remix_image(Image.fromarray(chip), mono_ref, faces=[face], long_side=300))
+    half = (slice(70, 230), slice(70, 230))  # the face box at the output's 2x scale
+    assert _colourfulness(out[half]) < 1.0 and _colourfulness(out) < 1.0
+    # The toning is the reference's: warm highlights (b* over 0 in the brightest tenth).
+    lab = rgb2lab(out.astype(np.float64) / 255).reshape(-1, 3)
+    assert lab[lab[:, 0] > np.percentile(lab[:, 0], 90), 2].mean() > 2.0
+    # Negative controls: a colour reference leaves the face colourful (skin keeps its tone); so does the
+    # black-and-white reference when the prompt says to keep the colours; and with black and white never
+    # read as such (the old behaviour) the face stays in colour.
+    warm_ref = Image.fromarray(np.asarray(_faded_warm(Image.fromarray(other))))
+    coloured = np.asarray(remix_image(Image.fromarray(chip), warm_ref, faces=[face], long_side=300))
+    assert _colourfulness(coloured[half]) > 0.5 * before
+    kept = np.asarray(remix_image(Image.fromarray(chip), mono_ref, faces=[face], prompt="keep colours", long_side=300))
+    assert _colourfulness(kept[half]) > 0.8 * before
+    monkeypatch.setattr(remix, "MONO_DEV", (-2.0, -1.0))
+    spared = np.asarray(remix_image(Image.fromarray(chip), mono_ref, faces=[face], long_side=300))
+    assert _colourfulness(spared[half]) > 2.0
+
+
+def test_grain_follows_a_grainy_reference_not_a_textured_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    inp = Image.open(photo_path("df_p01_img1.jpg")).convert("RGB").resize((267, 400))
+    # A clean reference whose picture is busy (a crowd, clothes, a street): texture, not grain.
+    busy = np.asarray(Image.open(photo_path("group_voc_2008_001322.jpg")).convert("RGB"), np.float32)
+    grainy = busy + np.random.default_rng(7).normal(0.0, 6.0, busy.shape[:2])[..., None]
+
+    def added(ref: np.ndarray) -> float:
+        ref_im = Image.fromarray(np.clip(ref + 0.5, 0, 255).astype(np.uint8))
+        out = np.asarray(remix_image(inp, ref_im, long_side=400), np.float32)
+        clean = np.asarray(remix_image(inp, ref_im, prompt="no grain", long_side=400), np.float32)
+        return float((out - clean).std())  # the grain the engine added, and nothing else
+
+    assert added(grainy) > 3.5  # sigma 6 in the reference, 80 % of it at the default strength
+    # Negative control: the busy but clean reference gets no grain ...
+    assert added(busy) < 0.3
+    # ... which the median reading alone would have added (its texture read as grain).
+    monkeypatch.setattr(remix, "GRAIN_GATE", (-2.0, -1.0))
+    assert added(busy) > 0.5

@@ -399,7 +399,8 @@ def _variation_steer(variation: int) -> EnhanceSteer:
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _smoothstep(x: float, lo: float, hi: float) -> float:
+def smoothstep(x: float, lo: float, hi: float) -> float:
+    """Smooth ramp from 0 (at or below ``lo``) to 1 (at or above ``hi``): every gate's shape."""
     t = float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
     return t * t * (3.0 - 2.0 * t)
 
@@ -464,6 +465,13 @@ def estimate_noise(luma: U8) -> float:
     """
     measured = _noise_response(luma)
     return 0.0 if measured is None else _median_sigma(measured[1])
+
+
+def estimate_flat_noise(luma: U8) -> float:
+    """Gaussian noise sigma (0-255) of an 8-bit luma plane read in its flattest areas (:func:`_flat_sigma`):
+    texture (fur, foliage, hair) does not count, grain and sensor noise do. Clean photos read 0-1."""
+    measured = _noise_response(luma)
+    return 0.0 if measured is None else _flat_sigma(*measured)
 
 
 def _median_sigma(response: F32) -> float:
@@ -656,12 +664,12 @@ def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
     floor the blur lifts towards the mid-tones (VEIL_THIN)."""
     c = int(np.argmin(floors))
     floor = float(floors[c])
-    if _smoothstep(floor, *VEIL_GATE) <= 0.0:
+    if smoothstep(floor, *VEIL_GATE) <= 0.0:
         return 1.0  # no veil to remove: skip the blur
     sigma = max(lin.shape[:2]) * VEIL_AREA_SIGMA
     blurred = np.asarray(cv2.GaussianBlur(np.ascontiguousarray(lin[..., c]), (0, 0), sigma), np.float32)
     rise = (_percentile(blurred, VEIL_PCT) - floor) / max(_percentile(lin[..., c], 50) - floor, 1e-3)
-    return 1.0 - _smoothstep(rise, *VEIL_THIN) * (1.0 - _smoothstep(floor, *VEIL_THIN_LIFTED))
+    return 1.0 - smoothstep(rise, *VEIL_THIN) * (1.0 - smoothstep(floor, *VEIL_THIN_LIFTED))
 
 
 def _percentile(x: NDArray[Any], q: float) -> float:
@@ -795,7 +803,7 @@ def estimate_fade(
     # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
     # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
     ranges = d_black - d_white
-    spread = _smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE)
+    spread = smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE)
     if spread <= 0.0 or np.any(ranges < 0.3):
         return _NO_FADE, 0.0
     # The white balance's log10 gains (a gain adds -gain to a channel's densities, black and white alike).
@@ -804,13 +812,13 @@ def estimate_fade(
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
     # white alike, and a print whose dyes faded reads as having one deep black under its stain.
     lift = blur_lift(lo) if blur_lift is not None else np.zeros(3)
-    lifted = 1.0 - _smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
+    lifted = 1.0 - smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
     # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
     # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
     # gain that lowers it says the cast raised it. Its range is read opened by that much, or a cast that
     # clips one channel of a low-contrast photo reads as dyes that faded apart.
     opened = ranges + np.where(hi >= 0.999, np.maximum(0.0, -gains), 0.0)
-    spread = min(spread, _smoothstep(float(opened.max() - opened.min()), *FADE_GATE))
+    spread = min(spread, smoothstep(float(opened.max() - opened.min()), *FADE_GATE))
     gate = spread * lifted * strength
     if gate <= 0.0:
         return _NO_FADE, 0.0
@@ -893,10 +901,10 @@ def _balance_gain(est: NDArray[np.floating], agreement: float, amount: float) ->
 def _gated_cast(est: NDArray[np.floating], agreement: float) -> NDArray[np.float64]:
     """The part of an illuminant estimate to correct: per opponent axis, the larger of the joint gate
     (distance from neutral and the estimators' agreement) and that axis side's own gate."""
-    joint = _smoothstep(cast_distance(est), *CAST_GATE) * _smoothstep(agreement, *CAST_AGREE)
+    joint = smoothstep(cast_distance(est), *CAST_GATE) * smoothstep(agreement, *CAST_AGREE)
     amber, tint = _OPPONENT @ np.asarray(est, np.float64)
-    own_t = _smoothstep(tint, *TINT_GATE_GREEN) if tint > 0 else _smoothstep(-tint, *TINT_GATE_MAGENTA)
-    own_a = _smoothstep(-amber, *BLUE_GATE)
+    own_t = smoothstep(tint, *TINT_GATE_GREEN) if tint > 0 else smoothstep(-tint, *TINT_GATE_MAGENTA)
+    own_a = smoothstep(-amber, *BLUE_GATE)
     return np.asarray(_OPPONENT.T @ np.array([amber * max(joint, own_a), tint * max(joint, own_t)]), np.float64)
 
 
@@ -917,8 +925,8 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     if measured is not None:
         flat = _flat_sigma(*measured)
         noise = max(_median_sigma(measured[1]), flat)
-        white = 1.0 - _smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
-    return noise, _smoothstep(flat, NOISE_FLOOR, NOISE_FULL) * white + 0.5 * max(0.0, steer.denoise)
+        white = 1.0 - smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
+    return noise, smoothstep(flat, NOISE_FLOOR, NOISE_FULL) * white + 0.5 * max(0.0, steer.denoise)
 
 
 def _half_flat_sigma(lf: F32) -> float:
@@ -954,7 +962,7 @@ def analyse(
     va, vb = estimate_vignette(lin)
     va_read = va  # the falloff as read, before the gate (see the high-key test below)
     corner = va + vb  # log falloff at the corners
-    vgate = _smoothstep(corner, *VIGNETTE_GATE) * strength
+    vgate = smoothstep(corner, *VIGNETTE_GATE) * strength
     va, vb = (va * vgate, vb * vgate) if corner > 0 else (0.0, 0.0)
     if va or vb:
         lin = lin * _vignette_map(lin.shape[:2], va, vb)[..., None]
@@ -983,7 +991,7 @@ def analyse(
     # 2b. Veil (haze, veiling glare): an additive floor under every channel.
     floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
     # A faded print's stretched blacks are still a dark grey; its floor goes with the fade.
-    vgate2 = max(_smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
+    vgate2 = max(smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
     veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
     lin = (lin - veil) / (1.0 - veil)
     # How far nothing lifted the frame's blacks: the exposure readings below trust lifted shadows only then.
@@ -996,7 +1004,7 @@ def analyse(
     est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin)
     # In a deeply under-exposed frame the colour is read in the camera's toe, where each channel is crushed
     # on its own curve: the estimators read the curve, not the light (WB_DARK).
-    dark = _smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
+    dark = smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
     log_gain = _balance_gain(est, agreement, strength * (1.0 - dark))
     lin = lin * np.exp(log_gain)
 
@@ -1013,15 +1021,15 @@ def analyse(
     # Faces far darker than any lit face are under-exposed whatever a few bright specks (a lamp, a window, a
     # specular) say of the highlights; the frame's median still vetoes it (UNDER_MED, below).
     skin_med = max(face_med, 1e-3)
-    dark_face = 1.0 - _smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
+    dark_face = 1.0 - smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
     if deficit > 0 or dark_face > 0:
         full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
-        lit_mid = 1.0 - _smoothstep(_percentile(y, 50), *UNDER_MED) * unveiled
-        under = _smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
+        lit_mid = 1.0 - smoothstep(_percentile(y, 50), *UNDER_MED) * unveiled
+        under = smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
             # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
-            under *= 1.0 - _smoothstep(skin_med, *UNDER_FACE_MED)
+            under *= 1.0 - smoothstep(skin_med, *UNDER_FACE_MED)
             under = max(under, dark_face * strength * lit_mid)
             if skin_med < SKIN_TARGET:
                 to_skin = _scene_log_gain(skin_med, SKIN_TARGET)
@@ -1042,26 +1050,26 @@ def analyse(
         med = face_med
         # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
         # there the skin has to be brighter still to count as blown.
-        backdrop = _smoothstep(key, *HIGH_KEY)
-        skin_over = (1.0 - backdrop) * _smoothstep(med, *OVER_FACE_MED) + backdrop * _smoothstep(
+        backdrop = smoothstep(key, *HIGH_KEY)
+        skin_over = (1.0 - backdrop) * smoothstep(med, *OVER_FACE_MED) + backdrop * smoothstep(
             med, *OVER_FACE_MED_BACKDROP
         )
-        over = _smoothstep(clipped, *OVER_CLIP) * skin_over * strength
+        over = smoothstep(clipped, *OVER_CLIP) * skin_over * strength
         # Skin far brighter than lit skin ever reads is blown whether or not much of the frame clips.
-        over = max(over, _smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
+        over = max(over, smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
         # A bright face that has lost its contrast to its own highlights sits in the shoulder (OVER_FACE_FLAT),
         # however little of the frame clips: the camera curve compresses before the sensor clips.
-        flat = _smoothstep(med / face_top, *OVER_FACE_FLAT)
-        over = max(over, flat * _smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
+        flat = smoothstep(med / face_top, *OVER_FACE_FLAT)
+        over = max(over, flat * smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
         # A face squeezed from below as well (OVER_FACE_RANGE). Airlight squeezes a face the same way, so a
         # frame the veil step lifted is exempt: what squeeze is left there is the veil's, not the exposure's.
         face_lo = max(_percentile(face_y, FACE_LO_PCT), 1e-4)
-        squeezed = 1.0 - _smoothstep(float(np.log(face_top / face_lo)), *OVER_FACE_RANGE)
-        over = max(over, squeezed * _smoothstep(med, *OVER_FACE_RANGE_MED) * (1.0 - backdrop) * unveiled * strength)
+        squeezed = 1.0 - smoothstep(float(np.log(face_top / face_lo)), *OVER_FACE_RANGE)
+        over = max(over, squeezed * smoothstep(med, *OVER_FACE_RANGE_MED) * (1.0 - backdrop) * unveiled * strength)
     else:
         med = _percentile(y, 50)
-        over = _smoothstep(clipped, *OVER_CLIP) * _smoothstep(med, *OVER_MED) * strength
-        over *= 1.0 - _smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
+        over = smoothstep(clipped, *OVER_CLIP) * smoothstep(med, *OVER_MED) * strength
+        over *= 1.0 - smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
     exposure += OVER_LOG_GAIN * over
 
     warm = 0.1 * steer.warmth
@@ -1070,7 +1078,7 @@ def analyse(
 
     g = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32)
     blur = estimate_blur(g)
-    sharpen = SHARPEN_MAX * _smoothstep(blur, *SHARPEN_GATE) * (1.0 - 0.8 * min(1.0, denoise + deblock))
+    sharpen = SHARPEN_MAX * smoothstep(blur, *SHARPEN_GATE) * (1.0 - 0.8 * min(1.0, denoise + deblock))
     sharpen = max(0.0, sharpen * min(1.5, steer.strength) + 0.5 * steer.sharpness)
     return EnhanceParams(
         noise_sigma=noise,
@@ -1304,7 +1312,7 @@ def _clean_and_analyse(work: U8, small_mask: NDArray[np.bool_] | None, steer: En
     noise, denoise = noise_reduction(work, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
     blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    deblock = _smoothstep(blocky, *BLOCK_GATE) * _smoothstep(step, *BLOCK_STEP) * min(1.0, steer.strength)
+    deblock = smoothstep(blocky, *BLOCK_GATE) * smoothstep(step, *BLOCK_STEP) * min(1.0, steer.strength)
     unsmoothed = None
     if deblock > 0.02:
         unsmoothed, work = work, _deblock(work, deblock)
@@ -1325,7 +1333,7 @@ def _deblur(work: U8, steer: EnhanceSteer, cleaned: float) -> tuple[U8, float, f
     if gate <= 0.02:
         return work, 0.0, 0.0
     ratio = estimate_blur(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    blur = _smoothstep(ratio, *DEBLUR_BLUR)
+    blur = smoothstep(ratio, *DEBLUR_BLUR)
     if blur * gate <= 0.02:
         return work, 0.0, 0.0
     lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
@@ -1333,9 +1341,9 @@ def _deblur(work: U8, steer: EnhanceSteer, cleaned: float) -> tuple[U8, float, f
     if found is None:
         return work, 0.0, 0.0
     # A frame far softer than any sharp photo (DEBLUR_SOFT) needs a shallower peak: large discs read shallow.
-    soft = _smoothstep(ratio, *DEBLUR_SOFT)
+    soft = smoothstep(ratio, *DEBLUR_SOFT)
     lo, hi = (a + (b - a) * soft for a, b in zip(DEBLUR_DEPTH, DEBLUR_DEPTH_SOFT, strict=True))
-    amount = blur * gate * _smoothstep(found.depth, lo, hi) * (1.0 - _smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
+    amount = blur * gate * smoothstep(found.depth, lo, hi) * (1.0 - smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
     if amount <= 0.02:
         return work, 0.0, 0.0
     sharp = linear_to_srgb(deconvolve(lin, found.radius, amount))

@@ -10,7 +10,8 @@ typical photo (docs/enhance.md has the reasoning, the tunables and the evaluatio
 3. Colourfulness around the per-lightness-band a/b means (toning) follows the reference's, relative to
    a typical photo's, softened; a monochrome reference still gives a toned black and white.
 4. Faces: inside the face boxes colour change is halved and lightness change is capped, so skin keeps
-   its tone and the face its structure (nothing geometric is ever applied).
+   its tone and the face its structure (nothing geometric is ever applied). A black-and-white reference
+   is the exception: its look is applied in full, faces included (MONO_DEV).
 5. Grain: if the reference is grainier than the input, seeded luma grain of the missing amount is added
    at the output size.
 
@@ -28,7 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from phota.studio.enhance import FaceBox, estimate_noise, face_mask, resize, to_rgb_array, working_size
+from phota.studio.enhance import (
+    FaceBox,
+    estimate_flat_noise,
+    estimate_noise,
+    face_mask,
+    resize,
+    smoothstep,
+    to_rgb_array,
+    working_size,
+)
 
 F32 = NDArray[np.float32]
 
@@ -44,6 +54,12 @@ BANDS = 8  # lightness bands for toning (a/b means conditioned on L)
 BAND_MIN = 200.0  # proxy pixels below which a band's mean leans on the global mean
 FACE_COLOUR = 0.5  # fraction of the a/b change kept inside faces
 FACE_MAX_DL = 12.0  # cap on |lightness change| (L units, 0-100) inside faces
+# Colourfulness (RMS a/b distance from the lightness bands' means, Lab units) under which a reference is
+# read as black and white, toned or not. Greyscale photos read 0.02-0.03, the least colourful colour photo
+# of ../shared/data/photos (a studio portrait on white) 2.7, the median 10.7. A black-and-white look is
+# all or nothing: at the default strength its colour is removed in full and faces are not spared (a face
+# left in colour is a colour splash, not the look); the prompt's strength and colour words still scale it.
+MONO_DEV = (1.0, 2.0)
 # A typical photo's per-channel sRGB quantiles (0, 1/16, ..., 1; columns R, G, B): the mean quantile
 # function of the 78 TUNE photos of bench/remix.py (people, groups, animals, objects, no edits).
 PRIOR_RGB_QUANTILES = np.array(
@@ -70,6 +86,10 @@ PRIOR_RGB_QUANTILES = np.array(
 )
 PRIOR_CHROMA_DEV = 11.5  # a typical photo's RMS a/b distance from its lightness bands' means (same TUNE photos)
 GRAIN_MAX = 12.0  # cap on added grain sigma (0-255 units)
+# Flat-area noise of the reference over the input's (sigma, 0-255) over which grain is added at all. Clean
+# photos of ../shared/data/photos read 0-1.2 there (one frame-filling giraffe 8); their median readings
+# reach 2.5 on busy pictures, which used to add grain to clean looks.
+GRAIN_GATE = (1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,15 @@ def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
     return luts
 
 
+def _missing_grain(ref: NDArray[np.uint8], src: NDArray[np.uint8]) -> float:
+    """Grain sigma (0-255) the reference's luma has and the input's lacks. How much is the difference of
+    the median Immerkaer readings; whether there is any, the same difference read in the flattest areas
+    (GRAIN_GATE): the median takes a busy picture's texture (a crowd, foliage) for grain, and the flat
+    reading alone under-reads real grain."""
+    amount = max(0.0, estimate_noise(ref) - estimate_noise(src))
+    return amount * smoothstep(estimate_flat_noise(ref) - estimate_flat_noise(src), *GRAIN_GATE)
+
+
 def _band_means(lab: F32) -> F32:
     """Mean a/b per lightness band (BANDS bands over L 0-100), empty bands filled from the global mean."""
     L = lab[..., 0].ravel()
@@ -236,20 +265,28 @@ def remix_image(
     k = steer.strength
 
     src_p, ref_p = _proxy(work), _proxy(ref_rgb)
+    lab_ref_p = _lab(ref_p)
+    band_ref = _band_means(lab_ref_p)
+    # Whether the reference is black and white (MONO_DEV): read first, steps 2 and 3 depend on it.
+    mono = 1.0 - smoothstep(_chroma_dev(lab_ref_p, band_ref), *MONO_DEV)
     # 1. Per-channel curves: tone, casts, per-channel (cross-process) curves, lifted blacks.
     luts = _channel_curves(src_p, ref_p)
     mid = np.stack([luts[c][work[..., c]] for c in range(3)], axis=-1) * np.float32(1 / 255.0)
     mid_p = np.stack([luts[c][src_p[..., c]] for c in range(3)], axis=-1) * np.float32(1 / 255.0)
     # 2. Colourfulness around the toning: the reference's, relative to the estimate of its original.
-    lab_src_p, lab_ref_p, lab_mid_p = _lab(src_p), _lab(ref_p), _lab(mid_p)
-    band_src, band_ref, band_mid = _band_means(lab_src_p), _band_means(lab_ref_p), _band_means(lab_mid_p)
+    lab_src_p, lab_mid_p = _lab(src_p), _lab(mid_p)
+    band_src, band_mid = _band_means(lab_src_p), _band_means(lab_mid_p)
     dev_src = _chroma_dev(lab_src_p, band_src)
     dev_est = PRIOR_WEIGHT * PRIOR_CHROMA_DEV + (1 - PRIOR_WEIGHT) * dev_src
     target = _chroma_dev(lab_ref_p, band_ref) * dev_src / dev_est
     ratio = float(np.clip(target / _chroma_dev(lab_mid_p, band_mid), *CHROMA_RATIO_RANGE)) ** CHROMA_TRUST
+    # A black-and-white reference has no colour to soften towards (CHROMA_TRUST lifts a small ratio).
+    ratio *= 1.0 - mono
     lab_mid = _lab(mid)
     del mid
-    centre = _at(band_mid, lab_mid[..., 0])
+    # The colour kept is the toning per lightness band: the input's own after the curves, but a
+    # black-and-white look's is the reference's (the input's band means are its content's colour, skin).
+    centre = _at(band_mid + np.float32(mono) * (band_ref - band_mid), lab_mid[..., 0])
     lab_mid[..., 1:] = centre + (lab_mid[..., 1:] - centre) * np.float32(ratio)
     del centre
 
@@ -257,13 +294,15 @@ def remix_image(
     lab = _lab(work)
     L, ab = lab[..., 0], lab[..., 1:]
     dL = (lab_mid[..., 0] - L) * min(1.0, k * steer.tone)
-    d_ab = (lab_mid[..., 1:] - ab) * min(1.0, k * steer.colour)
+    # A black-and-white look is applied in full at the default strength (MONO_DEV).
+    k_colour = k * (1.0 + mono * (1.0 / DEFAULT_STRENGTH - 1.0))
+    d_ab = (lab_mid[..., 1:] - ab) * min(1.0, k_colour * steer.colour)
     del lab_mid
 
     mask = face_mask(L.shape, faces, work_size[0] / w0)
     if mask is not None:
         dL = dL + (np.clip(dL, -FACE_MAX_DL, FACE_MAX_DL) - dL) * mask
-        d_ab = d_ab * (1.0 - (1.0 - FACE_COLOUR) * mask)[..., None]
+        d_ab = d_ab * (1.0 - (1.0 - FACE_COLOUR) * (1.0 - mono) * mask)[..., None]
     lab[..., 0] = L + dL
     lab[..., 1:] = ab + d_ab
     del dL, d_ab
@@ -272,9 +311,11 @@ def remix_image(
 
     # Grain at the output size, where the reference's grain is perceived.
     ref_scaled = _proxy(ref_rgb) if max(ref_rgb.shape[:2]) > 2 * PROXY_SIDE else ref_rgb
-    ref_noise = estimate_noise(np.asarray(cv2.cvtColor(ref_scaled, cv2.COLOR_RGB2GRAY)))
-    in_noise = estimate_noise(np.asarray(cv2.cvtColor(_proxy(work), cv2.COLOR_RGB2GRAY)))
-    grain = min(GRAIN_MAX, max(0.0, ref_noise - in_noise) * k * steer.grain)
+    missing = _missing_grain(
+        np.asarray(cv2.cvtColor(ref_scaled, cv2.COLOR_RGB2GRAY)),
+        np.asarray(cv2.cvtColor(_proxy(work), cv2.COLOR_RGB2GRAY)),
+    )
+    grain = min(GRAIN_MAX, missing * k * steer.grain)
     if grain > 0.5:
         rng = np.random.default_rng(1000 + variation)
         noise = rng.standard_normal(out.shape[:2], dtype=np.float32)
