@@ -163,8 +163,11 @@ def test_grain_follows_a_grainy_reference_not_a_textured_one(monkeypatch: pytest
         return float((out - clean).std())  # the grain the engine added, and nothing else
 
     assert added(grainy) > 3.5  # sigma 6 in the reference, 80 % of it at the default strength
-    # Negative control: the busy but clean reference gets no grain ...
+    # Negative controls: the busy but clean reference gets no grain, and nor does one whose texture fills
+    # every flat area too (a giraffe's coat: it reads sigma 8 there, but not as white noise) ...
     assert added(busy) < 0.3
+    coat = np.asarray(Image.open(photo_path("none_giraffe.jpg")).convert("RGB"), np.float32)
+    assert added(coat) < 0.3
     # ... which the median reading alone would have added (its texture read as grain).
     monkeypatch.setattr(remix, "GRAIN_GATE", (-2.0, -1.0))
     assert added(busy) > 0.5

@@ -468,10 +468,20 @@ def estimate_noise(luma: U8) -> float:
 
 
 def estimate_flat_noise(luma: U8) -> float:
-    """Gaussian noise sigma (0-255) of an 8-bit luma plane read in its flattest areas (:func:`_flat_sigma`):
-    texture (fur, foliage, hair) does not count, grain and sensor noise do. Clean photos read 0-1."""
+    """Gaussian noise sigma (0-255) of an 8-bit luma plane read in its flattest areas (:func:`_flat_sigma`),
+    and 0 when what reads there is not white (NOISE_WHITE): texture (fur, foliage, hair) does not count,
+    grain and sensor noise do. Clean photos read 0-1."""
     measured = _noise_response(luma)
-    return 0.0 if measured is None else _flat_sigma(*measured)
+    if measured is None:
+        return 0.0
+    flat, white = _flat_and_white(measured)
+    return flat * white
+
+
+def _flat_and_white(measured: tuple[F32, F32]) -> tuple[float, float]:
+    """(flat-area sigma, how far it is white noise rather than texture) of a :func:`_noise_response`."""
+    flat = _flat_sigma(*measured)
+    return flat, 1.0 - smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
 
 
 def _median_sigma(response: F32) -> float:
@@ -923,9 +933,8 @@ def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
     white = 1.0
     measured = _noise_response(luma)
     if measured is not None:
-        flat = _flat_sigma(*measured)
+        flat, white = _flat_and_white(measured)
         noise = max(_median_sigma(measured[1]), flat)
-        white = 1.0 - smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
     return noise, smoothstep(flat, NOISE_FLOOR, NOISE_FULL) * white + 0.5 * max(0.0, steer.denoise)
 
 
