@@ -233,6 +233,41 @@ def test_remix_outputs_2k_with_input_aspect(client: TestClient, auth: dict[str, 
     assert max(w, h) == 2048 and abs(w / h - 1.5) < 0.02
 
 
+def test_remix_after_a_black_and_white_photo_answers_in_black_and_white(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def spread(data: str) -> float:
+        """Mean channel spread (max - min, 0-255) outside the lower-right third, where a test key's badge is."""
+        a = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"), np.int16)
+        h, w = a.shape[:2]
+        a[2 * h // 3 :, 2 * w // 3 :] = 0
+        return float((a.max(axis=2) - a.min(axis=2)).mean())
+
+    photo = b64_file("df_p03_img8.jpg")  # a colour portrait, its face found by the server
+    assert spread(photo) > 15.0
+    grey = client.post(
+        "/v1/phota/remix",
+        json={"input_image": photo, "reference_image": b64_file("single_cameraman_gray.png"), "output_format": "png"},
+        headers=auth,
+    )
+    assert grey.status_code == 200, grey.text
+    assert spread(grey.json()["images"][0]) < 2.0  # the face included: no colour left anywhere
+    # Negative control: a colour reference keeps a colour photo.
+    colour = client.post(
+        "/v1/phota/remix",
+        json={"input_image": photo, "reference_image": b64_file("df_p01_img5.webp"), "output_format": "png"},
+        headers=auth,
+    )
+    assert colour.status_code == 200, colour.text
+    assert spread(colour.json()["images"][0]) > 10.0
+
+
 def test_remix_requires_both_images(client: TestClient, auth: dict[str, str]) -> None:
     r = client.post("/v1/phota/remix", json={"input_image": b64_image()}, headers=auth)
     assert r.status_code == 422

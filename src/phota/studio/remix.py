@@ -12,8 +12,8 @@ typical photo (docs/enhance.md has the reasoning, the tunables and the evaluatio
 4. Faces: inside the face boxes colour change is halved and lightness change is capped, so skin keeps
    its tone and the face its structure (nothing geometric is ever applied). A black-and-white reference
    is the exception: its look is applied in full, faces included (MONO_DEV).
-5. Grain: if the reference is grainier than the input, seeded luma grain of the missing amount is added
-   at the output size.
+5. Grain: if the reference shows grain the input lacks (white noise where it is flat, not texture),
+   seeded luma grain of the missing amount is added at the output size.
 
 The prompt steers strength and what is transferred (:data:`REMIX_VOCABULARY`); unknown words are ignored.
 """
