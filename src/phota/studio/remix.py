@@ -54,12 +54,15 @@ BANDS = 8  # lightness bands for toning (a/b means conditioned on L)
 BAND_MIN = 200.0  # proxy pixels below which a band's mean leans on the global mean
 FACE_COLOUR = 0.5  # fraction of the a/b change kept inside faces
 FACE_MAX_DL = 12.0  # cap on |lightness change| (L units, 0-100) inside faces
-# Colourfulness (RMS a/b distance from the lightness bands' means, Lab units) under which a reference is
-# read as black and white, toned or not. Greyscale photos read 0.02-0.03, the least colourful colour photo
-# of ../shared/data/photos (a studio portrait on white) 2.7, the median 10.7. A black-and-white look is
-# all or nothing: at the default strength its colour is removed in full and faces are not spared (a face
-# left in colour is a colour splash, not the look); the prompt's strength and colour words still scale it.
-MONO_DEV = (1.0, 2.0)
+# Colour left in a reference apart from its toning (_colour_left, Lab units) under which it is read as black
+# and white. Greyscale photos read 0.01; sepia-toned copies of a TUNE portrait saved as JPEG at quality 95 /
+# 75 / 40 / 20 read 0.3 / 0.6 / 1.0 / 1.5; the least colourful colour photo of ../shared/data/photos (a studio
+# portrait on white) 2.1, and a faded-print look of it 1.24, the lowest of any colour photo under a TUNE look.
+# A black-and-white look is all or nothing: at the default strength its colour is removed in full and faces
+# are not spared (a face left in colour is a colour splash, not the look); the prompt still scales it.
+MONO_DEV = (1.0, 1.3)
+MONO_BANDS, MONO_BAND_MIN = 32, 50.0  # lightness bands (and their shrinkage) of that reading
+MONO_BLUR = 2.0  # blur (proxy pixels) of the distance from the bands' means before it is read
 # A typical photo's per-channel sRGB quantiles (0, 1/16, ..., 1; columns R, G, B): the mean quantile
 # function of the 78 TUNE photos of bench/remix.py (people, groups, animals, objects, no edits).
 PRIOR_RGB_QUANTILES = np.array(
@@ -218,24 +221,24 @@ def _missing_grain(ref: NDArray[np.uint8], src: NDArray[np.uint8]) -> float:
     return amount * smoothstep(estimate_flat_noise(ref) - estimate_flat_noise(src), *GRAIN_GATE)
 
 
-def _band_means(lab: F32) -> F32:
-    """Mean a/b per lightness band (BANDS bands over L 0-100), empty bands filled from the global mean."""
+def _band_means(lab: F32, bands: int = BANDS, band_min: float = BAND_MIN) -> F32:
+    """Mean a/b per lightness band (``bands`` bands over L 0-100), sparse bands shrunk to the global mean."""
     L = lab[..., 0].ravel()
     ab = lab[..., 1:].reshape(-1, 2)
-    idx = np.clip((L * (BANDS / 100.0)).astype(np.int32), 0, BANDS - 1)
-    count = np.bincount(idx, minlength=BANDS).astype(np.float32)
-    out = np.empty((BANDS, 2), np.float32)
+    idx = np.clip((L * (bands / 100.0)).astype(np.int32), 0, bands - 1)
+    count = np.bincount(idx, minlength=bands).astype(np.float32)
+    out = np.empty((bands, 2), np.float32)
     glob = ab.mean(0) if len(ab) else np.zeros(2, np.float32)
     for k in range(2):
-        sums = np.bincount(idx, weights=ab[:, k], minlength=BANDS)
-        # Shrink sparse bands towards the global mean (BAND_MIN pixels count as half-reliable).
-        out[:, k] = (sums + BAND_MIN * glob[k]) / (count + BAND_MIN)
+        sums = np.bincount(idx, weights=ab[:, k], minlength=bands)
+        # Shrink sparse bands towards the global mean (band_min pixels count as half-reliable).
+        out[:, k] = (sums + band_min * glob[k]) / (count + band_min)
     return out
 
 
 def _at(band: F32, L: F32) -> F32:
     """Band means interpolated at each pixel's lightness: (..., 2)."""
-    centres = (np.arange(BANDS, dtype=np.float32) + 0.5) * (100.0 / BANDS)
+    centres = (np.arange(len(band), dtype=np.float32) + 0.5) * (100.0 / len(band))
     return np.stack([np.interp(L, centres, band[:, k]).astype(np.float32) for k in range(2)], axis=-1)
 
 
@@ -243,6 +246,16 @@ def _chroma_dev(lab: F32, band: F32) -> float:
     """RMS distance of a/b from the lightness band's mean: how colourful, apart from any toning."""
     d = lab[..., 1:] - _at(band, lab[..., 0])
     return float(np.sqrt((d**2).sum(-1).mean())) + 1e-3
+
+
+def _colour_left(lab: F32) -> float:
+    """Colour of a (proxy) image apart from any toning, as :func:`_chroma_dev` reads it but on MONO_BANDS
+    bands (a toning that changes with lightness is followed closely) and after a MONO_BLUR blur of the
+    distance from them (JPEG's chroma errors at edges and 8-bit noise in the shadows average out, colour
+    regions do not): what decides whether a reference is black and white (MONO_DEV)."""
+    d = np.ascontiguousarray(lab[..., 1:] - _at(_band_means(lab, MONO_BANDS, MONO_BAND_MIN), lab[..., 0]))
+    blurred = np.stack([cv2.GaussianBlur(np.ascontiguousarray(d[..., k]), (0, 0), MONO_BLUR) for k in range(2)], -1)
+    return float(np.sqrt((blurred**2).sum(-1).mean()))
 
 
 def remix_image(
@@ -268,7 +281,7 @@ def remix_image(
     lab_ref_p = _lab(ref_p)
     band_ref = _band_means(lab_ref_p)
     # Whether the reference is black and white (MONO_DEV): read first, steps 2 and 3 depend on it.
-    mono = 1.0 - smoothstep(_chroma_dev(lab_ref_p, band_ref), *MONO_DEV)
+    mono = 1.0 - smoothstep(_colour_left(lab_ref_p), *MONO_DEV)
     # 1. Per-channel curves: tone, casts, per-channel (cross-process) curves, lifted blacks.
     luts = _channel_curves(src_p, ref_p)
     mid = np.stack([luts[c][work[..., c]] for c in range(3)], axis=-1) * np.float32(1 / 255.0)
