@@ -455,27 +455,21 @@ def face_mask(shape: tuple[int, int], faces: Sequence[FaceBox], scale: float) ->
     return np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
-def estimate_noise(luma: U8) -> float:
-    """Gaussian noise sigma (0-255) of an 8-bit luma plane: robust Immerkaer estimate.
+def noise_readings(luma: U8) -> tuple[float, float]:
+    """(sigma, white sigma) of an 8-bit luma plane (0-255 units), both from one Immerkaer response.
 
-    The 3x3 kernel cancels smooth image structure; the median of its absolute response (instead of
-    the mean) ignores edges and texture, so clean photos read near 0-1.5. Texture that covers most of
-    the frame (fur, grass, foliage) still reads as noise: :func:`_flat_sigma` decides whether
-    there is noise at all, this one how strong the filter is.
+    sigma: the median of the 3x3 kernel's absolute response. The kernel cancels smooth image structure and
+    the median (instead of the mean) ignores edges and texture, so clean photos read near 0-1.5; texture
+    that covers most of the frame (fur, grass, foliage) still reads as noise. It says how strong noise is.
+    white sigma: the response read in the frame's flattest areas (:func:`_flat_sigma`), and only as far as
+    it is white noise (NOISE_WHITE): texture does not count, grain and sensor noise do; clean photos read
+    0-1. It reads real noise low, so it says whether there is noise, not how much.
     """
     measured = _noise_response(luma)
-    return 0.0 if measured is None else _median_sigma(measured[1])
-
-
-def estimate_flat_noise(luma: U8) -> float:
-    """Gaussian noise sigma (0-255) of an 8-bit luma plane read in its flattest areas (:func:`_flat_sigma`),
-    and 0 when what reads there is not white (NOISE_WHITE): texture (fur, foliage, hair) does not count,
-    grain and sensor noise do. Clean photos read 0-1."""
-    measured = _noise_response(luma)
     if measured is None:
-        return 0.0
+        return 0.0, 0.0
     flat, white = _flat_and_white(measured)
-    return flat * white
+    return _median_sigma(measured[1]), flat * white
 
 
 def _flat_and_white(measured: tuple[F32, F32]) -> tuple[float, float]:

@@ -31,9 +31,8 @@ from PIL import Image
 
 from phota.studio.enhance import (
     FaceBox,
-    estimate_flat_noise,
-    estimate_noise,
     face_mask,
+    noise_readings,
     resize,
     smoothstep,
     to_rgb_array,
@@ -89,7 +88,7 @@ PRIOR_RGB_QUANTILES = np.array(
 )
 PRIOR_CHROMA_DEV = 11.5  # a typical photo's RMS a/b distance from its lightness bands' means (same TUNE photos)
 GRAIN_MAX = 12.0  # cap on added grain sigma (0-255 units)
-# Flat-area white noise of the reference over the input's (sigma, 0-255, estimate_flat_noise) over which
+# Flat-area white noise of the reference over the input's (sigma, 0-255, noise_readings) over which
 # grain is added at all. 131 of the 133 photos of ../shared/data/photos read under 1.3 there (two noisy
 # ones 2.1 and 3.5); their median readings reach 2.5 on busy pictures, which used to add grain to clean looks.
 GRAIN_GATE = (1.0, 2.0)
@@ -217,8 +216,8 @@ def _missing_grain(ref: NDArray[np.uint8], src: NDArray[np.uint8]) -> float:
     the median Immerkaer readings; whether there is any, the difference of the white noise read in the
     flattest areas (GRAIN_GATE): the median takes a busy picture's texture (a crowd, foliage) for grain,
     and the flat reading alone under-reads real grain."""
-    amount = max(0.0, estimate_noise(ref) - estimate_noise(src))
-    return amount * smoothstep(estimate_flat_noise(ref) - estimate_flat_noise(src), *GRAIN_GATE)
+    (ref_sigma, ref_white), (src_sigma, src_white) = noise_readings(ref), noise_readings(src)
+    return max(0.0, ref_sigma - src_sigma) * smoothstep(ref_white - src_white, *GRAIN_GATE)
 
 
 def _band_means(lab: F32, bands: int = BANDS, band_min: float = BAND_MIN) -> F32:
@@ -323,10 +322,10 @@ def remix_image(
     out = np.asarray(resize(out, out_size), np.uint8)
 
     # Grain at the output size, where the reference's grain is perceived.
-    ref_scaled = _proxy(ref_rgb) if max(ref_rgb.shape[:2]) > 2 * PROXY_SIDE else ref_rgb
+    ref_scaled = ref_p if max(ref_rgb.shape[:2]) > 2 * PROXY_SIDE else ref_rgb
     missing = _missing_grain(
         np.asarray(cv2.cvtColor(ref_scaled, cv2.COLOR_RGB2GRAY)),
-        np.asarray(cv2.cvtColor(_proxy(work), cv2.COLOR_RGB2GRAY)),
+        np.asarray(cv2.cvtColor(src_p, cv2.COLOR_RGB2GRAY)),
     )
     grain = min(GRAIN_MAX, missing * k * steer.grain)
     if grain > 0.5:
