@@ -177,3 +177,26 @@ def test_grain_follows_a_grainy_reference_not_a_textured_one(monkeypatch: pytest
     # ... which the median reading alone would have added (its texture read as grain).
     monkeypatch.setattr(remix, "GRAIN_GATE", (-2.0, -1.0))
     assert added(busy) > 0.5
+
+
+def test_a_white_backdrop_in_the_reference_is_not_read_as_a_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A studio portrait on white, unedited: about two thirds of it sits at the clip. That is the reference's
+    # scene, not its look, and must not take the input's upper tones to white.
+    studio = np.asarray(Image.open(photo_path("df_p05_img13.jpg")).convert("RGB"), np.float32)
+    plain = Image.fromarray(studio.astype(np.uint8))
+    brightened = Image.fromarray(np.clip(255 * (studio / 255) ** 0.6 + 0.5, 0, 255).astype(np.uint8))
+
+    def luma(im: Image.Image) -> float:
+        return float((np.asarray(im, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+
+    for name in ("dlib_John_Salley_000179_02159509.jpg", "group_voc_2008_001322.jpg"):
+        inp = Image.open(photo_path(name)).convert("RGB")
+        inp.thumbnail((400, 400))
+        untouched = remix_image(inp, plain, long_side=400)
+        assert abs(luma(untouched) - luma(inp)) < 8.0
+        # Negative control: the same portrait under a real brightening look still brightens the input.
+        assert luma(remix_image(inp, brightened, long_side=400)) > luma(untouched) + 8.0
+        # With the whole plateau read as look (the old behaviour) the input was lifted by 16-18 levels.
+        with monkeypatch.context() as m:
+            m.setattr(remix, "PLATEAU_MAX", 1.0)
+            assert luma(remix_image(inp, plain, long_side=400)) > luma(inp) + 14.0

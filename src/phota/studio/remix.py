@@ -46,6 +46,12 @@ DEFAULT_STRENGTH = 0.8  # fraction of the estimated look that is applied
 QUANTILES = 33  # knots of the per-channel curves
 CURVE_SLOPE_RANGE = (0.25, 4.0)  # clamp on the curves' slope: avoids posterisation / crushing
 END_TRUST, MID_TRUST = 1.0, 0.15  # how much of the estimated curve is trusted at the ends / midtones
+# Largest share of the reference's pixels at one end of a channel (its clip: the channel's top or bottom value)
+# read as the look's. A look clips some of a frame (the TUNE high-key look: a median 2 %, up to 18 % on nine
+# photos in ten); more is the reference's own content, a white backdrop or a black sky, which says nothing of
+# how the look maps tones: read as look, a studio portrait on white (62-69 % of it at the clip) told the
+# curve to take the input's upper 60 % to white. The excess is left out of the reference's quantiles.
+PLATEAU_MAX = 0.1
 PRIOR_WEIGHT = 1.0  # share of the typical photo in the estimate of the reference's original
 CHROMA_RATIO_RANGE = (0.0, 2.5)  # clamp on the colourfulness ratio (0 = a black-and-white look)
 CHROMA_TRUST = 0.5  # exponent on that ratio: < 1 pulls moderate ratios towards 1, keeps 0 at 0
@@ -196,7 +202,7 @@ def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
     luts = np.empty((3, 256), np.float32)
     for c in range(3):
         q_src = np.quantile(src[..., c], qs)
-        q_ref = np.quantile(ref[..., c], qs)
+        q_ref = np.quantile(_without_plateaus(ref[..., c]), qs)
         q_est = PRIOR_WEIGHT * np.interp(qs, prior_qs, PRIOR_RGB_QUANTILES[:, c]) + (1 - PRIOR_WEIGHT) * q_src
         xs = np.maximum.accumulate(q_est + np.arange(QUANTILES) * 1e-3)
         q_ref = xs + (q_ref - xs) * trust
@@ -209,6 +215,19 @@ def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
         ys = np.concatenate([[ys[0] - 256.0], ys, [ys[-1] + 256.0]])
         luts[c] = np.clip(np.interp(x, xs, ys), 0.0, 255.0)
     return luts
+
+
+def _without_plateaus(channel: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The channel's values, sorted, with the pixels at its top and bottom value (within one level) beyond
+    ``PLATEAU_MAX`` of the frame left out (see PLATEAU_MAX)."""
+    v = np.sort(channel.ravel())
+    n, keep = v.size, int(PLATEAU_MAX * v.size)
+    top = n - int(np.searchsorted(v, int(v[-1]) - 1, side="left"))
+    bottom = int(np.searchsorted(v, int(v[0]) + 1, side="right"))
+    cut_top, cut_bottom = max(0, top - keep), max(0, bottom - keep)
+    if n - cut_top - cut_bottom < QUANTILES:  # a flat frame: nothing but plateau
+        return v
+    return v[cut_bottom : n - cut_top]
 
 
 def _missing_grain(ref: NDArray[np.uint8], src: NDArray[np.uint8]) -> float:
