@@ -150,7 +150,9 @@ def thumb(rgb: U8, height: int = 170) -> U8:
     return lanczos(rgb, (w, height))
 
 
-async def run_case(server: ServerPath, photo: Photo, family: str, keep_thumbs: bool) -> tuple[Case, Thumbs | None]:
+async def run_case(
+    server: ServerPath, photo: Photo, family: str, keep_thumbs: bool, scales: tuple[str, ...] = SCALES
+) -> tuple[Case, Thumbs | None]:
     data = (PHOTOS / photo.file).read_bytes()
     original = np.asarray(decode_image(data, photo.file, max_side=1 << 20), np.uint8)  # full size, upright
     h0, w0 = original.shape[:2]
@@ -168,8 +170,8 @@ async def run_case(server: ServerPath, photo: Photo, family: str, keep_thumbs: b
     for name, out in outputs.items():
         if out.shape != (size2k[1], size2k[0], 3):
             raise RuntimeError(f"{name} returned {out.shape[1]}x{out.shape[0]}, expected {size2k}")
-    for scale, ref_rgb in (("2K", lanczos(original, size2k)), ("original", original)):
-        ref = Reference.of(ref_rgb)
+    for scale in scales:
+        ref = Reference.of(lanczos(original, size2k) if scale == "2K" else original)
         for name, out in outputs.items():
             scored = out if scale == "2K" else lanczos(out, (w0, h0))
             case.scores[(name, scale)] = (ssim(ref, scored), delta_e(ref, scored))
@@ -427,11 +429,11 @@ def report(
     return "\n".join(lines)
 
 
-def write_enhance_doc(body: str) -> None:
-    """Replace the generated block of docs/enhance.md."""
+def write_enhance_doc(body: str, block: str = "enhance-eval") -> None:
+    """Replace one generated block (``<!-- block -->`` … ``<!-- /block -->``) of docs/enhance.md."""
     doc = DOCS / "enhance.md"
     text = doc.read_text()
-    begin, end = "<!-- enhance-eval -->", "<!-- /enhance-eval -->"
+    begin, end = f"<!-- {block} -->", f"<!-- /{block} -->"
     if begin not in text or end not in text:
         raise RuntimeError(f"{doc} has no {begin} … {end} block")
     head, rest = text.split(begin, 1)

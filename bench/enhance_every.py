@@ -1,0 +1,179 @@
+"""Local enhance on *every* photo of a split in every family, scored at 2K: the figures that say where the
+engine does and does not win, without the sampling of bench/enhance.py.
+
+bench/enhance.py takes a seeded sample of photos per family (its full run must fit a 20-minute budget) and
+scores every output twice. Over five photos a family can be won or lost by one photo, so the engine's
+standing per family is judged here on all of them: the same cases (the same degradations, drawn with the
+same seeds, through the same server path, against the same baselines), scored only at 2K, in parallel
+worker processes, each with its own server objects. It writes the per-photo scores to a CSV and, from the
+run or from such CSVs, the tables of docs/enhance.md ("Where the enhancer does not win yet") and the
+``enhance-every`` section of docs/benchmarks.md.
+
+Run:  .venv/bin/python -m bench.enhance_every                                  (both splits, about 45 min on 2 cores)
+      .venv/bin/python -m bench.enhance_every --split tune --csv tune.csv --no-docs
+      .venv/bin/python -m bench.enhance_every --split heldout --csv heldout.csv --no-docs
+      .venv/bin/python -m bench.enhance_every --load tune.csv heldout.csv          (writes the docs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+from bench._report import machine, write_section
+from bench.degrade import FAMILIES, GOOD
+from bench.enhance import (
+    METHODS,
+    PHOTA,
+    PHOTOS,
+    Case,
+    ServerPath,
+    best_method,
+    run_case,
+    stat,
+    write_cases,
+    write_enhance_doc,
+)
+from bench.photoset import SPLITS, Photo, load_photoset
+from phota.config import Settings
+
+SCALE = "2K"
+_server: ServerPath | None = None
+
+
+def _init_worker() -> None:
+    global _server
+    _server = ServerPath(Settings())
+
+
+def _one(job: tuple[Photo, str]) -> Case:
+    assert _server is not None
+    photo, family = job
+    case, _ = asyncio.run(run_case(_server, photo, family, keep_thumbs=False, scales=(SCALE,)))
+    return case
+
+
+def evaluate(photos: list[Photo], splits: list[str], families: list[str], jobs: int) -> list[Case]:
+    work = [(p, f) for s in splits for f in families for p in photos if p.split == s]
+    cases: list[Case] = []
+    t0 = time.perf_counter()
+    with Pool(jobs, initializer=_init_worker) as pool:
+        for k, case in enumerate(pool.imap(_one, work, chunksize=2), 1):
+            cases.append(case)
+            if k % 50 == 0 or k == len(work):
+                print(f"  {k}/{len(work)} cases, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return cases
+
+
+def read_cases(paths: list[Path]) -> list[Case]:
+    """Cases back from CSVs written by :func:`bench.enhance.write_cases` (scores at 2K only)."""
+    cases: dict[tuple[str, str, str], Case] = {}
+    for path in paths:
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh):
+                if r["scale"] != SCALE:
+                    continue
+                key = (r["split"], r["family"], r["photo"])
+                if key not in cases:
+                    params = dict((kv.split("=")[0], float(kv.split("=")[1])) for kv in r["params"].split(";") if kv)
+                    size = (int(r["width"]), int(r["height"]))
+                    cases[key] = Case(r["split"], r["family"], r["photo"], params, size, int(r["faces"]))
+                cases[key].scores[(r["method"], SCALE)] = (float(r["ssim"]), float(r["de2000"]))
+    return list(cases.values())
+
+
+def table(cases: list[Case], split: str) -> tuple[list[str], str]:
+    """Per family: every method's mean SSIM / ΔE, the best other method on each metric, and what phota
+    loses on; and a one-line summary."""
+    others = [m for m in METHODS if m != PHOTA]
+    lines = [
+        "| family | n | " + " | ".join(METHODS) + " | best other ΔE | best other SSIM | phota loses on |",
+        "|---|---|" + "---|" * len(METHODS) + "---|---|---|",
+    ]
+    won = [0, 0]
+    n_degraded = 0
+    for family in FAMILIES:
+        fc = [c for c in cases if c.split == split and c.family == family]
+        if not fc:
+            continue
+        means = {m: (stat(fc, m, SCALE, 0).mean, stat(fc, m, SCALE, 1).mean) for m in METHODS}
+        best_s, best_d = best_method(fc, SCALE, 0, METHODS), best_method(fc, SCALE, 1, METHODS)
+        other_s, other_d = best_method(fc, SCALE, 0, others), best_method(fc, SCALE, 1, others)
+        cells = []
+        for m in METHODS:
+            s, d = means[m]
+            s_txt = f"**{s:.4f}**" if m == best_s else f"{s:.4f}"
+            cells.append(s_txt + " / " + (f"**{d:.3f}**" if m == best_d else f"{d:.3f}"))
+        lost = [name for name, best in (("SSIM", best_s), ("ΔE", best_d)) if best != PHOTA]
+        if family != GOOD:
+            n_degraded += 1
+            won[0] += best_s == PHOTA
+            won[1] += best_d == PHOTA
+        verdict = " and ".join(lost) if lost else "—"
+        if family == GOOD:
+            s, d = means[PHOTA]
+            verdict = f"{verdict} (do-no-harm {'met' if d <= 2.0 and s >= 0.98 else 'NOT met'})"
+        lines.append(
+            f"| {family} | {len(fc)} | "
+            + " | ".join(cells)
+            + f" | {other_d} {means[other_d][1]:.3f} | {other_s} {means[other_s][0]:.4f} | {verdict} |"
+        )
+    text = f"phota best in {won[0]}/{n_degraded} degraded families on SSIM and {won[1]}/{n_degraded} on ΔE"
+    return lines, text
+
+
+def report(cases: list[Case], wall: float | None) -> str:
+    names = {"tune": "TUNE", "heldout": "HELD-OUT"}
+    splits = [s for s in SPLITS if any(c.split == s for c in cases)]
+    counts = ", ".join(f"{names[s]} {len({c.photo for c in cases if c.split == s})} photos" for s in splits)
+    lines = [
+        f"Every photo of each split in every family ({counts}; {len(cases)} cases), the same cases as the sampled "
+        "tables above, scored at 2K. Cell: mean SSIM / mean ΔE2000, **bold** = best of the five.",
+        "",
+    ]
+    for split in splits:
+        rows, text = table(cases, split)
+        lines += [f"#### {names[split]}, every photo, scored at 2K", "", *rows, "", f"**{text}.**", ""]
+    if wall is not None:
+        lines.append(f"_Evaluation wall time {wall:.0f} s on {machine()}._")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
+    ap.add_argument("--family", action="append", help="only families whose name contains this (repeatable)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: one a core)")
+    ap.add_argument("--csv", type=Path, help="write the per-photo scores here")
+    ap.add_argument("--load", type=Path, nargs="+", help="report these CSVs (from --csv) instead of running")
+    ap.add_argument("--no-docs", action="store_true", help="print the tables; write no docs")
+    args = ap.parse_args()
+
+    wall = None
+    if args.load:
+        cases = read_cases(args.load)
+    else:
+        splits = list(SPLITS) if args.split == "both" else [args.split]
+        families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
+        photos, _ = load_photoset(PHOTOS)
+        t0 = time.perf_counter()
+        cases = evaluate(photos, splits, families, max(1, args.jobs))
+        wall = time.perf_counter() - t0
+        if args.csv:
+            write_cases(cases, args.csv)
+    body = report(cases, wall)
+    if args.no_docs:
+        print(body)
+        return
+    write_section("enhance-every", "Local enhance on every photo of each split (bench/enhance_every.py)", body)
+    write_enhance_doc(body, "enhance-every")
+
+
+if __name__ == "__main__":
+    main()
