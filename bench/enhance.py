@@ -62,6 +62,8 @@ SCALES = ("2K", "original")
 PER_FAMILY = 5  # photos per family per split in the full run (the 20-minute budget on 2 shared cores)
 QUICK_PER_FAMILY = 2
 SEED = 11
+SPLIT_NAMES = {"tune": "TUNE", "heldout": "HELD-OUT"}
+HARM_DE, HARM_SSIM = 2.0, 0.98  # do-no-harm on good photos: mean ΔE at most, mean SSIM at least
 SHEET_ROWS = 3  # photos per contact sheet
 BIG = "df_p03_img49.jpg"  # 4352 x 2903 = 12.6 MP, for the speed figure
 
@@ -270,13 +272,18 @@ def summary(cases: list[Case], split: str, scale: str) -> str:
     text = f"phota best in {n_s}/{len(degraded)} families on SSIM and {n_d}/{len(degraded)} on ΔE"
     if GOOD in fams:
         s, d = stat(fams[GOOD], PHOTA, scale, 0), stat(fams[GOOD], PHOTA, scale, 1)
-        harm_ok = d.mean <= 2.0 and s.mean >= 0.98
+        harm_ok = harm_met(s.mean, d.mean)
         text += (
             f"; do-no-harm on good photos: ΔE mean {d.mean:.2f} / worst {d.worst:.2f}, "
             f"SSIM mean {s.mean:.3f} / worst {s.worst:.3f} (target ΔE ≤ 2, SSIM ≥ 0.98: "
             f"{'met' if harm_ok else 'NOT met'})"
         )
     return text
+
+
+def harm_met(ssim_mean: float, de_mean: float) -> bool:
+    """Whether good photos' mean scores meet the do-no-harm target (HARM_DE, HARM_SSIM)."""
+    return de_mean <= HARM_DE and ssim_mean >= HARM_SSIM
 
 
 def agreement(cases: list[Case], scale: str) -> str:
@@ -396,11 +403,10 @@ def report(
     wall: float,
     sp: dict[str, float] | None,
 ) -> str:
-    names = {"tune": "TUNE", "heldout": "HELD-OUT"}
     n_photos = {s: len({c.photo for c in cases if c.split == s}) for s in splits}
     lines = [
         f"{len(FAMILIES)} families × up to {per_family or 'all'} photos per family and split; "
-        + ", ".join(f"{names[s]} {n_photos[s]} distinct photos" for s in splits)
+        + ", ".join(f"{SPLIT_NAMES[s]} {n_photos[s]} distinct photos" for s in splits)
         + f"; {len(cases)} cases, {len(cases) * len(METHODS)} outputs scored twice. Cell: mean SSIM / mean "
         "ΔE2000 <sub>(worst photo's SSIM / ΔE)</sub>; **bold** = best mean of the five. SSIM higher is better, "
         f"ΔE lower. ΔE on a fixed sample of {DE_MAX_PIXELS} pixel positions where an image has more.",
@@ -409,7 +415,7 @@ def report(
     for split in splits:
         for scale in SCALES:
             where = "at 2K (original brought to 2K with Lanczos)" if scale == "2K" else "at the original's size"
-            lines += [f"#### {names[split]}, scored {where}", "", *table(cases, split, scale), ""]
+            lines += [f"#### {SPLIT_NAMES[split]}, scored {where}", "", *table(cases, split, scale), ""]
             lines += [f"**{summary(cases, split, scale)}.**", ""]
     if len(splits) == 2:
         lines += [agreement(cases, "2K") + " (scored at 2K)", ""]

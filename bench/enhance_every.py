@@ -32,9 +32,11 @@ from bench.enhance import (
     METHODS,
     PHOTA,
     PHOTOS,
+    SPLIT_NAMES,
     Case,
     ServerPath,
     best_method,
+    harm_met,
     run_case,
     stat,
     write_cases,
@@ -81,7 +83,8 @@ def read_cases(paths: list[Path]) -> list[Case]:
                     continue
                 key = (r["split"], r["family"], r["photo"])
                 if key not in cases:
-                    params = dict((kv.split("=")[0], float(kv.split("=")[1])) for kv in r["params"].split(";") if kv)
+                    pairs = (kv.split("=", 1) for kv in r["params"].split(";") if kv)
+                    params = {k: float(v) for k, v in pairs}
                     size = (int(r["width"]), int(r["height"]))
                     cases[key] = Case(r["split"], r["family"], r["photo"], params, size, int(r["faces"]))
                 cases[key].scores[(r["method"], SCALE)] = (float(r["ssim"]), float(r["de2000"]))
@@ -118,7 +121,7 @@ def table(cases: list[Case], split: str) -> tuple[list[str], str]:
         verdict = " and ".join(lost) if lost else "—"
         if family == GOOD:
             s, d = means[PHOTA]
-            verdict = f"{verdict} (do-no-harm {'met' if d <= 2.0 and s >= 0.98 else 'NOT met'})"
+            verdict = f"{verdict} (do-no-harm {'met' if harm_met(s, d) else 'NOT met'})"
         lines.append(
             f"| {family} | {len(fc)} | "
             + " | ".join(cells)
@@ -129,9 +132,8 @@ def table(cases: list[Case], split: str) -> tuple[list[str], str]:
 
 
 def report(cases: list[Case], wall: float | None) -> str:
-    names = {"tune": "TUNE", "heldout": "HELD-OUT"}
     splits = [s for s in SPLITS if any(c.split == s for c in cases)]
-    counts = ", ".join(f"{names[s]} {len({c.photo for c in cases if c.split == s})} photos" for s in splits)
+    counts = ", ".join(f"{SPLIT_NAMES[s]} {len({c.photo for c in cases if c.split == s})} photos" for s in splits)
     lines = [
         f"Every photo of each split in every family ({counts}; {len(cases)} cases), the same cases as the sampled "
         "tables above, scored at 2K. Cell: mean SSIM / mean ΔE2000, **bold** = best of the five.",
@@ -139,7 +141,7 @@ def report(cases: list[Case], wall: float | None) -> str:
     ]
     for split in splits:
         rows, text = table(cases, split)
-        lines += [f"#### {names[split]}, every photo, scored at 2K", "", *rows, "", f"**{text}.**", ""]
+        lines += [f"#### {SPLIT_NAMES[split]}, every photo, scored at 2K", "", *rows, "", f"**{text}.**", ""]
     if wall is not None:
         lines.append(f"_Evaluation wall time {wall:.0f} s on {machine()}._")
     return "\n".join(lines)
