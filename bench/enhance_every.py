@@ -13,6 +13,7 @@ Run:  .venv/bin/python -m bench.enhance_every                                  (
       .venv/bin/python -m bench.enhance_every --split tune --csv tune.csv --no-docs
       .venv/bin/python -m bench.enhance_every --split heldout --csv heldout.csv --no-docs
       .venv/bin/python -m bench.enhance_every --load tune.csv heldout.csv          (writes the docs)
+      .venv/bin/python -m bench.enhance_every --split tune --family cool --without density   (what one correction does)
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ from bench.enhance import (
 )
 from bench.photoset import SPLITS, Photo, load_photoset
 from phota.config import Settings
+from phota.studio.enhance import ABLATABLE
 
 SCALE = "2K"
 _server: ServerPath | None = None
 
 
-def _init_worker() -> None:
+def _init_worker(without: tuple[str, ...] = ()) -> None:
     global _server
-    _server = ServerPath(Settings())
+    _server = ServerPath(Settings(), without)
 
 
 def _one(job: tuple[Photo, str]) -> Case:
@@ -61,11 +63,13 @@ def _one(job: tuple[Photo, str]) -> Case:
     return case
 
 
-def evaluate(photos: list[Photo], splits: list[str], families: list[str], jobs: int) -> list[Case]:
+def evaluate(
+    photos: list[Photo], splits: list[str], families: list[str], jobs: int, without: tuple[str, ...] = ()
+) -> list[Case]:
     work = [(p, f) for s in splits for f in families for p in photos if p.split == s]
     cases: list[Case] = []
     t0 = time.perf_counter()
-    with Pool(jobs, initializer=_init_worker) as pool:
+    with Pool(jobs, initializer=_init_worker, initargs=(without,)) as pool:
         for k, case in enumerate(pool.imap(_one, work, chunksize=2), 1):
             cases.append(case)
             if k % 50 == 0 or k == len(work):
@@ -155,6 +159,13 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, help="write the per-photo scores here")
     ap.add_argument("--load", type=Path, nargs="+", help="report these CSVs (from --csv) instead of running")
     ap.add_argument("--no-docs", action="store_true", help="print the tables; write no docs")
+    ap.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=sorted(ABLATABLE),
+        help="leave this correction out of phota's output (repeatable; a diagnostic: implies --no-docs)",
+    )
     args = ap.parse_args()
 
     wall = None
@@ -165,12 +176,14 @@ def main() -> None:
         families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
         photos, _ = load_photoset(PHOTOS)
         t0 = time.perf_counter()
-        cases = evaluate(photos, splits, families, max(1, args.jobs))
+        cases = evaluate(photos, splits, families, max(1, args.jobs), tuple(args.without))
         wall = time.perf_counter() - t0
         if args.csv:
             write_cases(cases, args.csv)
     body = report(cases, wall)
-    if args.no_docs:
+    if args.without:
+        body = f"phota without {', '.join(args.without)} (diagnostic run)\n\n{body}"
+    if args.no_docs or args.without:
         print(body)
         return
     write_section("enhance-every", "Local enhance on every photo of each split (bench/enhance_every.py)", body)

@@ -278,6 +278,23 @@ def test_vignetting_is_undone(photo: np.ndarray) -> None:
     assert _de(photo, out) < 0.7 * _de(photo, dark)
 
 
+def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> None:
+    # The diagnostic switch (bench/enhance_every.py --without): vignetting left out keeps the dark corners (the
+    # centre, where the falloff is least, moves far less); leaving out a correction the photo never needed
+    # changes nothing at all.
+    dark = Image.fromarray(_cos4(photo, 1.0))
+    full = np.asarray(enhance_image(dark, long_side=photo.shape[0]), np.float64)
+    kept = np.asarray(enhance_image(dark, long_side=photo.shape[0], without={"vignette"}), np.float64)
+    same = np.asarray(enhance_image(dark, long_side=photo.shape[0], without=("saturation",)), np.float64)
+    h, w = photo.shape[:2]
+    corner, centre = (slice(0, h // 6), slice(0, w // 6)), (slice(h // 3, 2 * h // 3), slice(w // 3, 2 * w // 3))
+    assert kept[corner].mean() < full[corner].mean() - 10  # the falloff stays where it was not undone
+    assert abs(kept[centre].mean() - full[centre].mean()) < 0.2 * (full[corner].mean() - kept[corner].mean())
+    assert np.array_equal(same, full)  # negative control: a no-op left out is no change
+    with pytest.raises(ValueError, match="unknown enhance step"):
+        enhance_image(dark, long_side=64, without=("denoise",))
+
+
 def test_haze_veil_is_removed(photo: np.ndarray) -> None:
     hazy = _srgb8(_lin(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
     p = measure(Image.fromarray(hazy))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -1303,6 +1303,32 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
     return np.asarray(Image.fromarray(small, "RGB").resize(size, Image.Resampling.LANCZOS), np.uint8)
 
 
+# The corrections :func:`enhance_image` can be asked to leave out (``without``), each with the value that
+# makes it a no-op. A diagnostic: what one correction earns or costs on a photo is the output with it against
+# the output without it (bench/enhance_every.py --without). Cleaning (deblock, denoise, deblur) runs before the
+# analysis reads anything, so it is not in this list.
+ABLATABLE: dict[str, Any] = {
+    "vignette": (0.0, 0.0),
+    "density": _NO_FADE,
+    "veil": (0.0, 0.0, 0.0),
+    "wb_log_gain": (0.0, 0.0, 0.0),
+    "exposure": 0.0,
+    "gamma": 1.0,
+    "contrast": 0.0,
+    "clarity": 0.0,
+    "sharpen": 0.0,
+    "saturation": 0.0,
+}
+
+
+def without_steps(params: EnhanceParams, steps: Collection[str]) -> EnhanceParams:
+    """``params`` with the named corrections (keys of ABLATABLE) set to their no-op values."""
+    unknown = sorted(set(steps) - ABLATABLE.keys())
+    if unknown:
+        raise ValueError(f"unknown enhance step(s) {', '.join(unknown)}; known: {', '.join(ABLATABLE)}")
+    return replace(params, **{name: ABLATABLE[name] for name in steps})
+
+
 def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
     """The corrections :func:`enhance_image` would infer for ``image`` at its own size (no faces)."""
     work = np.ascontiguousarray(to_rgb_array(image))
@@ -1360,8 +1386,10 @@ def enhance_image(
     prompt: str | None = None,
     variation: int = 0,
     long_side: int = 2048,
+    without: Collection[str] = (),
 ) -> Image.Image:
-    """Enhance one photo; RGB in, RGB out with ``long_side`` pixels on the long side. Deterministic."""
+    """Enhance one photo; RGB in, RGB out with ``long_side`` pixels on the long side. Deterministic.
+    ``without`` names corrections to leave out (ABLATABLE; for diagnosis, the server never sets it)."""
     rgb = to_rgb_array(image)
     h0, w0 = rgb.shape[:2]
     out_size = working_size(w0, h0, long_side)
@@ -1378,7 +1406,7 @@ def enhance_image(
         ps = min(1.0, PROXY_SIDE / max(ph, pw))
         small_mask = cv2.resize(mask, (max(1, round(pw * ps)), max(1, round(ph * ps)))) > 0.3
     work, params = _clean_and_analyse(work, small_mask, steer)
-    out = _apply(work, params, mask)
+    out = _apply(work, without_steps(params, without), mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
     return Image.fromarray((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")
