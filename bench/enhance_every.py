@@ -181,7 +181,7 @@ def main() -> None:
         if args.csv:
             write_cases(cases, args.csv)
     body = report(cases, wall)
-    if args.without:
+    if args.without and not args.load:
         body = f"phota without {', '.join(args.without)} (diagnostic run)\n\n{body}"
     if args.no_docs or args.without:
         print(body)
