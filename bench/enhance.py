@@ -97,8 +97,7 @@ class ServerPath:
     def __init__(self, settings: Settings, without: tuple[str, ...] = ()) -> None:
         self.loader = ImageLoader.from_settings(settings)
         self.identity: IdentityService = build_identity(settings)
-        self.engine = LocalEnhanceEngine()
-        self.without = without  # corrections left out (a diagnostic; the engine's request has no such field)
+        self.engine = LocalEnhanceEngine(without)  # corrections left out: a diagnostic (enhance_every --without)
 
     async def decode(self, upload: bytes) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
         source = base64.b64encode(upload).decode()
@@ -115,12 +114,6 @@ class ServerPath:
 
     async def enhance(self, image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> U8:
         width, height = self.output_size(image)
-        if self.without:
-            # What LocalEnhanceEngine renders for variation 0, with the named corrections left out.
-            out = await asyncio.to_thread(
-                enhance_image, image, faces=tuple(boxes), long_side=max(width, height), without=self.without
-            )
-            return np.asarray(out.convert("RGB"), np.uint8)
         request = EngineRequest(
             operation="enhance",
             prompt="",

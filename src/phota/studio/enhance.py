@@ -1321,12 +1321,13 @@ ABLATABLE: dict[str, Any] = {
 }
 
 
-def without_steps(params: EnhanceParams, steps: Collection[str]) -> EnhanceParams:
-    """``params`` with the named corrections (keys of ABLATABLE) set to their no-op values."""
+def _no_op_values(steps: Collection[str]) -> dict[str, Any]:
+    """The no-op value of each named correction (keys of ABLATABLE); an unknown name is refused before any
+    work is done."""
     unknown = sorted(set(steps) - ABLATABLE.keys())
     if unknown:
         raise ValueError(f"unknown enhance step(s) {', '.join(unknown)}; known: {', '.join(ABLATABLE)}")
-    return replace(params, **{name: ABLATABLE[name] for name in steps})
+    return {name: ABLATABLE[name] for name in steps}
 
 
 def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> EnhanceParams:
@@ -1390,6 +1391,7 @@ def enhance_image(
 ) -> Image.Image:
     """Enhance one photo; RGB in, RGB out with ``long_side`` pixels on the long side. Deterministic.
     ``without`` names corrections to leave out (ABLATABLE; for diagnosis, the server never sets it)."""
+    left_out = _no_op_values(without)
     rgb = to_rgb_array(image)
     h0, w0 = rgb.shape[:2]
     out_size = working_size(w0, h0, long_side)
@@ -1406,7 +1408,7 @@ def enhance_image(
         ps = min(1.0, PROXY_SIDE / max(ph, pw))
         small_mask = cv2.resize(mask, (max(1, round(pw * ps)), max(1, round(ph * ps)))) > 0.3
     work, params = _clean_and_analyse(work, small_mask, steer)
-    out = _apply(work, without_steps(params, without), mask)
+    out = _apply(work, replace(params, **left_out), mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
     return Image.fromarray((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from PIL import Image
 
@@ -21,6 +21,11 @@ async def _variations(name: str, request: EngineRequest, render: Callable[[int],
 class LocalEnhanceEngine:
     name = "local-enhance"
 
+    def __init__(self, without: Collection[str] = ()) -> None:
+        # Corrections left out of every render (enhance.ABLATABLE): a diagnostic for the bench; the server
+        # builds the engine without any.
+        self.without = tuple(without)
+
     async def run(self, request: EngineRequest) -> EngineResult:
         image = request.inputs[0].image
         long_side = max(request.width, request.height)
@@ -28,7 +33,12 @@ class LocalEnhanceEngine:
             self.name,
             request,
             lambda i: enhance_image(
-                image, faces=request.face_boxes, prompt=request.prompt or None, variation=i, long_side=long_side
+                image,
+                faces=request.face_boxes,
+                prompt=request.prompt or None,
+                variation=i,
+                long_side=long_side,
+                without=self.without,
             ),
         )
 
