@@ -863,3 +863,18 @@ def test_a_soft_clean_portrait_is_barely_sharpened_and_its_defocused_copy_is_res
     blurred = measure(Image.fromarray(defocus(portrait, radius)))
     assert blurred.deblur > 0.9 and abs(blurred.defocus_radius - radius) < 0.25, blurred
     assert blurred.sharpen > 0.3, blurred.sharpen
+
+
+def test_white_balance_takes_the_light_to_grey_at_its_luminance_in_cone_space() -> None:
+    from phota.studio.enhance import LUMA_LIN, balance_matrix
+
+    assert balance_matrix((0.0, 0.0, 0.0)) is None  # nothing to balance: the per-channel tables stay
+    for gains in [(-0.4, 0.05, 0.3), (0.25, -0.2, 0.1), (0.0, 0.12, 0.0)]:
+        m = balance_matrix(gains)
+        assert m is not None
+        light = np.exp(-np.array(gains))
+        grey = m @ light
+        assert np.ptp(grey) < 1e-5 * grey.mean()  # the light's own colour comes out neutral...
+        assert float(LUMA_LIN @ grey) == pytest.approx(float(LUMA_LIN @ light), rel=1e-5)  # ...as bright as it was
+        # Negative control: not per-channel gains. A saturated colour is moved by the other channels too.
+        assert not np.allclose(m, np.diag(np.diag(m)), atol=1e-3)
