@@ -1252,6 +1252,16 @@ def _lookup(table: F32, idx: NDArray[np.int16]) -> F32:
     return img
 
 
+def _channel_max(a: NDArray[Any]) -> NDArray[Any]:
+    """Per-pixel maximum over the three channels (numpy's reduction over a last axis of 3 is several times
+    slower than two elementwise passes)."""
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _channel_min(a: NDArray[Any]) -> NDArray[Any]:
+    return np.minimum(np.minimum(a[..., 0], a[..., 1]), a[..., 2])
+
+
 def _into_gamut(img: F32) -> F32:
     """Pull out-of-range pixels towards their own luma until every channel fits in [0, 1]: the luma
     (light and shade) is kept exactly and only saturation gives way, where clipping would move both."""
@@ -1262,16 +1272,6 @@ def _into_gamut(img: F32) -> F32:
         down = np.where(chroma < -1e-6, luma / -chroma, np.inf)
     t = np.minimum(_channel_min(np.minimum(up, down))[..., None], 1.0)
     return np.asarray(luma + chroma * t, np.float32)
-
-
-def _channel_max(a: NDArray[Any]) -> NDArray[Any]:
-    """Per-pixel maximum over the three channels (numpy's reduction over a last axis of 3 is several times
-    slower than two elementwise passes)."""
-    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
-
-
-def _channel_min(a: NDArray[Any]) -> NDArray[Any]:
-    return np.minimum(np.minimum(a[..., 0], a[..., 1]), a[..., 2])
 
 
 def _smooth_table(lo: float, hi: float) -> NDArray[np.float32]:
@@ -1360,7 +1360,7 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     if params.saturation != 0.0:
         luma = img @ LUMA
         chroma = img - luma[..., None]
-        sat = np.abs(chroma).max(axis=-1)
+        sat = _channel_max(np.abs(chroma))
         if params.saturation > 0:
             # Vibrance: boost low-saturation pixels most; skin hues (R > G > B, moderate chroma) less.
             weight = 1.0 - np.clip(sat / 0.5, 0, 1)
