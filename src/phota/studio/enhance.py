@@ -1360,7 +1360,7 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     if params.saturation != 0.0:
         luma = img @ LUMA
         chroma = img - luma[..., None]
-        sat = _channel_max(np.abs(chroma))
+        sat: F32 = _channel_max(np.abs(chroma))
         if params.saturation > 0:
             # Vibrance: boost low-saturation pixels most; skin hues (R > G > B, moderate chroma) less.
             weight = 1.0 - np.clip(sat / 0.5, 0, 1)
