@@ -92,6 +92,19 @@ def test_good_photo_left_nearly_alone(photo: np.ndarray) -> None:
     assert _de(photo, out) < 1.5
 
 
+def test_dim_dark_skinned_face_chip_keeps_its_brightness() -> None:
+    # A well exposed dark-skinned face on a dark ground has dim highlights (its brightest 0.5 % at 0.51 linear)
+    # and dim skin, as an under-exposed frame has; its highlight deficit is inside UNDER_GATE's toe, so it is
+    # left (nearly) as it is. Negative control: the same chip a stop darker is brightened.
+    chip = np.asarray(Image.open(photo_path("dlib_John_Salley_000194_02159572.jpg")).convert("RGB"), np.uint8)
+    face = ((11, 11, 141, 141),)
+    out = np.asarray(enhance_image(Image.fromarray(chip), faces=face, long_side=150), np.uint8)
+    assert _luminance(out).mean() < 1.12 * _luminance(chip).mean()
+    dark = _srgb8(_lin(chip) * 0.5)
+    brightened = np.asarray(enhance_image(Image.fromarray(dark), faces=face, long_side=150), np.uint8)
+    assert _luminance(brightened).mean() > 1.5 * _luminance(dark).mean()
+
+
 @pytest.mark.parametrize(("size", "expected"), [((640, 480), (2048, 1536)), ((300, 900), (683, 2048))])
 def test_output_is_2k_with_aspect_kept(size: tuple[int, int], expected: tuple[int, int]) -> None:
     im = Image.new("RGB", size, (120, 90, 60))
