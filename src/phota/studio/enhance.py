@@ -207,11 +207,11 @@ WB_DARK = (0.8, 1.3)
 EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
 EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
 # Log deficit of the highlights below EXPOSURE_TARGET over which brightening ramps in. Clean TUNE photos read
-# up to about 0.85 (dim face chips, low-key scenes), under-exposed copies from 0.3 up; the face and median
-# tests below decide between them. Lower: a dim clean face chip (dark skin on a dark ground, highlights at
-# 0.5) is brightened (0.4: TUNE clean SSIM 0.99950 / ΔE 0.619, with 0.45 0.99960 / 0.589); higher: copies
-# under-exposed by about a stop are left dark (TUNE under-exposed 0.8998 / 9.09 at 0.4, 0.8972 / 9.19 at
-# 0.45, 0.8845 / 9.73 at 0.55-0.9).
+# up to 0.61 (dim face chips, low-key scenes), under-exposed copies from near 0 (high-key frames) to 3.5; the
+# face and median tests below decide between them. Lower: a dim clean face chip (dark skin on a dark ground,
+# highlights at 0.5) is brightened (0.4: TUNE clean SSIM 0.99950 / ΔE 0.619, with 0.45 0.99960 / 0.589);
+# higher: copies under-exposed by about a stop are left dark (TUNE under-exposed 0.8998 / 9.09 at 0.4,
+# 0.8972 / 9.19 at 0.45, 0.8845 / 9.73 at 0.55-0.9).
 UNDER_GATE = (0.45, 0.8)
 UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
 # Skin median linear luminance under which a face is evidence of under-exposure on its own: a few bright specks
