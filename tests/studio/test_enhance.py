@@ -757,6 +757,20 @@ def _lifted_print() -> np.ndarray:
     return _srgb8(lo * (hi / lo) ** t)
 
 
+def test_a_cool_cast_the_white_balance_reads_as_neutral_is_not_read_as_faded() -> None:
+    # A dark-skinned chip under its own warm light: a cool cast makes it read neutral to the white balance
+    # (no gain to take out), clips its blue white and lifts its blue black under FADE_LIFTED. The clipped
+    # channel's black is read as deep as it was before the gain (FADE_CLIP_HEADROOM); without that the
+    # chip was stretched as a faded print (powers 1.06-1.42 at 8000-12000 K).
+    chip = np.asarray(Image.open(photo_path("dlib_John_Salley_000186_02159346.jpg")).convert("RGB"), np.uint8)
+    for cct in (8000.0, 10000.0, 12000.0):
+        cool = measure(Image.fromarray(wrong_white_balance(chip, cct)))
+        assert max(pw for _, pw in cool.density) < 1.01, cct
+    # Negative control: the same chip as a faded print is still stretched.
+    faded = faded_print(chip, (0.45, 0.15, 0.3), (0.0, 0.0, 0.08))
+    assert max(pw for _, pw in measure(Image.fromarray(faded)).density) > 1.5
+
+
 def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
     from phota.studio.enhance import _deblock, analyse
 

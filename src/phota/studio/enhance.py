@@ -101,6 +101,14 @@ FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over 
 # for prints above 2.25. Lower: faded prints with one well-kept dye left; higher: warm-lit clean photos and
 # casts get a per-channel power stretch (a drastic change of tone and colour).
 FADE_LIFTED = (2.12, 2.25)
+# Density (log10) a channel clipped at white is read as having lost: a gain that took its highlights past white
+# lifted its blacks by at least as much, so the lifted-black test reads them that much deeper. The white
+# balance's own gains say the same where it reads the cast; this covers a cast it cannot see (a cool light
+# over a photo's own warm one reads as neutral). A cool cast on a dark-skinned TUNE chip (blue black
+# 2.357 -> 2.096, under FADE_LIFTED, blue clipped) was stretched as a faded print: TUNE cool 0.99880 / 4.351
+# -> 0.99938 / 4.316; 0.1: 0.99929 / 4.330; over 0.15 nothing more moves. Faded prints with a clipped
+# channel clip the one whose dye faded most, whose black is the least deep: unchanged.
+FADE_CLIP_HEADROOM = 0.15
 FADE_BLACK = 2.2  # least density (log10) the stretched blacks reach: a print's black, not its faded grey
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 # Darkest channel floor (linear) over which the veil is removed. A haze or glare veil lifts the floor by
@@ -852,7 +860,8 @@ def estimate_fade(
     # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
     # white alike, and a print whose dyes faded reads as having one deep black under its stain.
     lift = blur_lift(lo) if blur_lift is not None else np.zeros(3)
-    lifted = 1.0 - smoothstep(float((d_black + lift - gains).max()), *FADE_LIFTED)
+    clipped = np.where(hi >= 0.999, FADE_CLIP_HEADROOM, 0.0)
+    lifted = 1.0 - smoothstep(float((d_black + lift + clipped - gains).max()), *FADE_LIFTED)
     # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
     # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
     # gain that lowers it says the cast raised it. Its range is read opened by that much, or a cast that
