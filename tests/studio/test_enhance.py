@@ -319,6 +319,19 @@ def test_vignetting_is_undone(photo: np.ndarray) -> None:
     assert _de(photo, out) < 0.7 * _de(photo, dark)
 
 
+def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarray) -> None:
+    # A stop of light falling across the frame adds to the radial derivative on its bright side what it
+    # takes from the dark side: opposite quadrants read together cancel it (VIGNETTE_PAIRS). The weakest
+    # quadrant alone read 0.77 of the cos^4 falloff's 1.39.
+    x = np.linspace(-1.0, 1.0, photo.shape[1], dtype=np.float32)
+    side = _srgb8(_lin(photo) * np.exp2(x / 2 - 0.5)[None, :, None])
+    truth = -4 * np.log(np.cos(np.arctan(1.0)))  # _cos4(..., 1.0) at the corners
+    read = measure(Image.fromarray(_cos4(side, 1.0))).vignette[0]
+    assert 0.85 * truth < read < 1.15 * truth
+    # Negative control: the light falling across the frame is not read as a falloff at all.
+    assert measure(Image.fromarray(side)).vignette[0] < 0.05
+
+
 def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> None:
     # The diagnostic switch (bench/enhance_every.py --without): vignetting left out keeps the dark corners (the
     # centre, where the falloff is least, moves far less); leaving out a correction the photo never needed
