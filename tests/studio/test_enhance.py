@@ -8,7 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus, exposure, faded_print, haze, wrong_white_balance
+from bench.degrade import defocus, exposure, faded_print, haze, vignette, wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
@@ -330,6 +330,20 @@ def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarr
     assert 0.85 * truth < read < 1.15 * truth
     # Negative control: the light falling across the frame is not read as a falloff at all.
     assert measure(Image.fromarray(side)).vignette[0] < 0.05
+
+
+def test_a_falloff_too_uncertain_to_undo_does_not_read_as_under_exposure() -> None:
+    # Half a stop under, a frame is at the edge of the under-exposure evidence and is left as it is. A lens
+    # falloff the undo gate barely opens for (read 0.28) dims its corner highlights; read as the scene was
+    # before the lens (VIGNETTE_EV_GATE), the frame is still left (before: brightened by exp(0.19)).
+    im = np.asarray(Image.open(photo_path("df_p03_img48.jpg")).convert("RGB"), np.uint8)
+    under = exposure(im, -0.5)
+    plain = measure(Image.fromarray(under))
+    vignetted = measure(Image.fromarray(vignette(under, 1.3)))
+    assert vignetted.vignette[0] < 0.1  # not undone
+    assert abs(vignetted.exposure - plain.exposure) < 0.1
+    # Negative control: a stop under, the same falloff does not hide the under-exposure.
+    assert measure(Image.fromarray(vignette(exposure(im, -1.0), 1.3))).exposure > 1.0
 
 
 def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> None:

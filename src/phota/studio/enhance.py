@@ -97,6 +97,13 @@ VIGNETTE_GATE = (0.3, 0.5)
 # vignetting 3.918, but centred lit portraits read 0.45-0.5 and are corrected further (warm SSIM 0.99797
 # -> 0.99789, under no-op's 0.99796; clean ΔE 0.588 -> 0.599).
 VIGNETTE_PAIRS = (0.5, 0.6)
+# The falloff every quadrant agrees on over which what the gate above leaves in the frame is still taken out of
+# the exposure readings (highlights, skin, median, high-key): a lens that darkened the corners by a falloff
+# too uncertain to undo has not under-exposed the scene. Under-exposed TUNE copies read at most 0.15 (the
+# camera's toe steepens content gradients) but two face chips (0.36, 0.54); vignetted copies the undo gate
+# barely opens, 0.3-0.5. Over all 78 TUNE photos: vignetting ΔE 4.070 -> 4.002, under-exposed 8.511 -> 8.499; from
+# 0 (every reading taken out): under-exposed 8.576 (a dark frame reading 0.15 kept dark).
+VIGNETTE_EV_GATE = (0.2, 0.3)
 VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
 VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
@@ -1035,7 +1042,7 @@ def analyse(
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     agreed, va = estimate_vignette(lin)
-    va_read = va  # the falloff as read, before the gate (see the high-key test below)
+    va_read = va  # the falloff as read, before the gate (see the exposure readings below)
     va *= smoothstep(agreed, *VIGNETTE_GATE) * strength
     if va:
         lin = lin * _vignette_map(lin.shape[:2], va, 0.0)[..., None]
@@ -1084,9 +1091,14 @@ def analyse(
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
     y = y_pre * np.float32(WB_LUMA_KEEP) + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
-    p_hi = max(_percentile(y, 100 - EXPOSURE_PCT), 1e-3)
+    # Exposure is judged as the scene was before the lens darkened its corners: a falloff read but too weak or
+    # uncertain to be undone (VIGNETTE_EV_GATE) still dims the highlights, a face and a white backdrop's
+    # median, which then read as under-exposure, or keep a high-key frame's lit faces from reading as blown.
+    unread = max(0.0, va_read - va) * smoothstep(agreed, *VIGNETTE_EV_GATE)
+    y_ev = y * _vignette_map(y.shape, unread, 0.0) if unread else y
+    p_hi = max(_percentile(y_ev, 100 - EXPOSURE_PCT), 1e-3)
     # The faces' luminance, read by both the under- and the over-exposure evidence.
-    face_y = y[skin] if skin is not None and skin.sum() >= 50 else None
+    face_y = y_ev[skin] if skin is not None and skin.sum() >= 50 else None
     face_med = _percentile(face_y, 50) if face_y is not None else 0.0
     # The face's own highlights (teeth, the whites of the eyes, speculars): near white whatever the complexion.
     face_top = max(_percentile(face_y, FACE_HI_PCT), 1e-3) if face_y is not None else 1e-3
@@ -1098,7 +1110,7 @@ def analyse(
     dark_face = 1.0 - smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
     if deficit > 0 or dark_face > 0:
         full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
-        lit_mid = 1.0 - smoothstep(_percentile(y, 50), *UNDER_MED) * unveiled
+        lit_mid = 1.0 - smoothstep(_percentile(y_ev, 50), *UNDER_MED) * unveiled
         under = smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
         if face_y is not None:
             # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
@@ -1114,15 +1126,12 @@ def analyse(
                 # They are read inside the face (FACE_INNER_AXES), not from a backdrop around it.
                 inner_top = face_top
                 if inner_mask is not None and inner_mask.shape == y.shape and inner_mask.sum() >= 20:
-                    inner_top = max(_percentile(y[inner_mask], FACE_HI_PCT), 1e-3)
+                    inner_top = max(_percentile(y_ev[inner_mask], FACE_HI_PCT), 1e-3)
                 to_face_hi = _scene_log_gain(min(inner_top, 0.99), FACE_HI_TARGET)
                 full = max(full, min(to_skin, max(to_face_hi, 0.0)))
         exposure = min(full, MAX_EXPOSURE_LOG) * under
     clipped = float((y > OVER_NEAR_WHITE).mean())  # the shoulder's near-white share, clipped or not
-    # Whether the frame is high-key (a white backdrop, snow) is judged as the scene was, before the lens
-    # darkened its corners: a falloff too weak or uncertain to be undone still pulls a white backdrop's median
-    # under HIGH_KEY, and its lit faces then read as blown.
-    key = _percentile(y * _vignette_map(y.shape, max(0.0, va_read - va), 0.0), 50)
+    key = _percentile(y_ev, 50)  # whether the frame is high-key (a white backdrop, snow), as the scene was
     if face_y is not None:
         # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
         med = face_med
