@@ -91,12 +91,6 @@ DEBLOCK_CHROMA_EPS = 10.0
 # centred portraits and bright-centred scenes get their corners lifted (a drastic change of light); higher:
 # moderate lens falloff (half a stop to a stop at the corners) is left.
 VIGNETTE_GATE = (0.3, 0.5)
-# The falloff every quadrant agrees on (the gate's reading) over which the falloff undone is taken to what
-# opposite quadrants read together (see estimate_vignette). Over all 78 TUNE photos: vignetting ΔE 4.215 ->
-# 4.070, SSIM 0.98277 -> 0.98322, no other family's SSIM moved; undone wherever the gate opens (from 0.3):
-# vignetting 3.918, but centred lit portraits read 0.45-0.5 and are corrected further (warm SSIM 0.99797
-# -> 0.99789, under no-op's 0.99796; clean ΔE 0.588 -> 0.599).
-VIGNETTE_PAIRS = (0.5, 0.6)
 # The falloff every quadrant agrees on over which what the gate above leaves in the frame is still taken out of
 # the exposure readings (highlights, skin, median, high-key): a lens that darkened the corners by a falloff
 # too uncertain to undo has not under-exposed the scene. Under-exposed TUNE copies read at most 0.15 (the
@@ -104,6 +98,19 @@ VIGNETTE_PAIRS = (0.5, 0.6)
 # barely opens, 0.3-0.5. Over all 78 TUNE photos: vignetting ΔE 4.070 -> 4.002, under-exposed 8.511 -> 8.499; from
 # 0 (every reading taken out): under-exposed 8.576 (a dark frame reading 0.15 kept dark).
 VIGNETTE_EV_GATE = (0.2, 0.3)
+# How far the falloff goes is read by entropy_falloff, from the whole frame's tones; the weakest quadrant above
+# only detects it. Linear luminance range read (clipped and near-black pixels carry no falloff), the falloffs
+# tried (a = -log V at the corner; the bench's cos^4 lenses reach 0.54-1.39), and the histogram's bin (in
+# standard deviations). Over all 78 TUNE photos, with the amount from the quadrants' ring fit before: vignetting
+# 0.98413 / 4.002 -> 0.98536 / 3.681, good 0.588 -> 0.535, magenta SSIM 0.99823 -> 0.99838, green 0.99884 ->
+# 0.99895 (both now over no-op's 0.99834 / 0.99886), defocus 1.636 -> 1.578; under-exposed 8.499 -> 8.524.
+VIGNETTE_ENTROPY_RANGE = (0.004, 0.95)
+VIGNETTE_ENTROPY_GRID = tuple(float(x) for x in np.round(np.arange(0.0, 1.61, 0.04), 2))
+VIGNETTE_ENTROPY_BIN = 0.02
+# Entropy reading over which the falloff is trusted at all. Lit, centred face chips whose shading the quadrants
+# read as falloff (0.3-0.5) read 0.0-0.1 here; vignetted copies the quadrants detect read 0.4-1.6 but for four
+# (0.0-0.14). 0.2-0.4 and 0.3-0.6 gave the same TUNE figures to the printed digit.
+VIGNETTE_ENTROPY_GATE = (0.1, 0.3)
 VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
 VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
 VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
@@ -673,16 +680,16 @@ def _block_steps(luma: F32) -> tuple[float, float]:
     return min(ratios), min(extra)
 
 
-def estimate_vignette(lin: F32) -> tuple[float, float]:
-    """Radial falloff of a linear-light proxy, a in log V(r) = -a r^2 (r = 1 at the corners), as (the
-    falloff all four quadrants agree on, the falloff to undo).
+def estimate_vignette(lin: F32) -> float:
+    """Radial falloff of a linear-light proxy all four quadrants agree on, a in log V(r) = -a r^2 (r = 1 at
+    the corners): whether there is a lens falloff at all (entropy_falloff reads how far it goes).
 
     Vignetting darkens every ring by the same factor whatever the content, so the *median* radial
     derivative of log luminance in each ring follows d/dr log V = -2 a r, while content edges point
     inwards as often as outwards and cancel in the median. Least squares on the ring medians."""
     h, w = lin.shape[:2]
     if min(h, w) < 32:
-        return 0.0, 0.0
+        return 0.0
     y = np.log(np.asarray(cv2.GaussianBlur(lin @ LUMA_LIN, (0, 0), 1.5), np.float32) + 1e-3)
     gy, gx = np.gradient(y)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -701,17 +708,41 @@ def estimate_vignette(lin: F32) -> tuple[float, float]:
     quads = {
         (sx, sy): _ring_medians(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)
     }
-    agreed = max(0.0, min(_radial_fit(rings) for rings in quads.values()))
-    # How far the falloff goes is read from opposite quadrants averaged ring by ring: a scene lit from one
-    # side adds to the radial derivative on that side what it takes from the other, so the pair cancels it
-    # where the weakest quadrant reads it as less falloff (a frame brightening left to right under a stop of
-    # cos^4 falloff: 0.28 read for 0.82). Only a falloff every quadrant already agrees on is taken that
-    # far (VIGNETTE_PAIRS): a lit, centred face adds to all four quadrants alike, and the pairs read it too.
-    pairs = []
-    for q1, q2 in (((-1, -1), (1, 1)), ((-1, 1), (1, -1))):
-        common = quads[q1].keys() & quads[q2].keys()
-        pairs.append(_radial_fit({k: (quads[q1][k] + quads[q2][k]) / 2 for k in common}))
-    return agreed, agreed + max(0.0, min(pairs) - agreed) * smoothstep(agreed, *VIGNETTE_PAIRS)
+    return max(0.0, min(_radial_fit(rings) for rings in quads.values()))
+
+
+def entropy_falloff(lin: F32) -> float:
+    """Corner falloff a (log V = -a r^2) whose undoing leaves the sharpest histogram of log luminance.
+
+    A lens darkens every surface by a factor that depends on where it lies, so a surface of one tone that
+    spans several radii is spread over a range of log luminance; undoing the right falloff gathers it into
+    one peak again (Zheng et al.'s and Rohlfing et al.'s entropy criterion). The histogram is taken on log
+    luminance standardised to unit spread: a correction that only compresses the range (lifting the dark
+    hair and suit around a lit, centred face) does not sharpen it, and is not rewarded."""
+    y = lin @ LUMA_LIN
+    h, w = y.shape
+    half = np.hypot(w, h) / 2
+    dx2 = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / half) ** 2
+    dy2 = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / half) ** 2
+    r2 = (dy2[:, None] + dx2[None, :])[::2, ::2]
+    y = y[::2, ::2]
+    keep = (y > VIGNETTE_ENTROPY_RANGE[0]) & (y < VIGNETTE_ENTROPY_RANGE[1])
+    if keep.sum() < 1000:
+        return 0.0
+    ly = np.log(y[keep]).astype(np.float64)
+    rr = r2[keep].astype(np.float64)
+    kernel = cv2.getGaussianKernel(9, 1.5).ravel()
+    best, best_h = 0.0, np.inf
+    for a in VIGNETTE_ENTROPY_GRID:
+        z = ly + a * rr
+        zn = (z - z.mean()) / max(float(z.std()), 1e-6)
+        idx = ((zn - zn.min()) / VIGNETTE_ENTROPY_BIN).astype(np.int64)
+        hist = np.convolve(np.bincount(idx).astype(np.float64), kernel)
+        p = hist[hist > 0] / hist.sum()
+        ent = float(-(p * np.log(p)).sum())
+        if ent < best_h - 1e-9:
+            best, best_h = float(a), ent
+    return best
 
 
 def _ring_medians(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> dict[float, float]:
@@ -1041,8 +1072,15 @@ def analyse(
     skin = _face_skin(faces_mask_small, proxy.shape[:2])
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
-    agreed, va = estimate_vignette(lin)
-    va_read = va  # the falloff as read, before the gate (see the exposure readings below)
+    # The quadrants detect a falloff; how far it goes is read from the frame's tones (entropy_falloff).
+    agreed = estimate_vignette(lin)
+    va = 0.0
+    if agreed > 0.0:
+        ent = entropy_falloff(lin)
+        va = ent * smoothstep(ent, *VIGNETTE_ENTROPY_GATE)
+    # The falloff as read, before the gate: the exposure readings below take out what either reading saw but
+    # was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
+    va_read = max(va, agreed)
     va *= smoothstep(agreed, *VIGNETTE_GATE) * strength
     if va:
         lin = lin * _vignette_map(lin.shape[:2], va, 0.0)[..., None]
