@@ -102,8 +102,8 @@ VIGNETTE_EV_GATE = (0.2, 0.3)
 # only detects it. Linear luminance range read (clipped and near-black pixels carry no falloff), the falloffs
 # tried (a = -log V at the corner; the bench's cos^4 lenses reach 0.54-1.39), and the histogram's bin (in
 # standard deviations). Over all 78 TUNE photos, with the amount from the quadrants' ring fit before: vignetting
-# 0.98413 / 4.002 -> 0.98536 / 3.681, good 0.588 -> 0.535, magenta SSIM 0.99823 -> 0.99838, green 0.99884 ->
-# 0.99895 (both now over no-op's 0.99834 / 0.99886), defocus 1.636 -> 1.578; under-exposed 8.499 -> 8.524.
+# 0.98413 / 4.002 -> 0.98522 / 3.702, good 0.588 -> 0.535, magenta SSIM 0.99823 -> 0.99838, green 0.99884 ->
+# 0.99895 (both now over no-op's 0.99834 / 0.99886), defocus 1.636 -> 1.578, under-exposed 8.499 -> 8.471.
 VIGNETTE_ENTROPY_RANGE = (0.004, 0.95)
 VIGNETTE_ENTROPY_GRID = tuple(float(x) for x in np.round(np.arange(0.0, 1.61, 0.04), 2))
 VIGNETTE_ENTROPY_BIN = 0.02
