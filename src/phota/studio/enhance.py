@@ -720,11 +720,7 @@ def entropy_falloff(lin: F32) -> float:
     luminance standardised to unit spread: a correction that only compresses the range (lifting the dark
     hair and suit around a lit, centred face) does not sharpen it, and is not rewarded."""
     y = lin @ LUMA_LIN
-    h, w = y.shape
-    half = np.hypot(w, h) / 2
-    dx2 = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / half) ** 2
-    dy2 = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / half) ** 2
-    r2 = (dy2[:, None] + dx2[None, :])[::2, ::2]
+    r2 = _radius2(y.shape)[::2, ::2]
     y = y[::2, ::2]
     keep = (y > VIGNETTE_ENTROPY_RANGE[0]) & (y < VIGNETTE_ENTROPY_RANGE[1])
     if keep.sum() < 1000:
@@ -1228,13 +1224,18 @@ def analyse(
 # -------------------------------------------------------------------------------------- apply
 
 
-def _vignette_map(shape: tuple[int, int], a: float, b: float) -> F32:
-    """Gain 1 / V(r) that undoes log V = -a r^2 - b r^4 (r = 1 at the corners), built separably cheap."""
+def _radius2(shape: tuple[int, int]) -> F32:
+    """Squared distance from the frame's centre, 1 at the corners, built separably (cheap)."""
     h, w = shape
     half = np.hypot(w, h) / 2
     dx2 = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / half) ** 2
     dy2 = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / half) ** 2
-    r2 = dy2[:, None] + dx2[None, :]
+    return dy2[:, None] + dx2[None, :]
+
+
+def _vignette_map(shape: tuple[int, int], a: float, b: float) -> F32:
+    """Gain 1 / V(r) that undoes log V = -a r^2 - b r^4 (r = 1 at the corners)."""
+    r2 = _radius2(shape)
     return np.asarray(np.exp(np.float32(a) * r2 + np.float32(b) * r2 * r2), np.float32)
 
 
