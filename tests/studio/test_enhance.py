@@ -311,6 +311,31 @@ def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
     assert measure(Image.fromarray(_jpeg(smooth, 15))).deblock > 0.3
 
 
+def test_a_clean_jpeg_whose_grid_is_one_level_high_is_left_alone() -> None:
+    """A clean camera JPEG keeps its 8-pixel grid about one luma level high; on this photo its ratio to the
+    other steps reads 1.49, inside BLOCK_GATE, and its step 1.19. Deblocked, it was smoothed for nothing
+    (0.32 before BLOCK_STEP started at 1.2), which cost every copy of it luma SSIM (a cool-cast copy 0.0014)."""
+    clean = np.asarray(Image.open(photo_path("obama_obama1.jpg")).convert("RGB"), np.uint8)
+    assert measure(Image.fromarray(clean)).deblock == 0.0
+    # Negative control: the same photo saved at quality 30 is deblocked in full.
+    assert measure(Image.fromarray(_jpeg(clean, 30))).deblock > 0.9
+
+
+def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
+    """On a textured photo the other phases' steps are large too, so even a heavy JPEG's grid ratio stays low
+    (1.31 here at quality 30, under BLOCK_GATE) while the extra step at the grid (3.4 levels) is larger than
+    any clean photo shows (BLOCK_HEAVY). The second path deblocks it; before it, this copy kept its blocks
+    (0.003). The output is closer to the original than the JPEG is; the clean photo stays untouched."""
+    clean = np.asarray(Image.open(photo_path("df_p04_img54.jpg")).convert("RGB"), np.uint8)
+    blocky = _jpeg(clean, 30)
+    p = measure(Image.fromarray(blocky))
+    assert p.blockiness < 1.35 and p.deblock > 0.4
+    out = np.asarray(enhance_image(Image.fromarray(blocky), long_side=max(clean.shape[:2])), np.uint8)
+    assert _de(clean, out) < _de(clean, blocky)
+    # Negative control: the clean photo reads no grid and is not deblocked.
+    assert measure(Image.fromarray(clean)).deblock == 0.0
+
+
 def test_vignetting_is_undone(photo: np.ndarray) -> None:
     dark = _cos4(photo, 1.0)
     p = measure(Image.fromarray(dark))
