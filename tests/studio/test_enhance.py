@@ -325,7 +325,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
     """On a textured photo the other phases' steps are large too, so even a heavy JPEG's grid ratio stays low
     (1.31 here at quality 30, under BLOCK_GATE) while the extra step at the grid (3.4 levels) is larger than
     any clean photo shows (BLOCK_HEAVY). The second path deblocks it; before it, this copy kept its blocks
-    (0.003). The output is closer to the original than the JPEG is; the clean photo stays untouched."""
+    (0.005). The output is closer to the original than the JPEG is; the clean photo stays untouched."""
     clean = np.asarray(Image.open(photo_path("df_p04_img54.jpg")).convert("RGB"), np.uint8)
     blocky = _jpeg(clean, 30)
     p = measure(Image.fromarray(blocky))
