@@ -58,6 +58,47 @@ def test_list_keys_by_prefix(store: BlobStore) -> None:
     assert len(store.list_keys()) == 4
 
 
+def test_listing_while_folders_are_deleted_does_not_fail(tmp_path: Path) -> None:
+    """A job's clean-up removes its inputs' folder while another process lists the store (a poll, the
+    sweeper). The listing returns what is there and never raises because a folder vanished under it; a
+    folder that is never deleted is always listed in full (the negative control: nothing is skipped)."""
+    store = FileBlobStore(tmp_path / "blobs")
+    store.put("jobs/kept/images/0", b"x")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    deleted = [0]
+
+    def churn() -> None:
+        try:
+            while not stop.is_set():
+                n = deleted[0]
+                for i in range(20):
+                    store.put(f"jobs/j{n}/images/{i}", b"x")
+                store.delete_prefix(f"jobs/j{n}/")
+                deleted[0] += 1
+        except BaseException as exc:  # the churn must keep running for the test to mean anything
+            errors.append(exc)
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    listings = 0
+    try:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and not errors:
+            try:
+                keys = store.list_keys("jobs")
+            except BaseException as exc:  # any failure of the listing is the defect
+                errors.append(exc)
+                break
+            assert "jobs/kept/images/0" in keys
+            listings += 1
+    finally:
+        stop.set()
+        worker.join()
+    assert errors == []
+    assert listings > 50 and deleted[0] > 50  # both sides really ran against each other
+
+
 def test_list_dated_gives_each_blob_its_last_write_time(store: BlobStore) -> None:
     before = datetime.now(UTC) - timedelta(seconds=5)  # the S3 server's clock may differ a little
     for key in ("jobs/a/images/0", "jobs/a/style_image", "jobs/b/images/0", "outputs/x.png"):

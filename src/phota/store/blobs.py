@@ -115,9 +115,14 @@ class FileBlobStore:
             return [prefix]
         if not base.exists():
             return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
-        )
+        # os.walk skips a folder that is removed while it is walked (a job's clean-up or the sweeper deleting
+        # its tree): it was there when listing began and is gone, so its files are not keys any more.
+        # Path.rglob raised FileNotFoundError there instead.
+        keys = []
+        for folder, _, names in os.walk(base):
+            here = Path(folder).relative_to(self.root)
+            keys += [str(here / name) for name in names if not name.startswith(".tmp-")]
+        return sorted(keys)
 
     def list_dated(self, prefix: str = "") -> list[tuple[str, datetime]]:
         dated = []
