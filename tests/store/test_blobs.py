@@ -96,7 +96,7 @@ def test_listing_while_folders_are_deleted_does_not_fail(tmp_path: Path) -> None
         stop.set()
         worker.join()
     assert errors == []
-    assert listings > 50 and deleted[0] > 50  # both sides really ran against each other
+    assert listings > 10 and deleted[0] > 10  # both sides really ran against each other
 
 
 def test_list_dated_gives_each_blob_its_last_write_time(store: BlobStore) -> None:
