@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -97,6 +99,29 @@ def test_listing_while_folders_are_deleted_does_not_fail(tmp_path: Path) -> None
         worker.join()
     assert errors == []
     assert listings > 10 and deleted[0] > 10  # both sides really ran against each other
+
+
+def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a folder that is gone is skipped: one that cannot be read (permissions, I/O) raises, or a check
+    that a deleted profile left nothing would pass on a folder it could not see into."""
+    store = FileBlobStore(tmp_path / "blobs")
+    store.put("profiles/p1/photos/0.jpg", b"x")
+    unreadable = tmp_path / "blobs" / "profiles" / "p1"
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(PermissionError):
+        store.list_keys("profiles")
+    # Negative control: the readable part of the store still lists.
+    store.put("outputs/x.png", b"x")
+    assert store.list_keys("outputs") == ["outputs/x.png"]
 
 
 def test_list_dated_gives_each_blob_its_last_write_time(store: BlobStore) -> None:

@@ -44,6 +44,11 @@ def check_key(key: str) -> str:
     return key
 
 
+def _raise_unless_gone(error: OSError) -> None:
+    if not isinstance(error, FileNotFoundError):
+        raise error
+
+
 class FileBlobStore:
     """Blobs as files under one directory; writes are atomic (temp file + rename).
 
@@ -115,11 +120,11 @@ class FileBlobStore:
             return [prefix]
         if not base.exists():
             return []
-        # os.walk skips a folder that is removed while it is walked (a job's clean-up or the sweeper deleting
-        # its tree): it was there when listing began and is gone, so its files are not keys any more.
-        # Path.rglob raised FileNotFoundError there instead.
+        # A folder removed while it is walked (a job's clean-up or the sweeper deleting its tree) is skipped:
+        # its files are not keys any more (Path.rglob raised FileNotFoundError there). Any other error still
+        # raises: a folder that cannot be read must not pass for an empty one (a deleted profile's check).
         keys = []
-        for folder, _, names in os.walk(base):
+        for folder, _, names in os.walk(base, onerror=_raise_unless_gone):
             here = Path(folder).relative_to(self.root)
             keys += [str(here / name) for name in names if not name.startswith(".tmp-")]
         return sorted(keys)
