@@ -14,6 +14,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from phota.studio.enhance import (
+    EnhanceParams,
     EnhanceSteer,
     enhance_image,
     estimate_blockiness,
@@ -949,6 +950,32 @@ def test_a_photo_with_normal_midtones_and_no_white_in_it_is_not_brightened() -> 
     dark = exposure(cat, -2.0)
     out = np.asarray(enhance_image(Image.fromarray(dark), long_side=cat.shape[1]), np.uint8)
     assert float(_luma_y(out).mean()) > 1.6 * float(_luma_y(dark).mean())
+
+
+def _cooling(params: EnhanceParams) -> float:
+    """How far a white balance moves blue up against red (log gain; > 0 corrects a warm cast)."""
+    return params.wb_log_gain[2] - params.wb_log_gain[0]
+
+
+@pytest.mark.parametrize("name", ["df_p03_img8.jpg", "df_p04_img54.jpg"])
+def test_a_blown_window_does_not_hide_a_cast(name: str) -> None:
+    # The bench's black-body cast (3400 K), then a window blown to white in a corner (a fifth of each side),
+    # clipped in every channel as a sensor clips. The per-channel white points, read over every pixel, sat at
+    # the clip there and read the light as neutral: the correction fell by 28-34 %.
+    img = Image.open(photo_path(name)).convert("RGB")
+    img.thumbnail((640, 640))
+    clean = np.asarray(img, np.uint8)
+    h, w = clean.shape[:2]
+    cast = wrong_white_balance(clean, 3400.0)
+    window = cast.copy()
+    window[: h // 5, : w // 5] = 255
+    plain = _cooling(measure(Image.fromarray(cast)))
+    assert plain > 0.5
+    assert _cooling(measure(Image.fromarray(window))) > 0.85 * plain
+    # Negative control: the same window in the clean photo is no evidence of a cast.
+    clean_window = clean.copy()
+    clean_window[: h // 5, : w // 5] = 255
+    assert abs(_cooling(measure(Image.fromarray(clean_window)))) < 0.1
 
 
 def test_a_white_backdrop_clipped_under_a_cast_comes_back_white() -> None:
