@@ -961,7 +961,7 @@ def _cooling(params: EnhanceParams) -> float:
 def test_a_blown_window_does_not_hide_a_cast(name: str) -> None:
     # The bench's black-body cast (3400 K), then a window blown to white in a corner (a fifth of each side),
     # clipped in every channel as a sensor clips. The per-channel white points, read over every pixel, sat at
-    # the clip there and read the light as neutral: the correction fell by 28-34 %.
+    # the clip there and read the light as neutral: the correction fell by 28-32 %.
     img = Image.open(photo_path(name)).convert("RGB")
     img.thumbnail((640, 640))
     clean = np.asarray(img, np.uint8)
