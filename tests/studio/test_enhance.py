@@ -467,7 +467,8 @@ def test_a_cast_that_clips_one_channel_of_a_low_contrast_photo_is_not_read_as_fa
     # channels' ranges read as far apart as a faded print's.
     photo = np.asarray(Image.open(photo_path("df_p03_img48.jpg")).convert("RGB"))
     warm = wrong_white_balance(photo, 4470.0)
-    assert all(pw == 1.0 for _, pw in measure(Image.fromarray(warm)).density)
+    # At most the foot of the fade gate's ramp (it reads a stretch of 0.3 %): nothing like a print's 1.2 and up.
+    assert max(pw for _, pw in measure(Image.fromarray(warm)).density) < 1.01
     # Control: the same photo as a faded print (its dyes faded apart) is stretched.
     faded = faded_print(photo, (0.45, 0.15, 0.3), (0.0, 0.0, 0.08))
     assert max(pw for _, pw in measure(Image.fromarray(faded)).density) > 1.2
