@@ -171,10 +171,10 @@ IL_WEIGHTS = (0.1, 0.2, 0.2, 0.4, 0.2)
 # Percentile of each channel read as its white point, over the pixels no channel clipped (and outside faces).
 # Read over every pixel (at 99.5), a clipped channel's white point sat at the clip whatever the light: a clean
 # photo's blown whites and a cast's clipped channel read alike, and the estimator agreed with the others on a
-# cast less often. Over the unclipped pixels, over all 78 TUNE photos: ΔE clean 0.533 -> 0.495, warm 4.28 ->
-# 4.18, cool 4.29 -> 4.09, magenta 3.27 -> 3.10, green 3.99 -> 3.97. Lower: the white points come from
-# mid-tones, colour of the scene rather than the light (98: clean 0.591, cool 4.15); 100: every frame with
-# near-white pixels reads near neutral (clean 0.433, but cool 4.24).
+# cast less often. Over the unclipped pixels, over all 78 TUNE photos (shades-of-grey then at 0.2): ΔE clean
+# 0.533 -> 0.495, warm 4.28 -> 4.18, cool 4.29 -> 4.09, magenta 3.27 -> 3.10, green 3.99 -> 3.97. Lower: the
+# white points come from mid-tones, colour of the scene rather than the light (98: clean 0.591, cool 4.15);
+# 100: every frame with near-white pixels reads near neutral (clean 0.433, but cool 4.24).
 CHAN_PCT = 99.9
 GP_SIGMA = 1.0  # blur (proxy pixels) before the log-Laplacian: JPEG and sensor noise are not contrast
 GP_MIN_CONTRAST = 0.02  # mean log-Laplacian a pixel needs to count as textured (flat areas carry no contrast)
