@@ -838,8 +838,7 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     wp = top.mean(axis=0)
     # Per-channel white points (what a levels tool reads): each channel's own brightest values, among the
     # pixels no channel clipped (CHAN_PCT).
-    pool = lin[valid]
-    chan = np.array([np.percentile(pool[..., c], CHAN_PCT) for c in range(3)]) + 1e-3
+    chan = np.percentile(px, CHAN_PCT, axis=0) + 1e-3
     estimates = [sog, edge, wp, chan]
     grey = _grey_pixels(lin, valid)
     if grey is not None:
