@@ -1098,8 +1098,9 @@ def analyse(
     # was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
     va_read = max(va, agreed)
     va *= smoothstep(agreed, *VIGNETTE_GATE) * strength
-    if va:
-        lin = lin * _vignette_map(lin.shape[:2], va, 0.0)[..., None]
+    falloff = _vignette_map(lin.shape[:2], va, 0.0)[..., None] if va else None
+    if falloff is not None:
+        lin = lin * falloff
 
     # 2a. Dye fade: each dye of a print loses a share of its density, so each channel's density range
     # shrinks by its own factor and the blacks lift to different levels. Read from the spread of the
@@ -1109,8 +1110,8 @@ def analyse(
     fade_lin = lin
     if unsmoothed is not None and unsmoothed.shape == work.shape:
         fade_lin = np.asarray(cv2.LUT(_proxy(unsmoothed), _SRGB_TO_LIN), np.float32)
-        if va:
-            fade_lin = fade_lin * _vignette_map(fade_lin.shape[:2], va, 0.0)[..., None]
+        if falloff is not None:
+            fade_lin = fade_lin * falloff  # the same proxy size as lin
     # A deconvolved frame's blacks are partly still the blur's: the lifted-black test reads them as they were.
     disc = defocus_radius * fade_lin.shape[1] / work.shape[1]
     density, fade = estimate_fade(
