@@ -135,6 +135,16 @@ def wrong_white_balance(rgb: U8, cct: float, duv: float = 0.0) -> U8:
     return to_u8(lin)
 
 
+def light_of(params: Params) -> tuple[float, float, float] | None:
+    """The colour, in linear sRGB with the camera's D65 white at 1, of the light a colour-cast copy was made
+    under (:func:`wrong_white_balance`), from its drawn parameters; None for a copy made without one. Only a
+    diagnostic reads it: the enhancer told the true light (bench/enhance_every.py --told-light)."""
+    if "cct_K" not in params:
+        return None
+    white = bradford_rgb(D65_XY, illuminant_xy(params["cct_K"], params.get("duv", 0.0))) @ np.ones(3)
+    return float(white[0]), float(white[1]), float(white[2])
+
+
 # The camera's tone curve: log-logistic S-curve on scene-linear exposure (toe and shoulder), per
 # channel as in-camera rendering does, normalised so that the sensor's clip point maps to white.
 CURVE_N = 1.6  # contrast of the S (slope in log exposure)

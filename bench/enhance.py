@@ -37,7 +37,7 @@ from tests.photos import photos_dir
 
 from bench._report import machine, write_section
 from bench.baselines import BASELINES
-from bench.degrade import FAMILIES, GOOD, defocus, degrade, wrong_white_balance
+from bench.degrade import FAMILIES, GOOD, defocus, degrade, light_of, wrong_white_balance
 from bench.photoset import SPLITS, Photo, Unused, load_photoset
 from bench.scoring import DE_MAX_PIXELS, Reference, delta_e, lanczos, ssim
 from phota.config import Settings
@@ -94,10 +94,11 @@ class ServerPath:
     """What /enhance does with an upload, through the server's own objects: the request loader decodes
     to 2K, the identity service finds the faces on that image, the local engine renders the 2K output."""
 
-    def __init__(self, settings: Settings, without: tuple[str, ...] = ()) -> None:
+    def __init__(self, settings: Settings, without: tuple[str, ...] = (), told_light: bool = False) -> None:
         self.loader = ImageLoader.from_settings(settings)
         self.identity: IdentityService = build_identity(settings)
         self.engine = LocalEnhanceEngine(without)  # corrections left out: a diagnostic (enhance_every --without)
+        self.told_light = told_light  # cast copies rendered told their true light: a diagnostic (--told-light)
 
     async def decode(self, upload: bytes) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
         source = base64.b64encode(upload).decode()
@@ -112,8 +113,25 @@ class ServerPath:
         scale = ENHANCE_LONG_SIDE / max(w, h)
         return max(1, round(w * scale)), max(1, round(h * scale))
 
-    async def enhance(self, image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> U8:
+    async def enhance(
+        self,
+        image: Image.Image,
+        boxes: list[tuple[int, int, int, int]],
+        light: tuple[float, float, float] | None = None,
+    ) -> U8:
         width, height = self.output_size(image)
+        if light is not None:
+            # An engine request has no field for the light, so the engine's function is called directly, with
+            # the arguments LocalEnhanceEngine gives it for a plain /enhance.
+            told = await asyncio.to_thread(
+                enhance_image,
+                image,
+                faces=tuple(boxes),
+                long_side=max(width, height),
+                without=self.engine.without,
+                light=light,
+            )
+            return np.asarray(told.convert("RGB"), np.uint8)
         request = EngineRequest(
             operation="enhance",
             prompt="",
@@ -164,7 +182,8 @@ async def run_case(
     image, boxes = await server.decode(bad.upload)
     size2k = server.output_size(image)
     work = np.asarray(image, np.uint8)
-    outputs = {PHOTA: await server.enhance(image, boxes)}
+    light = light_of(bad.params) if server.told_light else None
+    outputs = {PHOTA: await server.enhance(image, boxes, light)}
     for name, method in BASELINES.items():
         outputs[name] = lanczos(method(work), size2k)
 

@@ -14,6 +14,7 @@ Run:  .venv/bin/python -m bench.enhance_every                                  (
       .venv/bin/python -m bench.enhance_every --split heldout --csv heldout.csv --no-docs
       .venv/bin/python -m bench.enhance_every --load tune.csv heldout.csv          (writes the docs)
       .venv/bin/python -m bench.enhance_every --split tune --family cool --without density   (what one correction does)
+      .venv/bin/python -m bench.enhance_every --split tune --family tint --told-light   (a perfect light estimate)
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ SCALE = "2K"
 _server: ServerPath | None = None
 
 
-def _init_worker(without: tuple[str, ...] = ()) -> None:
+def _init_worker(without: tuple[str, ...] = (), told_light: bool = False) -> None:
     global _server
-    _server = ServerPath(Settings(), without)
+    _server = ServerPath(Settings(), without, told_light)
 
 
 def _one(job: tuple[Photo, str]) -> Case:
@@ -64,12 +65,17 @@ def _one(job: tuple[Photo, str]) -> Case:
 
 
 def evaluate(
-    photos: list[Photo], splits: list[str], families: list[str], jobs: int, without: tuple[str, ...] = ()
+    photos: list[Photo],
+    splits: list[str],
+    families: list[str],
+    jobs: int,
+    without: tuple[str, ...] = (),
+    told_light: bool = False,
 ) -> list[Case]:
     work = [(p, f) for s in splits for f in families for p in photos if p.split == s]
     cases: list[Case] = []
     t0 = time.perf_counter()
-    with Pool(jobs, initializer=_init_worker, initargs=(without,)) as pool:
+    with Pool(jobs, initializer=_init_worker, initargs=(without, told_light)) as pool:
         for k, case in enumerate(pool.imap(_one, work, chunksize=2), 1):
             cases.append(case)
             if k % 50 == 0 or k == len(work):
@@ -166,6 +172,12 @@ def main() -> None:
         choices=sorted(ABLATABLE),
         help="leave this correction out of phota's output (repeatable; a diagnostic: implies --no-docs)",
     )
+    ap.add_argument(
+        "--told-light",
+        action="store_true",
+        help="render each colour-cast copy told its true light instead of estimating it (a diagnostic: the "
+        "light is read from the bench's own parameters; implies --no-docs)",
+    )
     args = ap.parse_args()
 
     wall = None
@@ -176,14 +188,17 @@ def main() -> None:
         families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
         photos, _ = load_photoset(PHOTOS)
         t0 = time.perf_counter()
-        cases = evaluate(photos, splits, families, max(1, args.jobs), tuple(args.without))
+        cases = evaluate(photos, splits, families, max(1, args.jobs), tuple(args.without), args.told_light)
         wall = time.perf_counter() - t0
         if args.csv:
             write_cases(cases, args.csv)
     body = report(cases, wall)
-    if args.without and not args.load:
-        body = f"phota without {', '.join(args.without)} (diagnostic run)\n\n{body}"
-    if args.no_docs or args.without:
+    diagnostic = not args.load and (args.without or args.told_light)
+    if diagnostic:
+        told = ", told each colour-cast copy's true light" if args.told_light else ""
+        left_out = f" without {', '.join(args.without)}" if args.without else ""
+        body = f"phota{left_out}{told} (diagnostic run)\n\n{body}"
+    if args.no_docs or diagnostic:
         print(body)
         return
     write_section("enhance-every", "Local enhance on every photo of each split (bench/enhance_every.py)", body)

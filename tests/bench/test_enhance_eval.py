@@ -60,6 +60,24 @@ def test_tints_move_green_against_red_and_blue(photo: np.ndarray) -> None:
     assert g_share(dg.wrong_white_balance(photo, 6500, -0.02)) < base * 0.9
 
 
+def test_the_light_of_a_cast_copy_is_the_colour_a_grey_card_takes(photo: np.ndarray) -> None:
+    # light_of (read only by the --told-light diagnostic) names the light each cast family's copy was made
+    # under: a mid-grey card in that copy takes its colour.
+    grey = dg.to_u8(np.full((4, 4, 3), 0.18, np.float32))
+    seen = 0
+    for k, family in enumerate(dg.FAMILIES):
+        bad = dg.degrade(family, photo, b"", seed=k)
+        light = dg.light_of(bad.params)
+        if "cct_K" not in bad.params:
+            assert light is None, family  # no cast, no light to tell (the negative control)
+            continue
+        seen += 1
+        assert light is not None
+        card = _means(dg.wrong_white_balance(grey, bad.params["cct_K"], bad.params.get("duv", 0.0)))
+        assert np.allclose(card / card[1], np.array(light) / light[1], rtol=0.03), family
+    assert seen == 4  # warm, cool, magenta, green
+
+
 def test_exposure_goes_through_the_camera_curve(photo: np.ndarray) -> None:
     assert np.array_equal(dg.exposure(photo, 0.0), photo)  # the same exposure re-rendered: unchanged
     under, over = dg.exposure(photo, -1.5), dg.exposure(photo, 1.0)

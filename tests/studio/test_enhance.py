@@ -8,7 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus, exposure, faded_print, haze, vignette, wrong_white_balance
+from bench.degrade import defocus, exposure, faded_print, haze, light_of, vignette, wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
@@ -977,6 +977,39 @@ def test_a_blown_window_does_not_hide_a_cast(name: str) -> None:
     clean_window = clean.copy()
     clean_window[: h // 5, : w // 5] = 255
     assert abs(_cooling(measure(Image.fromarray(clean_window)))) < 0.1
+
+
+def test_a_told_light_takes_the_place_of_the_estimate() -> None:
+    # A diagnostic (bench/enhance_every.py --told-light): the engine given the light instead of reading it.
+    img = Image.open(photo_path("df_p03_img8.jpg")).convert("RGB")
+    img.thumbnail((480, 480))
+    clean = np.asarray(img, np.uint8)
+    cast = wrong_white_balance(clean, 3400.0)
+    side = max(clean.shape[:2])
+
+    def render(light: tuple[float, float, float] | None) -> np.ndarray:
+        return np.asarray(enhance_image(Image.fromarray(cast), long_side=side, light=light), np.uint8)
+
+    def warmth(a: np.ndarray) -> float:  # mean red over mean blue, in levels
+        return float(a[..., 0].mean()) - float(a[..., 2].mean())
+
+    # Told the light is white (at any brightness), the cast is left: 108 levels warm, 36 in the clean photo.
+    white = render((1.0, 1.0, 1.0))
+    assert np.array_equal(white, render((0.5, 0.5, 0.5)))
+    assert abs(warmth(white) - warmth(cast)) < 8
+    # The engine's own reading of the same cast takes it out (the negative control: the light was not read).
+    assert warmth(render(None)) < warmth(cast) - 50
+    # Told the true light, the colour comes back closer than the engine's own reading gets; told the
+    # opposite light, the cast is doubled.
+    true = light_of({"cct_K": 3400.0})
+    assert true is not None and true[0] > true[2]
+    told = render(true)
+    assert _de(clean, told) < 0.75 * _de(clean, render(None))
+    assert _de(clean, render((1 / true[0], 1 / true[1], 1 / true[2]))) > 1.5 * _de(clean, cast)
+    # A copy made without a cast has no light to tell, and a light that is no colour is refused.
+    assert light_of({"quality": 30.0}) is None
+    with pytest.raises(ValueError, match="three positive"):
+        render((1.0, 0.0, 1.0))
 
 
 def test_a_white_backdrop_clipped_under_a_cast_comes_back_white() -> None:

@@ -1077,15 +1077,24 @@ def analyse(
     unsmoothed: U8 | None = None,
     defocus_radius: float = 0.0,
     inner_mask: NDArray[np.bool_] | None = None,
+    light: Sequence[float] | None = None,
 ) -> EnhanceParams:
     """Infer the corrections from the (already denoised / deblocked) working image. ``unsmoothed`` is that
     image before deblocking, when it was deblocked: the dye-fade reading is taken from it (see below).
     ``defocus_radius`` is the disc (working pixels) divided out of ``work``, 0 if none. ``inner_mask``: the
-    faces' inner parts (FACE_INNER_AXES), where their own highlights are read."""
+    faces' inner parts (FACE_INNER_AXES), where their own highlights are read. ``light``: the illuminant,
+    when known (see enhance_image), in place of every estimate of it."""
     strength = min(1.0, steer.strength)
     proxy = _proxy(work)
     lin = np.asarray(cv2.LUT(proxy, _SRGB_TO_LIN), np.float32)
     skin = _face_skin(faces_mask_small, proxy.shape[:2])
+
+    def illuminant(lin_: F32) -> tuple[NDArray[np.float32], float]:
+        # A told light is as sure as the estimators' best agreement (CAST_AGREE's top); the gates still apply.
+        if light is not None:
+            told = np.log(np.asarray(light, np.float64))
+            return np.asarray(told - told.mean(), np.float32), CAST_AGREE[1]
+        return estimate_illuminant(np.clip(lin_, 0, 1), skin)
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     # The quadrants detect a falloff; how far it goes is read from the frame's tones (entropy_falloff).
@@ -1117,7 +1126,7 @@ def analyse(
     density, fade = estimate_fade(
         fade_lin,
         strength,
-        lambda: _balance_gain(*estimate_illuminant(np.clip(fade_lin, 0, 1), skin), strength),
+        lambda: _balance_gain(*illuminant(fade_lin), strength),
         lambda blacks: _blur_lift(fade_lin, disc, blacks),
     )
     if fade > 0.0:
@@ -1137,7 +1146,7 @@ def analyse(
 
     # 3. Illuminant: von Kries gains that keep the illuminant's luminance (applied to CAT16 cone responses,
     # see balance_matrix; the per-channel gains here only feed the readings below).
-    est, agreement = estimate_illuminant(np.clip(lin, 0, 1), skin)
+    est, agreement = illuminant(lin)
     # In a deeply under-exposed frame the colour is read in the camera's toe, where each channel is crushed
     # on its own curve: the estimators read the curve, not the light (WB_DARK).
     dark = smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
@@ -1546,10 +1555,12 @@ def _clean_and_analyse(
     small_mask: NDArray[np.bool_] | None,
     steer: EnhanceSteer,
     inner_mask: NDArray[np.bool_] | None = None,
+    light: Sequence[float] | None = None,
 ) -> tuple[U8, EnhanceParams]:
     """Deblock or denoise the working image as its own measures ask, then infer the corrections:
     the cleaned image and the parameters (shared by :func:`measure` and :func:`enhance_image`).
-    ``inner_mask``: the faces' inner parts (FACE_INNER_AXES) at the proxy size, as ``small_mask``."""
+    ``inner_mask``: the faces' inner parts (FACE_INNER_AXES) at the proxy size, as ``small_mask``;
+    ``light``: see :func:`enhance_image`."""
     noise, denoise = noise_reduction(work, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
     blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
@@ -1563,7 +1574,7 @@ def _clean_and_analyse(
     elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = _denoise(work, denoise, noise)
     work, radius, deblur = _deblur(work, steer, denoise + deblock)
-    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed, radius, inner_mask)
+    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed, radius, inner_mask, light)
     return work, replace(params, defocus_radius=radius, deblur=deblur)
 
 
@@ -1601,10 +1612,16 @@ def enhance_image(
     variation: int = 0,
     long_side: int = 2048,
     without: Collection[str] = (),
+    light: Sequence[float] | None = None,
 ) -> Image.Image:
     """Enhance one photo; RGB in, RGB out with ``long_side`` pixels on the long side. Deterministic.
-    ``without`` names corrections to leave out (ABLATABLE; for diagnosis, the server never sets it)."""
+    ``without`` names corrections to leave out (ABLATABLE); ``light`` is the scene illuminant's colour in
+    linear sRGB (any scale), used instead of reading it from the photo. Both are for diagnosis (what a
+    correction, or a perfect estimate of the light, is worth: bench/enhance_every.py); the server sets
+    neither."""
     left_out = _no_op_values(without)
+    if light is not None and (len(light) != 3 or not all(np.isfinite(v) and v > 0 for v in light)):
+        raise ValueError(f"light must be three positive linear sRGB values, got {tuple(light)}")
     rgb = to_rgb_array(image)
     h0, w0 = rgb.shape[:2]
     out_size = working_size(w0, h0, long_side)
@@ -1623,7 +1640,7 @@ def enhance_image(
         inner = face_mask(work.shape[:2], faces, scale, FACE_INNER_AXES)
         if inner is not None:
             inner_small = cv2.resize(inner, (small_mask.shape[1], small_mask.shape[0])) > 0.3
-    work, params = _clean_and_analyse(work, small_mask, steer, inner_small)
+    work, params = _clean_and_analyse(work, small_mask, steer, inner_small, light)
     out = _apply(work, replace(params, **left_out), mask)
     if out_size != work_size:
         return Image.fromarray(_upscale(out, out_size), "RGB")
