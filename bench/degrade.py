@@ -127,11 +127,15 @@ def bradford_rgb(src_xy: tuple[float, float], dst_xy: tuple[float, float]) -> ND
 # ---------------------------------------------------------------------------------- the models
 
 
+def cast_matrix(cct: float, duv: float = 0.0) -> NDArray[np.float32]:
+    """Linear-sRGB matrix of a camera white-balanced for D65 shooting under ``cct`` K, ``duv`` off the locus."""
+    return bradford_rgb(D65_XY, illuminant_xy(cct, duv))
+
+
 def wrong_white_balance(rgb: U8, cct: float, duv: float = 0.0) -> U8:
     """The scene lit by an illuminant at ``cct`` K (``duv`` off the locus) and rendered by a camera
     white-balanced for D65: every reflectance takes the illuminant's colour; the sensor clips at 1."""
-    m = bradford_rgb(D65_XY, illuminant_xy(cct, duv))
-    lin = to_linear(rgb) @ m.T
+    lin = to_linear(rgb) @ cast_matrix(cct, duv).T
     return to_u8(lin)
 
 
@@ -141,7 +145,7 @@ def light_of(params: Params) -> tuple[float, float, float] | None:
     diagnostic reads it: the enhancer told the true light (bench/enhance_every.py --told-light)."""
     if "cct_K" not in params:
         return None
-    white = bradford_rgb(D65_XY, illuminant_xy(params["cct_K"], params.get("duv", 0.0))) @ np.ones(3)
+    white = cast_matrix(params["cct_K"], params.get("duv", 0.0)) @ np.ones(3)
     return float(white[0]), float(white[1]), float(white[2])
 
 

@@ -193,12 +193,11 @@ def main() -> None:
         if args.csv:
             write_cases(cases, args.csv)
     body = report(cases, wall)
-    diagnostic = not args.load and (args.without or args.told_light)
-    if diagnostic:
+    if (args.without or args.told_light) and not args.load:
         told = ", told each colour-cast copy's true light" if args.told_light else ""
         left_out = f" without {', '.join(args.without)}" if args.without else ""
         body = f"phota{left_out}{told} (diagnostic run)\n\n{body}"
-    if args.no_docs or diagnostic:
+    if args.no_docs or args.without or args.told_light:
         print(body)
         return
     write_section("enhance-every", "Local enhance on every photo of each split (bench/enhance_every.py)", body)
