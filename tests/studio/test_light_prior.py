@@ -1,0 +1,91 @@
+"""The learned illuminant witness: a template fitted on photos read as neutral finds the offset a change of
+light puts on a photo's colour edges; the engine corrects only the part of a cast it also sees."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from phota.studio.enhance import WITNESS_AGREE, WITNESS_WEIGHT, _balance_gain, _gated_cast
+from phota.studio.light_prior import OPPONENT, PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
+
+
+def _scene(seed: int) -> np.ndarray:
+    """A linear-light scene of soft coloured patches whose surfaces are grey on average."""
+    rng = np.random.default_rng(seed)
+    cells = rng.lognormal(np.log(0.25), 0.5, (12, 16, 1)) * rng.lognormal(0.0, 0.25, (12, 16, 3))
+    img = cv2.resize(cells.astype(np.float32), (256, 192), interpolation=cv2.INTER_NEAREST)
+    img = cv2.GaussianBlur(img, (0, 0), 1.5)
+    noise = np.asarray(rng.normal(0.0, 0.004, img.shape), np.float32)
+    return np.asarray(np.clip(img + noise, 0.0, 0.96), np.float32)
+
+
+def _lit(scene: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
+    return np.asarray(np.clip(scene * np.asarray(gains, np.float32), 0.0, 1.0), np.float32)
+
+
+def _opponent(gains: tuple[float, float, float]) -> np.ndarray:
+    log = np.log(np.asarray(gains))
+    return np.asarray(OPPONENT @ (log - log.mean()))
+
+
+@pytest.fixture(scope="module")
+def template() -> np.ndarray:
+    return fit_template(np.stack([edge_histogram(_scene(seed)) for seed in range(16)]))
+
+
+@pytest.mark.parametrize("gains", [(1.5, 1.0, 0.6), (0.75, 1.0, 1.4), (1.1, 0.8, 1.1), (0.9, 1.15, 0.9)])
+def test_the_fitted_template_reads_the_light_of_a_cast_copy(template: np.ndarray, gains: tuple) -> None:
+    scene = _scene(100)
+    cast = _lit(scene, gains)
+    truth = _opponent(gains)
+    read = read_light(edge_histogram(cast), template)
+    assert np.linalg.norm(read - truth) < 2 * PRIOR_BIN
+    # Negative control: the same scene as it was reads neutral, so the reading is the light's, not the scene's.
+    assert np.linalg.norm(read_light(edge_histogram(scene), template)) < 2 * PRIOR_BIN
+
+
+def test_a_template_reads_what_its_photos_looked_like_as_neutral() -> None:
+    # Fitted on warm-toned scenes, a template takes warmth for the norm: a neutral scene reads as bluish light.
+    warm_template = fit_template(np.stack([edge_histogram(_lit(_scene(s), (1.3, 1.0, 0.75))) for s in range(16)]))
+    read = read_light(edge_histogram(_scene(100)), warm_template)
+    assert read[0] < -0.2  # the blue-amber axis: blue
+    assert abs(read[0] - _opponent((1 / 1.3, 1.0, 1 / 0.75))[0]) < 2 * PRIOR_BIN
+
+
+def test_an_empty_frame_reads_an_empty_histogram() -> None:
+    # Every pixel clipped or black: nothing to read, and the reading is not NaN.
+    white = np.ones((64, 64, 3), np.float32)
+    assert edge_histogram(white).sum() == 0.0
+    assert np.all(np.isfinite(read_light(edge_histogram(white), shipped_template())))
+
+
+def test_the_shipped_template_reads_a_warm_light_as_warm() -> None:
+    # The template fitted on the TUNE photos (bench/light_prior.py) on a scene it never saw.
+    template = shipped_template()
+    scene = _scene(7)
+    warm, cool = _lit(scene, (1.4, 1.0, 0.65)), _lit(scene, (0.75, 1.0, 1.35))
+    assert read_light(edge_histogram(warm), template)[0] - read_light(edge_histogram(scene), template)[0] > 0.4
+    assert read_light(edge_histogram(cool), template)[0] - read_light(edge_histogram(scene), template)[0] < -0.3
+
+
+def test_the_balance_corrects_only_what_the_witness_also_sees() -> None:
+    warm = OPPONENT.T @ np.array([0.7, 0.05])  # a strong, agreed warm cast
+    sure = 2.0
+    alone = _balance_gain(warm, sure, 1.0)
+    agreeing = _balance_gain(warm, sure, 1.0, np.array([0.7, 0.05]))
+    half = _balance_gain(warm, sure, 1.0, np.array([0.35, 0.05]))
+    opposite = _balance_gain(warm, sure, 1.0, np.array([-0.5, 0.0]))
+    assert np.allclose(_gated_cast(warm, sure), warm)  # the gate passes it whole
+    assert np.allclose(agreeing, alone, atol=1e-6)  # a witness that sees the same cast changes nothing
+
+    def cooling(g: np.ndarray) -> float:
+        return float(g[2] - g[0])  # blue raised against red
+
+    # What the witness does not see is not corrected: half the cast seen, well under the full correction.
+    expected = (1 - WITNESS_WEIGHT) * 0.7 + WITNESS_WEIGHT * 0.35 - WITNESS_AGREE * 0.35 / 2
+    assert cooling(half) == pytest.approx(cooling(alone) * expected / 0.7, rel=1e-3)
+    assert 0 < cooling(half) < 0.9 * cooling(alone)
+    # A witness that reads the opposite light leaves the blue-amber axis alone.
+    assert abs(cooling(opposite)) < 0.25 * cooling(alone)
