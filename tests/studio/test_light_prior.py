@@ -11,7 +11,7 @@ from bench.degrade import wrong_white_balance
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from phota.studio import enhance
+from phota.studio import enhance, light_prior
 from phota.studio.enhance import WITNESS_AGREE, WITNESS_WEIGHT, _balance_gain, _gated_cast, enhance_image
 from phota.studio.light_prior import OPPONENT, PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
 from tests.photos import photo_path
@@ -60,11 +60,33 @@ def test_a_template_reads_what_its_photos_looked_like_as_neutral() -> None:
     assert abs(read[0] - _opponent((1 / 1.3, 1.0, 1 / 0.75))[0]) < 2 * PRIOR_BIN
 
 
-def test_an_empty_frame_reads_an_empty_histogram() -> None:
-    # Every pixel clipped or black: nothing to read, and the reading is not NaN.
+def test_a_frame_with_too_little_colour_has_no_reading() -> None:
+    # Every pixel clipped, or all but a small patch: nothing to read, and the reading is not NaN.
     white = np.ones((64, 64, 3), np.float32)
     assert edge_histogram(white).sum() == 0.0
     assert np.all(np.isfinite(read_light(edge_histogram(white), shipped_template())))
+    patch = white.copy()
+    patch[:10, :10] = _scene(3)[:10, :10]  # 100 usable pixels, under PRIOR_MIN_PIXELS
+    assert not edge_histogram(patch).any()
+    patch[:20, :20] = _scene(3)[:20, :20]  # 400: read
+    assert edge_histogram(patch).sum() == pytest.approx(1.0)
+
+
+def test_without_a_reading_the_engine_balances_as_without_the_witness(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A warm-lit frame mostly blown out: too few usable pixels for the witness, so it does not shrink the
+    # correction towards neutral (an all-zero histogram would read neutral).
+    rng = np.random.default_rng(5)
+    frame = np.full((256, 256, 3), 255, np.uint8)
+    frame[:, :4] = 0  # a true black: the veil step leaves the frame alone, so the witness is trusted
+    frame[96:160, 96:160] = np.clip(rng.normal((200, 150, 90), 40, (64, 64, 3)), 0, 254).astype(np.uint8)
+    read = _enhanced(frame)  # the patch alone has enough pixels for a reading
+    monkeypatch.setattr(light_prior, "PRIOR_MIN_PIXELS", 10**6)
+    no_reading = _enhanced(frame)
+    monkeypatch.setattr(enhance, "WITNESS_WEIGHT", 0.0)
+    monkeypatch.setattr(enhance, "WITNESS_AGREE", 0.0)
+    assert np.array_equal(no_reading, _enhanced(frame))
+    # Negative control: with its reading the witness does change this frame's balance.
+    assert not np.array_equal(read, no_reading)
 
 
 def test_the_shipped_template_reads_a_warm_light_as_warm() -> None:

@@ -1181,9 +1181,11 @@ def analyse(
     # on its own curve: the estimators read the curve, not the light (WB_DARK).
     dark = smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
     # The learned reading (light_prior.py) witnesses the balance, not the fade reading above: a told light
-    # needs no witness. It reads edges, which an additive veil does not colour, so where the veil step lifted
-    # the frame the tint it left is not held against it (``unveiled``).
-    witness = None if light is not None else read_light(edge_histogram(np.clip(lin, 0, 1)), shipped_template())
+    # needs no witness, and a frame with too few usable pixels has none (PRIOR_MIN_PIXELS). It reads edges,
+    # which an additive veil does not colour, so where the veil step lifted the frame the tint it left is not
+    # held against it (``unveiled``).
+    edges = edge_histogram(np.clip(lin, 0, 1)) if light is None else None
+    witness = read_light(edges, shipped_template()) if edges is not None and edges.any() else None
     log_gain = _balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled)
     lin = lin * np.exp(log_gain)
 

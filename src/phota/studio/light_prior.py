@@ -43,17 +43,21 @@ PRIOR_SMOOTH = 0.001
 PRIOR_L2 = 1e-5
 PRIOR_ITERATIONS = 300
 PRIOR_PEAK = 3  # half-width (bins) of the window around the best offset that refines it to a fraction of a bin
+# Fewest usable proxy pixels a reading is taken from (the classic estimators' own minimum): a frame almost
+# all clipped or black has no witness rather than one that reads neutral from nothing.
+PRIOR_MIN_PIXELS = 200
 
 _TEMPLATE_FILE = "light_prior.npy"
 
 
 def edge_histogram(lin: F32) -> F64:
     """Normalised histogram (PRIOR_BINS x PRIOR_BINS, wrapped) of the opponent log-chromaticities of each
-    pixel's local deviation, over the pixels whose colour means something (unclipped, not near black)."""
+    pixel's local deviation, over the pixels whose colour means something (unclipped, not near black); all
+    zeros with fewer than PRIOR_MIN_PIXELS of them."""
     r, g, b = lin[..., 0], lin[..., 1], lin[..., 2]  # (reductions over a last axis of 3 are slow in NumPy)
     valid = (np.maximum(np.maximum(r, g), b) < 0.97) & (np.minimum(np.minimum(r, g), b) > 1e-3)
     valid &= lin @ _LUMINANCE > 0.008
-    if not valid.any():
+    if int(valid.sum()) < PRIOR_MIN_PIXELS:
         return np.zeros((PRIOR_BINS, PRIOR_BINS), np.float64)
     blurred = cv2.GaussianBlur(lin, (0, 0), PRIOR_EDGE_SIGMA)
     dev = np.abs(lin - blurred)[valid].astype(np.float64) + 1e-4
