@@ -121,4 +121,6 @@ def shipped_template() -> F32:
         template = np.load(fh)
     if template.shape != (PRIOR_BINS, PRIOR_BINS):
         raise ValueError(f"{_TEMPLATE_FILE} is {template.shape}, expected {(PRIOR_BINS, PRIOR_BINS)}")
-    return np.asarray(template, np.float32)
+    template = np.asarray(template, np.float32)
+    template.setflags(write=False)  # one array shared by every request
+    return template
