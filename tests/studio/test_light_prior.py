@@ -102,9 +102,18 @@ def test_the_balance_corrects_only_what_the_witness_also_sees() -> None:
     warm = OPPONENT.T @ np.array([0.7, 0.05])  # a strong, agreed warm cast
     sure = 2.0
     alone = _balance_gain(warm, sure, 1.0)
-    agreeing = _balance_gain(warm, sure, 1.0, np.array([0.7, 0.05]))
-    half = _balance_gain(warm, sure, 1.0, np.array([0.35, 0.05]))
-    opposite = _balance_gain(warm, sure, 1.0, np.array([-0.5, 0.0]))
+    agreeing = _balance_gain(warm, sure, 1.0, lambda: np.array([0.7, 0.05]))
+    half = _balance_gain(warm, sure, 1.0, lambda: np.array([0.35, 0.05]))
+    opposite = _balance_gain(warm, sure, 1.0, lambda: np.array([-0.5, 0.0]))
+    assert np.array_equal(_balance_gain(warm, sure, 1.0, lambda: None), alone)  # no reading: no witness
+
+    def unasked() -> np.ndarray:
+        raise AssertionError("the witness was read with no cast to take out")
+
+    # No cast, nothing to take out, or no trust: the witness is not read (it is the balance's costliest part).
+    assert np.allclose(_balance_gain(np.zeros(3), sure, 1.0, unasked), 0.0)
+    assert np.allclose(_balance_gain(warm, sure, 0.0, unasked), 0.0)
+    assert np.array_equal(_balance_gain(warm, sure, 1.0, unasked, trust=0.0), alone)
     assert np.allclose(_gated_cast(warm, sure), warm)  # the gate passes it whole
     assert np.allclose(agreeing, alone, atol=1e-6)  # a witness that sees the same cast changes nothing
 

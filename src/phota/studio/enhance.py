@@ -24,6 +24,7 @@ import itertools
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import cv2
@@ -1038,20 +1039,29 @@ def cast_distance(est: NDArray[np.floating]) -> float:
     )
 
 
+def _learned_reading(lin: F32) -> NDArray[np.float64] | None:
+    """The learned witness's reading of the light (light_prior.py), or None when too little of the frame has
+    a usable colour (PRIOR_MIN_PIXELS)."""
+    edges = edge_histogram(np.clip(lin, 0, 1))
+    return read_light(edges, shipped_template()) if edges.any() else None
+
+
 def _balance_gain(
     est: NDArray[np.floating],
     agreement: float,
     amount: float,
-    witness: NDArray[np.float64] | None = None,
+    witness: Callable[[], NDArray[np.float64] | None] | None = None,
     trust: float = 1.0,
 ) -> F32:
     """Von Kries log gains that take ``amount`` of the gated cast out; the illuminant's own colour keeps
     its luminance, so a grey card comes out grey at the brightness it had. With a ``witness`` (the learned
-    reading, opponent coordinates) only the part of the gated cast it also sees is taken out (WITNESS_AGREE),
-    as far as it is trusted (0-1)."""
+    reading, opponent coordinates, or None without one) only the part of the gated cast it also sees is taken
+    out (WITNESS_AGREE), as far as it is trusted (0-1). It is asked only when there is a cast to take out:
+    most photos have none, and the reading is the costliest part of the balance."""
     cast = _gated_cast(est, agreement)
-    if witness is not None and trust > 0 and np.any(cast):
-        cast = _OPPONENT.T @ _agreed(_OPPONENT @ cast, witness, WITNESS_WEIGHT * trust, WITNESS_AGREE * trust)
+    seen = witness() if witness is not None and trust > 0 and amount > 0 and np.any(cast) else None
+    if seen is not None:
+        cast = _OPPONENT.T @ _agreed(_OPPONENT @ cast, seen, WITNESS_WEIGHT * trust, WITNESS_AGREE * trust)
     log_gain = (-cast * amount).astype(np.float32)
     log_gain += np.float32(np.log(float(np.exp(-log_gain) @ LUMA_LIN)))
     return log_gain
@@ -1184,8 +1194,7 @@ def analyse(
     # needs no witness, and a frame with too few usable pixels has none (PRIOR_MIN_PIXELS). It reads edges,
     # which an additive veil does not colour, so where the veil step lifted the frame the tint it left is not
     # held against it (``unveiled``).
-    edges = edge_histogram(np.clip(lin, 0, 1)) if light is None else None
-    witness = read_light(edges, shipped_template()) if edges is not None and edges.any() else None
+    witness = partial(_learned_reading, lin) if light is None else None
     log_gain = _balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled)
     lin = lin * np.exp(log_gain)
 
