@@ -120,18 +120,8 @@ class ServerPath:
         light: tuple[float, float, float] | None = None,
     ) -> U8:
         width, height = self.output_size(image)
-        if light is not None:
-            # An engine request has no field for the light, so the engine's function is called directly, with
-            # the arguments LocalEnhanceEngine gives it for a plain /enhance.
-            told = await asyncio.to_thread(
-                enhance_image,
-                image,
-                faces=tuple(boxes),
-                long_side=max(width, height),
-                without=self.engine.without,
-                light=light,
-            )
-            return np.asarray(told.convert("RGB"), np.uint8)
+        # An engine request has no field for the light: a told light gets an engine of its own.
+        engine = self.engine if light is None else LocalEnhanceEngine(self.engine.without, light)
         request = EngineRequest(
             operation="enhance",
             prompt="",
@@ -144,7 +134,7 @@ class ServerPath:
             n=1,
             face_boxes=tuple(boxes),
         )
-        result = await self.engine.run(request)
+        result = await engine.run(request)
         return np.asarray(result.images[0].convert("RGB"), np.uint8)
 
     def close(self) -> None:

@@ -9,38 +9,22 @@ import numpy as np
 import pytest
 from bench.degrade import defocus, disc_kernel, faded_print
 from PIL import Image
-from skimage.metrics import structural_similarity
 
 from phota.studio import deblur, enhance
 from phota.studio.deblur import estimate_defocus
 from phota.studio.enhance import enhance_image, measure
 from tests.photos import photo_path
-
-
-def _photo(name: str, long_side: int) -> np.ndarray:
-    im = Image.open(photo_path(name)).convert("RGB")
-    scale = long_side / max(im.size)
-    return np.asarray(im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS))
-
-
-def _luminance(u8: np.ndarray) -> np.ndarray:
-    x = u8.astype(np.float32) / 255
-    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    return np.asarray(lin @ np.array([0.2126, 0.7152, 0.0722], np.float32), np.float32)
-
-
-def _ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+from tests.studio.imagery import load_photo, luminance, ssim
 
 
 @pytest.fixture(scope="module")
 def portrait() -> np.ndarray:
-    return _photo("df_p03_img47.jpg", 1200)
+    return load_photo("df_p03_img47.jpg", 1200)
 
 
 @pytest.mark.parametrize("radius", [1.6, 2.5, 4.0])
 def test_the_disc_radius_is_read_from_a_defocused_photo(portrait: np.ndarray, radius: float) -> None:
-    found = estimate_defocus(_luminance(defocus(portrait, radius)))
+    found = estimate_defocus(luminance(defocus(portrait, radius)))
     assert found is not None
     assert found.depth > deblur.DEBLUR_DEPTH[0]
     assert abs(found.radius - radius) < 0.25
@@ -72,7 +56,7 @@ def test_a_defocused_photo_is_restored_better_than_unsharp_masking_did(
     monkeypatch.setattr(enhance, "DEBLUR_DEPTH", (1e9, 2e9))
     masked = np.asarray(enhance_image(Image.fromarray(blurred), long_side=1200))
     assert measure(Image.fromarray(blurred)).deblur == 0.0
-    before, usm, now = _ssim(portrait, blurred), _ssim(portrait, masked), _ssim(portrait, deblurred)
+    before, usm, now = ssim(portrait, blurred), ssim(portrait, masked), ssim(portrait, deblurred)
     assert now > usm + 0.03 and now > before + 0.03, (before, usm, now)
 
 
@@ -93,7 +77,7 @@ def test_sharp_and_textured_photos_are_not_deconvolved(name: str) -> None:
 def test_a_face_chip_too_small_to_read_is_left_to_unsharp_masking() -> None:
     chip = np.asarray(Image.open(photo_path("dlib_John_Savage_000289_01099139.jpg")).convert("RGB"), np.uint8)
     assert min(chip.shape[:2]) < deblur.DEBLUR_MIN_SIDE
-    assert estimate_defocus(_luminance(chip)) is None
+    assert estimate_defocus(luminance(chip)) is None
     assert measure(Image.fromarray(defocus(chip, 1.5))).deblur == 0.0
 
 
@@ -154,7 +138,7 @@ def test_a_colour_edge_gets_its_colours_back_and_a_flat_colour_keeps_its_own() -
 def test_a_defocused_print_with_dim_colours_is_not_read_as_faded() -> None:
     # df_p03_img48 holds dim saturated colours: with the detail added to the three channels alike, their
     # weak channels went black at every edge and the dye-fade stretch fired on a clean photo (ΔE 2.4 -> 9.1).
-    blurred = Image.fromarray(defocus(_photo("df_p03_img48.jpg", 1242), 4.21))
+    blurred = Image.fromarray(defocus(load_photo("df_p03_img48.jpg", 1242), 4.21))
     params = measure(blurred)
     assert params.deblur > 0.9
     assert params.density == ((0.0, 1.0),) * 3, params.density

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tracemalloc
 
@@ -10,9 +11,8 @@ import numpy as np
 import pytest
 from bench.degrade import defocus, exposure, faded_print, haze, light_of, vignette, wrong_white_balance
 from PIL import Image
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.metrics import structural_similarity
 
+from phota.engines.base import InputImage
 from phota.studio.enhance import (
     EnhanceParams,
     EnhanceSteer,
@@ -22,7 +22,10 @@ from phota.studio.enhance import (
     measure,
     parse_enhance_prompt,
 )
+from phota.studio.local_engines import LocalEnhanceEngine
+from tests.engines.conftest import make_request
 from tests.photos import photo_path
+from tests.studio.imagery import delta_e, linear, luma_ssim, luminance, srgb8, ssim
 
 FACE = (150, 120, 330, 330)  # left, top, right, bottom on the 512-px test photo
 
@@ -34,41 +37,17 @@ def photo() -> np.ndarray:
     return np.asarray(im, np.uint8)
 
 
-def _lin(u8: np.ndarray) -> np.ndarray:
-    x = u8.astype(np.float32) / 255
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def _luminance(u8: np.ndarray) -> np.ndarray:
-    """Rec. 709 linear luminance of 8-bit sRGB."""
-    return _lin(u8) @ [0.2126, 0.7152, 0.0722]
-
-
-def _srgb8(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0, 1)
-    s = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return (s * 255 + 0.5).astype(np.uint8)
-
-
 def _back(out: Image.Image, ref: np.ndarray) -> np.ndarray:
     return np.asarray(out.resize((ref.shape[1], ref.shape[0]), Image.Resampling.BOX), np.uint8)
-
-
-def _ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
-
-
-def _de(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))))
 
 
 @pytest.mark.parametrize(
     ("degrade", "max_ratio"),
     [
-        pytest.param(lambda im: _srgb8(_lin(im) * 0.35), 0.6, id="under-exposed"),
+        pytest.param(lambda im: srgb8(linear(im) * 0.35), 0.6, id="under-exposed"),
         # Cast and fade corrections are gated so warm-toned and low-key photos keep their look: the
         # bound is looser than for exposure, but the error must still fall by a quarter.
-        pytest.param(lambda im: _srgb8(_lin(im) * np.array([1.2, 1.0, 0.72])), 0.75, id="warm-cast"),
+        pytest.param(lambda im: srgb8(linear(im) * np.array([1.2, 1.0, 0.72])), 0.75, id="warm-cast"),
         pytest.param(
             lambda im: (0.5 * 255 + 0.55 * (im.astype(np.float32) - 127.5)).astype(np.uint8), 0.75, id="faded"
         ),
@@ -77,20 +56,20 @@ def _de(a: np.ndarray, b: np.ndarray) -> float:
 def test_degraded_photo_comes_out_closer_to_original(photo: np.ndarray, degrade, max_ratio: float) -> None:
     bad = degrade(photo)
     fixed = _back(enhance_image(Image.fromarray(bad)), photo)
-    assert _ssim(photo, fixed) > _ssim(photo, bad)
-    assert _de(photo, fixed) < max_ratio * _de(photo, bad)
+    assert ssim(photo, fixed) > ssim(photo, bad)
+    assert delta_e(photo, fixed) < max_ratio * delta_e(photo, bad)
 
 
 def test_noise_is_reduced(photo: np.ndarray) -> None:
     noisy = np.clip(photo + np.random.default_rng(0).normal(0, 12, photo.shape), 0, 255).astype(np.uint8)
     fixed = _back(enhance_image(Image.fromarray(noisy)), photo)
-    assert _ssim(photo, fixed) > _ssim(photo, noisy) + 0.1
+    assert ssim(photo, fixed) > ssim(photo, noisy) + 0.1
 
 
 def test_good_photo_left_nearly_alone(photo: np.ndarray) -> None:
     out = _back(enhance_image(Image.fromarray(photo)), photo)
-    assert _ssim(photo, out) > 0.97
-    assert _de(photo, out) < 1.5
+    assert ssim(photo, out) > 0.97
+    assert delta_e(photo, out) < 1.5
 
 
 def test_dim_dark_skinned_face_chip_keeps_its_brightness() -> None:
@@ -100,10 +79,10 @@ def test_dim_dark_skinned_face_chip_keeps_its_brightness() -> None:
     chip = np.asarray(Image.open(photo_path("dlib_John_Salley_000194_02159572.jpg")).convert("RGB"), np.uint8)
     face = ((11, 11, 141, 141),)
     out = np.asarray(enhance_image(Image.fromarray(chip), faces=face, long_side=150), np.uint8)
-    assert _luminance(out).mean() < 1.12 * _luminance(chip).mean()
-    dark = _srgb8(_lin(chip) * 0.5)
+    assert luminance(out).mean() < 1.12 * luminance(chip).mean()
+    dark = srgb8(linear(chip) * 0.5)
     brightened = np.asarray(enhance_image(Image.fromarray(dark), faces=face, long_side=150), np.uint8)
-    assert _luminance(brightened).mean() > 1.5 * _luminance(dark).mean()
+    assert luminance(brightened).mean() > 1.5 * luminance(dark).mean()
 
 
 @pytest.mark.parametrize(
@@ -123,7 +102,7 @@ def test_dark_skinned_face_under_exposed_by_a_stop_is_restored(name: str, box: t
     left, top, right, bottom = box
 
     def skin(a: np.ndarray) -> float:
-        return float(np.median(_luminance(a[top:bottom, left:right])))
+        return float(np.median(luminance(a[top:bottom, left:right])))
 
     dark = exposure(chip, -1.0)
     assert skin(dark) < 0.3 * skin(chip)
@@ -248,19 +227,14 @@ def _cos4(im: np.ndarray, focal: float) -> np.ndarray:
     h, w = im.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2) / (np.hypot(w, h) / 2)
-    return _srgb8(_lin(im) * (np.cos(np.arctan(r / focal)) ** 4)[..., None])
+    return srgb8(linear(im) * (np.cos(np.arctan(r / focal)) ** 4)[..., None])
 
 
 def _disc_blur(im: np.ndarray, radius: float) -> np.ndarray:
     k = int(np.ceil(radius))
     yy, xx = np.mgrid[-k : k + 1, -k : k + 1]
     ker = np.clip(radius + 0.5 - np.hypot(xx, yy), 0, 1).astype(np.float32)
-    return _srgb8(cv2.filter2D(_lin(im).astype(np.float32), -1, ker / ker.sum(), borderType=cv2.BORDER_REFLECT))
-
-
-def _luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    y = [x.astype(np.float64) @ [0.299, 0.587, 0.114] for x in (a, b)]
-    return float(structural_similarity(y[0], y[1], data_range=255))
+    return srgb8(cv2.filter2D(linear(im).astype(np.float32), -1, ker / ker.sum(), borderType=cv2.BORDER_REFLECT))
 
 
 def test_clean_photo_triggers_no_gated_step(photo: np.ndarray) -> None:
@@ -277,7 +251,7 @@ def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
     out = _back(enhance_image(Image.fromarray(blocky), long_side=photo.shape[0]), photo)
     gray = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
     assert estimate_blockiness(gray) < p.blockiness
-    assert _ssim(photo, out) > _ssim(photo, blocky)
+    assert ssim(photo, out) > ssim(photo, blocky)
     # Negative control: a good-quality JPEG of the same photo is not touched.
     assert measure(Image.fromarray(_jpeg(photo, 92))).deblock == 0.0
 
@@ -293,7 +267,7 @@ def test_deblocking_rebuilds_jpeg_chroma_along_the_luma_edges(photo: np.ndarray)
     ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), 1.5)
     blurred = cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
     rebuilt = _deblock(blocky, 1.0)
-    assert _de(photo, rebuilt) < 0.9 * _de(photo, blurred) < 0.9 * _de(photo, blocky)
+    assert delta_e(photo, rebuilt) < 0.9 * delta_e(photo, blurred) < 0.9 * delta_e(photo, blocky)
 
 
 def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
@@ -332,7 +306,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
     p = measure(Image.fromarray(blocky))
     assert p.blockiness < 1.35 and p.deblock > 0.4
     out = np.asarray(enhance_image(Image.fromarray(blocky), long_side=max(clean.shape[:2])), np.uint8)
-    assert _de(clean, out) < _de(clean, blocky)
+    assert delta_e(clean, out) < delta_e(clean, blocky)
     # Negative control: the clean photo reads no grid and is not deblocked.
     assert measure(Image.fromarray(clean)).deblock == 0.0
 
@@ -342,7 +316,7 @@ def test_vignetting_is_undone(photo: np.ndarray) -> None:
     p = measure(Image.fromarray(dark))
     assert p.vignette[0] > 0.3
     out = _back(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), photo)
-    assert _de(photo, out) < 0.7 * _de(photo, dark)
+    assert delta_e(photo, out) < 0.7 * delta_e(photo, dark)
 
 
 def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarray) -> None:
@@ -350,7 +324,7 @@ def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarr
     # takes from the dark side; the falloff's extent is read from the frame's tones (entropy_falloff), which
     # light across the frame does not sharpen. (The quadrants' ring fit read 0.28 of it without pairing.)
     x = np.linspace(-1.0, 1.0, photo.shape[1], dtype=np.float32)
-    side = _srgb8(_lin(photo) * np.exp2(x / 2 - 0.5)[None, :, None])
+    side = srgb8(linear(photo) * np.exp2(x / 2 - 0.5)[None, :, None])
     # The engine's model is log V = -a r^2; the cos^4 law at focal 1 is -2 log(1 + r^2), whose least-squares
     # a over the disc (area-weighted) is 1.50 (1.39 at the corner itself).
     r = np.linspace(0.0, 1.0, 2001)
@@ -403,11 +377,11 @@ def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> N
 
 
 def test_haze_veil_is_removed(photo: np.ndarray) -> None:
-    hazy = _srgb8(_lin(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
+    hazy = srgb8(linear(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
     p = measure(Image.fromarray(hazy))
     assert min(p.veil) > 0.05
     out = _back(enhance_image(Image.fromarray(hazy), long_side=photo.shape[0]), photo)
-    assert _de(photo, out) < 0.5 * _de(photo, hazy) and _ssim(photo, out) > _ssim(photo, hazy)
+    assert delta_e(photo, out) < 0.5 * delta_e(photo, hazy) and ssim(photo, out) > ssim(photo, hazy)
 
 
 def test_light_texture_without_dark_areas_keeps_its_floor_and_a_veil_over_it_is_still_removed() -> None:
@@ -417,20 +391,20 @@ def test_light_texture_without_dark_areas_keeps_its_floor_and_a_veil_over_it_is_
     assert measure(Image.fromarray(brick)).veil == (0.0, 0.0, 0.0)
     # Negative controls: the same texture lifted to a flat, washed-out mid-grey is still read as veiled
     # (VEIL_THIN_LIFTED), and a veil over a scene with dark areas is removed in full.
-    lifted = _srgb8(_lin(brick) * 0.7 + 0.25)
+    lifted = srgb8(linear(brick) * 0.7 + 0.25)
     assert min(measure(Image.fromarray(lifted)).veil) > 0.15
     dark_areas = np.full((256, 256, 3), 0.3, np.float32)
     dark_areas[40:110, 40:110] = 0.005
     dark_areas[150:220, 120:230] = 0.01
-    hazy = _srgb8(dark_areas * 0.7 + 0.1)
+    hazy = srgb8(dark_areas * 0.7 + 0.1)
     assert min(measure(Image.fromarray(hazy)).veil) > 0.08
 
 
 def _dye_fade(im: np.ndarray, loss: tuple[float, float, float], stain: float = 0.0) -> np.ndarray:
     """A print whose dyes lost a share of their density each (density = -log10 reflectance), on paper
     that yellowed by ``stain`` (blue density added everywhere)."""
-    density = -np.log10(np.maximum(_lin(im), 10**-2.4))
-    return _srgb8(10 ** -(density * (1 - np.array(loss)) + np.array([0.0, 0.0, stain])))
+    density = -np.log10(np.maximum(linear(im), 10**-2.4))
+    return srgb8(10 ** -(density * (1 - np.array(loss)) + np.array([0.0, 0.0, stain])))
 
 
 def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo: np.ndarray) -> None:
@@ -439,10 +413,10 @@ def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo
     powers = [pw for _, pw in p.density]
     assert powers[0] > 1.3 and powers[0] > powers[2] > powers[1] >= 1.0  # the most faded dye is stretched most
     out = _back(enhance_image(Image.fromarray(faded), long_side=photo.shape[0]), photo)
-    assert _de(photo, out) < 0.5 * _de(photo, faded) and _luma_ssim(photo, out) > _luma_ssim(photo, faded)
+    assert delta_e(photo, out) < 0.5 * delta_e(photo, faded) and luma_ssim(photo, out) > luma_ssim(photo, faded)
     # Negative controls: a colour cast, a hazy veil and the clean photo have no dye-fade stretch.
-    cast = _srgb8(_lin(photo) * np.array([1.2, 1.0, 0.72]))
-    hazy = _srgb8(_lin(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
+    cast = srgb8(linear(photo) * np.array([1.2, 1.0, 0.72]))
+    hazy = srgb8(linear(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
     for im in (cast, hazy, photo):
         assert all(pw == 1.0 for _, pw in measure(Image.fromarray(im)).density)
 
@@ -450,12 +424,12 @@ def test_dye_fade_is_stretched_back_and_casts_or_haze_are_not_read_as_fade(photo
 def test_a_print_whose_paper_yellowed_is_still_read_as_faded(photo: np.ndarray) -> None:
     faded = _dye_fade(photo, (0.4, 0.1, 0.15), stain=0.3)
     # The stain gives the blue channel a deep black: read as it is, not every black looks lifted.
-    assert estimate_fade(_lin(faded).astype(np.float32), 1.0)[1] == 0.0
+    assert estimate_fade(linear(faded).astype(np.float32), 1.0)[1] == 0.0
     # With the cast the white balance takes out, the print's faded blacks show, and it is stretched back.
     powers = [pw for _, pw in measure(Image.fromarray(faded)).density]
     assert powers[0] > 1.4 and powers[0] == max(powers)  # cyan lost most: red stretched most
     out = _back(enhance_image(Image.fromarray(faded), long_side=photo.shape[0]), photo)
-    assert _de(photo, out) < 0.6 * _de(photo, faded) and _luma_ssim(photo, out) > _luma_ssim(photo, faded)
+    assert delta_e(photo, out) < 0.6 * delta_e(photo, faded) and luma_ssim(photo, out) > luma_ssim(photo, faded)
     # Negative control: the yellowed paper alone (a cast, no dye lost) is not a fade.
     stained = _dye_fade(photo, (0.0, 0.0, 0.0), stain=0.3)
     assert all(pw == 1.0 for _, pw in measure(Image.fromarray(stained)).density)
@@ -481,15 +455,15 @@ def test_defocus_is_restored_and_a_sharp_photo_is_not(photo: np.ndarray) -> None
     sharp = measure(Image.fromarray(photo))
     assert sharp.deblur == 0.0 and sharp.sharpen < 0.1
     out = _back(enhance_image(Image.fromarray(blurred), long_side=photo.shape[0]), photo)
-    assert _luma_ssim(photo, out) > _luma_ssim(photo, blurred)
-    assert _de(photo, out) < _de(photo, blurred) + 0.3  # sharpening works on luma, not colour
+    assert luma_ssim(photo, out) > luma_ssim(photo, blurred)
+    assert delta_e(photo, out) < delta_e(photo, blurred) + 0.3  # sharpening works on luma, not colour
 
 
 def test_skin_prior_keeps_a_warm_portrait_warm(photo: np.ndarray) -> None:
     """A cast read from the scene alone is discounted when the face's skin looks normally lit."""
     from phota.studio.enhance import estimate_illuminant
 
-    lin = _lin(photo).astype(np.float32)
+    lin = linear(photo).astype(np.float32)
     mask = np.zeros(photo.shape[:2], bool)
     x0, t, r, b = FACE
     mask[t:b, x0:r] = True
@@ -504,12 +478,12 @@ def test_skin_prior_keeps_a_warm_portrait_warm(photo: np.ndarray) -> None:
 
 def test_photo_without_a_cast_passes_through_colour_unchanged_and_a_cast_is_removed(photo: np.ndarray) -> None:
     out = _back(enhance_image(Image.fromarray(photo), faces=[FACE], long_side=photo.shape[0]), photo)
-    assert _de(photo, out) < 1.0  # nothing to correct: the colours come back as they went in
+    assert delta_e(photo, out) < 1.0  # nothing to correct: the colours come back as they went in
     # Negative control: the same photo under a bluish light (R/B about 0.47x) is balanced back towards it.
     # (Its slight magenta is removed only as far as the skin sees it too: SKIN_CONSENSUS.)
-    cool = _srgb8(_lin(photo) * np.array([0.7, 0.9, 1.5]))
+    cool = srgb8(linear(photo) * np.array([0.7, 0.9, 1.5]))
     fixed = _back(enhance_image(Image.fromarray(cool), faces=[FACE], long_side=photo.shape[0]), photo)
-    assert _de(photo, fixed) < 0.65 * _de(photo, cool)
+    assert delta_e(photo, fixed) < 0.65 * delta_e(photo, cool)
 
 
 def test_warm_readings_are_weaker_and_magenta_ones_stronger_evidence_of_a_cast() -> None:
@@ -530,21 +504,21 @@ def test_a_scene_with_its_own_warm_light_is_left_alone_and_a_cast_on_the_same_ph
 ) -> None:
     """A warm room or backdrop behind a normally lit face is the photo's own colour; the same warmth over the
     face too is a cast. The scene estimators see both alike; the skin tells them apart."""
-    lin = _lin(photo)
+    lin = linear(photo)
     gain = np.array([1.6, 1.0, 0.45])
     face = np.zeros(photo.shape[:2], np.float32)
     x0, t, r, b = FACE
     face[t:b, x0:r] = 1.0
     face = cv2.GaussianBlur(face, (0, 0), 8)[..., None]
     # Warm light on everything but the face: the scene's own colour, and it must stay.
-    warm_room = _srgb8(lin * (face + (1 - face) * gain))
+    warm_room = srgb8(lin * (face + (1 - face) * gain))
     kept = _back(enhance_image(Image.fromarray(warm_room), faces=[FACE], long_side=photo.shape[0]), photo)
-    assert _de(warm_room, kept) < 1.5
+    assert delta_e(warm_room, kept) < 1.5
     # Negative control: the same gain over the whole frame, face included, is a cast and is corrected.
-    cast = _srgb8(lin * gain)
+    cast = srgb8(lin * gain)
     fixed = _back(enhance_image(Image.fromarray(cast), faces=[FACE], long_side=photo.shape[0]), photo)
-    assert _de(photo, fixed) < 0.6 * _de(photo, cast)
-    assert _de(cast, fixed) > 3 * _de(warm_room, kept)
+    assert delta_e(photo, fixed) < 0.6 * delta_e(photo, cast)
+    assert delta_e(cast, fixed) > 3 * delta_e(warm_room, kept)
 
 
 def test_a_face_crop_without_scene_is_balanced_by_its_skin(photo: np.ndarray) -> None:
@@ -552,7 +526,7 @@ def test_a_face_crop_without_scene_is_balanced_by_its_skin(photo: np.ndarray) ->
     from phota.studio.enhance import estimate_illuminant
 
     x0, t, r, b = FACE
-    crop = _lin(photo[t:b, x0:r]).astype(np.float32)
+    crop = linear(photo[t:b, x0:r]).astype(np.float32)
     mask = np.ones(crop.shape[:2], bool)  # all face: no scene pixel left
     magenta = np.clip(crop * np.array([1.0, 0.72, 1.0], np.float32), 0, 1)
     est, agreement = estimate_illuminant(magenta, mask)
@@ -565,7 +539,7 @@ def test_a_face_crop_without_scene_is_balanced_by_its_skin(photo: np.ndarray) ->
 
 def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> None:
     ramp = np.linspace(0.25, 1.0, photo.shape[1], dtype=np.float32)[None, :, None]  # a scene darker towards the left
-    one_sided = _srgb8(_lin(photo) * ramp)
+    one_sided = srgb8(linear(photo) * ramp)
     assert measure(Image.fromarray(one_sided)).vignette == (0.0, 0.0)
     # Negative control: a lens falloff towards every corner is still found.
     assert measure(Image.fromarray(_cos4(photo, 1.2))).vignette[0] > 0.3
@@ -574,12 +548,12 @@ def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> Non
 def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> None:
     from phota.studio.enhance import UNDER_GATE
 
-    dim = _srgb8(np.minimum(_lin(photo), 0.3))  # nothing in the frame brighter than the lit face ...
-    assert np.log(0.85 / np.percentile(_luminance(dim), 99.5)) > UNDER_GATE[1]
+    dim = srgb8(np.minimum(linear(photo), 0.3))  # nothing in the frame brighter than the lit face ...
+    assert np.log(0.85 / np.percentile(luminance(dim), 99.5)) > UNDER_GATE[1]
     out = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(out.mean()) - float(dim.mean())) < 2.0  # ... but the face is lit: left as it is
     # Negative control: the same frame with an under-exposed face is brightened.
-    dark = _srgb8(_lin(photo) * 0.08)
+    dark = srgb8(linear(photo) * 0.08)
     out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(out.mean()) > float(dark.mean()) + 20
 
@@ -587,9 +561,9 @@ def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> Non
 def test_a_dim_face_says_how_far_to_brighten(photo: np.ndarray) -> None:
     """Backlit and under-exposed: the frame's highlights alone would brighten too little for the face."""
     face = (slice(FACE[1], FACE[3]), slice(FACE[0], FACE[2]))
-    lin = _lin(photo) * 0.45
+    lin = linear(photo) * 0.45
     lin[face] *= 0.25
-    dark = _srgb8(lin)
+    dark = srgb8(lin)
     with_face = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     without = np.asarray(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), np.uint8)
     lum = [float(_luma_y(x[face]).mean()) for x in (dark, without, with_face)]
@@ -603,7 +577,7 @@ def test_a_dark_face_under_a_lamp_is_brightened(photo: np.ndarray, monkeypatch: 
 
     dark = exposure(photo, -2.0)
     dark[8:48, 8:58] = 255
-    y = _luminance(dark)
+    y = luminance(dark)
     assert np.log(0.85 / np.percentile(y, 99.5)) < 0  # the highlights alone ask for nothing
     assert np.median(y[FACE[1] : FACE[3], FACE[0] : FACE[2]]) < enhance.UNDER_FACE_DARK[0]
     out = np.asarray(enhance_image(Image.fromarray(dark), faces=[FACE], long_side=photo.shape[0]), np.uint8)
@@ -625,7 +599,7 @@ def test_a_face_in_the_cameras_shoulder_is_darkened(photo: np.ndarray, monkeypat
     from phota.studio import enhance
 
     over = exposure(photo, 1.0)
-    y = _luminance(over)
+    y = luminance(over)
     assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # the clipped share alone asks for nothing
     out = np.asarray(enhance_image(Image.fromarray(over), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(out.mean()) < float(over.mean()) - 25
@@ -647,7 +621,7 @@ def _face_range(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float,
     percentile (the toe's shadows to the face's own highlights)."""
     left, top, right, bottom = box
     w, h = right - left, bottom - top
-    y = _luminance(rgb[top + h // 5 : bottom - h // 5, left + w // 5 : right - w // 5])
+    y = luminance(rgb[top + h // 5 : bottom - h // 5, left + w // 5 : right - w // 5])
     return float(np.median(y)), float(np.log(np.percentile(y, 99) / max(np.percentile(y, 5), 1e-4)))
 
 
@@ -710,7 +684,7 @@ def test_an_over_exposed_scene_without_faces_is_darkened(monkeypatch: pytest.Mon
     im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
     scene = np.asarray(im.resize((512, round(512 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
     over = exposure(scene, 1.0)
-    y = _luminance(over)
+    y = luminance(over)
     assert float((y > 0.93).mean()) < enhance.OVER_CLIP[0]  # clipped pixels alone ask for nothing
     out = np.asarray(enhance_image(Image.fromarray(over), long_side=512), np.uint8)
     assert float(out.mean()) < float(over.mean()) - 40
@@ -742,7 +716,7 @@ def _luma_y(im: np.ndarray) -> np.ndarray:
 def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(photo: np.ndarray) -> None:
     from phota.studio.enhance import CAST_AGREE, estimate_illuminant
 
-    lin = _lin(photo).astype(np.float32)
+    lin = linear(photo).astype(np.float32)
     tinted = np.clip(lin * np.array([0.85, 1.2, 0.85], np.float32), 0, 1)  # a green fluorescent cast
     _, cast_agreement = estimate_illuminant(tinted, None)
     assert cast_agreement > CAST_AGREE[1]
@@ -759,15 +733,15 @@ def _on_white(lin: np.ndarray, margin: int = 70) -> np.ndarray:
     keep = (slice(FACE[1] - margin, FACE[3] + margin), slice(FACE[0] - margin, FACE[2] + margin))
     out = np.ones_like(lin)
     out[keep] = lin[keep]
-    return _srgb8(out)
+    return srgb8(out)
 
 
 def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> None:
-    studio = _on_white(np.clip(_lin(photo) * 2.0, 0, 1))  # brightly lit skin, most of the frame white
+    studio = _on_white(np.clip(linear(photo) * 2.0, 0, 1))  # brightly lit skin, most of the frame white
     out = np.asarray(enhance_image(Image.fromarray(studio), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(_luma_y(out).mean()) - float(_luma_y(studio).mean())) < 3.0
     # Negative control: the same portrait blown out (skin pushed to near white) is pulled down.
-    blown = _on_white(np.clip(_lin(photo) * 5.0, 0, 1))
+    blown = _on_white(np.clip(linear(photo) * 5.0, 0, 1))
     out = np.asarray(enhance_image(Image.fromarray(blown), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10
 
@@ -808,7 +782,7 @@ def test_a_frame_filled_with_foliage_is_not_read_as_noise_and_noise_on_it_still_
     assert params.noise_sigma > 4.5  # what the flat-area reading alone took for heavy noise
     assert params.denoise == 0.0
     out = np.asarray(enhance_image(Image.fromarray(foliage), long_side=foliage.shape[1]), np.uint8)
-    assert _luma_ssim(foliage, out) > 0.97
+    assert luma_ssim(foliage, out) > 0.97
     # Negative control: the same frame with sensor-like noise over it is still denoised.
     noisy = np.clip(foliage + np.random.default_rng(2).normal(0, 12, foliage.shape[:2])[..., None], 0, 255)
     assert measure(Image.fromarray(noisy.astype(np.uint8))).denoise > 0.9
@@ -821,7 +795,7 @@ def _lifted_print() -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w] / np.float32(w)
     t = (0.5 + 0.5 * np.sin(6 * xx + 3 * yy) * np.cos(4 * yy))[..., None]
     lo, hi = np.array([0.05, 0.02, 0.012]), np.array([0.9, 0.8, 0.6])
-    return _srgb8(lo * (hi / lo) ** t)
+    return srgb8(lo * (hi / lo) ** t)
 
 
 def test_a_cool_cast_the_white_balance_reads_as_neutral_is_not_read_as_faded() -> None:
@@ -883,9 +857,9 @@ def test_a_tint_or_a_blue_cast_needs_no_agreement_and_a_warm_reading_still_does(
 
 
 def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:
-    tinted = _srgb8(_lin(photo) * np.array([0.88, 1.15, 0.88]))  # a fluorescent tube's green, ~0.2 on the tint axis
+    tinted = srgb8(linear(photo) * np.array([0.88, 1.15, 0.88]))  # a fluorescent tube's green, ~0.2 on the tint axis
     fixed = _back(enhance_image(Image.fromarray(tinted), faces=[FACE], long_side=photo.shape[0]), photo)
-    assert _de(photo, fixed) < 0.5 * _de(photo, tinted)
+    assert delta_e(photo, fixed) < 0.5 * delta_e(photo, tinted)
 
 
 def _cooling(params: EnhanceParams) -> float:
@@ -897,10 +871,10 @@ def test_a_deeply_under_exposed_frame_is_brightened_without_white_balance(photo:
     """Deep in the camera's toe the channels are crushed each on its own curve, so what the estimators read
     there is the curve, not the light: such a frame is brightened and its colour left as it is. The same
     blue cast one stop down is still balanced (the negative control)."""
-    blue = _lin(photo) * np.array([0.65, 0.9, 1.6])
-    moderate = measure(Image.fromarray(_srgb8(blue * 0.5)))
+    blue = linear(photo) * np.array([0.65, 0.9, 1.6])
+    moderate = measure(Image.fromarray(srgb8(blue * 0.5)))
     assert _cooling(moderate) < -0.2  # balanced towards amber: blue down against red
-    dark = measure(Image.fromarray(_srgb8(blue * 0.04)))
+    dark = measure(Image.fromarray(srgb8(blue * 0.04)))
     assert dark.exposure > 1.0
     assert np.allclose(dark.wb_log_gain, 0.0, atol=0.01)
 
@@ -1004,8 +978,16 @@ def test_a_told_light_takes_the_place_of_the_estimate() -> None:
     # opposite light, the error grows past 1.5x the cast's.
     true = light_of({"cct_K": 3400.0})
     assert true is not None and true[0] > true[2]
-    assert _de(clean, render(true)) < 0.75 * _de(clean, own)
-    assert _de(clean, render((1 / true[0], 1 / true[1], 1 / true[2]))) > 1.5 * _de(clean, cast)
+    assert delta_e(clean, render(true)) < 0.75 * delta_e(clean, own)
+    assert delta_e(clean, render((1 / true[0], 1 / true[1], 1 / true[2]))) > 1.5 * delta_e(clean, cast)
+    # The engine the bench drives passes a told light through, and the engine the server builds reads its own.
+    height, width = cast.shape[:2]
+    request = make_request(
+        operation="enhance", prompt="", inputs=[InputImage(Image.fromarray(cast), "image")], width=width, height=height
+    )
+    for engine, expected in ((LocalEnhanceEngine(light=true), render(true)), (LocalEnhanceEngine(), own)):
+        result = asyncio.run(engine.run(request))
+        assert np.array_equal(np.asarray(result.images[0].convert("RGB"), np.uint8), expected)
     # A copy made without a cast has no light to tell, and a light that is no colour is refused.
     assert light_of({"quality": 30.0}) is None
     with pytest.raises(ValueError, match="three positive"):
@@ -1024,7 +1006,7 @@ def test_a_white_backdrop_clipped_under_a_cast_comes_back_white() -> None:
     assert min(r, g, b) > 245 and max(r, g, b) - min(r, g, b) < 5
     # Negative control: a saturated colour that clips one channel (a red sign) is not rebuilt into a pale one.
     signed = portrait.copy()
-    signed[:200, :200] = _srgb8(np.array([0.9, 0.02, 0.015]))
+    signed[:200, :200] = srgb8(np.array([0.9, 0.02, 0.015]))
     cast = wrong_white_balance(signed, 5700.0, -0.027)
     assert (cast[50:150, 50:150, 0] == 255).all()
     out = np.asarray(enhance_image(Image.fromarray(cast), long_side=portrait.shape[1]), np.uint8)
@@ -1047,7 +1029,8 @@ def test_a_soft_clean_portrait_is_barely_sharpened_and_its_defocused_copy_is_res
 
 
 def test_white_balance_takes_the_light_to_grey_at_its_luminance_in_cone_space() -> None:
-    from phota.studio.enhance import LUMA_LIN, balance_matrix
+    from phota.studio.colour import LUMA_LIN
+    from phota.studio.enhance import balance_matrix
 
     assert balance_matrix((0.0, 0.0, 0.0)) is None  # nothing to balance: the per-channel tables stay
     for gains in [(-0.4, 0.05, 0.3), (0.25, -0.2, 0.1), (0.0, 0.12, 0.0)]:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from bench.degrade import wrong_white_balance
 from PIL import Image
-from skimage.color import deltaE_ciede2000, rgb2lab
 
 from phota.studio import enhance, light_prior
+from phota.studio.colour import OPPONENT
 from phota.studio.enhance import WITNESS_AGREE, WITNESS_WEIGHT, _balance_gain, _gated_cast, enhance_image
-from phota.studio.light_prior import OPPONENT, PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
-from tests.photos import photo_path
+from phota.studio.light_prior import PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
+from tests.studio.imagery import delta_e, load_photo
 
 
 def _scene(seed: int) -> np.ndarray:
@@ -128,34 +128,24 @@ def test_the_balance_corrects_only_what_the_witness_also_sees() -> None:
     assert abs(cooling(opposite)) < 0.25 * cooling(alone)
 
 
-def _photo(name: str, side: int = 512) -> np.ndarray:
-    im = Image.open(photo_path(name)).convert("RGB")
-    scale = side / max(im.size)
-    return np.asarray(im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS))
-
-
 def _enhanced(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(enhance_image(Image.fromarray(rgb), long_side=max(rgb.shape[:2])).convert("RGB"))
 
 
-def _de(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))))
-
-
 def test_a_painting_s_own_colours_are_not_taken_for_the_light(monkeypatch: pytest.MonkeyPatch) -> None:
     # A held-out photo (never in the template's fit) whose warm sky fools the classic estimators.
-    scream = _photo("none_scream_painting.jpg")
-    with_witness = _de(_enhanced(scream), scream)
+    scream = load_photo("none_scream_painting.jpg", 512)
+    with_witness = delta_e(_enhanced(scream), scream)
     # A witness at weight 0 and shrink 0 is the engine without it.
     monkeypatch.setattr(enhance, "WITNESS_WEIGHT", 0.0)
     monkeypatch.setattr(enhance, "WITNESS_AGREE", 0.0)
-    without = _de(_enhanced(scream), scream)
+    without = delta_e(_enhanced(scream), scream)
     assert without > 5.0  # the classic estimators alone re-balance the painting
     assert with_witness < 0.8 * without
 
 
 def test_a_real_warm_light_is_still_taken_out() -> None:
     # Negative control: a portrait under a 3200 K light (the bench's own cast model) is balanced.
-    portrait = _photo("df_p03_img47.jpg")
+    portrait = load_photo("df_p03_img47.jpg", 512)
     cast = wrong_white_balance(portrait, 3200.0, 0.0)
-    assert _de(_enhanced(cast), portrait) < 0.3 * _de(cast, portrait)
+    assert delta_e(_enhanced(cast), portrait) < 0.3 * delta_e(cast, portrait)

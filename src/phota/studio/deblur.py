@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from phota.studio.colour import LUMA_LIN
+
 F32 = NDArray[np.float32]
-_LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 on linear values
 
 # --- tunables (docs/enhance.md explains each) ---
 DEBLUR_TILE = 512  # largest spectrum tile (px); the log spectra of half-overlapping tiles are averaged
@@ -209,7 +210,7 @@ def deconvolve(lin: F32, radius: float, amount: float) -> F32:
         out = np.fft.irfft2(np.fft.rfft2(padded) * wiener, s=(ph, pw))[pad : pad + h, pad : pad + w]
         return plane + np.float32(amount) * (out.astype(np.float32) - plane)
 
-    y = np.asarray(lin @ _LUMINANCE, np.float32)
+    y = np.asarray(lin @ LUMA_LIN, np.float32)
     target = restored(y)
     eps = np.float32(DEBLUR_DARK)
     gain = (np.clip(target, 0.0, None) + eps) / (y + eps)
@@ -217,7 +218,7 @@ def deconvolve(lin: F32, radius: float, amount: float) -> F32:
     # The per-channel restore, from the luminance's and two colour planes' (the filter is linear).
     red = restored(np.ascontiguousarray(lin[..., 0] - y)) + target
     blue = restored(np.ascontiguousarray(lin[..., 2] - y)) + target
-    green = (target - _LUMINANCE[0] * red - _LUMINANCE[2] * blue) / _LUMINANCE[1]
+    green = (target - LUMA_LIN[0] * red - LUMA_LIN[2] * blue) / LUMA_LIN[1]
     # Its change of chromaticity at the restored luminance, (P y - lin t) / y, has no luminance of its own; the
     # division is damped as the ratio's is, so a flat colour (P = lin t / y) gets none and the shadows little.
     per_channel = np.stack([red, green, blue], axis=-1)

@@ -32,6 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from phota.studio.colour import LUMA, LUMA_LIN
+from phota.studio.colour import OPPONENT as _OPPONENT
 from phota.studio.deblur import (
     DEBLUR_BLUR,
     DEBLUR_DEPTH,
@@ -42,7 +44,6 @@ from phota.studio.deblur import (
     disc_psf,
     estimate_defocus,
 )
-from phota.studio.light_prior import OPPONENT as _OPPONENT
 from phota.studio.light_prior import edge_histogram, read_light, shipped_template
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
@@ -50,8 +51,6 @@ F32 = NDArray[np.float32]
 U8 = NDArray[np.uint8]
 
 PROXY_SIDE = 512  # statistics are estimated on a proxy this size: cheap and resolution independent
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec.601 luma on sRGB values (as JPEG does)
-LUMA_LIN = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 luminance on linear values
 
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
 # Flat-area luma noise sigma (0-255, _flat_sigma) over which noise reduction ramps in. Clean TUNE

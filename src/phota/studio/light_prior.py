@@ -22,12 +22,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from phota.studio.colour import LUMA_LIN, OPPONENT
+
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
-# Opponent axes of zero-mean log RGB: blue-amber (R - B) and green-magenta (2G - R - B), orthonormal.
-OPPONENT = np.array([[1.0, 0.0, -1.0], [-1.0, 2.0, -1.0]]) / np.array([[np.sqrt(2.0)], [np.sqrt(6.0)]])
-_LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 # --- tunables (docs/enhance.md explains each) ---
 # Histogram bins per opponent axis and their width (log units). The histogram wraps around (a torus), so
@@ -56,7 +55,7 @@ def edge_histogram(lin: F32) -> F64:
     zeros with fewer than PRIOR_MIN_PIXELS of them."""
     r, g, b = lin[..., 0], lin[..., 1], lin[..., 2]  # (reductions over a last axis of 3 are slow in NumPy)
     valid = (np.maximum(np.maximum(r, g), b) < 0.97) & (np.minimum(np.minimum(r, g), b) > 1e-3)
-    valid &= lin @ _LUMINANCE > 0.008
+    valid &= lin @ LUMA_LIN > 0.008
     if int(valid.sum()) < PRIOR_MIN_PIXELS:
         return np.zeros((PRIOR_BINS, PRIOR_BINS), np.float64)
     blurred = cv2.GaussianBlur(lin, (0, 0), PRIOR_EDGE_SIGMA)

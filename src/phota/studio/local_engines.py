@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from PIL import Image
 
@@ -21,10 +21,11 @@ async def _variations(name: str, request: EngineRequest, render: Callable[[int],
 class LocalEnhanceEngine:
     name = "local-enhance"
 
-    def __init__(self, without: Collection[str] = ()) -> None:
-        # Corrections left out of every render (enhance.ABLATABLE): a diagnostic for the bench; the server
-        # builds the engine without any.
+    def __init__(self, without: Collection[str] = (), light: Sequence[float] | None = None) -> None:
+        # Corrections left out of every render (enhance.ABLATABLE) and the scene's light told instead of read
+        # (enhance_image's ``light``): diagnostics for the bench; the server builds the engine with neither.
         self.without = tuple(without)
+        self.light = None if light is None else tuple(light)
 
     async def run(self, request: EngineRequest) -> EngineResult:
         image = request.inputs[0].image
@@ -39,6 +40,7 @@ class LocalEnhanceEngine:
                 variation=i,
                 long_side=long_side,
                 without=self.without,
+                light=self.light,
             ),
         )
 
