@@ -37,7 +37,7 @@ from tests.photos import photos_dir
 
 from bench._report import machine, write_section
 from bench.baselines import BASELINES
-from bench.degrade import FAMILIES, GOOD, defocus, degrade, light_of, wrong_white_balance
+from bench.degrade import FAMILIES, GOOD, Degraded, defocus, degrade, light_of, wrong_white_balance
 from bench.photoset import SPLITS, Photo, Unused, load_photoset
 from bench.scoring import DE_MAX_PIXELS, Reference, delta_e, lanczos, ssim
 from phota.config import Settings
@@ -160,16 +160,33 @@ def thumb(rgb: U8, height: int = 170) -> U8:
     return lanczos(rgb, (w, height))
 
 
+@dataclass
+class Upload:
+    """One case up to the engine: the original, its degraded copy, and what the server made of the upload."""
+
+    original: U8  # full size, upright
+    bad: Degraded
+    image: Image.Image  # the upload as the request loader decoded it (at most 2K)
+    boxes: list[tuple[int, int, int, int]]  # faces found on that image
+
+
+async def upload_case(server: ServerPath, photo: Photo, family: str) -> Upload:
+    """Degrade ``photo`` as ``family`` (parameters drawn from the case's seed) and take the upload through the
+    server's decoding and face detection."""
+    data = (PHOTOS / photo.file).read_bytes()
+    original = np.asarray(decode_image(data, photo.file, max_side=1 << 20), np.uint8)
+    seed = zlib.crc32(f"{SEED}/{family}/{photo.file}".encode())
+    bad = degrade(family, original, data, seed)
+    image, boxes = await server.decode(bad.upload)
+    return Upload(original, bad, image, boxes)
+
+
 async def run_case(
     server: ServerPath, photo: Photo, family: str, keep_thumbs: bool, scales: tuple[str, ...] = SCALES
 ) -> tuple[Case, Thumbs | None]:
-    data = (PHOTOS / photo.file).read_bytes()
-    original = np.asarray(decode_image(data, photo.file, max_side=1 << 20), np.uint8)  # full size, upright
+    up = await upload_case(server, photo, family)
+    original, bad, image, boxes = up.original, up.bad, up.image, up.boxes
     h0, w0 = original.shape[:2]
-    seed = zlib.crc32(f"{SEED}/{family}/{photo.file}".encode())
-    bad = degrade(family, original, data, seed)
-
-    image, boxes = await server.decode(bad.upload)
     size2k = server.output_size(image)
     work = np.asarray(image, np.uint8)
     light = light_of(bad.params) if server.told_light else None

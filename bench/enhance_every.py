@@ -15,11 +15,14 @@ Run:  .venv/bin/python -m bench.enhance_every                                  (
       .venv/bin/python -m bench.enhance_every --load tune.csv heldout.csv          (writes the docs)
       .venv/bin/python -m bench.enhance_every --split tune --family cool --without density   (what one correction does)
       .venv/bin/python -m bench.enhance_every --split tune --family tint --told-light   (a perfect light estimate)
+      .venv/bin/python -m bench.enhance_every --split tune --cache ~/.cache/phota-bench --set WITNESS_WEIGHT=0.5
+          (a tunable tried: the cache keeps everything but phota's outputs, so a rerun takes minutes)
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import csv
 import os
@@ -28,8 +31,12 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+import numpy as np
+
 from bench._report import machine, write_section
-from bench.degrade import FAMILIES, GOOD
+from bench.baselines import BASELINES
+from bench.case_cache import CaseCache, Prepared
+from bench.degrade import FAMILIES, GOOD, light_of
 from bench.enhance import (
     METHODS,
     PHOTA,
@@ -41,25 +48,91 @@ from bench.enhance import (
     harm_met,
     run_case,
     stat,
+    upload_case,
     write_cases,
     write_enhance_doc,
 )
 from bench.photoset import SPLITS, Photo, load_photoset
+from bench.scoring import Reference, delta_e, lanczos, ssim
 from phota.config import Settings
+from phota.studio import deblur, enhance, light_prior
 from phota.studio.enhance import ABLATABLE
 
 SCALE = "2K"
+TUNABLE_MODULES = (enhance, deblur, light_prior)  # where --set looks a name up (enhance imports deblur's)
 _server: ServerPath | None = None
+_cache: CaseCache | None = None
 
 
-def _init_worker(without: tuple[str, ...] = (), told_light: bool = False) -> None:
-    global _server
+def apply_overrides(assignments: list[str]) -> None:
+    """``NAME=VALUE`` for module tunables of the enhance engine (a diagnostic, --set): the value is a Python
+    literal of the current value's type, set in every engine module that holds the name."""
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        holders = [m for m in TUNABLE_MODULES if name.isupper() and hasattr(m, name)]
+        if not sep or not holders:
+            raise ValueError(f"--set {item!r}: not NAME=VALUE for a tunable of enhance.py, deblur.py or light_prior.py")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"--set {item!r}: {text!r} is not a Python literal") from exc
+        current = getattr(holders[0], name)
+        if isinstance(value, int) and isinstance(current, float):
+            value = float(value)
+        if type(value) is not type(current) or (isinstance(value, tuple) and len(value) != len(current)):
+            raise ValueError(f"--set {name}: {value!r} is not like its current value {current!r}")
+        for module in holders:
+            setattr(module, name, value)
+
+
+def _init_worker(
+    without: tuple[str, ...] = (), told_light: bool = False, cache: Path | None = None, overrides: tuple[str, ...] = ()
+) -> None:
+    global _server, _cache
+    apply_overrides(list(overrides))
     _server = ServerPath(Settings(), without, told_light)
+    _cache = CaseCache(cache) if cache is not None else None
+
+
+async def prepared_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> Prepared:
+    """A case up to the engine, from the cache when it holds it, else prepared (as run_case does) and kept."""
+    data = (PHOTOS / photo.file).read_bytes()
+    found = cache.load(photo.split, family, photo.file, data)
+    if found is not None:
+        return found
+    up = await upload_case(server, photo, family)
+    size2k = server.output_size(up.image)
+    ref = lanczos(up.original, size2k)
+    reference = Reference.of(ref)
+    work = np.asarray(up.image, np.uint8)
+    baselines = {}
+    for name, method in BASELINES.items():
+        out = lanczos(method(work), size2k)
+        baselines[name] = (ssim(reference, out), delta_e(reference, out))
+    h0, w0 = up.original.shape[:2]
+    prepared = Prepared(up.bad.params, (w0, h0), up.image, up.boxes, ref, baselines)
+    cache.save(photo.split, family, photo.file, data, prepared)
+    return prepared
+
+
+async def cached_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> Case:
+    """The case run_case scores at 2K, with everything but phota's output taken from the cache."""
+    prep = await prepared_case(server, cache, photo, family)
+    light = light_of(prep.params) if server.told_light else None
+    out = await server.enhance(prep.image, prep.boxes, light)
+    reference = Reference.of(prep.reference)
+    case = Case(photo.split, family, photo.file, prep.params, prep.size, len(prep.boxes))
+    case.scores[(PHOTA, SCALE)] = (ssim(reference, out), delta_e(reference, out))
+    for name, scores in prep.baselines.items():
+        case.scores[(name, SCALE)] = scores
+    return case
 
 
 def _one(job: tuple[Photo, str]) -> Case:
     assert _server is not None
     photo, family = job
+    if _cache is not None:
+        return asyncio.run(cached_case(_server, _cache, photo, family))
     case, _ = asyncio.run(run_case(_server, photo, family, keep_thumbs=False, scales=(SCALE,)))
     return case
 
@@ -71,11 +144,13 @@ def evaluate(
     jobs: int,
     without: tuple[str, ...] = (),
     told_light: bool = False,
+    cache: Path | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> list[Case]:
     work = [(p, f) for s in splits for f in families for p in photos if p.split == s]
     cases: list[Case] = []
     t0 = time.perf_counter()
-    with Pool(jobs, initializer=_init_worker, initargs=(without, told_light)) as pool:
+    with Pool(jobs, initializer=_init_worker, initargs=(without, told_light, cache, overrides)) as pool:
         for k, case in enumerate(pool.imap(_one, work, chunksize=2), 1):
             cases.append(case)
             if k % 50 == 0 or k == len(work):
@@ -178,7 +253,25 @@ def main() -> None:
         help="render each colour-cast copy told its true light instead of estimating it (a diagnostic: the "
         "light is read from the bench's own parameters; implies --no-docs)",
     )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        help="keep each case's decoded upload, faces, reference and baseline scores here and reuse them "
+        "(bench/case_cache.py: only phota is rendered again; entries follow the sources they came from)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run phota with this tunable of enhance.py, deblur.py or light_prior.py changed (repeatable; a "
+        "diagnostic: implies --no-docs)",
+    )
     args = ap.parse_args()
+    try:
+        apply_overrides(args.set)  # refused here, before any work, if a name or value is wrong
+    except ValueError as exc:
+        ap.error(str(exc))
 
     wall = None
     if args.load:
@@ -188,16 +281,19 @@ def main() -> None:
         families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
         photos, _ = load_photoset(PHOTOS)
         t0 = time.perf_counter()
-        cases = evaluate(photos, splits, families, max(1, args.jobs), tuple(args.without), args.told_light)
+        diagnostics = (tuple(args.without), args.told_light, args.cache, tuple(args.set))
+        cases = evaluate(photos, splits, families, max(1, args.jobs), *diagnostics)
         wall = time.perf_counter() - t0
         if args.csv:
             write_cases(cases, args.csv)
     body = report(cases, wall)
-    if (args.without or args.told_light) and not args.load:
+    diagnostic = bool(args.without or args.told_light or args.set)
+    if diagnostic and not args.load:
         told = ", told each colour-cast copy's true light" if args.told_light else ""
         left_out = f" without {', '.join(args.without)}" if args.without else ""
-        body = f"phota{left_out}{told} (diagnostic run)\n\n{body}"
-    if args.no_docs or args.without or args.told_light:
+        changed = f" with {', '.join(args.set)}" if args.set else ""
+        body = f"phota{left_out}{changed}{told} (diagnostic run)\n\n{body}"
+    if args.no_docs or diagnostic:
         print(body)
         return
     write_section("enhance-every", "Local enhance on every photo of each split (bench/enhance_every.py)", body)

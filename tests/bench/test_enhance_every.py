@@ -3,11 +3,20 @@ other method, the do-no-harm verdict; and the per-photo CSV reads back into the 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from bench.case_cache import CaseCache, fingerprint
 from bench.degrade import GOOD
-from bench.enhance import METHODS, PHOTA, Case, write_cases
-from bench.enhance_every import read_cases, report, table
+from bench.enhance import METHODS, PHOTA, PHOTOS, Case, ServerPath, run_case, write_cases
+from bench.enhance_every import apply_overrides, cached_case, read_cases, report, table
+from bench.photoset import Photo, load_photoset
+
+from bench import enhance_every
+from phota.config import Settings
+from phota.studio import deblur, enhance
 
 
 def _case(family: str, photo: str, ssim: dict[str, float], de: dict[str, float], split: str = "tune") -> Case:
@@ -61,3 +70,95 @@ def test_cases_read_back_from_the_csv(tmp_path: Path) -> None:
     body = report(back, None)
     assert "#### TUNE, every photo" in body and "#### HELD-OUT, every photo" in body
     assert "TUNE 1 photos, HELD-OUT 1 photos; 2 cases" in body
+
+
+# ----------------------------------------------------------------------------- the case cache and --set
+
+CHIP = "dlib_John_Salley_000183_02159543.jpg"  # a 150 px TUNE face chip: a case in well under a second
+WARM = "warm (2800–4500 K)"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerPath]:
+    path = ServerPath(Settings())
+    yield path
+    path.close()
+
+
+def _photo(name: str) -> Photo:
+    (photo,) = [p for p in load_photoset(PHOTOS)[0] if p.file == name]
+    return photo
+
+
+def test_a_cached_case_scores_what_the_uncached_run_does(
+    server: ServerPath, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = _photo(CHIP)
+    plain, _ = asyncio.run(run_case(server, photo, WARM, keep_thumbs=False, scales=("2K",)))
+    cache = CaseCache(tmp_path, key="sources")
+    filled = asyncio.run(cached_case(server, cache, photo, WARM))
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
+    # Read back, the case never goes through the degradation or the server's decoding again.
+    monkeypatch.setattr(enhance_every, "upload_case", _must_not_run)
+    reused = asyncio.run(cached_case(server, cache, photo, WARM))
+    for case in (filled, reused):
+        assert case.scores == plain.scores
+        assert (case.params, case.size, case.faces) == (plain.params, plain.size, plain.faces)
+    # phota's output is not cached: the engine told to leave the white balance out scores otherwise on the same
+    # case, while the baselines' scores stay what the cache holds.
+    monkeypatch.setattr(server.engine, "without", ("wb_log_gain",))
+    unbalanced = asyncio.run(cached_case(server, cache, photo, WARM))
+    assert unbalanced.scores[(PHOTA, "2K")][1] > plain.scores[(PHOTA, "2K")][1] + 1.0
+    assert {k: v for k, v in unbalanced.scores.items() if k[0] != PHOTA} == {
+        k: v for k, v in plain.scores.items() if k[0] != PHOTA
+    }
+
+
+def _must_not_run(*args: object) -> None:
+    raise AssertionError("a cached case was prepared again")
+
+
+def test_the_cache_misses_when_its_sources_or_the_photo_change(server: ServerPath, tmp_path: Path) -> None:
+    photo = _photo(CHIP)
+    asyncio.run(cached_case(server, CaseCache(tmp_path, key="sources"), photo, WARM))
+    data = (PHOTOS / CHIP).read_bytes()
+    assert CaseCache(tmp_path, key="sources").load("tune", WARM, CHIP, data) is not None
+    assert CaseCache(tmp_path, key="other sources").load("tune", WARM, CHIP, data) is None
+    assert CaseCache(tmp_path, key="sources").load("tune", WARM, CHIP, data + b"\0") is None
+    assert CaseCache(tmp_path, key="sources").load("tune", GOOD, CHIP, data) is None
+
+
+def test_the_fingerprint_follows_every_source(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("A = 1\n")
+    (tmp_path / "b.py").write_text("B = 1\n")
+    paths = ("pkg", "b.py")
+    before = fingerprint(paths, tmp_path)
+    assert fingerprint(paths, tmp_path) == before
+    (tmp_path / "pkg" / "a.py").write_text("A = 2\n")
+    changed = fingerprint(paths, tmp_path)
+    assert changed != before
+    (tmp_path / "pkg" / "c.py").write_text("")  # a new module in a folder counts too
+    assert fingerprint(paths, tmp_path) != changed
+    # The repository's own sources have a fingerprint, and it is what a cache is keyed by by default.
+    assert CaseCache(tmp_path).dir.name == fingerprint()
+
+
+def test_set_changes_a_tunable_wherever_the_engine_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in (enhance, deblur):
+        monkeypatch.setattr(module, "DEBLUR_BLUR", deblur.DEBLUR_BLUR)
+    monkeypatch.setattr(enhance, "WITNESS_WEIGHT", enhance.WITNESS_WEIGHT)
+    apply_overrides(["DEBLUR_BLUR=(0.7, 0.9)", "WITNESS_WEIGHT=1"])
+    assert enhance.DEBLUR_BLUR == deblur.DEBLUR_BLUR == (0.7, 0.9)  # enhance imports deblur's by name
+    assert enhance.WITNESS_WEIGHT == 1.0 and isinstance(enhance.WITNESS_WEIGHT, float)
+    for wrong in [
+        "NOT_A_TUNABLE=1",
+        "WITNESS_WEIGHT",
+        "WITNESS_WEIGHT='a'",
+        "DEBLUR_BLUR=(1.0,)",
+        "smoothstep=1",
+        "WITNESS_WEIGHT=(",
+    ]:
+        with pytest.raises(ValueError, match="--set"):
+            apply_overrides([wrong])
+    assert enhance.WITNESS_WEIGHT == 1.0  # a refused value changes nothing
