@@ -3,7 +3,8 @@
 Each TUNE photo's original file is decoded as the server decodes an upload (2K on the long side), taken to
 the engine's proxy in linear light and read as neutral; ``fit_template`` finds the template that places
 every one of them at the centre. HELD-OUT photos never enter, so the every-photo HELD-OUT table stays a
-test of it. ``--check`` fits and compares with the shipped file instead of writing it.
+test of it. ``--check`` fits and compares with the shipped file instead of writing it: the two must read
+every TUNE photo's light alike (CHECK_TOLERANCE).
 
     .venv/bin/python -m bench.light_prior [--check]
 """
@@ -24,13 +25,16 @@ from bench.photoset import load_photoset
 from phota.config import Settings
 from phota.imaging.loader import ImageLoader
 from phota.studio.enhance import linear_proxy
-from phota.studio.light_prior import edge_histogram, fit_template, shipped_template
+from phota.studio.light_prior import PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
 from phota.studio.service import ENHANCE_LONG_SIDE
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "src" / "phota" / "studio" / "light_prior.npy"
-# How far a refit may differ from the shipped template (largest absolute difference of a bin, against the
-# template's own range) before --check fails: the fit is deterministic, but BLAS may sum in another order.
-CHECK_TOLERANCE = 1e-3
+# How far a refit's reading of a TUNE photo's light may lie from the shipped template's (opponent log-chroma,
+# either axis) before --check fails: a tenth of a histogram bin. The fit converges, but on another machine
+# the decoded photos and the sums come out a few ulps apart: one development machine's refit moved a bin by
+# 1.4e-3 of the template's range and a reading by 3e-4. A template fitted on half the TUNE photos reads up
+# to 0.48 away.
+CHECK_TOLERANCE = 0.1 * PRIOR_BIN
 
 
 def tune_histograms(photos: Path) -> NDArray[np.float64]:
@@ -55,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fitted on {len(hists)} TUNE photos")
     if args.check:
         shipped = shipped_template()
-        diff = float(np.abs(template - shipped).max() / max(float(np.ptp(shipped)), 1e-9))
-        print(f"largest difference from the shipped template: {diff:.2e} of its range")
-        return 0 if diff <= CHECK_TOLERANCE else 1
+        bins = float(np.abs(template - shipped).max() / max(float(np.ptp(shipped)), 1e-9))
+        reads = max(float(np.abs(read_light(h, template) - read_light(h, shipped)).max()) for h in hists)
+        print(f"largest difference from the shipped template: {bins:.2e} of its range in a bin, {reads:.4f} read")
+        return 0 if reads <= CHECK_TOLERANCE else 1
     np.save(TEMPLATE, template)
     print(f"wrote {TEMPLATE}")
     return 0

@@ -660,7 +660,7 @@ class EnhanceParams:
     denoise: float  # 0..~1.5 strength
     blockiness: float  # JPEG block-boundary ratio (1 = none)
     deblock: float  # 0..1 strength
-    vignette: tuple[float, float]  # log falloff = -a r^2 - b r^4 (r = 1 at the corners) that is undone
+    vignette: float  # a in the log falloff -a r^2 (r = 1 at the corners) that is undone
     density: tuple[tuple[float, float], ...]  # per channel (log10 gain, power) of the dye-fade stretch
     veil: tuple[float, float, float]  # per-channel linear floor subtracted (haze, fade)
     wb_log_gain: tuple[float, float, float]  # white balance as per-channel log gains (applied in CAT16 cones)
@@ -1146,7 +1146,7 @@ def analyse(
     # was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
     va_read = max(va, agreed)
     va *= smoothstep(agreed, *VIGNETTE_GATE) * strength
-    falloff = _vignette_map(lin.shape[:2], va, 0.0)[..., None] if va else None
+    falloff = _vignette_map(lin.shape[:2], va)[..., None] if va else None
     if falloff is not None:
         lin = lin * falloff
 
@@ -1203,7 +1203,7 @@ def analyse(
     # uncertain to be undone (VIGNETTE_EV_GATE) still dims the highlights, a face and a white backdrop's
     # median, which then read as under-exposure, or keep a high-key frame's lit faces from reading as blown.
     unread = max(0.0, va_read - va) * smoothstep(agreed, *VIGNETTE_EV_GATE)
-    y_ev = y * _vignette_map(y.shape, unread, 0.0) if unread else y
+    y_ev = y * _vignette_map(y.shape, unread) if unread else y
     p_hi = max(_percentile(y_ev, 100 - EXPOSURE_PCT), 1e-3)
     # The faces' luminance, read by both the under- and the over-exposure evidence.
     face_y = y_ev[skin] if skin is not None and skin.sum() >= 50 else None
@@ -1280,7 +1280,7 @@ def analyse(
         denoise=denoise,
         blockiness=blockiness,
         deblock=deblock,
-        vignette=(va, 0.0),
+        vignette=va,
         density=density,
         veil=(float(veil[0]), float(veil[1]), float(veil[2])),
         wb_log_gain=(float(log_gain[0]), float(log_gain[1]), float(log_gain[2])),
@@ -1307,10 +1307,9 @@ def _radius2(shape: tuple[int, int]) -> F32:
     return dy2[:, None] + dx2[None, :]
 
 
-def _vignette_map(shape: tuple[int, int], a: float, b: float) -> F32:
-    """Gain 1 / V(r) that undoes log V = -a r^2 - b r^4 (r = 1 at the corners)."""
-    r2 = _radius2(shape)
-    return np.asarray(np.exp(np.float32(a) * r2 + np.float32(b) * r2 * r2), np.float32)
+def _vignette_map(shape: tuple[int, int], a: float) -> F32:
+    """Gain 1 / V(r) that undoes log V = -a r^2 (r = 1 at the corners)."""
+    return np.asarray(np.exp(np.float32(a) * _radius2(shape)), np.float32)
 
 
 def _denoise(work: U8, strength: float, sigma: float) -> U8:
@@ -1398,14 +1397,14 @@ def _tone_image(work: U8, params: EnhanceParams, *, cones: bool = True) -> F32:
     so it is one table lookup."""
     balance = balance_matrix(params.wb_log_gain) if cones else None
     gains = np.float32(1.0) if cones else np.exp(np.array(params.wb_log_gain, np.float32))
-    if balance is None and params.vignette == (0.0, 0.0):
+    if balance is None and params.vignette == 0.0:
         table = _post_tone(_pre_tone(_SRGB_TO_LIN.reshape(256, 3), params) * gains, params)
         return np.asarray(cv2.LUT(work, table.reshape(256, 1, 3)), np.float32)
-    if params.vignette == (0.0, 0.0):
+    if params.vignette == 0.0:
         lin = np.asarray(cv2.LUT(work, _pre_tone(_SRGB_TO_LIN.reshape(256, 3), params).reshape(256, 1, 3)), np.float32)
     else:
         lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
-        lin *= _vignette_map(lin.shape[:2], *params.vignette)[..., None]
+        lin *= _vignette_map(lin.shape[:2], params.vignette)[..., None]
         if balance is None:
             grid = np.linspace(0.0, 1.0, 4096, dtype=np.float32)[:, None].repeat(3, axis=1)
             table = _post_tone(_pre_tone(grid, params) * gains, params)
@@ -1566,7 +1565,7 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
 # the output without it (bench/enhance_every.py --without). Cleaning (deblock, denoise, deblur) runs before the
 # analysis reads anything, so it is not in this list.
 ABLATABLE: dict[str, Any] = {
-    "vignette": (0.0, 0.0),
+    "vignette": 0.0,
     "density": _NO_FADE,
     "veil": (0.0, 0.0, 0.0),
     "wb_log_gain": (0.0, 0.0, 0.0),
