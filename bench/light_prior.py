@@ -30,10 +30,9 @@ from phota.studio.service import ENHANCE_LONG_SIDE
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "src" / "phota" / "studio" / "light_prior.npy"
 # How far a refit's reading of a TUNE photo's light may lie from the shipped template's (opponent log-chroma,
-# either axis) before --check fails: a tenth of a histogram bin. The fit converges, but on another machine
-# the decoded photos and the sums come out a few ulps apart: one development machine's refit moved a bin by
-# 1.4e-3 of the template's range and a reading by 3e-4. A template fitted on half the TUNE photos reads up
-# to 0.48 away.
+# either axis) before --check fails: a tenth of a histogram bin. The fit converges (the same template at 300
+# and 1000 iterations), yet one development machine's refit differed from the shipped file by 1.4e-3 of its
+# range in a bin and by 3e-4 in a reading. A template fitted on half the TUNE photos reads up to 0.48 away.
 CHECK_TOLERANCE = 0.1 * PRIOR_BIN
 
 
