@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from tests.photos import photos_dir
 
 from bench._report import machine, write_section
 from bench.baselines import BASELINES
+from bench.bootstrap import Interval, clusters, interval_of
 from bench.degrade import FAMILIES, GOOD, Degraded, defocus, degrade, light_of, wrong_white_balance
 from bench.photoset import SPLITS, Photo, Unused, load_photoset
 from bench.scoring import DE_MAX_PIXELS, Reference, delta_e, lanczos, ssim
@@ -259,6 +261,16 @@ def best_method(cases: list[Case], scale: str, metric: int, methods: list[str]) 
     return max(means, key=lambda m: means[m]) if metric == 0 else min(means, key=lambda m: means[m])
 
 
+def gap_to(
+    cases: list[Case], scale: str, metric: int, other: str, cluster: Mapping[str, str] | None = None
+) -> Interval:
+    """phota's mean score minus ``other``'s over the same cases, with its 95 % interval (bench/bootstrap.py:
+    a person's photos drawn together; a photo ``cluster`` does not name is its own cluster)."""
+    ours = [c.scores[(PHOTA, scale)][metric] for c in cases]
+    theirs = [c.scores[(other, scale)][metric] for c in cases]
+    return interval_of([c.photo for c in cases], ours, theirs, cluster)
+
+
 def ranking(cases: list[Case], scale: str, metric: int) -> list[str]:
     means = {m: stat(cases, m, scale, metric).mean for m in METHODS}
     return sorted(METHODS, key=lambda m: -means[m] if metric == 0 else means[m])
@@ -290,12 +302,28 @@ def table(cases: list[Case], split: str, scale: str) -> list[str]:
     return lines
 
 
-def summary(cases: list[Case], split: str, scale: str) -> str:
+def decided(families: Iterable[list[Case]], scale: str, cluster: Mapping[str, str] | None = None) -> str:
+    """How many of the families' rankings of phota against the best other method are decided (their 95 %
+    interval excludes 0), won and lost, per metric."""
+    count = {(k, won): 0 for k in (0, 1) for won in (True, False)}
+    others = [m for m in METHODS if m != PHOTA]
+    for fc in families:
+        for k in (0, 1):
+            if gap_to(fc, scale, k, best_method(fc, scale, k, others), cluster).decided:
+                count[(k, best_method(fc, scale, k, METHODS) == PHOTA)] += 1
+    return (
+        f"decided (the 95 % interval excludes 0): SSIM {count[(0, True)]} won, {count[(0, False)]} lost; "
+        f"ΔE {count[(1, True)]} won, {count[(1, False)]} lost"
+    )
+
+
+def summary(cases: list[Case], split: str, scale: str, cluster: Mapping[str, str] | None = None) -> str:
     fams = by_family(cases, split)
     degraded = {f: fc for f, fc in fams.items() if f != GOOD}
     n_s = sum(best_method(fc, scale, 0, METHODS) == PHOTA for fc in degraded.values())
     n_d = sum(best_method(fc, scale, 1, METHODS) == PHOTA for fc in degraded.values())
     text = f"phota best in {n_s}/{len(degraded)} families on SSIM and {n_d}/{len(degraded)} on ΔE"
+    text += f"; {decided(degraded.values(), scale, cluster)}"
     if GOOD in fams:
         s, d = stat(fams[GOOD], PHOTA, scale, 0), stat(fams[GOOD], PHOTA, scale, 1)
         harm_ok = harm_met(s.mean, d.mean)
@@ -426,6 +454,7 @@ def report(
     per_family: int,
     wall: float,
     sp: dict[str, float] | None,
+    cluster: Mapping[str, str] | None = None,
 ) -> str:
     n_photos = {s: len({c.photo for c in cases if c.split == s}) for s in splits}
     lines = [
@@ -440,7 +469,7 @@ def report(
         for scale in SCALES:
             where = "at 2K (original brought to 2K with Lanczos)" if scale == "2K" else "at the original's size"
             lines += [f"#### {SPLIT_NAMES[split]}, scored {where}", "", *table(cases, split, scale), ""]
-            lines += [f"**{summary(cases, split, scale)}.**", ""]
+            lines += [f"**{summary(cases, split, scale, cluster)}.**", ""]
     if len(splits) == 2:
         lines += [agreement(cases, "2K") + " (scored at 2K)", ""]
     if sp is not None:
@@ -493,12 +522,12 @@ def main() -> None:
     if args.csv:
         write_cases(cases, args.csv)
     if not write_docs:
-        print(report(cases, splits, unused, per_family, wall, None))
+        print(report(cases, splits, unused, per_family, wall, None, clusters(photos)))
         return
     from bench.enhance_figures import bar_charts, contact_sheets
 
     sp = speed()
-    body = report(cases, splits, unused, per_family, wall, sp)
+    body = report(cases, splits, unused, per_family, wall, sp, clusters(photos))
     write_cases(cases, IMG / "cases.csv")
     figures = contact_sheets(sheets, cases, IMG) + bar_charts(cases, IMG)
     write_section("enhance", "Local enhance: evaluation on held-out photos and degradations (bench/enhance.py)", body)

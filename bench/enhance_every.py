@@ -28,6 +28,7 @@ import csv
 import os
 import sys
 import time
+from collections.abc import Mapping
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from bench._report import machine, write_section
 from bench.baselines import BASELINES
+from bench.bootstrap import Interval, clusters
 from bench.case_cache import CaseCache, Prepared
 from bench.degrade import FAMILIES, GOOD, light_of
 from bench.enhance import (
@@ -45,6 +47,8 @@ from bench.enhance import (
     Case,
     ServerPath,
     best_method,
+    decided,
+    gap_to,
     harm_met,
     run_case,
     stat,
@@ -176,16 +180,28 @@ def read_cases(paths: list[Path]) -> list[Case]:
     return list(cases.values())
 
 
-def table(cases: list[Case], split: str) -> tuple[list[str], str]:
-    """Per family: every method's mean SSIM / ΔE, the best other method on each metric, and what phota
-    loses on; and a one-line summary."""
+def _signed(x: float, digits: int) -> str:
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def _difference(iv: Interval, digits: int) -> str:
+    return f"{_signed(iv.mean, digits)} [{_signed(iv.low, digits)}, {_signed(iv.high, digits)}]"
+
+
+def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """Per family: every method's mean SSIM / ΔE, the best other method on each metric, phota's mean
+    difference from it with its 95 % interval (bench/bootstrap.py: photos of one person resampled together;
+    a photo ``cluster`` does not name is its own cluster), and what phota loses on; and a one-line summary."""
     others = [m for m in METHODS if m != PHOTA]
     lines = [
-        "| family | n | " + " | ".join(METHODS) + " | best other ΔE | best other SSIM | phota loses on |",
-        "|---|---|" + "---|" * len(METHODS) + "---|---|---|",
+        "| family | n | "
+        + " | ".join(METHODS)
+        + " | best other ΔE | best other SSIM | SSIM: phota − best other [95 %] | ΔE: phota − best other [95 %]"
+        " | phota loses on |",
+        "|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|",
     ]
     won = [0, 0]
-    n_degraded = 0
+    degraded: list[list[Case]] = []
     for family in FAMILIES:
         fc = [c for c in cases if c.split == split and c.family == family]
         if not fc:
@@ -193,14 +209,19 @@ def table(cases: list[Case], split: str) -> tuple[list[str], str]:
         means = {m: (stat(fc, m, SCALE, 0).mean, stat(fc, m, SCALE, 1).mean) for m in METHODS}
         best_s, best_d = best_method(fc, SCALE, 0, METHODS), best_method(fc, SCALE, 1, METHODS)
         other_s, other_d = best_method(fc, SCALE, 0, others), best_method(fc, SCALE, 1, others)
+        gaps = [gap_to(fc, SCALE, k, o, cluster) for k, o in ((0, other_s), (1, other_d))]
         cells = []
         for m in METHODS:
             s, d = means[m]
             s_txt = f"**{s:.4f}**" if m == best_s else f"{s:.4f}"
             cells.append(s_txt + " / " + (f"**{d:.3f}**" if m == best_d else f"{d:.3f}"))
-        lost = [name for name, best in (("SSIM", best_s), ("ΔE", best_d)) if best != PHOTA]
+        lost = [
+            f"{name} ({'decided' if gap.decided else 'within noise'})"
+            for name, best, gap in (("SSIM", best_s, gaps[0]), ("ΔE", best_d, gaps[1]))
+            if best != PHOTA
+        ]
         if family != GOOD:
-            n_degraded += 1
+            degraded.append(fc)
             won[0] += best_s == PHOTA
             won[1] += best_d == PHOTA
         verdict = " and ".join(lost) if lost else "—"
@@ -210,25 +231,36 @@ def table(cases: list[Case], split: str) -> tuple[list[str], str]:
         lines.append(
             f"| {family} | {len(fc)} | "
             + " | ".join(cells)
-            + f" | {other_d} {means[other_d][1]:.3f} | {other_s} {means[other_s][0]:.4f} | {verdict} |"
+            + f" | {other_d} {means[other_d][1]:.3f} | {other_s} {means[other_s][0]:.4f}"
+            + f" | {_difference(gaps[0], 5)} | {_difference(gaps[1], 3)} | {verdict} |"
         )
-    text = f"phota best in {won[0]}/{n_degraded} degraded families on SSIM and {won[1]}/{n_degraded} on ΔE"
+    n = len(degraded)
+    text = f"phota best in {won[0]}/{n} degraded families on SSIM and {won[1]}/{n} on ΔE; " + decided(
+        degraded, SCALE, cluster
+    )
     return lines, text
 
 
-def report(cases: list[Case], wall: float | None) -> str:
+def report(
+    cases: list[Case], wall: float | None, cluster: Mapping[str, str] | None = None, cached: bool = False
+) -> str:
     splits = [s for s in SPLITS if any(c.split == s for c in cases)]
     counts = ", ".join(f"{SPLIT_NAMES[s]} {len({c.photo for c in cases if c.split == s})} photos" for s in splits)
     lines = [
         f"Every photo of each split in every family ({counts}; {len(cases)} cases), the same cases as the sampled "
-        "tables above, scored at 2K. Cell: mean SSIM / mean ΔE2000, **bold** = best of the five.",
+        "tables above, scored at 2K. Cell: mean SSIM / mean ΔE2000, **bold** = best of the five. The two "
+        "differences are phota's mean minus the best other method's, paired by photo, with their 95 % "
+        "interval from a cluster bootstrap (bench/bootstrap.py: a person's photos are drawn together; SSIM higher "
+        "is better, ΔE lower); a ranking is *decided* when its interval excludes 0, *within noise* otherwise.",
         "",
     ]
     for split in splits:
-        rows, text = table(cases, split)
+        rows, text = table(cases, split, cluster)
         lines += [f"#### {SPLIT_NAMES[split]}, every photo, scored at 2K", "", *rows, "", f"**{text}.**", ""]
     if wall is not None:
-        lines.append(f"_Evaluation wall time {wall:.0f} s on {machine()}._")
+        # With --cache only phota's outputs were rendered: the time is not what a fresh run takes.
+        how = ", every case but phota's output read from the case cache" if cached else ""
+        lines.append(f"_Evaluation wall time {wall:.0f} s on {machine()}{how}._")
     return "\n".join(lines)
 
 
@@ -274,19 +306,19 @@ def main() -> None:
         ap.error(str(exc))
 
     wall = None
+    photos, _ = load_photoset(PHOTOS)  # also says which photos show the same person (the intervals' clusters)
     if args.load:
         cases = read_cases(args.load)
     else:
         splits = list(SPLITS) if args.split == "both" else [args.split]
         families = [f for f in FAMILIES if not args.family or any(s in f for s in args.family)]
-        photos, _ = load_photoset(PHOTOS)
         t0 = time.perf_counter()
         diagnostics = (tuple(args.without), args.told_light, args.cache, tuple(args.set))
         cases = evaluate(photos, splits, families, max(1, args.jobs), *diagnostics)
         wall = time.perf_counter() - t0
         if args.csv:
             write_cases(cases, args.csv)
-    body = report(cases, wall)
+    body = report(cases, wall, clusters(photos), cached=args.cache is not None and not args.load)
     diagnostic = bool(args.without or args.told_light or args.set)
     if diagnostic and not args.load:
         told = ", told each colour-cast copy's true light" if args.told_light else ""

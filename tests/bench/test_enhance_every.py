@@ -43,14 +43,42 @@ def test_a_family_is_lost_on_the_metric_another_method_wins() -> None:
     rows, text = table(cases, "tune")
     haze, defocus, good = _row(rows, "haze"), _row(rows, "defocus"), _row(rows, GOOD)
     assert haze[-1] == "—"
-    assert defocus[-1] == "ΔE"
-    assert defocus[-3] == "no-op 1.250"  # best other ΔE: the mean of 1.0 and 1.5
+    # Lost on ΔE by the mean, but one photo says +1.0 and the other −0.5: nothing is decided.
+    assert defocus[-1] == "ΔE (within noise)"
+    assert defocus[-5] == "no-op 1.250"  # best other ΔE: the mean of 1.0 and 1.5
+    assert defocus[-2] == "+0.250 [−0.500, +1.000]"  # phota − no-op, and its interval over the two photos
+    assert defocus[-3] == "+0.05000 [+0.05000, +0.05000]"  # SSIM: 0.95 against 0.90 on both
     assert defocus[2] == "**0.9500** / 1.500"
-    assert good[-1] == "SSIM and ΔE (do-no-harm NOT met)"  # ΔE 3 > 2
-    # The good family is not a family to win; the other two count.
-    assert text == "phota best in 2/2 degraded families on SSIM and 1/2 on ΔE"
+    # One photo is one cluster: never decided, however large the difference.
+    assert good[-1] == "SSIM (within noise) and ΔE (within noise) (do-no-harm NOT met)"  # ΔE 3 > 2
+    # The good family is not a family to win; the other two count. Haze is won on both metrics by every photo
+    # (decided); defocus SSIM likewise; its ΔE is lost within noise.
+    assert text == (
+        "phota best in 2/2 degraded families on SSIM and 1/2 on ΔE; decided (the 95 % interval excludes 0): "
+        "SSIM 2 won, 0 lost; ΔE 1 won, 0 lost"
+    )
     # A split with no cases has no rows.
     assert table(cases, "heldout")[0][2:] == []
+
+
+def test_a_loss_every_photo_shows_is_decided_and_the_photos_of_one_person_count_once() -> None:
+    # Six photos lose to no-op by 0.2 ΔE each: a decided loss.
+    lost = [_case("defocus", f"{k}.jpg", {}, {PHOTA: 1.2, "no-op": 1.0}) for k in range(6)]
+    rows, text = table(lost, "tune")
+    assert _row(rows, "defocus")[-1] == "ΔE (decided)"
+    assert text.endswith("ΔE 0 won, 1 lost")
+    # Five photos of one person win by 1.0 and three other scenes lose by 0.1: counted photo by photo the win
+    # looks certain; drawn by person (four clusters), the person may not be drawn at all.
+    mixed = [_case("haze", f"p{k}.jpg", {}, {PHOTA: 1.0, "no-op": 2.0}) for k in range(5)]
+    mixed += [_case("haze", f"s{k}.jpg", {}, {PHOTA: 1.1, "no-op": 1.0}) for k in range(3)]
+    by_photo = _row(table(mixed, "tune")[0], "haze")[-1]
+    person = {f"p{k}.jpg": "someone" for k in range(5)}
+    by_person = _row(table(mixed, "tune", person)[0], "haze")
+    assert by_photo == "—" and by_person[-1] == "—"  # won on the mean either way
+    assert table(mixed, "tune")[1].endswith("ΔE 1 won, 0 lost")
+    assert table(mixed, "tune", person)[1].endswith("ΔE 0 won, 0 lost")
+    # The interval's top is the draws without that person: the other scenes' +0.1.
+    assert by_person[-2].startswith("−0.587 [−") and by_person[-2].endswith(", +0.100]")
 
 
 def test_cases_read_back_from_the_csv(tmp_path: Path) -> None:
@@ -70,6 +98,8 @@ def test_cases_read_back_from_the_csv(tmp_path: Path) -> None:
     body = report(back, None)
     assert "#### TUNE, every photo" in body and "#### HELD-OUT, every photo" in body
     assert "TUNE 1 photos, HELD-OUT 1 photos; 2 cases" in body
+    # A run whose cases came from the cache says so beside its time, which is not a fresh run's.
+    assert "case cache" in report(back, 12.0, cached=True) and "case cache" not in report(back, 12.0)
 
 
 # ----------------------------------------------------------------------------- the case cache and --set

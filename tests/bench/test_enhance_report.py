@@ -3,9 +3,11 @@ and a photo sample that covers the whole split."""
 
 from __future__ import annotations
 
-from bench.degrade import GOOD
+from bench.degrade import FAMILIES, GOOD
 from bench.enhance import METHODS, PHOTA, Case, pick, stat, summary, table
 from bench.photoset import Photo
+
+(COOL,) = [f for f in FAMILIES if f.startswith("cool")]
 
 
 def _case(family: str, photo: str, ssim: dict[str, float], de: dict[str, float]) -> Case:
@@ -23,11 +25,16 @@ def test_summary_counts_families_where_phota_is_best_and_checks_harm() -> None:
         _case("haze", "b.jpg", {PHOTA: 0.93}, {PHOTA: 3.0}),
         # defocus: no-op best on SSIM, phota best on ΔE
         _case("defocus", "a.jpg", {PHOTA: 0.91, "no-op": 0.97}, {PHOTA: 1.0}),
+        # cool: every photo loses SSIM to no-op (a decided loss); ΔE a tie
+        *(_case(COOL, f"{k}.jpg", {PHOTA: 0.95, "no-op": 0.97}, {}) for k in "abc"),
         # good: phota harms colour (ΔE 3 > 2): not met, and good is not counted as a family to win
         _case(GOOD, "a.jpg", {PHOTA: 0.99, "no-op": 1.0}, {PHOTA: 3.0, "no-op": 0.0}),
     ]
     text = summary(cases, "tune", "2K")
-    assert text.startswith("phota best in 1/2 families on SSIM and 2/2 on ΔE")
+    assert text.startswith("phota best in 1/3 families on SSIM and 3/3 on ΔE")
+    # Haze is won by both of its photos on both metrics; defocus rests on one photo, which decides nothing;
+    # the cool tie on ΔE is no win to be sure of.
+    assert "decided (the 95 % interval excludes 0): SSIM 1 won, 1 lost; ΔE 1 won, 0 lost" in text
     assert "NOT met" in text
     ok = [_case(GOOD, "a.jpg", {PHOTA: 0.99}, {PHOTA: 1.0})]
     assert "(target ΔE ≤ 2, SSIM ≥ 0.98: met)" in summary(ok, "tune", "2K")

@@ -202,13 +202,18 @@ def deconvolve(lin: F32, radius: float, amount: float) -> F32:
     kh, kw = k.shape
     otf_src[:kh, :kw] = k
     otf_src = np.roll(otf_src, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    otf = np.fft.rfft2(otf_src)
-    wiener = np.conj(otf) / (np.abs(otf) ** 2 + DEBLUR_NSR)
+    # Spectra in OpenCV's packed layout (real and imaginary parts side by side, about twice as fast as
+    # numpy's FFT here). The disc is symmetric about its centre, so its transfer function is real: the
+    # imaginary slots of its packed spectrum are 0, and the real Wiener filter H / (H^2 + NSR) can be taken
+    # slot by slot (0 stays 0) and applied as a complex product.
+    otf = np.asarray(cv2.dft(otf_src), np.float32)
+    wiener = np.asarray(otf / (otf * otf + np.float32(DEBLUR_NSR)), np.float32)
 
     def restored(plane: F32) -> F32:
         padded = cv2.copyMakeBorder(plane, pad, ph - h - pad, pad, pw - w - pad, cv2.BORDER_REFLECT)
-        out = np.fft.irfft2(np.fft.rfft2(padded) * wiener, s=(ph, pw))[pad : pad + h, pad : pad + w]
-        return plane + np.float32(amount) * (out.astype(np.float32) - plane)
+        spectrum = cv2.mulSpectrums(cv2.dft(padded), wiener, 0)
+        out = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[pad : pad + h, pad : pad + w]
+        return plane + np.float32(amount) * (np.asarray(out, np.float32) - plane)
 
     y = np.asarray(lin @ LUMA_LIN, np.float32)
     target = restored(y)
