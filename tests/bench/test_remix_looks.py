@@ -10,9 +10,12 @@ from bench.remix import (
     HELD_OUT_LOOKS,
     LOOKS,
     TUNE_LOOKS,
+    Outcome,
+    Pair,
     apply_look,
     reinhard,
     split_photos,
+    verdict,
 )
 from PIL import Image
 
@@ -94,3 +97,27 @@ def test_fast_metrics_agree_with_scikit_image(photo: np.ndarray) -> None:
     assert abs(ssim_luma(photo, photo) - 1.0) < 1e-6 and ref_ssim < 0.99  # negative control
     lab1, lab2 = _to_lab(photo), _to_lab(other)
     assert np.abs(ciede2000(lab1, lab2) - deltaE_ciede2000(lab1, lab2)).max() < 1e-3
+
+
+def _outcome(look: str, a: str, phota: tuple[float, float], reinhard_: tuple[float, float]) -> Outcome:
+    scores = {"phota": {"2K": phota}, "Reinhard": {"2K": reinhard_}, "no-op": {"2K": (0.9, 9.0)}}
+    return Outcome(Pair("held-out", look, a, "b.jpg"), scores)
+
+
+def test_the_verdict_counts_wins_on_both_metrics_and_says_which_are_decided() -> None:
+    film, high_key = "film", "high key"
+    outcomes = [_outcome(film, f"p{k}.jpg", (0.95 + 0.01 * k, 5.0), (0.90, 7.0 + k)) for k in range(4)]
+    # high key: phota's SSIM lower on every pair (a decided loss), its ΔE lower on the mean only because of
+    # one person's two pairs (not a decided win).
+    outcomes += [_outcome(high_key, f"q{k}.jpg", (0.90, 6.0), (0.93, 5.5)) for k in range(3)]
+    outcomes += [_outcome(high_key, f"r{k}.jpg", (0.90, 1.0), (0.93, 9.0)) for k in range(2)]
+    person = {"r0.jpg": "someone", "r1.jpg": "someone"}
+    text = verdict(outcomes, (film, high_key), "Reinhard", person)
+    assert text == (
+        "than Reinhard in 1 of 2 looks (1 decided on both metrics; "
+        "decided losses: 1 of the 1 where a look's mean is worse on a metric)"
+    )
+    # A look won on the mean by one pair among scattered others is not decided.
+    noisy = [_outcome(film, f"p{k}.jpg", (0.95, 5.0), (0.90, 7.0)) for k in range(1)]
+    noisy += [_outcome(film, f"s{k}.jpg", (0.90, 7.2), (0.91, 7.0)) for k in range(3)]
+    assert verdict(noisy, (film,), "Reinhard", {}).startswith("than Reinhard in 1 of 1 looks (0 decided")
