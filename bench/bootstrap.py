@@ -36,14 +36,14 @@ class Interval:
         return self.clusters >= 2 and (self.low > 0.0 or self.high < 0.0)
 
 
-def cluster_of(photo: Photo) -> str:
+def cluster_of(file: str, identity: str) -> str:
     """A person's photos form one cluster; each group or no-face photo is a cluster of its own."""
-    return photo.file if photo.identity in ALTERNATING else photo.identity
+    return file if identity in ALTERNATING else identity
 
 
 def clusters(photos: Sequence[Photo]) -> dict[str, str]:
     """File name → cluster, for :func:`paired_interval`."""
-    return {p.file: cluster_of(p) for p in photos}
+    return {p.file: cluster_of(p.file, p.identity) for p in photos}
 
 
 def paired_interval(

@@ -46,7 +46,7 @@ for p in (ROOT / "src", ROOT):  # `python bench/remix.py` without an installed p
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from bench.bootstrap import Interval, interval_of  # noqa: E402  (after the path set-up above)
+from bench.bootstrap import Interval, cluster_of, interval_of  # noqa: E402  (after the path set-up above)
 from bench.photoset import ALTERNATING, split_of  # noqa: E402
 from bench.scoring import lanczos  # noqa: E402  (the evaluations' one resampler)
 
@@ -609,7 +609,7 @@ def main() -> None:
             sections.append(f"**{name.upper()} pairs, {what}:**\n")
             sections.append("\n".join(markdown(results[name], size, looks)) + "\n")
     # A person's pairs are drawn together (each group or no-face photo alone), as in the enhance tables.
-    cluster = {f: f if ident in ALTERNATING else ident for f, ident in split["held-out"]}
+    cluster = {f: cluster_of(f, ident) for f, ident in split["held-out"]}
     held = results["held-out"]
     method += (
         " On held-out pairs at 2K, phota has the better mean SSIM *and* the better mean ΔE "
