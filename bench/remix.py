@@ -421,19 +421,22 @@ def gap(outcomes: list[Outcome], other: str, size: str, metric: int, cluster: di
 def verdict(outcomes: list[Outcome], looks: tuple[str, ...], other: str, cluster: dict[str, str]) -> str:
     """The looks where phota beats ``other`` on both mean SSIM and mean ΔE at 2K, how many of those wins are
     decided on both metrics, and how many of the metrics phota loses are decided losses."""
-    won = sure = lost = sure_lost = 0
+    won = sure = lost = 0
+    sure_lost: list[str] = []
     for look in looks:
         chosen = [o for o in outcomes if o.pair.look == look]
         s, d = gap(chosen, other, "2K", 0, cluster), gap(chosen, other, "2K", 1, cluster)
         if s.mean > 0 and d.mean < 0:
             won += 1
             sure += s.decided and d.decided
-        for iv, worse in ((s, s.mean < 0), (d, d.mean > 0)):
+        for iv, worse, metric in ((s, s.mean < 0, "SSIM"), (d, d.mean > 0, "ΔE")):
             lost += worse
-            sure_lost += worse and iv.decided
+            if worse and iv.decided:
+                sure_lost.append(f"{look} {metric}")
+    named = f": {', '.join(sure_lost)}" if sure_lost else ""
     return (
         f"than {other} in {won} of {len(looks)} looks ({sure} decided on both metrics; decided losses: "
-        f"{sure_lost} of the {lost} where a look's mean is worse on a metric)"
+        f"{len(sure_lost)} of the {lost} where a look's mean is worse on a metric{named})"
     )
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from phota.engines.base import InputImage
 from phota.studio.enhance import (
+    ABLATABLE,
     EnhanceParams,
     EnhanceSteer,
     enhance_image,
@@ -193,6 +194,24 @@ def test_upscale_is_a_faithful_resize_of_the_native_result(photo: np.ndarray) ->
     assert np.abs(means - native).mean() < 1.5
     # Negative control: it is not a pixel-replicated copy (interpolated, not blocky).
     assert np.abs(big[0::2, 0::2] - big[1::2, 1::2]).mean() > 0.1
+
+
+def test_an_enlarged_photo_left_as_it_is_is_the_plain_lanczos_enlargement(photo: np.ndarray) -> None:
+    """With every correction left out, the 2x output is exactly Pillow's 8-bit Lanczos enlargement of the
+    upload: enlarging adds nothing of its own."""
+    im = Image.fromarray(wrong_white_balance(np.ascontiguousarray(photo[:256, :192]), 3200.0, 0.0))
+    plain = np.asarray(im.resize((384, 512), Image.Resampling.LANCZOS))
+    same = np.asarray(enhance_image(im, long_side=512, without=tuple(ABLATABLE)))
+    assert np.array_equal(same, plain)
+    # Negative control: with its corrections the engine does change this warm-cast copy.
+    assert np.abs(np.asarray(enhance_image(im, long_side=512), np.int16) - plain).max() > 0
+
+
+def test_a_black_and_white_result_stays_grey_when_enlarged(photo: np.ndarray) -> None:
+    out = np.asarray(enhance_image(Image.fromarray(photo[:128, :96]), long_side=512, prompt="black and white"))
+    assert out.shape == (512, 384, 3)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    assert out.std() > 10  # negative control: not a flat grey
 
 
 @pytest.mark.parametrize("size", [(1, 1), (64, 64), (64, 16), (2, 3)])

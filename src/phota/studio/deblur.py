@@ -215,18 +215,23 @@ def deconvolve(lin: F32, radius: float, amount: float) -> F32:
         out = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[pad : pad + h, pad : pad + w]
         return plane + np.float32(amount) * (np.asarray(out, np.float32) - plane)
 
-    y = np.asarray(lin @ LUMA_LIN, np.float32)
+    # The arithmetic runs plane by plane on contiguous 2-D arrays (OpenCV's transform for the luminance),
+    # which is about twice as fast as numpy's broadcasting over the interleaved H x W x 3 frame.
+    planes = [np.ascontiguousarray(lin[..., c]) for c in range(3)]
+    y = np.asarray(cv2.transform(lin, LUMA_LIN.reshape(1, 3)), np.float32).reshape(h, w)
     target = restored(y)
     eps = np.float32(DEBLUR_DARK)
-    gain = (np.clip(target, 0.0, None) + eps) / (y + eps)
-    light = lin * gain[..., None]
+    shade = y + eps
+    gain = (np.maximum(target, 0.0) + eps) / shade
     # The per-channel restore, from the luminance's and two colour planes' (the filter is linear).
-    red = restored(np.ascontiguousarray(lin[..., 0] - y)) + target
-    blue = restored(np.ascontiguousarray(lin[..., 2] - y)) + target
+    red = restored(planes[0] - y) + target
+    blue = restored(planes[2] - y) + target
     green = (target - LUMA_LIN[0] * red - LUMA_LIN[2] * blue) / LUMA_LIN[1]
     # Its change of chromaticity at the restored luminance, (P y - lin t) / y, has no luminance of its own; the
     # division is damped as the ratio's is, so a flat colour (P = lin t / y) gets none and the shadows little.
-    per_channel = np.stack([red, green, blue], axis=-1)
-    colour = (per_channel * y[..., None] - lin * target[..., None]) / (y + eps)[..., None]
-    colour = np.asarray(cv2.GaussianBlur(colour, (0, 0), DEBLUR_CHROMA_SIGMA), np.float32)
-    return np.asarray(np.clip(light + colour, 0.0, 1.0), np.float32)
+    out = np.empty_like(lin)
+    sigma = DEBLUR_CHROMA_SIGMA
+    for c, restored_c in enumerate((red, green, blue)):
+        colour = (restored_c * y - planes[c] * target) / shade
+        out[..., c] = planes[c] * gain + cv2.GaussianBlur(colour, (0, 0), sigma)
+    return np.clip(out, 0.0, 1.0, out=out)
