@@ -215,8 +215,8 @@ def deconvolve(lin: F32, radius: float, amount: float) -> F32:
         out = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[pad : pad + h, pad : pad + w]
         return plane + np.float32(amount) * (np.asarray(out, np.float32) - plane)
 
-    # The arithmetic runs plane by plane on contiguous 2-D arrays (OpenCV's transform for the luminance),
-    # which is about twice as fast as numpy's broadcasting over the interleaved H x W x 3 frame.
+    # The arithmetic runs plane by plane on contiguous 2-D arrays (OpenCV's transform for the luminance):
+    # numpy's broadcasting over the interleaved H x W x 3 frame made the filter a sixth slower on a 2K frame.
     planes = [np.ascontiguousarray(lin[..., c]) for c in range(3)]
     y = np.asarray(cv2.transform(lin, LUMA_LIN.reshape(1, 3)), np.float32).reshape(h, w)
     target = restored(y)
