@@ -305,12 +305,21 @@ def table(cases: list[Case], split: str, scale: str) -> list[str]:
 def decided(families: Iterable[list[Case]], scale: str, cluster: Mapping[str, str] | None = None) -> str:
     """How many of the families' rankings of phota against the best other method are decided (their 95 %
     interval excludes 0), won and lost, per metric."""
-    count = {(k, won): 0 for k in (0, 1) for won in (True, False)}
     others = [m for m in METHODS if m != PHOTA]
+    rankings = []
     for fc in families:
         for k in (0, 1):
-            if gap_to(fc, scale, k, best_method(fc, scale, k, others), cluster).decided:
-                count[(k, best_method(fc, scale, k, METHODS) == PHOTA)] += 1
+            gap = gap_to(fc, scale, k, best_method(fc, scale, k, others), cluster)
+            rankings.append((k, best_method(fc, scale, k, METHODS) == PHOTA, gap))
+    return decided_line(rankings)
+
+
+def decided_line(rankings: Iterable[tuple[int, bool, Interval]]) -> str:
+    """:func:`decided`'s sentence from rankings already made: (metric 0 SSIM / 1 ΔE, whether phota is best,
+    phota's interval against the best other method), one per family and metric."""
+    count = {(k, won): 0 for k in (0, 1) for won in (True, False)}
+    for k, won, gap in rankings:
+        count[(k, won)] += gap.decided
     return (
         f"decided (the 95 % interval excludes 0): SSIM {count[(0, True)]} won, {count[(0, False)]} lost; "
         f"ΔE {count[(1, True)]} won, {count[(1, False)]} lost"

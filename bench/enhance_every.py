@@ -47,7 +47,7 @@ from bench.enhance import (
     Case,
     ServerPath,
     best_method,
-    decided,
+    decided_line,
     gap_to,
     harm_met,
     run_case,
@@ -201,7 +201,8 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
         "|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|",
     ]
     won = [0, 0]
-    degraded: list[list[Case]] = []
+    n = 0
+    rankings: list[tuple[int, bool, Interval]] = []
     for family in FAMILIES:
         fc = [c for c in cases if c.split == split and c.family == family]
         if not fc:
@@ -221,7 +222,8 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
             if best != PHOTA
         ]
         if family != GOOD:
-            degraded.append(fc)
+            n += 1
+            rankings += [(0, best_s == PHOTA, gaps[0]), (1, best_d == PHOTA, gaps[1])]
             won[0] += best_s == PHOTA
             won[1] += best_d == PHOTA
         verdict = " and ".join(lost) if lost else "—"
@@ -234,10 +236,7 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
             + f" | {other_d} {means[other_d][1]:.3f} | {other_s} {means[other_s][0]:.4f}"
             + f" | {_difference(gaps[0], 5)} | {_difference(gaps[1], 3)} | {verdict} |"
         )
-    n = len(degraded)
-    text = f"phota best in {won[0]}/{n} degraded families on SSIM and {won[1]}/{n} on ΔE; " + decided(
-        degraded, SCALE, cluster
-    )
+    text = f"phota best in {won[0]}/{n} degraded families on SSIM and {won[1]}/{n} on ΔE; " + decided_line(rankings)
     return lines, text
 
 
