@@ -41,12 +41,12 @@ DEBLUR_RADIUS = (1.0, 12.0)
 DEBLUR_DEPTH = (5.0, 8.0)
 # A disc over ~4.5 px reads shallower (2.8-4.2 on the TUNE copies: its ripple's first rings hold the
 # signal, the rest lies under the 8-bit noise floor), but it also leaves the frame far softer than anything
-# else: defocused TUNE copies with a radius over 3.3 read a re-blur ratio of 0.91-0.98, and of the 936 TUNE
-# copies in the twelve other families none read over 0.88 (two noisy, already cleaned copies 0.85-0.87).
-# Over DEBLUR_SOFT's re-blur ratios DEBLUR_DEPTH eases to DEBLUR_DEPTH_SOFT: the softness is the first
-# witness there, the peak (at the radius the softness implies) the second. The ramp starts where the other
-# families end (0.88; HELD-OUT's reach 0.87, on 150 px chips, which are never deconvolved): from 0.9 it left
-# three TUNE discs of 3.1-5.3 px at ratios 0.905-0.924 to unsharp masking.
+# else: defocused TUNE copies with a radius over 3.3 read a re-blur ratio of 0.91-0.98, while no copy in the
+# twelve other families reads over 0.871 after denoising or deblocking (HELD-OUT 0.862; 150 px chips, never
+# deconvolved, 0.87). Over DEBLUR_SOFT's re-blur ratios DEBLUR_DEPTH eases to DEBLUR_DEPTH_SOFT: the
+# softness is the first witness there, the peak (at the radius the softness implies) the second. The ramp
+# starts where the other families end: from 0.9 it left three TUNE discs of 3.1-5.3 px at 0.905-0.924 to
+# unsharp masking.
 DEBLUR_SOFT = (0.88, 0.92)
 DEBLUR_DEPTH_SOFT = (2.5, 4.0)
 # Re-blur ratio (enhance.estimate_blur) over which deblurring ramps in: a photo that loses much of its
