@@ -200,9 +200,7 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
         " | phota loses on |",
         "|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|",
     ]
-    won = [0, 0]
-    n = 0
-    rankings: list[tuple[int, bool, Interval]] = []
+    rankings: list[tuple[int, bool, Interval]] = []  # (metric, phota best, interval) per degraded family
     for family in FAMILIES:
         fc = [c for c in cases if c.split == split and c.family == family]
         if not fc:
@@ -222,10 +220,7 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
             if best != PHOTA
         ]
         if family != GOOD:
-            n += 1
             rankings += [(0, best_s == PHOTA, gaps[0]), (1, best_d == PHOTA, gaps[1])]
-            won[0] += best_s == PHOTA
-            won[1] += best_d == PHOTA
         verdict = " and ".join(lost) if lost else "—"
         if family == GOOD:
             s, d = means[PHOTA]
@@ -236,6 +231,8 @@ def table(cases: list[Case], split: str, cluster: Mapping[str, str] | None = Non
             + f" | {other_d} {means[other_d][1]:.3f} | {other_s} {means[other_s][0]:.4f}"
             + f" | {_difference(gaps[0], 5)} | {_difference(gaps[1], 3)} | {verdict} |"
         )
+    n = len(rankings) // 2
+    won = [sum(best for metric, best, _ in rankings if metric == k) for k in (0, 1)]
     text = f"phota best in {won[0]}/{n} degraded families on SSIM and {won[1]}/{n} on ΔE; " + decided_line(rankings)
     return lines, text
 
