@@ -13,10 +13,12 @@ from bench.degrade import defocus, exposure, faded_print, haze, light_of, vignet
 from PIL import Image
 
 from phota.engines.base import InputImage
+from phota.studio.colour import LUMA
 from phota.studio.enhance import (
     ABLATABLE,
     EnhanceParams,
     EnhanceSteer,
+    _into_gamut,
     enhance_image,
     estimate_blockiness,
     estimate_fade,
@@ -1062,3 +1064,29 @@ def test_white_balance_takes_the_light_to_grey_at_its_luminance_in_cone_space() 
         assert float(LUMA_LIN @ grey) == pytest.approx(float(LUMA_LIN @ light), rel=1e-5)  # ...as bright as it was
         # Negative control: not per-channel gains. A saturated colour is moved by the other channels too.
         assert not np.allclose(m, np.diag(np.diag(m)), atol=1e-3)
+
+
+def test_out_of_gamut_colours_give_up_saturation_not_light() -> None:
+    # After a white balance a saturated colour can leave [0, 1]: it is pulled towards its own luma, which is
+    # kept, while every pixel already in range is left exactly as it was.
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0.05, 0.95, (64, 64, 3)).astype(np.float32)
+    pushed = rng.uniform(size=(64, 64)) < 0.2
+    img[pushed, 0] += 0.6  # red pushed past white
+    img[pushed, 2] -= 0.3  # blue below black on some
+    out = _into_gamut(img)
+    moved = (img.max(axis=-1) > 1.0) | (img.min(axis=-1) < 0.0)
+    assert moved.sum() > 100
+    assert np.array_equal(out[~moved], img[~moved])
+    assert out.min() >= -1e-6 and out.max() <= 1.0 + 1e-6
+    assert not np.allclose(out[moved], img[moved])  # negative control: the out-of-range ones did change
+    luma_in = np.clip(img[moved] @ LUMA, 0.0, 1.0)
+    np.testing.assert_allclose(out[moved] @ LUMA, luma_in, atol=1e-5)
+    # Only saturation gives way: the chroma keeps its direction and shrinks (to none where the luma itself
+    # is past white).
+    chroma_in = img[moved] - luma_in[:, None]
+    chroma_out = out[moved] - luma_in[:, None]
+    scale = (chroma_out * chroma_in).sum(axis=1) / (chroma_in * chroma_in).sum(axis=1)
+    assert np.all((scale > -1e-6) & (scale < 1.0))
+    assert np.median(scale) > 0.3
+    np.testing.assert_allclose(chroma_out, chroma_in * scale[:, None], atol=1e-5)
