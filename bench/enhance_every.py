@@ -59,11 +59,11 @@ from bench.enhance import (
 from bench.photoset import SPLITS, Photo, load_photoset
 from bench.scoring import Reference, delta_e, lanczos, ssim
 from phota.config import Settings
-from phota.studio import deblur, enhance, light_prior
+from phota.studio import deblur, enhance, illuminant, light_prior
 from phota.studio.enhance import ABLATABLE
 
 SCALE = "2K"
-TUNABLE_MODULES = (enhance, deblur, light_prior)  # where --set looks a name up (enhance imports deblur's)
+TUNABLE_MODULES = (enhance, illuminant, deblur, light_prior)  # where --set looks a name up (enhance imports deblur's)
 _server: ServerPath | None = None
 _cache: CaseCache | None = None
 
@@ -75,7 +75,8 @@ def apply_overrides(assignments: list[str]) -> None:
         name, sep, text = item.partition("=")
         holders = [m for m in TUNABLE_MODULES if name.isupper() and hasattr(m, name)]
         if not sep or not holders:
-            raise ValueError(f"--set {item!r}: not NAME=VALUE for a tunable of enhance.py, deblur.py or light_prior.py")
+            modules = ", ".join(f"{m.__name__.rsplit('.', 1)[-1]}.py" for m in TUNABLE_MODULES)
+            raise ValueError(f"--set {item!r}: not NAME=VALUE for a tunable of one of {modules}")
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError) as exc:

@@ -16,7 +16,7 @@ from bench.photoset import Photo, load_photoset
 
 from bench import enhance_every
 from phota.config import Settings
-from phota.studio import deblur, enhance
+from phota.studio import deblur, enhance, illuminant
 
 
 def _case(family: str, photo: str, ssim: dict[str, float], de: dict[str, float], split: str = "tune") -> Case:
@@ -177,10 +177,10 @@ def test_the_fingerprint_follows_every_source(tmp_path: Path) -> None:
 def test_set_changes_a_tunable_wherever_the_engine_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in (enhance, deblur):
         monkeypatch.setattr(module, "DEBLUR_BLUR", deblur.DEBLUR_BLUR)
-    monkeypatch.setattr(enhance, "WITNESS_WEIGHT", enhance.WITNESS_WEIGHT)
+    monkeypatch.setattr(illuminant, "WITNESS_WEIGHT", illuminant.WITNESS_WEIGHT)
     apply_overrides(["DEBLUR_BLUR=(0.7, 0.9)", "WITNESS_WEIGHT=1"])
     assert enhance.DEBLUR_BLUR == deblur.DEBLUR_BLUR == (0.7, 0.9)  # enhance imports deblur's by name
-    assert enhance.WITNESS_WEIGHT == 1.0 and isinstance(enhance.WITNESS_WEIGHT, float)
+    assert illuminant.WITNESS_WEIGHT == 1.0 and isinstance(illuminant.WITNESS_WEIGHT, float)
     for wrong in [
         "NOT_A_TUNABLE=1",
         "WITNESS_WEIGHT",
@@ -191,4 +191,4 @@ def test_set_changes_a_tunable_wherever_the_engine_reads_it(monkeypatch: pytest.
     ]:
         with pytest.raises(ValueError, match="--set"):
             apply_overrides([wrong])
-    assert enhance.WITNESS_WEIGHT == 1.0  # a refused value changes nothing
+    assert illuminant.WITNESS_WEIGHT == 1.0  # a refused value changes nothing

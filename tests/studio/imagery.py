@@ -12,6 +12,7 @@ from skimage.metrics import structural_similarity
 from tests.photos import photo_path
 
 REC709 = np.array([0.2126, 0.7152, 0.0722], np.float32)  # luminance weights on linear sRGB
+FACE = (150, 120, 330, 330)  # left, top, right, bottom of the face on the `photo` fixture (conftest.py)
 
 
 def load_photo(name: str, long_side: int) -> np.ndarray:

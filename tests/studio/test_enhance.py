@@ -17,27 +17,17 @@ from phota.studio.colour import LUMA
 from phota.studio.enhance import (
     ABLATABLE,
     EnhanceParams,
-    EnhanceSteer,
     _into_gamut,
     enhance_image,
     estimate_blockiness,
     estimate_fade,
     measure,
-    parse_enhance_prompt,
 )
 from phota.studio.local_engines import LocalEnhanceEngine
+from phota.studio.steer import EnhanceSteer, parse_enhance_prompt
 from tests.engines.conftest import make_request
 from tests.photos import photo_path
-from tests.studio.imagery import delta_e, linear, luma_ssim, luminance, srgb8, ssim
-
-FACE = (150, 120, 330, 330)  # left, top, right, bottom on the 512-px test photo
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    im = Image.open(photo_path("df_p01_img1.jpg")).convert("RGB")
-    im = im.resize((round(512 * im.width / im.height), 512), Image.Resampling.LANCZOS)
-    return np.asarray(im, np.uint8)
+from tests.studio.imagery import FACE, delta_e, linear, luma_ssim, luminance, srgb8, ssim
 
 
 def _back(out: Image.Image, ref: np.ndarray) -> np.ndarray:
@@ -143,15 +133,6 @@ def test_unknown_prompt_words_are_ignored(photo: np.ndarray) -> None:
     im = Image.fromarray(photo)
     plain = np.asarray(enhance_image(im, long_side=512))
     assert np.array_equal(plain, np.asarray(enhance_image(im, prompt="zorblax quux", long_side=512)))
-
-
-def test_prompt_vocabulary() -> None:
-    s = parse_enhance_prompt("Slightly warmer, much brighter, more contrast and vivid!")
-    assert s.warmth == pytest.approx(0.5) and s.exposure == pytest.approx(1.6)
-    assert s.contrast > 0 and s.saturation > 0 and not s.monochrome
-    assert parse_enhance_prompt("black and white").monochrome
-    assert parse_enhance_prompt("cooler, softer, muted").sharpness < 0
-    assert parse_enhance_prompt(None) == EnhanceSteer()
 
 
 def test_black_and_white_is_grayscale(photo: np.ndarray) -> None:
@@ -481,23 +462,6 @@ def test_defocus_is_restored_and_a_sharp_photo_is_not(photo: np.ndarray) -> None
     assert delta_e(photo, out) < delta_e(photo, blurred) + 0.3  # sharpening works on luma, not colour
 
 
-def test_skin_prior_keeps_a_warm_portrait_warm(photo: np.ndarray) -> None:
-    """A cast read from the scene alone is discounted when the face's skin looks normally lit."""
-    from phota.studio.enhance import estimate_illuminant
-
-    lin = linear(photo).astype(np.float32)
-    mask = np.zeros(photo.shape[:2], bool)
-    x0, t, r, b = FACE
-    mask[t:b, x0:r] = True
-    warm = np.clip(lin * np.array([1.25, 1.0, 0.7], np.float32), 0, 1)
-    scene_only = estimate_illuminant(warm, None)[0]
-    with_skin = estimate_illuminant(warm, mask)[0]
-    assert scene_only[0] - scene_only[2] > 0.3  # both see the cast ...
-    assert with_skin[0] - with_skin[2] > 0.3
-    neutral_skin = estimate_illuminant(lin, mask)[0]
-    assert abs(neutral_skin[0] - neutral_skin[2]) < 0.3  # ... and the clean photo reads near neutral
-
-
 def test_photo_without_a_cast_passes_through_colour_unchanged_and_a_cast_is_removed(photo: np.ndarray) -> None:
     out = _back(enhance_image(Image.fromarray(photo), faces=[FACE], long_side=photo.shape[0]), photo)
     assert delta_e(photo, out) < 1.0  # nothing to correct: the colours come back as they went in
@@ -506,19 +470,6 @@ def test_photo_without_a_cast_passes_through_colour_unchanged_and_a_cast_is_remo
     cool = srgb8(linear(photo) * np.array([0.7, 0.9, 1.5]))
     fixed = _back(enhance_image(Image.fromarray(cool), faces=[FACE], long_side=photo.shape[0]), photo)
     assert delta_e(photo, fixed) < 0.65 * delta_e(photo, cool)
-
-
-def test_warm_readings_are_weaker_and_magenta_ones_stronger_evidence_of_a_cast() -> None:
-    from phota.studio.enhance import CAST_MAGENTA_WEIGHT, CAST_WARM_WEIGHT, cast_distance
-
-    warm, blue = np.array([0.2, 0.0, -0.2]), np.array([-0.2, 0.0, 0.2])
-    assert cast_distance(warm) == pytest.approx(CAST_WARM_WEIGHT * cast_distance(blue))
-    assert cast_distance(blue) == pytest.approx(np.hypot(0.2, 0.2))
-    # Green light is common (tubes, foliage), magenta light is not: the magenta side counts more.
-    green, magenta = np.array([-0.1, 0.2, -0.1]), np.array([0.1, -0.2, 0.1])
-    assert cast_distance(green) == pytest.approx(np.linalg.norm(green))
-    assert cast_distance(magenta) == pytest.approx(CAST_MAGENTA_WEIGHT * cast_distance(green))
-    assert cast_distance(magenta) > cast_distance(green)
 
 
 def test_a_scene_with_its_own_warm_light_is_left_alone_and_a_cast_on_the_same_photo_is_removed(
@@ -541,22 +492,6 @@ def test_a_scene_with_its_own_warm_light_is_left_alone_and_a_cast_on_the_same_ph
     fixed = _back(enhance_image(Image.fromarray(cast), faces=[FACE], long_side=photo.shape[0]), photo)
     assert delta_e(photo, fixed) < 0.6 * delta_e(photo, cast)
     assert delta_e(cast, fixed) > 3 * delta_e(warm_room, kept)
-
-
-def test_a_face_crop_without_scene_is_balanced_by_its_skin(photo: np.ndarray) -> None:
-    """A tight face crop leaves too few scene pixels for the grey estimators: the skin alone reads the cast."""
-    from phota.studio.enhance import estimate_illuminant
-
-    x0, t, r, b = FACE
-    crop = linear(photo[t:b, x0:r]).astype(np.float32)
-    mask = np.ones(crop.shape[:2], bool)  # all face: no scene pixel left
-    magenta = np.clip(crop * np.array([1.0, 0.72, 1.0], np.float32), 0, 1)
-    est, agreement = estimate_illuminant(magenta, mask)
-    green_axis = (2 * est[1] - est[0] - est[2]) / np.sqrt(6)
-    assert green_axis < -0.1 and agreement > 0  # read, towards magenta
-    # Negative control: the same crop without the tint reads near neutral on that axis.
-    clean, _ = estimate_illuminant(crop, mask)
-    assert abs((2 * clean[1] - clean[0] - clean[2]) / np.sqrt(6)) < abs(green_axis) / 2
 
 
 def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> None:
@@ -735,21 +670,6 @@ def _luma_y(im: np.ndarray) -> np.ndarray:
     return im.astype(np.float64) @ [0.299, 0.587, 0.114]
 
 
-def test_illuminant_estimators_agree_on_a_real_cast_and_not_on_scene_colour(photo: np.ndarray) -> None:
-    from phota.studio.enhance import CAST_AGREE, estimate_illuminant
-
-    lin = linear(photo).astype(np.float32)
-    tinted = np.clip(lin * np.array([0.85, 1.2, 0.85], np.float32), 0, 1)  # a green fluorescent cast
-    _, cast_agreement = estimate_illuminant(tinted, None)
-    assert cast_agreement > CAST_AGREE[1]
-    # Negative control: a blue sky as the brightest part of the frame pulls the white-patch and white-point
-    # estimators towards blue but not grey-world or the edges: they disagree, and that is no cast.
-    sky = lin.copy()
-    sky[:40] = np.array([0.35, 0.6, 0.95], np.float32)
-    _, sky_agreement = estimate_illuminant(sky, None)
-    assert sky_agreement < CAST_AGREE[1] < cast_agreement
-
-
 def _on_white(lin: np.ndarray, margin: int = 70) -> np.ndarray:
     """The photo's face and shoulders on a pure white studio backdrop."""
     keep = (slice(FACE[1] - margin, FACE[3] + margin), slice(FACE[0] - margin, FACE[2] + margin))
@@ -853,31 +773,6 @@ def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
     assert faded(_deblock(lifted, 1.0), lifted)
 
 
-def test_a_tint_or_a_blue_cast_needs_no_agreement_and_a_warm_reading_still_does() -> None:
-    """Uncast photos read within a few hundredths of neutral on the green-magenta axis and rarely bluer than
-    -0.15 on the blue-amber one, so a reading past those is a cast even when the estimators disagree on how
-    much; a warm reading is not (warm rooms, skin, wood), and still needs their agreement."""
-    from phota.studio.enhance import _OPPONENT, BLUE_GATE, CAST_AGREE, TINT_GATE_GREEN, _gated_cast
-
-    def axes(amber: float, tint: float) -> np.ndarray:
-        return np.asarray(_OPPONENT.T @ np.array([amber, tint]))
-
-    disagree = CAST_AGREE[0] * 0.5
-    green = axes(0.0, TINT_GATE_GREEN[1])
-    assert np.allclose(_gated_cast(green, disagree), green)  # corrected in full
-    blue = axes(-BLUE_GATE[1], 0.0)
-    assert np.allclose(_gated_cast(blue, disagree), blue)
-    # Negative controls: the same length towards amber is left while the estimators disagree, and so are
-    # readings as small as clean photos give.
-    warm = axes(BLUE_GATE[1], 0.0)
-    assert np.allclose(_gated_cast(warm, disagree), 0.0)
-    assert np.allclose(_gated_cast(axes(-0.12, 0.04), disagree), 0.0)
-    # A strong warm reading is corrected once the estimators agree, and only then.
-    strong_warm = axes(0.6, 0.0)
-    assert np.allclose(_gated_cast(strong_warm, CAST_AGREE[1]), strong_warm)
-    assert np.allclose(_gated_cast(strong_warm, disagree), 0.0)
-
-
 def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:
     tinted = srgb8(linear(photo) * np.array([0.88, 1.15, 0.88]))  # a fluorescent tube's green, ~0.2 on the tint axis
     fixed = _back(enhance_image(Image.fromarray(tinted), faces=[FACE], long_side=photo.shape[0]), photo)
@@ -911,33 +806,6 @@ def test_two_stops_under_through_a_camera_curve_are_brought_back(photo: np.ndarr
     mild = exposure(photo, -1.0)
     out = np.asarray(enhance_image(Image.fromarray(mild), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(_luma_y(out).mean()) - float(_luma_y(mild).mean())) < 10
-
-
-def _backdrop_scene(rng: np.random.Generator) -> np.ndarray:
-    """Linear RGB: a wall of bluish patches of varying hue filling three quarters of the frame, a patchwork of
-    greys (a T-shirt, lettering) in the rest."""
-    blocks = rng.uniform(0.0, 1.0, (32, 32, 3))
-    wall = np.stack([0.04 + 0.08 * blocks[..., 0], 0.08 + 0.12 * blocks[..., 1], 0.35 + 0.3 * blocks[..., 2]], -1)
-    grey = np.repeat(0.15 + 0.6 * blocks[..., :1], 3, axis=-1)
-    patches = np.where((np.arange(32) >= 24)[None, :, None], grey, wall)
-    return np.asarray(cv2.GaussianBlur(np.kron(patches, np.ones((8, 8, 1))).astype(np.float32), (0, 0), 1.5))
-
-
-def test_grey_pixels_read_the_light_not_a_coloured_backdrop() -> None:
-    """Edges between greys contrast alike in every channel in log, with or without a cast; edges between
-    differently coloured patches do not. So the grey pixels read a blue wall's photo as neutral, where a grey
-    world reads it as blue, and still read a cast put over it."""
-    from phota.studio.enhance import _grey_pixels
-
-    lin = _backdrop_scene(np.random.default_rng(3))
-    valid = np.ones(lin.shape[:2], bool)  # every pixel usable
-    grey_world = lin.reshape(-1, 3).mean(axis=0)
-    assert grey_world[2] / grey_world[0] > 2.0  # the negative control: the wall fools a grey world
-    neutral = _grey_pixels(lin, valid)
-    assert neutral is not None and np.allclose(neutral, 1 / 3, atol=0.02)
-    cast = np.array([1.3, 1.0, 0.7], np.float32)
-    read = _grey_pixels(np.clip(lin * cast, 0, 1), valid)
-    assert read is not None and np.allclose(read, cast / cast.sum(), atol=0.02)
 
 
 def test_a_photo_with_normal_midtones_and_no_white_in_it_is_not_brightened() -> None:
@@ -1048,22 +916,6 @@ def test_a_soft_clean_portrait_is_barely_sharpened_and_its_defocused_copy_is_res
     blurred = measure(Image.fromarray(defocus(portrait, radius)))
     assert blurred.deblur > 0.9 and abs(blurred.defocus_radius - radius) < 0.25, blurred
     assert blurred.sharpen > 0.3, blurred.sharpen
-
-
-def test_white_balance_takes_the_light_to_grey_at_its_luminance_in_cone_space() -> None:
-    from phota.studio.colour import LUMA_LIN
-    from phota.studio.enhance import balance_matrix
-
-    assert balance_matrix((0.0, 0.0, 0.0)) is None  # nothing to balance: the per-channel tables stay
-    for gains in [(-0.4, 0.05, 0.3), (0.25, -0.2, 0.1), (0.0, 0.12, 0.0)]:
-        m = balance_matrix(gains)
-        assert m is not None
-        light = np.exp(-np.array(gains))
-        grey = m @ light
-        assert np.ptp(grey) < 1e-5 * grey.mean()  # the light's own colour comes out neutral...
-        assert float(LUMA_LIN @ grey) == pytest.approx(float(LUMA_LIN @ light), rel=1e-5)  # ...as bright as it was
-        # Negative control: not per-channel gains. A saturated colour is moved by the other channels too.
-        assert not np.allclose(m, np.diag(np.diag(m)), atol=1e-3)
 
 
 def test_out_of_gamut_colours_give_up_saturation_not_light() -> None:

@@ -10,9 +10,10 @@ import pytest
 from bench.degrade import wrong_white_balance
 from PIL import Image
 
-from phota.studio import enhance, light_prior
+from phota.studio import illuminant, light_prior
 from phota.studio.colour import OPPONENT
-from phota.studio.enhance import WITNESS_AGREE, WITNESS_WEIGHT, _balance_gain, _gated_cast, enhance_image
+from phota.studio.enhance import enhance_image
+from phota.studio.illuminant import WITNESS_AGREE, WITNESS_WEIGHT, balance_gain, gated_cast
 from phota.studio.light_prior import PRIOR_BIN, edge_histogram, fit_template, read_light, shipped_template
 from tests.studio.imagery import delta_e, load_photo
 
@@ -82,8 +83,8 @@ def test_without_a_reading_the_engine_balances_as_without_the_witness(monkeypatc
     read = _enhanced(frame)  # the patch alone has enough pixels for a reading
     monkeypatch.setattr(light_prior, "PRIOR_MIN_PIXELS", 10**6)
     no_reading = _enhanced(frame)
-    monkeypatch.setattr(enhance, "WITNESS_WEIGHT", 0.0)
-    monkeypatch.setattr(enhance, "WITNESS_AGREE", 0.0)
+    monkeypatch.setattr(illuminant, "WITNESS_WEIGHT", 0.0)
+    monkeypatch.setattr(illuminant, "WITNESS_AGREE", 0.0)
     assert np.array_equal(no_reading, _enhanced(frame))
     # Negative control: with its reading the witness does change this frame's balance.
     assert not np.array_equal(read, no_reading)
@@ -101,20 +102,20 @@ def test_the_shipped_template_reads_a_warm_light_as_warm() -> None:
 def test_the_balance_corrects_only_what_the_witness_also_sees() -> None:
     warm = OPPONENT.T @ np.array([0.7, 0.05])  # a strong, agreed warm cast
     sure = 2.0
-    alone = _balance_gain(warm, sure, 1.0)
-    agreeing = _balance_gain(warm, sure, 1.0, lambda: np.array([0.7, 0.05]))
-    half = _balance_gain(warm, sure, 1.0, lambda: np.array([0.35, 0.05]))
-    opposite = _balance_gain(warm, sure, 1.0, lambda: np.array([-0.5, 0.0]))
-    assert np.array_equal(_balance_gain(warm, sure, 1.0, lambda: None), alone)  # no reading: no witness
+    alone = balance_gain(warm, sure, 1.0)
+    agreeing = balance_gain(warm, sure, 1.0, lambda: np.array([0.7, 0.05]))
+    half = balance_gain(warm, sure, 1.0, lambda: np.array([0.35, 0.05]))
+    opposite = balance_gain(warm, sure, 1.0, lambda: np.array([-0.5, 0.0]))
+    assert np.array_equal(balance_gain(warm, sure, 1.0, lambda: None), alone)  # no reading: no witness
 
     def unasked() -> np.ndarray:
         raise AssertionError("the witness was read with no cast to take out")
 
     # No cast, nothing to take out, or no trust: the witness is not read (it is the balance's costliest part).
-    assert np.allclose(_balance_gain(np.zeros(3), sure, 1.0, unasked), 0.0)
-    assert np.allclose(_balance_gain(warm, sure, 0.0, unasked), 0.0)
-    assert np.array_equal(_balance_gain(warm, sure, 1.0, unasked, trust=0.0), alone)
-    assert np.allclose(_gated_cast(warm, sure), warm)  # the gate passes it whole
+    assert np.allclose(balance_gain(np.zeros(3), sure, 1.0, unasked), 0.0)
+    assert np.allclose(balance_gain(warm, sure, 0.0, unasked), 0.0)
+    assert np.array_equal(balance_gain(warm, sure, 1.0, unasked, trust=0.0), alone)
+    assert np.allclose(gated_cast(warm, sure), warm)  # the gate passes it whole
     assert np.allclose(agreeing, alone, atol=1e-6)  # a witness that sees the same cast changes nothing
 
     def cooling(g: np.ndarray) -> float:
@@ -137,8 +138,8 @@ def test_a_painting_s_own_colours_are_not_taken_for_the_light(monkeypatch: pytes
     scream = load_photo("none_scream_painting.jpg", 512)
     with_witness = delta_e(_enhanced(scream), scream)
     # A witness at weight 0 and shrink 0 is the engine without it.
-    monkeypatch.setattr(enhance, "WITNESS_WEIGHT", 0.0)
-    monkeypatch.setattr(enhance, "WITNESS_AGREE", 0.0)
+    monkeypatch.setattr(illuminant, "WITNESS_WEIGHT", 0.0)
+    monkeypatch.setattr(illuminant, "WITNESS_AGREE", 0.0)
     without = delta_e(_enhanced(scream), scream)
     assert without > 5.0  # the classic estimators alone re-balance the painting
     assert with_witness < 0.8 * without

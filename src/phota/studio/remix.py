@@ -34,10 +34,10 @@ from phota.studio.enhance import (
     face_mask,
     noise_readings,
     resize,
-    smoothstep,
     to_rgb_array,
     working_size,
 )
+from phota.studio.gate import smoothstep
 
 F32 = NDArray[np.float32]
 
