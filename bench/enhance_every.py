@@ -59,11 +59,12 @@ from bench.enhance import (
 from bench.photoset import SPLITS, Photo, load_photoset
 from bench.scoring import Reference, delta_e, lanczos, ssim
 from phota.config import Settings
-from phota.studio import deblur, enhance, illuminant, light_prior
+from phota.studio import deblock, deblur, enhance, illuminant, light_prior, noise, vignette
 from phota.studio.enhance import ABLATABLE
 
 SCALE = "2K"
-TUNABLE_MODULES = (enhance, illuminant, deblur, light_prior)  # where --set looks a name up (enhance imports deblur's)
+# Where --set looks a name up (enhance imports deblur's DEBLUR_* by name, so both hold them).
+TUNABLE_MODULES = (enhance, illuminant, noise, deblock, vignette, deblur, light_prior)
 _server: ServerPath | None = None
 _cache: CaseCache | None = None
 

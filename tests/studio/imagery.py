@@ -4,6 +4,8 @@ maths, written from the standards, so a test never scores the engine with the en
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
@@ -55,3 +57,18 @@ def luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
 def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     """Mean CIEDE2000 between two 8-bit sRGB images."""
     return float(np.mean(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))))
+
+
+def jpeg(im: np.ndarray, quality: int) -> np.ndarray:
+    """``im`` saved as a JPEG at ``quality`` with 4:2:0 chroma (as cameras and browsers save) and decoded."""
+    buf = io.BytesIO()
+    Image.fromarray(im).save(buf, "JPEG", quality=quality, subsampling="4:2:0")
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), np.uint8)
+
+
+def cos4(im: np.ndarray, focal: float) -> np.ndarray:
+    """``im`` behind a lens whose light falls off as cos^4 of the field angle (``focal`` in half-diagonals)."""
+    h, w = im.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2) / (np.hypot(w, h) / 2)
+    return srgb8(linear(im) * (np.cos(np.arctan(r / focal)) ** 4)[..., None])

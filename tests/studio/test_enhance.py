@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import tracemalloc
 
 import cv2
@@ -14,12 +13,12 @@ from PIL import Image
 
 from phota.engines.base import InputImage
 from phota.studio.colour import LUMA
+from phota.studio.deblock import estimate_blockiness, remove_blocks
 from phota.studio.enhance import (
     ABLATABLE,
     EnhanceParams,
     _into_gamut,
     enhance_image,
-    estimate_blockiness,
     estimate_fade,
     measure,
 )
@@ -27,7 +26,7 @@ from phota.studio.local_engines import LocalEnhanceEngine
 from phota.studio.steer import EnhanceSteer, parse_enhance_prompt
 from tests.engines.conftest import make_request
 from tests.photos import photo_path
-from tests.studio.imagery import FACE, delta_e, linear, luma_ssim, luminance, srgb8, ssim
+from tests.studio.imagery import FACE, cos4, delta_e, jpeg, linear, luma_ssim, luminance, srgb8, ssim
 
 
 def _back(out: Image.Image, ref: np.ndarray) -> np.ndarray:
@@ -220,19 +219,6 @@ def test_tiny_inputs_upscale_with_memory_bounded_by_the_output(size: tuple[int, 
 # --- gated steps: each fixes its synthetic case and leaves the clean photo alone (negative control)
 
 
-def _jpeg(im: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(im).save(buf, "JPEG", quality=quality, subsampling="4:2:0")
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), np.uint8)
-
-
-def _cos4(im: np.ndarray, focal: float) -> np.ndarray:
-    h, w = im.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2) / (np.hypot(w, h) / 2)
-    return srgb8(linear(im) * (np.cos(np.arctan(r / focal)) ** 4)[..., None])
-
-
 def _disc_blur(im: np.ndarray, radius: float) -> np.ndarray:
     k = int(np.ceil(radius))
     yy, xx = np.mgrid[-k : k + 1, -k : k + 1]
@@ -248,7 +234,7 @@ def test_clean_photo_triggers_no_gated_step(photo: np.ndarray) -> None:
 
 
 def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
-    blocky = _jpeg(photo, 20)
+    blocky = jpeg(photo, 20)
     p = measure(Image.fromarray(blocky))
     assert p.blockiness > 1.3 and p.deblock > 0.3
     out = _back(enhance_image(Image.fromarray(blocky), long_side=photo.shape[0]), photo)
@@ -256,21 +242,7 @@ def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
     assert estimate_blockiness(gray) < p.blockiness
     assert ssim(photo, out) > ssim(photo, blocky)
     # Negative control: a good-quality JPEG of the same photo is not touched.
-    assert measure(Image.fromarray(_jpeg(photo, 92))).deblock == 0.0
-
-
-def test_deblocking_rebuilds_jpeg_chroma_along_the_luma_edges(photo: np.ndarray) -> None:
-    """4:2:0 JPEG keeps one colour sample per 2x2 pixels and quantises it in 16-pixel blocks, so colour bleeds
-    across edges. Rebuilt from the luma, the colour comes back closer to the original; blurring the chroma
-    (the negative control) smooths the blocks but not the bleeding."""
-    from phota.studio.enhance import _deblock
-
-    blocky = _jpeg(photo, 20)
-    ycc = cv2.cvtColor(blocky, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), 1.5)
-    blurred = cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
-    rebuilt = _deblock(blocky, 1.0)
-    assert delta_e(photo, rebuilt) < 0.9 * delta_e(photo, blurred) < 0.9 * delta_e(photo, blocky)
+    assert measure(Image.fromarray(jpeg(photo, 92))).deblock == 0.0
 
 
 def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
@@ -283,10 +255,10 @@ def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
     rng = np.random.default_rng(3)
     scene = scene + cv2.GaussianBlur(rng.normal(0, 0.08, scene.shape).astype(np.float32), (0, 0), 3.0)
     smooth = (np.clip(scene, 0, 1) * 255 + 0.5).astype(np.uint8)
-    fine = measure(Image.fromarray(_jpeg(smooth, 85)))
+    fine = measure(Image.fromarray(jpeg(smooth, 85)))
     assert fine.deblock == 0.0
     # Negative control: heavy blocking of the same scene is read and deblocked.
-    assert measure(Image.fromarray(_jpeg(smooth, 15))).deblock > 0.3
+    assert measure(Image.fromarray(jpeg(smooth, 15))).deblock > 0.3
 
 
 def test_a_clean_jpeg_whose_grid_is_one_level_high_is_left_alone() -> None:
@@ -296,7 +268,7 @@ def test_a_clean_jpeg_whose_grid_is_one_level_high_is_left_alone() -> None:
     clean = np.asarray(Image.open(photo_path("obama_obama1.jpg")).convert("RGB"), np.uint8)
     assert measure(Image.fromarray(clean)).deblock == 0.0
     # Negative control: the same photo saved at quality 30 is deblocked in full.
-    assert measure(Image.fromarray(_jpeg(clean, 30))).deblock > 0.9
+    assert measure(Image.fromarray(jpeg(clean, 30))).deblock > 0.9
 
 
 def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
@@ -305,7 +277,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
     any clean photo shows (BLOCK_HEAVY). The second path deblocks it; before it, this copy kept its blocks
     (0.005). The output is closer to the original than the JPEG is; the clean photo stays untouched."""
     clean = np.asarray(Image.open(photo_path("df_p04_img54.jpg")).convert("RGB"), np.uint8)
-    blocky = _jpeg(clean, 30)
+    blocky = jpeg(clean, 30)
     p = measure(Image.fromarray(blocky))
     assert p.blockiness < 1.35 and p.deblock > 0.4
     out = np.asarray(enhance_image(Image.fromarray(blocky), long_side=max(clean.shape[:2])), np.uint8)
@@ -315,7 +287,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
 
 
 def test_vignetting_is_undone(photo: np.ndarray) -> None:
-    dark = _cos4(photo, 1.0)
+    dark = cos4(photo, 1.0)
     p = measure(Image.fromarray(dark))
     assert p.vignette > 0.3
     out = _back(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), photo)
@@ -332,7 +304,7 @@ def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarr
     # a over the disc (area-weighted) is 1.50 (1.39 at the corner itself).
     r = np.linspace(0.0, 1.0, 2001)
     truth = float((r * 2 * np.log1p(r**2) * r**2).sum() / (r * r**4).sum())
-    read = measure(Image.fromarray(_cos4(side, 1.0))).vignette
+    read = measure(Image.fromarray(cos4(side, 1.0))).vignette
     assert 0.85 * truth < read < 1.15 * truth
     # Negative control: the light falling across the frame is not read as a falloff at all.
     assert measure(Image.fromarray(side)).vignette < 0.05
@@ -366,7 +338,7 @@ def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> N
     # The diagnostic switch (bench/enhance_every.py --without): vignetting left out keeps the dark corners (the
     # centre, where the falloff is least, moves far less); leaving out a correction the photo never needed
     # changes nothing at all.
-    dark = Image.fromarray(_cos4(photo, 1.0))
+    dark = Image.fromarray(cos4(photo, 1.0))
     full = np.asarray(enhance_image(dark, long_side=photo.shape[0]), np.float64)
     kept = np.asarray(enhance_image(dark, long_side=photo.shape[0], without={"vignette"}), np.float64)
     same = np.asarray(enhance_image(dark, long_side=photo.shape[0], without=("saturation",)), np.float64)
@@ -499,7 +471,7 @@ def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> Non
     one_sided = srgb8(linear(photo) * ramp)
     assert measure(Image.fromarray(one_sided)).vignette == 0.0
     # Negative control: a lens falloff towards every corner is still found.
-    assert measure(Image.fromarray(_cos4(photo, 1.2))).vignette > 0.3
+    assert measure(Image.fromarray(cos4(photo, 1.2))).vignette > 0.3
 
 
 def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> None:
@@ -688,48 +660,6 @@ def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> N
     assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10
 
 
-def _textured_frame(noise_sigma: float) -> np.ndarray:
-    """A clean frame whose left two thirds are fine, high-contrast texture (fur- or grass-like) and the rest a
-    smooth gradient; optionally with sensor-like noise over the whole frame."""
-    rng = np.random.default_rng(3)
-    h, w = 480, 720
-    base = np.tile(np.linspace(70, 170, w, dtype=np.float32), (h, 1))
-    texture = cv2.GaussianBlur(rng.normal(0, 40, (h, w)).astype(np.float32), (0, 0), 0.5)
-    base[:, : 2 * w // 3] += texture[:, : 2 * w // 3]
-    base += rng.normal(0, noise_sigma, (h, w)).astype(np.float32) if noise_sigma else 0.0
-    return np.repeat(np.clip(base, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-
-
-def test_fine_texture_is_not_read_as_noise() -> None:
-    clean = _textured_frame(0.0)
-    params = measure(Image.fromarray(clean))
-    assert params.denoise == 0.0
-    out = np.asarray(enhance_image(Image.fromarray(clean), long_side=720), np.float32)
-    # The texture survives: its local contrast is what it was.
-    region = (slice(40, 440), slice(40, 440))
-    assert out[region].std() > 0.95 * clean[region].astype(np.float32).std()
-
-
-def test_noise_over_texture_is_still_found() -> None:
-    # Negative control: the same frame with noise everywhere (the smooth part shows it) is denoised.
-    assert measure(Image.fromarray(_textured_frame(8.0))).denoise > 0.9
-
-
-def test_a_frame_filled_with_foliage_is_not_read_as_noise_and_noise_on_it_still_is() -> None:
-    # Foliage, grass and fur cover the whole frame: no flat area is left to read the noise on, and the
-    # flattest blocks answer the noise kernel as a sigma of 8. Averaging 2x2 pixels would halve noise but
-    # leaves texture as strong, so the photo keeps its texture.
-    foliage = np.asarray(Image.open(photo_path("none_giraffe.jpg")).convert("RGB"), np.uint8)
-    params = measure(Image.fromarray(foliage))
-    assert params.noise_sigma > 4.5  # what the flat-area reading alone took for heavy noise
-    assert params.denoise == 0.0
-    out = np.asarray(enhance_image(Image.fromarray(foliage), long_side=foliage.shape[1]), np.uint8)
-    assert luma_ssim(foliage, out) > 0.97
-    # Negative control: the same frame with sensor-like noise over it is still denoised.
-    noisy = np.clip(foliage + np.random.default_rng(2).normal(0, 12, foliage.shape[:2])[..., None], 0, 255)
-    assert measure(Image.fromarray(noisy.astype(np.uint8))).denoise > 0.9
-
-
 def _lifted_print() -> np.ndarray:
     """A smooth frame whose every channel stays above a black of its own (0.05, 0.02, 0.012 linear): what a
     dye-faded print reads as."""
@@ -755,7 +685,7 @@ def test_a_cool_cast_the_white_balance_reads_as_neutral_is_not_read_as_faded() -
 
 
 def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
-    from phota.studio.enhance import _deblock, analyse
+    from phota.studio.enhance import analyse
 
     def faded(work: np.ndarray, unsmoothed: np.ndarray | None = None) -> bool:
         density = analyse(work, None, EnhanceSteer(), 0.0, 0.0, 2.0, 1.0, unsmoothed).density
@@ -766,11 +696,11 @@ def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
     clean = lifted.copy()
     clean[np.random.default_rng(3).random(clean.shape[:2]) < 0.008] = 2
     assert not faded(clean)
-    smoothed = _deblock(clean, 1.0)
+    smoothed = remove_blocks(clean, 1.0)
     assert faded(smoothed)  # the deblocking's smoothing averages the dark pixels away: read alone, a fade
     assert not faded(smoothed, clean)  # read before deblocking, the blacks are there
     # Negative control: a print whose blacks are lifted everywhere is still read as faded after deblocking.
-    assert faded(_deblock(lifted, 1.0), lifted)
+    assert faded(remove_blocks(lifted, 1.0), lifted)
 
 
 def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:

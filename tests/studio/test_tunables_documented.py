@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from phota.studio import deblur, enhance, illuminant, light_prior, remix
+from phota.studio import deblock, deblur, enhance, illuminant, light_prior, noise, remix, vignette
 from tests.conftest import ROOT
 
 
@@ -31,8 +31,17 @@ def _undocumented(module: ModuleType) -> list[str]:
 
 @pytest.mark.parametrize(
     ("module", "at_least"),
-    [(enhance, 10), (illuminant, 10), (deblur, 10), (remix, 10), (light_prior, 5)],
-    ids=["enhance", "illuminant", "deblur", "remix", "light_prior"],
+    [
+        (enhance, 10),
+        (illuminant, 10),
+        (noise, 5),
+        (deblock, 5),
+        (vignette, 5),
+        (deblur, 10),
+        (remix, 10),
+        (light_prior, 5),
+    ],
+    ids=["enhance", "illuminant", "noise", "deblock", "vignette", "deblur", "remix", "light_prior"],
 )
 def test_every_tunable_has_a_row_in_the_enhance_page(module: ModuleType, at_least: int) -> None:
     assert len(_tunables(module)) >= at_least  # the reading finds the constants at all

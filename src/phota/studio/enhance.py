@@ -5,12 +5,12 @@ soft-gated by that measurement, so a good photo passes unchanged:
 
 1. Working size: downscale to the output size FIRST (INTER_AREA); smaller inputs are processed at native
    size and upscaled last with plain Lanczos, so memory is O(output pixels) whatever the factor.
-2. JPEG deblocking (gated by an 8-px grid blockiness ratio) or denoising (gated by a robust noise sigma).
-   Otherwise a lens defocus the spectrum shows is divided out (deblur.py).
-3. Global, estimated on a linear-light proxy: vignetting (radial-derivative fit), veil (haze / fade
-   floor per channel), illuminant (shades-of-grey, grey-edge, white patch, channel white points, skin
-   prior; a learned edge-histogram reading, light_prior.py, witnesses the result) corrected by a von Kries
-   scaling in CAT16's cone space, exposure through a generic camera
+2. JPEG deblocking (deblock.py, gated by an 8-px grid blockiness ratio) or denoising (noise.py, gated by a
+   robust noise sigma). Otherwise a lens defocus the spectrum shows is divided out (deblur.py).
+3. Global, estimated on a linear-light proxy: vignetting (vignette.py), dye fade and veil (haze / fade
+   floor per channel), illuminant (illuminant.py: shades-of-grey, grey-edge, white patch, channel white
+   points, grey pixels, skin prior; a learned edge-histogram reading, light_prior.py, witnesses the result)
+   corrected by a von Kries scaling in CAT16's cone space, exposure through a generic camera
    shoulder (highlights compress rather than clip) with over-exposure read from clipping and skin or frame brightness.
 4. Local: unsharp masking gated by a blur measure, prompt-driven contrast/clarity/saturation; local
    deltas are attenuated inside the face boxes; nothing geometric is ever applied.
@@ -20,7 +20,6 @@ The prompt steers it within a fixed vocabulary (steer.py); unknown words are ign
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -32,6 +31,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from phota.studio.colour import LUMA, LUMA_LIN
+from phota.studio.deblock import deblock_amount, remove_blocks
 from phota.studio.deblur import (
     DEBLUR_BLUR,
     DEBLUR_DEPTH,
@@ -50,7 +50,9 @@ from phota.studio.illuminant import (
     learned_reading,
     told_illuminant,
 )
+from phota.studio.noise import noise_reduction, reduce_noise
 from phota.studio.steer import EnhanceSteer, combine, parse_enhance_prompt, variation_steer
+from phota.studio.vignette import read_falloff, vignette_map
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
 F32 = NDArray[np.float32]
@@ -59,56 +61,6 @@ U8 = NDArray[np.uint8]
 PROXY_SIDE = 512  # statistics are estimated on a proxy this size: cheap and resolution independent
 
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
-# Flat-area luma noise sigma (0-255, _flat_sigma) over which noise reduction ramps in. Clean TUNE
-# photos read 0-1 (one with grain over a clipped backdrop 2.2), the low-light family 3-15 (3 on a 12 MP photo
-# brought to 2K, which averages its noise down). Lower floor: clean photos with JPEG grain lose their finest
-# detail; higher full: moderately noisy photos keep their grain.
-NOISE_FLOOR = 2.0
-NOISE_FULL = 4.5
-NOISE_BLOCK = 16  # block side (px) the noise response is summarised over: enough pixels for a stable median
-# Percentile of the per-block noise readings taken as the photo's noise. Lower: a few flat, over-smoothed
-# (JPEG-flattened, defocused) blocks decide and real noise is missed; higher: photos mostly covered in
-# texture (fur, grass, foliage) read their texture as noise and lose it to the denoiser.
-NOISE_BLOCK_PCT = 10.0
-NOISE_CLIP = (8, 247)  # 8-bit luma range a block must stay inside: clipped pixels carry no noise
-# Flat-area reading at half resolution (2x2 means) over the full-resolution one, over which the reading is
-# taken for texture and noise reduction fades out. Noise is white: averaging four pixels halves it (TUNE
-# low-light copies read 0.48-0.88). Natural texture is about as strong at every scale (foliage, fur and
-# grass that fill the whole frame read 1.4-2.5), so a frame with no flat area left is not read as noisy.
-NOISE_WHITE = (0.9, 1.2)
-NR_LUMA_RANGE = 3.0  # bilateral range sigma on luma, in noise sigmas
-BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
-# ... times this ramp on the extra luma step at the grid (0-255 levels, the grid phase's mean step minus the
-# other phases' median). The ratio says a grid is there; the extra step says whether it shows. A clean
-# high-quality JPEG decoded at its own size keeps a grid about one level high, which reads a ratio of
-# 1.45-1.5 on smooth photos (TUNE originals: steps up to 1.56, none deblocked now; obama_obama1, at a ratio of
-# 1.49 and a step of 1.19, was deblocked by a third for nothing while this ramp started at 1.0, which cost
-# each of its copies luma SSIM, its cool-cast copy 0.0014); q20-40 copies leave 1.2-6 levels (most over
-# 1.6). Lower: clean JPEGs of smooth photos are smoothed; higher: heavy JPEGs of very smooth photos (a small
-# step over almost no texture) keep their blocks.
-BLOCK_STEP = (1.2, 1.6)
-# Second path, (ratio ramp, step ramp): a step at the grid that no clean photo shows. On a textured photo the
-# other phases' steps are large too, so a heavy JPEG's ratio can stay under BLOCK_GATE (TUNE q20-40 copies:
-# 1.31-1.45 at steps of 2.4-3.8 levels, deblocked 0.0-0.5 by the first path alone). The 936 TUNE copies in
-# the other twelve families read steps of at most 1.77. Over all 78 TUNE JPEG copies (with the BLOCK_STEP
-# above): ΔE 2.611 -> 2.597, SSIM 0.93722 -> 0.93750; every copy deblocked all the way: ΔE 2.602. Lower
-# ramps ((1.1, 1.3), (1.8, 2.4)): ΔE 2.600.
-BLOCK_HEAVY = ((1.2, 1.4), (2.0, 2.8))
-DEBLOCK_SIGMA = 1.0  # luma smoothing (pixels) blended in flat areas when deblocking
-DEBLOCK_EDGE = (
-    40.0  # luma gradient (Sobel of 0-255 luma, about 4x the step per pixel) above which deblocking leaves a pixel alone
-)
-# Window radius (pixels) and regularisation (0-255 chroma levels squared) of the luma-guided chroma filter
-# that deblocking blends in. 4:2:0 JPEG keeps one chroma sample per 2x2 pixels in 16-pixel blocks: a window of
-# about a block. Over all 78 TUNE JPEG q20-40 copies, ΔE 2.78 with the former chroma blur (1.5 px), 2.65 at
-# 6 / 10; radius 2: 2.75 (blocks stay), 8: 2.68 (colour of neighbouring objects mixes in); eps 1-100 within 0.02.
-DEBLOCK_CHROMA_RADIUS = 6
-DEBLOCK_CHROMA_EPS = 10.0
-# Corner falloff (-log V at r = 1, the weakest quadrant's fit) over which the correction ramps in. Clean TUNE
-# photos read up to 0.48 in their weakest quadrant (a centred lit portrait), vignetted ones 0.5-0.55. Lower:
-# centred portraits and bright-centred scenes get their corners lifted (a drastic change of light); higher:
-# moderate lens falloff (half a stop to a stop at the corners) is left.
-VIGNETTE_GATE = (0.3, 0.5)
 # The falloff every quadrant agrees on over which what the gate above leaves in the frame is still taken out of
 # the exposure readings (highlights, skin, median, high-key): a lens that darkened the corners by a falloff
 # too uncertain to undo has not under-exposed the scene. Under-exposed TUNE copies read at most 0.15 (the
@@ -116,22 +68,6 @@ VIGNETTE_GATE = (0.3, 0.5)
 # barely opens, 0.3-0.5. Over all 78 TUNE photos: vignetting ΔE 4.070 -> 4.002, under-exposed 8.511 -> 8.499; from
 # 0 (every reading taken out): under-exposed 8.576 (a dark frame reading 0.15 kept dark).
 VIGNETTE_EV_GATE = (0.2, 0.3)
-# How far the falloff goes is read by entropy_falloff, from the whole frame's tones; the weakest quadrant above
-# only detects it. Linear luminance range read (clipped and near-black pixels carry no falloff), the falloffs
-# tried (a = -log V at the corner; the bench's cos^4 lenses reach 0.54-1.39), and the histogram's bin (in
-# standard deviations). Over all 78 TUNE photos, with the amount from the quadrants' ring fit before: vignetting
-# 0.98413 / 4.002 -> 0.98522 / 3.702, good 0.588 -> 0.535, magenta SSIM 0.99823 -> 0.99838, green 0.99884 ->
-# 0.99895 (both now over no-op's 0.99834 / 0.99886), defocus 1.636 -> 1.578, under-exposed 8.499 -> 8.471.
-VIGNETTE_ENTROPY_RANGE = (0.004, 0.95)
-VIGNETTE_ENTROPY_GRID = tuple(float(x) for x in np.round(np.arange(0.0, 1.61, 0.04), 2))
-VIGNETTE_ENTROPY_BIN = 0.02
-# Entropy reading over which the falloff is trusted at all. Lit, centred face chips whose shading the quadrants
-# read as falloff (0.3-0.5) read 0.0-0.1 here; vignetted copies the quadrants detect read 0.4-1.6 but for four
-# (0.0-0.14). 0.2-0.4 and 0.3-0.6 gave the same TUNE figures to the printed digit.
-VIGNETTE_ENTROPY_GATE = (0.1, 0.3)
-VIGNETTE_RINGS = 5  # of the seven rings, how many must have enough smooth pixels for a fit
-VIGNETTE_RING_MIN = 25  # smooth proxy pixels a ring of one quadrant needs to enter the fit
-VIGNETTE_SMOOTH = 8.0  # log-luminance gradient (per half-diagonal) above which a pixel is content, not falloff
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
 # ... while the deepest channel black (density) stays under this range. Faded TUNE prints read 1.9-2.1; clean
@@ -325,83 +261,6 @@ def face_mask(
     return np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
-def noise_readings(luma: U8) -> tuple[float, float]:
-    """(sigma, white sigma) of an 8-bit luma plane (0-255 units), both from one Immerkaer response.
-
-    sigma: the median of the 3x3 kernel's absolute response. The kernel cancels smooth image structure and
-    the median (instead of the mean) ignores edges and texture, so clean photos read near 0-1.5; texture
-    that covers most of the frame (fur, grass, foliage) still reads as noise. It says how strong noise is.
-    white sigma: the response read in the frame's flattest areas (:func:`_flat_sigma`), and only as far as
-    it is white noise (NOISE_WHITE): texture does not count, grain and sensor noise do; clean photos read
-    0-1. It reads real noise low, so it says whether there is noise, not how much.
-    """
-    measured = _noise_response(luma)
-    if measured is None:
-        return 0.0, 0.0
-    flat, white = _flat_and_white(measured)
-    return _median_sigma(measured[1]), flat * white
-
-
-def _flat_and_white(measured: tuple[F32, F32]) -> tuple[float, float]:
-    """(flat-area sigma, how far it is white noise rather than texture) of a :func:`_noise_response`."""
-    flat = _flat_sigma(*measured)
-    return flat, 1.0 - smoothstep(_half_flat_sigma(measured[0]) / max(flat, 1e-6), *NOISE_WHITE)
-
-
-def _median_sigma(response: F32) -> float:
-    # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
-    return float(np.median(response)) / (0.6745 * 6.0)
-
-
-def _noise_response(luma: U8) -> tuple[F32, F32] | None:
-    """(luma as float, absolute 3x3 Immerkaer response on its interior), on a central crop of a large
-    frame; None when there is no 3x3 neighbourhood to measure (a thumbnail has no usable estimate)."""
-    h, w = luma.shape
-    if h < 3 or w < 3:
-        return None
-    if h * w > 1_200_000:  # a central crop is enough and keeps the estimates O(1) in the image size
-        cy, cx, r = h // 2, w // 2, 500
-        luma = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    lf = np.asarray(luma, np.float32)
-    return lf, _immerkaer(lf)
-
-
-def _immerkaer(lf: F32) -> F32:
-    """Absolute 3x3 Immerkaer response on the interior: a noise detector blind to planes and ramps."""
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    return np.abs(cv2.filter2D(lf, -1, kernel)[1:-1, 1:-1])
-
-
-def _flat_sigma(lf: F32, response: F32) -> float:
-    """Gaussian noise sigma (0-255) of a luma plane (as float, with its :func:`_noise_response`), read where
-    the picture is flat.
-
-    The Immerkaer 3x3 kernel cancels smooth image structure but not texture: fur, grass, foliage and hair
-    answer it as strongly as sensor noise does. Noise covers the whole frame, texture rarely does (where it
-    does, :func:`_half_flat_sigma` tells them apart), so the response is summarised per block (its median,
-    so a stray edge does not count) and the noise is the NOISE_BLOCK_PCT percentile over blocks: the
-    frame's flattest areas. Blocks touching the clipped ends of the range (a blown sky, a black backdrop)
-    carry no noise and are left out. Clean photos read 0-1.
-    Shot noise is stronger in some tones than others, so this reads low (about 3/4 of the mid-tone sigma
-    on low-light photos): it decides whether to denoise, not how hard.
-    """
-    resp = response / np.float32(0.6745 * 6.0)  # median(|N(0, 6 sigma)|) = 0.6745 * 6 sigma
-    b = NOISE_BLOCK
-    nh, nw = resp.shape[0] // b, resp.shape[1] // b
-    if nh * nw < 4:  # too small for blocks: the whole-frame median
-        return float(np.median(resp))
-
-    def blocks(a: NDArray[Any]) -> NDArray[Any]:
-        return np.asarray(a[: nh * b, : nw * b].reshape(nh, b, nw, b).transpose(0, 2, 1, 3).reshape(-1, b * b))
-
-    px = blocks(lf[1:-1, 1:-1])
-    per_block = np.median(blocks(resp), axis=1)
-    usable = (px.min(axis=1) > NOISE_CLIP[0]) & (px.max(axis=1) < NOISE_CLIP[1])
-    if usable.sum() < 4:  # a frame all clipped: the few mid-tone pixels are all there is
-        usable[:] = True
-    return float(np.percentile(per_block[usable], NOISE_BLOCK_PCT))
-
-
 def estimate_blur(luma: F32) -> float:
     """Re-blur ratio on a central crop: gradient energy kept by a sigma-1 blur. Sharp photos lose
     much of it (about 0.35-0.8), already-blurred ones little (0.85-0.95). Scale aware by design."""
@@ -459,121 +318,6 @@ def _proxy(work: U8) -> U8:
 def linear_proxy(work: U8) -> F32:
     """The image at the proxy size (PROXY_SIDE) in linear light: what the global readings are taken on."""
     return np.asarray(cv2.LUT(_proxy(work), _SRGB_TO_LIN), np.float32)
-
-
-def estimate_blockiness(luma: F32) -> float:
-    """JPEG blocking: mean luma step across the strongest 8-pixel grid over the mean step elsewhere.
-
-    Natural photos read about 1.0 on any phase of the grid; a JPEG at quality 20-40 decoded at its own size
-    reads 1.2-2 on its grid phase. A resized JPEG no longer has a grid and reads ~1."""
-    return _block_steps(luma)[0]
-
-
-def _block_steps(luma: F32) -> tuple[float, float]:
-    """(:func:`estimate_blockiness`'s ratio, the extra luma step at the grid in 0-255 levels), each the
-    weaker of the two axes'; (1, 0) where there is no grid to read."""
-    h, w = luma.shape
-    if h < 32 or w < 32:
-        return 1.0, 0.0
-    cy, cx, r = h // 2, w // 2, 384
-    crop = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
-    ratios, extra = [], []
-    for axis in (0, 1):
-        steps = np.abs(np.diff(crop, axis=axis)).mean(axis=1 - axis)
-        n = len(steps) // 8 * 8
-        if n < 16:
-            return 1.0, 0.0
-        phase = steps[:n].reshape(-1, 8).mean(axis=0)
-        best = int(np.argmax(phase))
-        rest = float(np.median(np.delete(phase, best)))
-        ratios.append(float(phase[best] / max(rest, 1e-6)))
-        extra.append(float(phase[best]) - rest)
-    return min(ratios), min(extra)
-
-
-def estimate_vignette(lin: F32) -> float:
-    """Radial falloff of a linear-light proxy all four quadrants agree on, a in log V(r) = -a r^2 (r = 1 at
-    the corners): whether there is a lens falloff at all (entropy_falloff reads how far it goes).
-
-    Vignetting darkens every ring by the same factor whatever the content, so the *median* radial
-    derivative of log luminance in each ring follows d/dr log V = -2 a r, while content edges point
-    inwards as often as outwards and cancel in the median. Least squares on the ring medians."""
-    h, w = lin.shape[:2]
-    if min(h, w) < 32:
-        return 0.0
-    y = np.log(np.asarray(cv2.GaussianBlur(lin @ LUMA_LIN, (0, 0), 1.5), np.float32) + 1e-3)
-    gy, gx = np.gradient(y)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    half = np.float32(np.hypot(w, h) / 2)
-    dx, dy = (xx - (w - 1) / 2) / half, (yy - (h - 1) / 2) / half
-    r = np.hypot(dx, dy) + 1e-6
-    radial = (gx * dx + gy * dy) / r * half  # d log L / d r with r in corner units
-    # Only smooth areas: a falloff changes log luminance by ~2 over the half-diagonal, content edges by
-    # far more per pixel. Dark pixels are noise.
-    smooth = (np.hypot(gx, gy) * half < VIGNETTE_SMOOTH) & (lin @ LUMA_LIN > 0.01)
-    # A lens falls off alike towards every corner; a scene's own gradient (a dark backdrop on one side, a
-    # lit wall on another, a lit face whose shading falls off towards its outline) adds to some quadrants,
-    # rarely to all four alike. Each quadrant is fitted on its own and the falloff is the one they all agree
-    # on: the weakest quadrant's. (The whole-frame fit read lit, centred portraits as 1.0 where the lens,
-    # judged from the weakest quadrant, lost at most 0.5.)
-    quads = {
-        (sx, sy): _ring_medians(r, radial, smooth & (dx * sx >= 0) & (dy * sy >= 0)) for sx in (-1, 1) for sy in (-1, 1)
-    }
-    return max(0.0, min(_radial_fit(rings) for rings in quads.values()))
-
-
-def entropy_falloff(lin: F32) -> float:
-    """Corner falloff a (log V = -a r^2) whose undoing leaves the sharpest histogram of log luminance.
-
-    A lens darkens every surface by a factor that depends on where it lies, so a surface of one tone that
-    spans several radii is spread over a range of log luminance; undoing the right falloff gathers it into
-    one peak again (Zheng et al.'s and Rohlfing et al.'s entropy criterion). The histogram is taken on log
-    luminance standardised to unit spread: a correction that only compresses the range (lifting the dark
-    hair and suit around a lit, centred face) does not sharpen it, and is not rewarded."""
-    y = lin @ LUMA_LIN
-    r2 = _radius2(y.shape)[::2, ::2]
-    y = y[::2, ::2]
-    keep = (y > VIGNETTE_ENTROPY_RANGE[0]) & (y < VIGNETTE_ENTROPY_RANGE[1])
-    if keep.sum() < 1000:
-        return 0.0
-    ly = np.log(y[keep]).astype(np.float64)
-    rr = r2[keep].astype(np.float64)
-    kernel = cv2.getGaussianKernel(9, 1.5).ravel()
-    best, best_h = 0.0, np.inf
-    for a in VIGNETTE_ENTROPY_GRID:
-        z = ly + a * rr
-        zn = (z - z.mean()) / max(float(z.std()), 1e-6)
-        idx = ((zn - zn.min()) / VIGNETTE_ENTROPY_BIN).astype(np.int64)
-        hist = np.convolve(np.bincount(idx).astype(np.float64), kernel)
-        p = hist[hist > 0] / hist.sum()
-        ent = float(-(p * np.log(p)).sum())
-        if ent < best_h - 1e-9:
-            best, best_h = float(a), ent
-    return best
-
-
-def _ring_medians(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> dict[float, float]:
-    """Median radial derivative in ``sel_mask`` per ring (keyed by the ring's middle radius), for the rings
-    with enough pixels."""
-    edges = np.linspace(0.3, 1.0, 8)
-    out = {}
-    for lo, hi in itertools.pairwise(edges):
-        sel = (r >= lo) & (r < hi) & sel_mask
-        if sel.sum() > VIGNETTE_RING_MIN:
-            out[float((lo + hi) / 2)] = float(np.median(radial[sel]))
-    return out
-
-
-def _radial_fit(rings: dict[float, float]) -> float:
-    """Falloff a of log V = -a r^2 fitted to ring medians of the radial derivative, weighted by the share
-    of rings that agree on a falloff (0 when too few rings have pixels)."""
-    if len(rings) < VIGNETTE_RINGS:  # a frame mostly made of edges (a tight face crop) says nothing here
-        return 0.0
-    rr = np.array(list(rings.keys()))
-    ds = np.array(list(rings.values()))
-    a = float(np.dot(-2 * rr, ds) / np.dot(2 * rr, 2 * rr))
-    # A falloff must grow outwards in every ring; a content trend (a lit backdrop) rarely does.
-    return a * float(np.mean(ds < 0)) ** 2
 
 
 def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
@@ -696,30 +440,6 @@ def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> 
     return faces_mask
 
 
-def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
-    """(noise sigma, denoise strength) of the working image."""
-    luma = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.uint8)
-    # Whether there is noise is read where the photo is flat (texture is not noise); how strong the filter
-    # is, from the whole frame's median response, which reads the mid-tones' sigma. One response serves both.
-    flat = noise = 0.0
-    white = 1.0
-    measured = _noise_response(luma)
-    if measured is not None:
-        flat, white = _flat_and_white(measured)
-        noise = max(_median_sigma(measured[1]), flat)
-    return noise, smoothstep(flat, NOISE_FLOOR, NOISE_FULL) * white + 0.5 * max(0.0, steer.denoise)
-
-
-def _half_flat_sigma(lf: F32) -> float:
-    """:func:`_flat_sigma` of a luma plane (as float) averaged over 2x2 pixels: half the full-resolution reading
-    for white noise, about all of it for texture (NOISE_WHITE)."""
-    h, w = lf.shape[0] // 2, lf.shape[1] // 2
-    if h < 3 or w < 3:
-        return 0.0
-    half = np.asarray(lf[: 2 * h, : 2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3)), np.float32)
-    return _flat_sigma(half, _immerkaer(half))
-
-
 def analyse(
     work: U8,
     faces_mask_small: NDArray[np.bool_] | None,
@@ -749,16 +469,10 @@ def analyse(
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     # The quadrants detect a falloff; how far it goes is read from the frame's tones (entropy_falloff).
-    agreed = estimate_vignette(lin)
-    va = 0.0
-    if agreed > 0.0:
-        ent = entropy_falloff(lin)
-        va = ent * smoothstep(ent, *VIGNETTE_ENTROPY_GATE)
-    # The falloff as read, before the gate: the exposure readings below take out what either reading saw but
-    # was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
-    va_read = max(va, agreed)
-    va *= smoothstep(agreed, *VIGNETTE_GATE) * strength
-    falloff = _vignette_map(lin.shape[:2], va)[..., None] if va else None
+    # The falloff as read, before the gate (va_read): the exposure readings below take out what either reading
+    # saw but was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
+    va, va_read, agreed = read_falloff(lin, strength)
+    falloff = vignette_map(lin.shape[:2], va)[..., None] if va else None
     if falloff is not None:
         lin = lin * falloff
 
@@ -815,7 +529,7 @@ def analyse(
     # uncertain to be undone (VIGNETTE_EV_GATE) still dims the highlights, a face and a white backdrop's
     # median, which then read as under-exposure, or keep a high-key frame's lit faces from reading as blown.
     unread = max(0.0, va_read - va) * smoothstep(agreed, *VIGNETTE_EV_GATE)
-    y_ev = y * _vignette_map(y.shape, unread) if unread else y
+    y_ev = y * vignette_map(y.shape, unread) if unread else y
     p_hi = max(_percentile(y_ev, 100 - EXPOSURE_PCT), 1e-3)
     # The faces' luminance, read by both the under- and the over-exposure evidence.
     face_y = y_ev[skin] if skin is not None and skin.sum() >= 50 else None
@@ -910,71 +624,6 @@ def analyse(
 # -------------------------------------------------------------------------------------- apply
 
 
-def _radius2(shape: tuple[int, int]) -> F32:
-    """Squared distance from the frame's centre, 1 at the corners, built separably (cheap)."""
-    h, w = shape
-    half = np.hypot(w, h) / 2
-    dx2 = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / half) ** 2
-    dy2 = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / half) ** 2
-    return dy2[:, None] + dx2[None, :]
-
-
-def _vignette_map(shape: tuple[int, int], a: float) -> F32:
-    """Gain 1 / V(r) that undoes log V = -a r^2 (r = 1 at the corners)."""
-    return np.asarray(np.exp(np.float32(a) * _radius2(shape)), np.float32)
-
-
-def _denoise(work: U8, strength: float, sigma: float) -> U8:
-    """Bilateral on luma (edges kept), heavier blur on chroma (eyes are blind to chroma detail)."""
-    ycc = cv2.cvtColor(work, cv2.COLOR_RGB2YCrCb)
-    y = ycc[..., 0]
-    s = max(sigma, 1.0)
-    y_f = y.astype(np.float32)
-    d = cv2.bilateralFilter(y_f, 5, NR_LUMA_RANGE * s * strength, 1.6)
-    if s > 8:
-        d = cv2.bilateralFilter(d, 5, 1.5 * s * strength, 1.6)
-    y_out = y_f + (d - y_f) * min(1.0, strength)
-    c = ycc[..., 1:].astype(np.float32)
-    c_b = cv2.GaussianBlur(c, (0, 0), 1.0 + 1.5 * min(1.0, strength))
-    c_out = c + (c_b - c) * min(1.0, strength)
-    out = np.dstack([y_out, c_out])
-    return np.asarray(cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
-
-
-def _guided_filter(guide: F32, src: F32, radius: int, eps: float) -> F32:
-    """Each channel of ``src`` as a local affine function of ``guide`` (He et al.'s guided filter): where the
-    guide has an edge inside the window the output keeps one there, elsewhere it is the window's mean."""
-    win = (2 * radius + 1, 2 * radius + 1)
-    mean_g = cv2.boxFilter(guide, -1, win)
-    var_g = cv2.boxFilter(guide * guide, -1, win) - mean_g * mean_g
-    out = np.empty_like(src)
-    for c in range(src.shape[-1]):
-        p = np.ascontiguousarray(src[..., c])
-        mean_p = cv2.boxFilter(p, -1, win)
-        a = (cv2.boxFilter(guide * p, -1, win) - mean_g * mean_p) / (var_g + np.float32(eps))
-        b = mean_p - a * mean_g
-        out[..., c] = cv2.boxFilter(a, -1, win) * guide + cv2.boxFilter(b, -1, win)
-    return out
-
-
-def _deblock(work: U8, amount: float) -> U8:
-    """Smooth luma across 8-pixel block edges in flat areas (real edges, with a strong gradient across
-    the whole neighbourhood, are kept) and rebuild chroma, which 4:2:0 JPEG stores at half resolution,
-    from that luma."""
-    ycc = cv2.cvtColor(work, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    y = ycc[..., 0]
-    smooth = np.asarray(cv2.GaussianBlur(y, (0, 0), DEBLOCK_SIGMA), np.float32)
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
-    flat = np.clip(1.0 - np.sqrt(gx * gx + gy * gy) / DEBLOCK_EDGE, 0.0, 1.0)
-    ycc[..., 0] = y + (smooth - y) * (amount * flat)
-    # Chroma is rebuilt from the deblocked luma: inside one chroma block the colour follows the luma's edges
-    # instead of bleeding across them (a plain blur smooths the blocks and the bleeding alike).
-    chroma = _guided_filter(ycc[..., 0], ycc[..., 1:], DEBLOCK_CHROMA_RADIUS, DEBLOCK_CHROMA_EPS)
-    ycc[..., 1:] += np.float32(amount) * (chroma - ycc[..., 1:])
-    return np.asarray(cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
-
-
 def _pre_tone(lin: F32, params: EnhanceParams) -> F32:
     """Per-channel steps before white balance, on linear values: dye fade, veil."""
     if params.density != _NO_FADE:
@@ -1003,7 +652,7 @@ def _tone_image(work: U8, params: EnhanceParams, *, cones: bool = True) -> F32:
         lin = np.asarray(cv2.LUT(work, _pre_tone(_SRGB_TO_LIN.reshape(256, 3), params).reshape(256, 1, 3)), np.float32)
     else:
         lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
-        lin *= _vignette_map(lin.shape[:2], params.vignette)[..., None]
+        lin *= vignette_map(lin.shape[:2], params.vignette)[..., None]
         if balance is None:
             grid = np.linspace(0.0, 1.0, 4096, dtype=np.float32)[:, None].repeat(3, axis=1)
             table = _post_tone(_pre_tone(grid, params) * gains, params)
@@ -1214,16 +863,13 @@ def _clean_and_analyse(
     ``light``: see :func:`enhance_image`."""
     noise, denoise = noise_reduction(work, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
-    blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
-    seen = smoothstep(blocky, *BLOCK_GATE) * smoothstep(step, *BLOCK_STEP)
-    heavy = smoothstep(blocky, *BLOCK_HEAVY[0]) * smoothstep(step, *BLOCK_HEAVY[1])
-    deblock = max(seen, heavy) * min(1.0, steer.strength)
+    blocky, deblock = deblock_amount(work, min(1.0, steer.strength))
     unsmoothed = None
     if deblock > 0.02:
-        unsmoothed, work = work, _deblock(work, deblock)
+        unsmoothed, work = work, remove_blocks(work, deblock)
         denoise *= 1.0 - deblock  # JPEG's own smoothing is not noise
     elif denoise > 0.02:  # before any gain, which would amplify the noise
-        work = _denoise(work, denoise, noise)
+        work = reduce_noise(work, denoise, noise)
     work, radius, deblur = _deblur(work, steer, denoise + deblock)
     params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed, radius, inner_mask, light)
     return work, replace(params, defocus_radius=radius, deblur=deblur)

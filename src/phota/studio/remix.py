@@ -32,12 +32,12 @@ from PIL import Image
 from phota.studio.enhance import (
     FaceBox,
     face_mask,
-    noise_readings,
     resize,
     to_rgb_array,
     working_size,
 )
 from phota.studio.gate import smoothstep
+from phota.studio.noise import noise_readings
 
 F32 = NDArray[np.float32]
 
