@@ -1,4 +1,5 @@
-"""Image helpers the studio tests share: a shared photo at a given size, sRGB <-> linear light, and the two
+"""Image helpers the studio tests share: a shared photo at a given size, sRGB <-> linear light, two
+degradations (a JPEG round trip, a cos^4 lens falloff, not the engine's own falloff model) and the two
 scores the tests compare outputs with (SSIM over the three channels, mean CIEDE2000). They are the tests' own
 maths, written from the standards, so a test never scores the engine with the engine's code."""
 
