@@ -23,8 +23,11 @@ def test_deblocking_rebuilds_jpeg_chroma_along_the_luma_edges(photo: np.ndarray)
 
 
 def test_a_heavy_jpeg_is_deblocked_and_a_good_one_is_not(photo: np.ndarray) -> None:
-    ratio, amount = deblock_amount(jpeg(photo, 20), 1.0)
+    def luma(rgb: np.ndarray) -> np.ndarray:
+        return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
+
+    ratio, amount = deblock_amount(luma(jpeg(photo, 20)), 1.0)
     assert ratio > 1.3 and amount > 0.3
-    assert deblock_amount(jpeg(photo, 20), 0.5)[1] == amount * 0.5  # "subtle" prompts scale it down
+    assert deblock_amount(luma(jpeg(photo, 20)), 0.5)[1] == amount * 0.5  # "subtle" prompts scale it down
     # Negative control: a good-quality JPEG of the same photo shows no grid worth removing.
-    assert deblock_amount(jpeg(photo, 92), 1.0)[1] == 0.0
+    assert deblock_amount(luma(jpeg(photo, 92)), 1.0)[1] == 0.0

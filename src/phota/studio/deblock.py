@@ -106,11 +106,11 @@ def remove_blocks(work: U8, amount: float) -> U8:
     return np.asarray(cv2.cvtColor(np.clip(ycc + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
 
 
-def deblock_amount(work: U8, strength: float) -> tuple[float, float]:
-    """(blockiness ratio, how much deblocking the working image gets, 0-1): a grid must be there
-    (BLOCK_GATE) and show (BLOCK_STEP), or show a step no clean photo has (BLOCK_HEAVY). Read before any
-    denoising, which would blur the block edges into the picture."""
-    blocky, step = _block_steps(np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.float32))
+def deblock_amount(luma: U8, strength: float) -> tuple[float, float]:
+    """(blockiness ratio, how much deblocking the working image gets, 0-1), from its 8-bit luma: a grid must
+    be there (BLOCK_GATE) and show (BLOCK_STEP), or show a step no clean photo has (BLOCK_HEAVY). Read
+    before any denoising, which would blur the block edges into the picture."""
+    blocky, step = _block_steps(np.asarray(luma, np.float32))
     seen = smoothstep(blocky, *BLOCK_GATE) * smoothstep(step, *BLOCK_STEP)
     heavy = smoothstep(blocky, *BLOCK_HEAVY[0]) * smoothstep(step, *BLOCK_HEAVY[1])
     return blocky, max(seen, heavy) * strength

@@ -861,9 +861,10 @@ def _clean_and_analyse(
     the cleaned image and the parameters (shared by :func:`measure` and :func:`enhance_image`).
     ``inner_mask``: the faces' inner parts (FACE_INNER_AXES) at the proxy size, as ``small_mask``;
     ``light``: see :func:`enhance_image`."""
-    noise, denoise = noise_reduction(work, steer)
+    luma = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.uint8)  # both readings below take it
+    noise, denoise = noise_reduction(luma, steer)
     # Block edges are measured before the denoiser, which would blur them into the picture.
-    blocky, deblock = deblock_amount(work, min(1.0, steer.strength))
+    blocky, deblock = deblock_amount(luma, min(1.0, steer.strength))
     unsmoothed = None
     if deblock > 0.02:
         unsmoothed, work = work, remove_blocks(work, deblock)

@@ -123,9 +123,8 @@ def _half_flat_sigma(lf: F32) -> float:
     return _flat_sigma(half, _immerkaer(half))
 
 
-def noise_reduction(work: U8, steer: EnhanceSteer) -> tuple[float, float]:
-    """(noise sigma, denoise strength) of the working image."""
-    luma = np.asarray(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), np.uint8)
+def noise_reduction(luma: U8, steer: EnhanceSteer) -> tuple[float, float]:
+    """(noise sigma, denoise strength) of the working image's 8-bit luma."""
     # Whether there is noise is read where the photo is flat (texture is not noise); how strong the filter
     # is, from the whole frame's median response, which reads the mid-tones' sigma. One response serves both.
     flat = noise = 0.0
