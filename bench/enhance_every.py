@@ -59,12 +59,13 @@ from bench.enhance import (
 from bench.photoset import SPLITS, Photo, load_photoset
 from bench.scoring import Reference, delta_e, lanczos, ssim
 from phota.config import Settings
-from phota.studio import deblock, deblur, enhance, illuminant, light_prior, noise, vignette
+from phota.studio import deblock, deblur, enhance, exposure, fade, illuminant, light_prior, noise, veil, vignette
 from phota.studio.enhance import ABLATABLE
 
 SCALE = "2K"
-# Where --set looks a name up (enhance imports deblur's DEBLUR_* by name, so both hold them).
-TUNABLE_MODULES = (enhance, illuminant, noise, deblock, vignette, deblur, light_prior)
+# Where --set looks a name up (enhance imports deblur's DEBLUR_* and exposure's FACE_INNER_AXES by name, so both
+# hold them; the value is set in every holder).
+TUNABLE_MODULES = (enhance, exposure, fade, veil, illuminant, noise, deblock, vignette, deblur, light_prior)
 _server: ServerPath | None = None
 _cache: CaseCache | None = None
 

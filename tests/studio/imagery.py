@@ -26,6 +26,11 @@ def load_photo(name: str, long_side: int) -> np.ndarray:
     return np.asarray(im.resize(size, Image.Resampling.LANCZOS), np.uint8)
 
 
+def back_to(out: Image.Image, ref: np.ndarray) -> np.ndarray:
+    """An enhanced 2K output brought back to the size of ``ref`` (the photo it was made from), to compare."""
+    return np.asarray(out.resize((ref.shape[1], ref.shape[0]), Image.Resampling.BOX), np.uint8)
+
+
 def linear(u8: np.ndarray) -> np.ndarray:
     """8-bit sRGB to linear light (IEC 61966-2-1)."""
     x = u8.astype(np.float32) / 255

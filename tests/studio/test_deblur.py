@@ -169,7 +169,7 @@ def _soft_print_copy(radius: float) -> Image.Image:
 def test_blacks_the_blur_lifted_are_not_read_as_a_faded_print(radius: float) -> None:
     # df_p02_img27's deepest black (green, density 2.25) sits on FADE_LIFTED's edge; a disc lifts it (its
     # darkest specks are small) and the deconvolution, held back in the shadows, leaves it lifted. The
-    # lifted-black test adds back what one more blur of the restored frame takes off (_blur_lift).
+    # lifted-black test adds back what one more blur of the restored frame takes off (fade.defocus_lift).
     params = measure(_soft_print_copy(radius))
     assert params.deblur > 0.9
     assert max(power for _, power in params.density) < 1.05, params.density
@@ -179,7 +179,7 @@ def test_without_the_blur_lift_a_soft_photo_is_stretched_as_a_faded_print(monkey
     # Negative control for the test above. Since the deconvolution restores colour edges too, the specks'
     # weak channels come back deep enough at radii 2 and 3 on their own (power 1.01 without the lift); at 2.5
     # the lift is still what keeps the copy from being stretched (1.19 without it).
-    monkeypatch.setattr(enhance, "_blur_lift", lambda lin, r, blacks: np.zeros(3))
+    monkeypatch.setattr(enhance, "defocus_lift", lambda lin, r, blacks: np.zeros(3))
     assert max(power for _, power in measure(_soft_print_copy(2.5)).density) > 1.1
 
 

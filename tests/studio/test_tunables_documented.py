@@ -8,8 +8,11 @@ from types import ModuleType
 
 import pytest
 
-from phota.studio import deblock, deblur, enhance, illuminant, light_prior, noise, remix, vignette
+from phota.studio import deblock, deblur, enhance, exposure, fade, illuminant, light_prior, noise, remix, veil, vignette
 from tests.conftest import ROOT
+
+# Constants that are a correction's identity (what leaves the photo as it is), not a setting.
+IDENTITIES = {"NO_FADE"}
 
 
 def _tunables(module: ModuleType) -> list[str]:
@@ -20,6 +23,7 @@ def _tunables(module: ModuleType) -> list[str]:
         if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)
         and not isinstance(value, bool)
         and isinstance(value, int | float | tuple)
+        and name not in IDENTITIES
     ]
 
 
@@ -32,7 +36,10 @@ def _undocumented(module: ModuleType) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "at_least"),
     [
-        (enhance, 10),
+        (enhance, 5),
+        (exposure, 10),
+        (fade, 4),
+        (veil, 4),
         (illuminant, 10),
         (noise, 5),
         (deblock, 5),

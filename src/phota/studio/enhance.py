@@ -7,11 +7,12 @@ soft-gated by that measurement, so a good photo passes unchanged:
    size and upscaled last with plain Lanczos, so memory is O(output pixels) whatever the factor.
 2. JPEG deblocking (deblock.py, gated by an 8-px grid blockiness ratio) or denoising (noise.py, gated by a
    robust noise sigma). Otherwise a lens defocus the spectrum shows is divided out (deblur.py).
-3. Global, estimated on a linear-light proxy: vignetting (vignette.py), dye fade and veil (haze / fade
-   floor per channel), illuminant (illuminant.py: shades-of-grey, grey-edge, white patch, channel white
-   points, grey pixels, skin prior; a learned edge-histogram reading, light_prior.py, witnesses the result)
-   corrected by a von Kries scaling in CAT16's cone space, exposure through a generic camera
-   shoulder (highlights compress rather than clip) with over-exposure read from clipping and skin or frame brightness.
+3. Global, estimated on a linear-light proxy: vignetting (vignette.py), dye fade (fade.py) and veil
+   (veil.py: haze / glare floor per channel), illuminant (illuminant.py: shades-of-grey, grey-edge, white
+   patch, channel white points, grey pixels, skin prior; a learned edge-histogram reading, light_prior.py,
+   witnesses the result) corrected by a von Kries scaling in CAT16's cone space, exposure (exposure.py)
+   through a generic camera shoulder (highlights compress rather than clip) with over-exposure read from
+   clipping and skin or frame brightness.
 4. Local: unsharp masking gated by a blur measure, prompt-driven contrast/clarity/saturation; local
    deltas are attenuated inside the face boxes; nothing geometric is ever applied.
 
@@ -39,9 +40,15 @@ from phota.studio.deblur import (
     DEBLUR_SOFT,
     DEBLUR_ZIGZAG,
     deconvolve,
-    disc_psf,
     estimate_defocus,
 )
+from phota.studio.exposure import (
+    FACE_INNER_AXES,
+    highlight_deficit,
+    read_exposure,
+    scene_gain_curve,
+)
+from phota.studio.fade import NO_FADE, defocus_lift, density_map, estimate_fade
 from phota.studio.gate import smoothstep
 from phota.studio.illuminant import (
     balance_gain,
@@ -52,6 +59,7 @@ from phota.studio.illuminant import (
 )
 from phota.studio.noise import noise_reduction, reduce_noise
 from phota.studio.steer import EnhanceSteer, combine, parse_enhance_prompt, variation_steer
+from phota.studio.veil import read_veil
 from phota.studio.vignette import read_falloff, vignette_map
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
@@ -61,49 +69,6 @@ U8 = NDArray[np.uint8]
 PROXY_SIDE = 512  # statistics are estimated on a proxy this size: cheap and resolution independent
 
 # --- tunables (docs/enhance.md explains range and failure modes of each) ---
-# The falloff every quadrant agrees on over which what the gate above leaves in the frame is still taken out of
-# the exposure readings (highlights, skin, median, high-key): a lens that darkened the corners by a falloff
-# too uncertain to undo has not under-exposed the scene. Under-exposed TUNE copies read at most 0.15 (the
-# camera's toe steepens content gradients) but two face chips (0.36, 0.54); vignetted copies the undo gate
-# barely opens, 0.3-0.5. Over all 78 TUNE photos: vignetting ΔE 4.070 -> 4.002, under-exposed 8.511 -> 8.499; from
-# 0 (every reading taken out): under-exposed 8.576 (a dark frame reading 0.15 kept dark).
-VIGNETTE_EV_GATE = (0.2, 0.3)
-DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
-FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
-# ... while the deepest channel black (density) stays under this range. Faded TUNE prints read 1.9-2.1; clean
-# photos lit by warm or coloured light (red shadows, one channel's black well kept) read 2.2-2.4 and were taken
-# for prints above 2.25. Lower: faded prints with one well-kept dye left; higher: warm-lit clean photos and
-# casts get a per-channel power stretch (a drastic change of tone and colour).
-FADE_LIFTED = (2.12, 2.25)
-# Density (log10) a channel clipped at white is read as having lost: a gain that took its highlights past white
-# lifted its blacks by at least as much, so the lifted-black test reads them that much deeper. The white
-# balance's own gains say the same where it reads the cast; this covers a cast it cannot see (a cool light
-# over a photo's own warm one reads as neutral). A cool cast on a dark-skinned TUNE chip (blue black
-# 2.357 -> 2.096, under FADE_LIFTED, blue clipped) was stretched as a faded print: TUNE cool 0.99880 / 4.351
-# -> 0.99938 / 4.316; 0.1: 0.99929 / 4.330; over 0.15 nothing more moves. Faded prints with a clipped
-# channel clip the one whose dye faded most, whose black is the least deep: unchanged.
-FADE_CLIP_HEADROOM = 0.15
-FADE_BLACK = 2.2  # least density (log10) the stretched blacks reach: a print's black, not its faded grey
-VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
-# Darkest channel floor (linear) over which the veil is removed. A haze or glare veil lifts the floor by
-# 0.1-0.4; clean photos read up to ~0.03 (a low-key scene without a true black, a blur that averages the few
-# darkest pixels into their surroundings). Lower: clean and defocused photos lose their own shadow depth;
-# higher: light veils (a faint glare, a mildly faded print without dye fade) are left.
-VEIL_GATE = (0.02, 0.05)
-# A floor is a veil only where dark objects (shadows, dark surfaces) are areas: blurring the proxy by
-# VEIL_AREA_SIGMA (a share of its long side) leaves their floor in place. A light material whose darkest
-# pixels are thin lines (mortar, grooves, pores) has no dark object: the blur lifts its floor towards its
-# mid-tones. VEIL_THIN: the rise of the darkest channel's floor, as a share of its floor-to-median distance,
-# over which the veil reading is distrusted. Hazed TUNE photos read at most 0.18, a clean grey brick texture
-# 0.36-0.64 (it lost 0.06 SSIM to a false veil). Lower: hazy scenes whose darkest areas are small (a face chip
-# with a little dark hair) keep their veil; higher: light textures without shadows get their floor taken.
-VEIL_AREA_SIGMA = 1.0 / 256.0
-VEIL_THIN = (0.22, 0.34)
-# ... unless the floor itself lies over this range (linear): a frame whose darkest thin lines are still a
-# mid-grey has been lifted (a veil or a flat over-exposure), whatever its texture. The clean brick reads
-# 0.03-0.11, its over-exposed copy 0.28. Lower: light textures get their floor taken again; higher: flat,
-# lifted frames keep their lift.
-VEIL_THIN_LIFTED = (0.12, 0.2)
 # Input channel value (linear) over which a channel is read as clipped by the sensor (see _clipped_channels),
 # and the blur (working pixels) on that reading: a clipped area's edge flickers between 250 and 255 from pixel
 # to pixel, and rebuilding pixel by pixel printed that flicker into the luma (a green-tinted TUNE portrait
@@ -128,75 +93,6 @@ TONE_STEPS = 4096  # entries of the per-channel table after white balance, index
 # average. Photos of every other family read at most 0.83. Lower: casts on dim, vignetted frames are left;
 # higher: deeply dark frames are tinted again (without this: TUNE under-exposed ΔE 14.48, with it 14.06).
 WB_DARK = (0.8, 1.3)
-EXPOSURE_PCT = 0.5  # percent of the brightest luminance treated as highlights
-EXPOSURE_TARGET = 0.85  # linear luminance those highlights should reach
-# Log deficit of the highlights below EXPOSURE_TARGET over which brightening ramps in. Clean TUNE photos read
-# up to 0.61 (dim face chips, low-key scenes), under-exposed copies from near 0 (high-key frames) to 3.5; the
-# face and median tests below decide between them. Lower: a dim clean face chip (dark skin on a dark ground,
-# highlights at 0.5) is brightened (0.4: TUNE clean SSIM 0.99950 / ΔE 0.619, with 0.45 0.99960 / 0.589);
-# higher: copies under-exposed by about a stop are left dark (TUNE under-exposed 0.8998 / 9.09 at 0.4,
-# 0.8972 / 9.19 at 0.45, 0.8845 / 9.73 at 0.55-0.9).
-UNDER_GATE = (0.45, 0.8)
-UNDER_FACE_MED = (0.08, 0.13)  # skin median linear luminance over which brightening fades out
-# Skin median linear luminance under which a face is evidence of under-exposure on its own: a few bright specks
-# (a specular, a lamp, clipped whites that were far over white) keep the highlights near the target while faces
-# sit at 0.01-0.03. Every clean TUNE face reads over 0.075 but one dim, dark-skinned portrait (0.033).
-UNDER_FACE_DARK = (0.02, 0.035)
-# Frame median linear luminance over which brightening fades out, unless the veil step found the blacks lifted:
-# dim highlights over normal mid-tones and a deep black are a scene without a white object in it, not an
-# under-exposure (TUNE under-exposed copies that are brightened read 0-0.09; a held-out close-up of a tabby
-# 0.19, and it had been brightened 1.4x). A flat frame, blacks lifted too (faded, veiled), is still brightened.
-UNDER_MED = (0.1, 0.18)
-# A face's own highlights: the percentile of its luminance read as them, and the linear luminance they may reach
-# at most when the skin asks for brightening. A well exposed dark-skinned TUNE portrait was brightened
-# 0.3-1.65 (log) in every family towards SKIN_TARGET (3-17 ΔE). Over all 78 TUNE photos, at 99 / 0.9: clean
-# ΔE 0.647 -> 0.638, vignetting 4.31 -> 4.28, under-exposed 14.07 -> 14.14 (dim faces with a bright specular
-# stay a little darker). A lower target or a higher percentile bites harder: 0.85 gives under-exposed 14.20,
-# 99.7 / 0.85 14.42 (clean 0.63); 0.95 gives the dark portrait's skin its pull back.
-FACE_HI_PCT = 99.0
-FACE_HI_TARGET = 0.9
-# Half-axes (shares of the face box's width and height) of the inner face, where FACE_HI_PCT reads the face's
-# own highlights for the skin's pull. The outer ellipse (0.65 / 0.75) takes in hair, ears and the backdrop
-# around a face: a white backdrop held the pull back on dark-skinned chips under-exposed by a stop (skin
-# restored to 0.25-0.4 of its brightness), which a light face, nearer SKIN_TARGET, rarely needs. Over all 78
-# TUNE photos: under-exposed 0.8972 / 9.19 -> 0.9132 / 8.51 at 0.45 / 0.55; 0.4 / 0.5: 8.56, 0.35 / 0.45:
-# 8.72 (the teeth and eyes' whites start to fall outside), 0.55 / 0.65: 8.74 (the backdrop comes back in).
-FACE_INNER_AXES = (0.45, 0.55)
-SKIN_TARGET = 0.25  # linear luminance a dim face's median skin is brought to
-MAX_EXPOSURE_LOG = 3.0  # cap on the brightening (log scene gain; 3.0 = 20x)
-CURVE_K = 0.6  # shoulder of the generic camera curve x(1+k)/(x+k) that exposure changes go through
-OVER_CLIP = (0.03, 0.12)  # fraction of near-white luminance over which over-exposure evidence ramps in
-OVER_MED = (0.3, 0.45)  # ... combined with median linear luminance over this range
-OVER_FACE_MED = (0.45, 0.6)  # ... or, with faces, median linear luminance of the skin
-OVER_SKIN_ALONE = (0.6, 0.75)  # skin median linear luminance that is over-exposure evidence on its own
-OVER_FACE_MED_BACKDROP = (0.65, 0.8)  # ... the same when the frame is mostly a white backdrop
-# Linear luminance over which a pixel counts towards OVER_CLIP's share: a camera's shoulder packs an over-exposed
-# frame's highlights into 0.7-0.93 long before the sensor clips (over-exposed TUNE copies: a median 1.4 % of the
-# frame over 0.93). 0.93 (clipped only): TUNE over-exposed ΔE 11.60 against 10.80 (HELD-OUT 12.32 against 10.17),
-# but two bright studio portraits on a white backdrop, under a warm cast or a lens falloff, are no longer
-# darkened a little (warm ΔE 5.023 against 5.035, vignetting 4.256 against 4.273). 0.6: a clean frame darkened
-# (good 0.629 -> 0.634); 0.8: the same costs as 0.7 for less.
-OVER_NEAR_WHITE = 0.7
-# A face pushed into the camera's shoulder loses its contrast to its own highlights: the skin median climbs
-# towards the face's 99th percentile (FACE_HI_PCT), which the shoulder holds near white. The ratio of the two
-# over which that is over-exposure evidence, and the skin median it needs as well. Clean TUNE faces with a skin
-# median over 0.4 read at most 0.58 (0.53 off a white backdrop), dimmer ones up to 0.61, copies of the other
-# families up to 0.66 (faded prints, skin at 0.41); most over-exposed faces 0.6-0.9. Lower: bright studio skin
-# is darkened ((0.55, 0.68) with the skin ramp from 0.33: clean ΔE 0.629 -> 0.689); higher: fewer over-exposed
-# faces are darkened ((0.62, 0.75): TUNE over-exposed ΔE 12.38 instead of 11.60).
-OVER_FACE_FLAT = (0.58, 0.7)
-OVER_FACE_FLAT_MED = (0.4, 0.5)
-# A bright face squeezed from both ends is over-exposed too: the toe lifted its shadows (pupils, nostrils,
-# brows: the FACE_LO_PCT percentile of the skin region) while the shoulder held its highlights. Under a
-# natural-log range of OVER_FACE_RANGE from those shadows to the face's highlights (FACE_HI_PCT), with the
-# skin median over OVER_FACE_RANGE_MED, the face counts as evidence. TUNE faces with skin over 0.38 off a
-# white backdrop read 3.0-4.4 in every family that keeps the exposure (faded prints and veiled faces read
-# lower); half the TUNE over-exposed faces read under 2.6.
-FACE_LO_PCT = 5.0
-OVER_FACE_RANGE = (2.2, 2.8)
-OVER_FACE_RANGE_MED = (0.4, 0.5)
-HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
-OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.78, 0.9)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 0.5  # unsharp amount at full blur
@@ -320,120 +216,6 @@ def linear_proxy(work: U8) -> F32:
     return np.asarray(cv2.LUT(_proxy(work), _SRGB_TO_LIN), np.float32)
 
 
-def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
-    """Trust (0-1) in a floor as a veil: whether the darkest channel's floor is reached in areas (dark
-    objects, shadows), which keep it under a small blur, or only in thin lines of a lighter material, whose
-    floor the blur lifts towards the mid-tones (VEIL_THIN)."""
-    c = int(np.argmin(floors))
-    floor = float(floors[c])
-    if smoothstep(floor, *VEIL_GATE) <= 0.0:
-        return 1.0  # no veil to remove: skip the blur
-    sigma = max(lin.shape[:2]) * VEIL_AREA_SIGMA
-    blurred = np.asarray(cv2.GaussianBlur(np.ascontiguousarray(lin[..., c]), (0, 0), sigma), np.float32)
-    rise = (_percentile(blurred, VEIL_PCT) - floor) / max(_percentile(lin[..., c], 50) - floor, 1e-3)
-    return 1.0 - smoothstep(rise, *VEIL_THIN) * (1.0 - smoothstep(floor, *VEIL_THIN_LIFTED))
-
-
-def _percentile(x: NDArray[Any], q: float) -> float:
-    return float(np.percentile(x, q)) if x.size else 0.0
-
-
-_NO_FADE: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * 3
-
-
-def estimate_fade(
-    lin: F32,
-    strength: float,
-    balance: Callable[[], F32] | None = None,
-    blur_lift: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
-) -> tuple[tuple[tuple[float, float], ...], float]:
-    """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
-    DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
-    gate (0 = no fade). ``balance`` gives the white balance's log gains for ``lin``; it is asked for only
-    when the channels' ranges are far enough apart for a fade (see below). ``blur_lift`` gives how far a
-    defocus that was divided out had lifted each channel's black density from the blacks read here (see
-    _blur_lift), asked for only then too."""
-    lo = np.array([_percentile(lin[..., c], DENSITY_PCT[0]) for c in range(3)], np.float64)
-    hi = np.array([_percentile(lin[..., c], DENSITY_PCT[1]) for c in range(3)], np.float64)
-    d_black = -np.log10(np.clip(lo, 1e-4, 1.0))
-    d_white = -np.log10(np.clip(hi, 1e-4, 1.0))
-    # Every channel's blacks lifted (a print whose deepest black faded) and the channels' density ranges
-    # shrunk by different factors (dyes fade at their own rates). A colour cast scales a channel, which
-    # shifts its blacks and whites together and leaves its range; a dark haze lifts all blacks alike.
-    ranges = d_black - d_white
-    spread = smoothstep(float(ranges.max() - ranges.min()), *FADE_GATE)
-    if spread <= 0.0 or np.any(ranges < 0.3):
-        return _NO_FADE, 0.0
-    # The white balance's log10 gains (a gain adds -gain to a channel's densities, black and white alike).
-    gains = balance().astype(np.float64) / np.log(10.0) if balance is not None else np.zeros(3)
-    # Whether every black is lifted is judged with the colour cast taken out, as white balance will take it
-    # out: a cast, or the yellowed paper of a faded print itself, adds density to one channel's black and
-    # white alike, and a print whose dyes faded reads as having one deep black under its stain.
-    lift = blur_lift(lo) if blur_lift is not None else np.zeros(3)
-    clipped = np.where(hi >= 0.999, FADE_CLIP_HEADROOM, 0.0)
-    lifted = 1.0 - smoothstep(float((d_black + lift + clipped - gains).max()), *FADE_LIFTED)
-    # A gain leaves a channel's density range as it is, unless it took the channel past white: a channel
-    # whose white is clipped (at 255) lost the top of its range, by as much as the part of the balancing
-    # gain that lowers it says the cast raised it. Its range is read opened by that much, or a cast that
-    # clips one channel of a low-contrast photo reads as dyes that faded apart.
-    opened = ranges + np.where(hi >= 0.999, np.maximum(0.0, -gains), 0.0)
-    spread = min(spread, smoothstep(float(opened.max() - opened.min()), *FADE_GATE))
-    gate = spread * lifted * strength
-    if gate <= 0.0:
-        return _NO_FADE, 0.0
-    t_black, t_white = max(float(d_black.max()), FADE_BLACK), float(d_white.min())
-    power = np.maximum((t_black - t_white) / (d_black - d_white), 1.0)
-    # density' = t_white + (d - d_white) * power, i.e. lin' = 10^(d_white*power - t_white) * lin^power
-    out = []
-    for c in range(3):
-        pw = 1.0 + (float(power[c]) - 1.0) * gate
-        out.append((float(d_white[c] * pw - t_white) * gate, pw))
-    return tuple(out), gate
-
-
-def _blur_lift(lin: F32, radius: float, blacks: NDArray[np.float64]) -> NDArray[np.float64]:
-    """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density from ``blacks``
-    (the channels' DENSITY_PCT blacks as already read from ``lin``): an estimate of how far the defocus that
-    was divided out had lifted it. The deconvolution is held back in
-    the shadows (DEBLUR_DARK), so small dark features (pupils, a pattern's dark specks) stay as the blur left
-    them; blurring the restored frame once more moves their percentile by about as much again. A faded
-    print's blacks are broad areas that a blur leaves where they are."""
-    if radius < 0.5:
-        return np.zeros(3)
-    blurred = cv2.filter2D(lin, -1, disc_psf(radius), borderType=cv2.BORDER_REFLECT)
-    out = []
-    for c in range(3):
-        after = _percentile(blurred[..., c], DENSITY_PCT[0])
-        out.append(max(0.0, float(np.log10(max(after, 1e-4) / max(float(blacks[c]), 1e-4)))))
-    return np.array(out)
-
-
-def _density_map(lin: F32, density: tuple[tuple[float, float], ...]) -> F32:
-    out = np.empty_like(lin)
-    for c, (log_gain, power) in enumerate(density):
-        out[..., c] = np.float32(10.0**log_gain) * np.power(np.clip(lin[..., c], 0.0, None), np.float32(power))
-    return np.asarray(np.clip(out, 0.0, 1.0), np.float32)
-
-
-def scene_gain_curve(x: F32, log_gain: float) -> F32:
-    """Exposure change as a camera would make it: undo a generic camera shoulder, scale the scene
-    linear value, re-apply the shoulder. Highlights compress instead of clipping, shadows open up."""
-    if log_gain == 0.0:
-        return x
-    k = np.float32(CURVE_K)
-    xc = np.clip(x, 0.0, 0.999)
-    scene = xc * k / (1 + k - xc) * np.float32(np.exp(log_gain))
-    out = scene * (1 + k) / (scene + k)
-    return np.asarray(np.where(x >= 0.999, np.maximum(x, out) if log_gain > 0 else out, out), np.float32)
-
-
-def _scene_log_gain(value: float, target: float) -> float:
-    """Log scene-domain gain that takes display-linear ``value`` to ``target`` through the camera shoulder
-    that :func:`scene_gain_curve` undoes and re-applies."""
-    k = CURVE_K
-    return float(np.log((target * k / (1 + k - target)) / (value * k / (1 + k - value))))
-
-
 def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
     if faces_mask is None or faces_mask.shape != shape or faces_mask.sum() < 50:
         return None
@@ -469,9 +251,10 @@ def analyse(
 
     # 1. Vignetting: undone first, since the veil and colour estimates assume a uniform field.
     # The quadrants detect a falloff; how far it goes is read from the frame's tones (entropy_falloff).
-    # The falloff as read, before the gate (va_read): the exposure readings below take out what either reading
+    # The falloff as read, before the gate, goes to the exposure reading, which takes out what either reading
     # saw but was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
-    va, va_read, agreed = read_falloff(lin, strength)
+    falloff_read = read_falloff(lin, strength)
+    va = falloff_read[0]
     falloff = vignette_map(lin.shape[:2], va)[..., None] if va else None
     if falloff is not None:
         lin = lin * falloff
@@ -492,19 +275,16 @@ def analyse(
         fade_lin,
         strength,
         lambda: balance_gain(*illuminant(fade_lin), strength),
-        lambda blacks: _blur_lift(fade_lin, disc, blacks),
+        lambda blacks: defocus_lift(fade_lin, disc, blacks),
     )
     if fade > 0.0:
-        lin = _density_map(lin, density)
+        lin = density_map(lin, density)
 
     # 2b. Veil (haze, veiling glare): an additive floor under every channel.
-    floors = np.array([_percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
-    # A faded print's stretched blacks are still a dark grey; its floor goes with the fade.
-    vgate2 = max(smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
-    veil = np.minimum(floors * vgate2, 0.5).astype(np.float32)
+    veil, veiled = read_veil(lin, strength, fade)
     lin = (lin - veil) / (1.0 - veil)
     # How far nothing lifted the frame's blacks: the exposure readings below trust lifted shadows only then.
-    unveiled = 1.0 - min(1.0, vgate2)
+    unveiled = 1.0 - min(1.0, veiled)
 
     # Luminance before white balance: the output keeps it (WB_LUMA_KEEP), so exposure is read from it.
     y_pre = np.clip(lin @ LUMA_LIN, 0, 1)
@@ -514,7 +294,7 @@ def analyse(
     est, agreement = illuminant(lin)
     # In a deeply under-exposed frame the colour is read in the camera's toe, where each channel is crushed
     # on its own curve: the estimators read the curve, not the light (WB_DARK).
-    dark = smoothstep(float(np.log(EXPOSURE_TARGET / max(_percentile(y_pre, 100 - EXPOSURE_PCT), 1e-3))), *WB_DARK)
+    dark = smoothstep(highlight_deficit(y_pre), *WB_DARK)
     # The learned reading (light_prior.py) witnesses the balance, not the fade reading above: a told light
     # needs no witness, and a frame with too few usable pixels has none (PRIOR_MIN_PIXELS). It reads edges,
     # which an additive veil does not colour, so where the veil step lifted the frame the tint it left is not
@@ -525,73 +305,9 @@ def analyse(
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
     y = y_pre * np.float32(WB_LUMA_KEEP) + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
-    # Exposure is judged as the scene was before the lens darkened its corners: a falloff read but too weak or
-    # uncertain to be undone (VIGNETTE_EV_GATE) still dims the highlights, a face and a white backdrop's
-    # median, which then read as under-exposure, or keep a high-key frame's lit faces from reading as blown.
-    unread = max(0.0, va_read - va) * smoothstep(agreed, *VIGNETTE_EV_GATE)
-    y_ev = y * vignette_map(y.shape, unread) if unread else y
-    p_hi = max(_percentile(y_ev, 100 - EXPOSURE_PCT), 1e-3)
-    # The faces' luminance, read by both the under- and the over-exposure evidence.
-    face_y = y_ev[skin] if skin is not None and skin.sum() >= 50 else None
-    face_med = _percentile(face_y, 50) if face_y is not None else 0.0
-    # The face's own highlights (teeth, the whites of the eyes, speculars): near white whatever the complexion.
-    face_top = max(_percentile(face_y, FACE_HI_PCT), 1e-3) if face_y is not None else 1e-3
-    exposure = 0.0
-    deficit = float(np.log(EXPOSURE_TARGET / p_hi))
-    # Faces far darker than any lit face are under-exposed whatever a few bright specks (a lamp, a window, a
-    # specular) say of the highlights; the frame's median still vetoes it (UNDER_MED, below).
-    skin_med = max(face_med, 1e-3)
-    dark_face = 1.0 - smoothstep(skin_med, *UNDER_FACE_DARK) if face_y is not None else 0.0
-    if deficit > 0 or dark_face > 0:
-        full = max(0.0, _scene_log_gain(p_hi, EXPOSURE_TARGET))
-        lit_mid = 1.0 - smoothstep(_percentile(y_ev, 50), *UNDER_MED) * unveiled
-        under = smoothstep(deficit, *UNDER_GATE) * strength * lit_mid
-        if face_y is not None:
-            # A frame without bright highlights (a dim backdrop) is not under-exposed while its faces are lit.
-            # When both say under-exposed, the face says how far to go: its skin is brought to SKIN_TARGET.
-            under *= 1.0 - smoothstep(skin_med, *UNDER_FACE_MED)
-            under = max(under, dark_face * strength * lit_mid)
-            if skin_med < SKIN_TARGET:
-                to_skin = _scene_log_gain(skin_med, SKIN_TARGET)
-                # Skin's brightness depends on the complexion as much as on the exposure: a well exposed dark
-                # face reads as dim as an under-exposed light one. The face's own highlights (the whites of
-                # the eyes, teeth, speculars) are near white whatever the complexion, so the skin may pull
-                # exposure only as far as they allow (FACE_HI_PCT).
-                # They are read inside the face (FACE_INNER_AXES), not from a backdrop around it.
-                inner_top = face_top
-                if inner_mask is not None and inner_mask.shape == y.shape and inner_mask.sum() >= 20:
-                    inner_top = max(_percentile(y_ev[inner_mask], FACE_HI_PCT), 1e-3)
-                to_face_hi = _scene_log_gain(min(inner_top, 0.99), FACE_HI_TARGET)
-                full = max(full, min(to_skin, max(to_face_hi, 0.0)))
-        exposure = min(full, MAX_EXPOSURE_LOG) * under
-    clipped = float((y > OVER_NEAR_WHITE).mean())  # the shoulder's near-white share, clipped or not
-    key = _percentile(y_ev, 50)  # whether the frame is high-key (a white backdrop, snow), as the scene was
-    if face_y is not None:
-        # With faces, skin brightness is the evidence: a white backdrop or a snow scene is not.
-        med = face_med
-        # On a white backdrop (the frame's median near white) lit skin reads brighter (bounce, flare):
-        # there the skin has to be brighter still to count as blown.
-        backdrop = smoothstep(key, *HIGH_KEY)
-        skin_over = (1.0 - backdrop) * smoothstep(med, *OVER_FACE_MED) + backdrop * smoothstep(
-            med, *OVER_FACE_MED_BACKDROP
-        )
-        over = smoothstep(clipped, *OVER_CLIP) * skin_over * strength
-        # Skin far brighter than lit skin ever reads is blown whether or not much of the frame clips.
-        over = max(over, smoothstep(med, *OVER_SKIN_ALONE) * (1.0 - backdrop) * strength)
-        # A bright face that has lost its contrast to its own highlights sits in the shoulder (OVER_FACE_FLAT),
-        # however little of the frame clips: the camera curve compresses before the sensor clips.
-        flat = smoothstep(med / face_top, *OVER_FACE_FLAT)
-        over = max(over, flat * smoothstep(med, *OVER_FACE_FLAT_MED) * (1.0 - backdrop) * strength)
-        # A face squeezed from below as well (OVER_FACE_RANGE). Airlight squeezes a face the same way, so a
-        # frame the veil step lifted is exempt: what squeeze is left there is the veil's, not the exposure's.
-        face_lo = max(_percentile(face_y, FACE_LO_PCT), 1e-4)
-        squeezed = 1.0 - smoothstep(float(np.log(face_top / face_lo)), *OVER_FACE_RANGE)
-        over = max(over, squeezed * smoothstep(med, *OVER_FACE_RANGE_MED) * (1.0 - backdrop) * unveiled * strength)
-    else:
-        med = _percentile(y, 50)
-        over = smoothstep(clipped, *OVER_CLIP) * smoothstep(med, *OVER_MED) * strength
-        over *= 1.0 - smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
-    exposure += OVER_LOG_GAIN * over
+    exposure = read_exposure(
+        y, skin=skin, inner_mask=inner_mask, strength=strength, unveiled=unveiled, falloff=falloff_read
+    )
 
     warm = 0.1 * steer.warmth
     log_gain += np.array([warm, 0.0, -warm], np.float32)
@@ -626,8 +342,8 @@ def analyse(
 
 def _pre_tone(lin: F32, params: EnhanceParams) -> F32:
     """Per-channel steps before white balance, on linear values: dye fade, veil."""
-    if params.density != _NO_FADE:
-        lin = _density_map(lin, params.density)
+    if params.density != NO_FADE:
+        lin = density_map(lin, params.density)
     veil = np.array(params.veil, np.float32)
     return np.asarray((lin - veil) / (1.0 - veil), np.float32)
 
@@ -823,7 +539,7 @@ def _upscale(img: F32, size: tuple[int, int]) -> U8:
 # analysis reads anything, so it is not in this list.
 ABLATABLE: dict[str, Any] = {
     "vignette": 0.0,
-    "density": _NO_FADE,
+    "density": NO_FADE,
     "veil": (0.0, 0.0, 0.0),
     "wb_log_gain": (0.0, 0.0, 0.0),
     "exposure": 0.0,
