@@ -60,7 +60,7 @@ check: $(DEV_STAMP)
 lint: check
 
 # Every benchmark script; each writes its section of docs/benchmarks.md.
-BENCHES = api scale remix enhance enhance_every identity embedding training imaging usage memory async engines sdk
+BENCHES = api scale remix enhance enhance_every identity embedding training imaging usage memory async_jobs engines sdk
 
 bench: $(DEV_STAMP)
 	set -e; for b in $(BENCHES); do $(BIN)/python -m bench.$$b; done

@@ -1,5 +1,5 @@
-"""Dye fade (phota.studio.fade): faded prints, made with dye losses the engine does not model per channel,
-are stretched back; casts, haze, deblocking's smoothing and a clipped cast are not read as a fade."""
+"""Dye fade (phota.studio.fade): prints whose dyes lost density at their own rates are stretched back; casts,
+haze, a yellowed paper alone, deblocking's smoothing and a cast that clips a channel are not read as a fade."""
 
 from __future__ import annotations
 

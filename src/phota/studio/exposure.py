@@ -1,7 +1,7 @@
 """Exposure: whether the frame was under- or over-exposed, read from its luminance (the highlights, the faces'
 skin and their own highlights, the median, the share near white), and the camera-like change that puts it
-right: the scene's linear light scaled under a generic shoulder, so highlights compress rather than clip.
-Step 4 of the global corrections (docs/enhance.md)."""
+right: the scene's linear light scaled under a generic shoulder, so highlights are compressed towards white
+rather than scaled straight into the clip. Step 4 of the global corrections (docs/enhance.md)."""
 
 from __future__ import annotations
 

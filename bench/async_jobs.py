@@ -5,7 +5,7 @@ receiver on loopback, and measures the submit round trip (p50/p99) and the delay
 job's completion (its finished_at) to the callback arriving. A plain GET / in the same run is
 the baseline for what any request costs.
 
-Run: .venv/bin/python -m bench.async
+Run: .venv/bin/python -m bench.async_jobs
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ Targets: submit p50 ≤ 15 ms; job completion → callback received ≤ 1 s.
 Submit costs {statistics.median(submit) - statistics.median(root):.1f} ms (p50) more than the key check:
 validation, the job row, the worker wake-up.
 """
-    write_section("async", "Async submit and callbacks (bench/async.py)", body)
+    write_section("async_jobs", "Async submit and callbacks (bench/async_jobs.py)", body)
 
 
 if __name__ == "__main__":
