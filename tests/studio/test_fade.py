@@ -89,7 +89,8 @@ def test_a_cool_cast_the_white_balance_reads_as_neutral_is_not_read_as_faded() -
 
 def test_deblocking_does_not_turn_small_dark_features_into_a_dye_fade() -> None:
     def faded(work: np.ndarray, unsmoothed: np.ndarray | None = None) -> bool:
-        density = analyse(work, None, EnhanceSteer(), 0.0, 0.0, 2.0, 1.0, unsmoothed).density
+        params = analyse(work, None, EnhanceSteer(), 0.0, 0.0, blockiness=2.0, deblock=1.0, unsmoothed=unsmoothed)
+        density = params.density
         return any(pw != 1.0 for _, pw in density)
 
     lifted = _lifted_print()

@@ -228,6 +228,7 @@ def analyse(
     steer: EnhanceSteer,
     noise: float,
     denoise: float,
+    *,
     blockiness: float = 1.0,
     deblock: float = 0.0,
     unsmoothed: U8 | None = None,
@@ -588,7 +589,19 @@ def _clean_and_analyse(
     elif denoise > 0.02:  # before any gain, which would amplify the noise
         work = reduce_noise(work, denoise, noise)
     work, radius, deblur = _deblur(work, steer, denoise + deblock)
-    params = analyse(work, small_mask, steer, noise, denoise, blocky, deblock, unsmoothed, radius, inner_mask, light)
+    params = analyse(
+        work,
+        small_mask,
+        steer,
+        noise,
+        denoise,
+        blockiness=blocky,
+        deblock=deblock,
+        unsmoothed=unsmoothed,
+        defocus_radius=radius,
+        inner_mask=inner_mask,
+        light=light,
+    )
     return work, replace(params, defocus_radius=radius, deblur=deblur)
 
 
