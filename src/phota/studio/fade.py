@@ -88,10 +88,10 @@ def estimate_fade(
 def defocus_lift(lin: F32, radius: float, blacks: NDArray[np.float64]) -> NDArray[np.float64]:
     """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density from ``blacks``
     (the channels' DENSITY_PCT blacks as already read from ``lin``): an estimate of how far the defocus that
-    was divided out had lifted it. The deconvolution is held back in
-    the shadows (DEBLUR_DARK), so small dark features (pupils, a pattern's dark specks) stay as the blur left
-    them; blurring the restored frame once more moves their percentile by about as much again. A faded
-    print's blacks are broad areas that a blur leaves where they are."""
+    was divided out had lifted it. The deconvolution is held back in the shadows (DEBLUR_DARK), so small dark
+    features (pupils, a pattern's dark specks) stay as the blur left them; blurring the restored frame once
+    more moves their percentile by about as much again. A faded print's blacks are broad areas that a blur
+    leaves where they are."""
     if radius < 0.5:
         return np.zeros(3)
     blurred = cv2.filter2D(lin, -1, disc_psf(radius), borderType=cv2.BORDER_REFLECT)
@@ -103,6 +103,8 @@ def defocus_lift(lin: F32, radius: float, blacks: NDArray[np.float64]) -> NDArra
 
 
 def density_map(lin: F32, density: tuple[tuple[float, float], ...]) -> F32:
+    """The stretch ``density`` (per channel (log10 gain, power), from estimate_fade) on linear channels:
+    10^gain * lin^power, clipped to [0, 1]."""
     out = np.empty_like(lin)
     for c, (log_gain, power) in enumerate(density):
         out[..., c] = np.float32(10.0**log_gain) * np.power(np.clip(lin[..., c], 0.0, None), np.float32(power))
