@@ -93,7 +93,8 @@ OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 
 def scene_gain_curve(x: F32, log_gain: float) -> F32:
     """Exposure change as a camera would make it: undo a generic camera shoulder, scale the scene
-    linear value, re-apply the shoulder. Highlights compress instead of clipping, shadows open up."""
+    linear value, re-apply the shoulder. Highlights are compressed towards white rather than scaled straight
+    into the clip, and shadows open up."""
     if log_gain == 0.0:
         return x
     k = np.float32(CURVE_K)
