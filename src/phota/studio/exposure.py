@@ -111,10 +111,14 @@ def scene_log_gain(value: float, target: float) -> float:
     return float(np.log((target * k / (1 + k - target)) / (value * k / (1 + k - value))))
 
 
+def _highlights(y: F32) -> float:
+    """The luminance the highlights of ``y`` reach: its brightest EXPOSURE_PCT percent's floor."""
+    return max(percentile(y, 100 - EXPOSURE_PCT), 1e-3)
+
+
 def highlight_deficit(y: F32) -> float:
-    """Log of how far the highlights (the brightest EXPOSURE_PCT percent of luminance ``y``) lie under
-    EXPOSURE_TARGET: > 0 where they are dim."""
-    return float(np.log(EXPOSURE_TARGET / max(percentile(y, 100 - EXPOSURE_PCT), 1e-3)))
+    """Log of how far the highlights of luminance ``y`` lie under EXPOSURE_TARGET: > 0 where they are dim."""
+    return float(np.log(EXPOSURE_TARGET / _highlights(y)))
 
 
 def read_exposure(
@@ -136,7 +140,7 @@ def read_exposure(
     undone, read, agreed = falloff
     unread = max(0.0, read - undone) * smoothstep(agreed, *VIGNETTE_EV_GATE)
     y_ev = y * vignette_map(y.shape, unread) if unread else y
-    p_hi = max(percentile(y_ev, 100 - EXPOSURE_PCT), 1e-3)
+    p_hi = _highlights(y_ev)
     # The faces' luminance, read by both the under- and the over-exposure evidence.
     face_y = y_ev[skin] if skin is not None and skin.sum() >= 50 else None
     face_med = percentile(face_y, 50) if face_y is not None else 0.0
