@@ -1,11 +1,8 @@
-"""Image helpers the studio tests share: a shared photo at a given size, sRGB <-> linear light, two
-degradations (a JPEG round trip, a cos^4 lens falloff, not the engine's own falloff model) and the two
+"""Image helpers the studio tests share: a shared photo at a given size, sRGB <-> linear light and the two
 scores the tests compare outputs with (SSIM over the three channels, mean CIEDE2000). They are the tests' own
 maths, written from the standards, so a test never scores the engine with the engine's code."""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 from PIL import Image
@@ -63,18 +60,3 @@ def luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
 def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     """Mean CIEDE2000 between two 8-bit sRGB images."""
     return float(np.mean(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))))
-
-
-def jpeg(im: np.ndarray, quality: int) -> np.ndarray:
-    """``im`` saved as a JPEG at ``quality`` with 4:2:0 chroma (as cameras and browsers save) and decoded."""
-    buf = io.BytesIO()
-    Image.fromarray(im).save(buf, "JPEG", quality=quality, subsampling="4:2:0")
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), np.uint8)
-
-
-def cos4(im: np.ndarray, focal: float) -> np.ndarray:
-    """``im`` behind a lens whose light falls off as cos^4 of the field angle (``focal`` in half-diagonals)."""
-    h, w = im.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2) / (np.hypot(w, h) / 2)
-    return srgb8(linear(im) * (np.cos(np.arctan(r / focal)) ** 4)[..., None])

@@ -8,7 +8,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from bench.degrade import defocus, exposure, light_of, vignette, wrong_white_balance
+from bench.degrade import defocus, exposure, jpeg, light_of, vignette, wrong_white_balance
 from PIL import Image
 
 from phota.engines.base import InputImage
@@ -25,7 +25,7 @@ from phota.studio.local_engines import LocalEnhanceEngine
 from phota.studio.steer import EnhanceSteer, parse_enhance_prompt
 from tests.engines.conftest import make_request
 from tests.photos import photo_path
-from tests.studio.imagery import FACE, back_to, cos4, delta_e, jpeg, linear, luma_ssim, luminance, srgb8, ssim
+from tests.studio.imagery import FACE, back_to, delta_e, linear, luma_ssim, luminance, srgb8, ssim
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def test_clean_photo_triggers_no_gated_step(photo: np.ndarray) -> None:
 
 
 def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
-    blocky = jpeg(photo, 20)
+    blocky = jpeg(photo, 20)[0]
     p = measure(Image.fromarray(blocky))
     assert p.blockiness > 1.3 and p.deblock > 0.3
     out = back_to(enhance_image(Image.fromarray(blocky), long_side=photo.shape[0]), photo)
@@ -237,7 +237,7 @@ def test_heavy_jpeg_is_deblocked(photo: np.ndarray) -> None:
     assert estimate_blockiness(gray) < p.blockiness
     assert ssim(photo, out) > ssim(photo, blocky)
     # Negative control: a good-quality JPEG of the same photo is not touched.
-    assert measure(Image.fromarray(jpeg(photo, 92))).deblock == 0.0
+    assert measure(Image.fromarray(jpeg(photo, 92)[0])).deblock == 0.0
 
 
 def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
@@ -250,10 +250,10 @@ def test_a_jpeg_grid_too_faint_to_see_is_not_deblocked() -> None:
     rng = np.random.default_rng(3)
     scene = scene + cv2.GaussianBlur(rng.normal(0, 0.08, scene.shape).astype(np.float32), (0, 0), 3.0)
     smooth = (np.clip(scene, 0, 1) * 255 + 0.5).astype(np.uint8)
-    fine = measure(Image.fromarray(jpeg(smooth, 85)))
+    fine = measure(Image.fromarray(jpeg(smooth, 85)[0]))
     assert fine.deblock == 0.0
     # Negative control: heavy blocking of the same scene is read and deblocked.
-    assert measure(Image.fromarray(jpeg(smooth, 15))).deblock > 0.3
+    assert measure(Image.fromarray(jpeg(smooth, 15)[0])).deblock > 0.3
 
 
 def test_a_clean_jpeg_whose_grid_is_one_level_high_is_left_alone() -> None:
@@ -263,7 +263,7 @@ def test_a_clean_jpeg_whose_grid_is_one_level_high_is_left_alone() -> None:
     clean = np.asarray(Image.open(photo_path("obama_obama1.jpg")).convert("RGB"), np.uint8)
     assert measure(Image.fromarray(clean)).deblock == 0.0
     # Negative control: the same photo saved at quality 30 is deblocked in full.
-    assert measure(Image.fromarray(jpeg(clean, 30))).deblock > 0.9
+    assert measure(Image.fromarray(jpeg(clean, 30)[0])).deblock > 0.9
 
 
 def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
@@ -272,7 +272,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
     any clean photo shows (BLOCK_HEAVY). The second path deblocks it; before it, this copy kept its blocks
     (0.005). The output is closer to the original than the JPEG is; the clean photo stays untouched."""
     clean = np.asarray(Image.open(photo_path("df_p04_img54.jpg")).convert("RGB"), np.uint8)
-    blocky = jpeg(clean, 30)
+    blocky = jpeg(clean, 30)[0]
     p = measure(Image.fromarray(blocky))
     assert p.blockiness < 1.35 and p.deblock > 0.4
     out = np.asarray(enhance_image(Image.fromarray(blocky), long_side=max(clean.shape[:2])), np.uint8)
@@ -282,7 +282,7 @@ def test_heavy_jpeg_whose_grid_ratio_reads_low_is_deblocked() -> None:
 
 
 def test_vignetting_is_undone(photo: np.ndarray) -> None:
-    dark = cos4(photo, 1.0)
+    dark = vignette(photo, 1.0)
     p = measure(Image.fromarray(dark))
     assert p.vignette > 0.3
     out = back_to(enhance_image(Image.fromarray(dark), long_side=photo.shape[0]), photo)
@@ -299,7 +299,7 @@ def test_vignetting_is_read_in_full_on_a_frame_lit_from_one_side(photo: np.ndarr
     # a over the disc (area-weighted) is 1.50 (1.39 at the corner itself).
     r = np.linspace(0.0, 1.0, 2001)
     truth = float((r * 2 * np.log1p(r**2) * r**2).sum() / (r * r**4).sum())
-    read = measure(Image.fromarray(cos4(side, 1.0))).vignette
+    read = measure(Image.fromarray(vignette(side, 1.0))).vignette
     assert 0.85 * truth < read < 1.15 * truth
     # Negative control: the light falling across the frame is not read as a falloff at all.
     assert measure(Image.fromarray(side)).vignette < 0.05
@@ -333,7 +333,7 @@ def test_a_correction_left_out_is_the_only_thing_missing(photo: np.ndarray) -> N
     # The diagnostic switch (bench/enhance_every.py --without): vignetting left out keeps the dark corners (the
     # centre, where the falloff is least, moves far less); leaving out a correction the photo never needed
     # changes nothing at all.
-    dark = Image.fromarray(cos4(photo, 1.0))
+    dark = Image.fromarray(vignette(photo, 1.0))
     full = np.asarray(enhance_image(dark, long_side=photo.shape[0]), np.float64)
     kept = np.asarray(enhance_image(dark, long_side=photo.shape[0], without={"vignette"}), np.float64)
     same = np.asarray(enhance_image(dark, long_side=photo.shape[0], without=("saturation",)), np.float64)
@@ -394,7 +394,7 @@ def test_one_sided_darkening_is_not_read_as_vignetting(photo: np.ndarray) -> Non
     one_sided = srgb8(linear(photo) * ramp)
     assert measure(Image.fromarray(one_sided)).vignette == 0.0
     # Negative control: a lens falloff towards every corner is still found.
-    assert measure(Image.fromarray(cos4(photo, 1.2))).vignette > 0.3
+    assert measure(Image.fromarray(vignette(photo, 1.2))).vignette > 0.3
 
 
 def test_a_moderate_green_tint_is_removed(photo: np.ndarray) -> None:

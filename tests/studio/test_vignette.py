@@ -4,16 +4,16 @@ What the pipeline makes of the reading is tested in test_enhance.py."""
 from __future__ import annotations
 
 import numpy as np
+from bench.degrade import vignette
 
 from phota.studio.enhance import linear_proxy
 from phota.studio.vignette import read_falloff, vignette_map
-from tests.studio.imagery import cos4
 
 
 def test_a_cos4_lens_falloff_is_read_and_a_clean_photo_reads_none(photo: np.ndarray) -> None:
-    undo, read, agreed = read_falloff(linear_proxy(cos4(photo, 1.0)), 1.0)
+    undo, read, agreed = read_falloff(linear_proxy(vignette(photo, 1.0)), 1.0)
     assert undo > 0.3 and read >= undo and agreed > 0.3
-    assert read_falloff(linear_proxy(cos4(photo, 1.0)), 0.5)[0] == undo * 0.5  # "subtle" scales the undo
+    assert read_falloff(linear_proxy(vignette(photo, 1.0)), 0.5)[0] == undo * 0.5  # "subtle" scales the undo
     # Negative control: the clean photo, a centred portrait, reads no falloff to undo.
     assert read_falloff(linear_proxy(photo), 1.0)[0] == 0.0
 
