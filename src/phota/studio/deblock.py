@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, U8
 from phota.studio.gate import smoothstep
-
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 BLOCK_GATE = (1.3, 1.6)  # JPEG blockiness ratio over which deblocking ramps in
 # ... times this ramp on the extra luma step at the grid (0-255 levels, the grid phase's mean step minus the
@@ -50,14 +47,15 @@ def estimate_blockiness(luma: F32) -> float:
     return _block_steps(luma)[0]
 
 
-def _block_steps(luma: F32) -> tuple[float, float]:
+def _block_steps(luma: F32 | U8) -> tuple[float, float]:
     """(:func:`estimate_blockiness`'s ratio, the extra luma step at the grid in 0-255 levels), each the
-    weaker of the two axes'; (1, 0) where there is no grid to read."""
+    weaker of the two axes'; (1, 0) where there is no grid to read. Read on the central 768 px, converted
+    to float after cropping."""
     h, w = luma.shape
     if h < 32 or w < 32:
         return 1.0, 0.0
     cy, cx, r = h // 2, w // 2, 384
-    crop = luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r]
+    crop = np.asarray(luma[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r], np.float32)
     ratios, extra = [], []
     for axis in (0, 1):
         steps = np.abs(np.diff(crop, axis=axis)).mean(axis=1 - axis)
@@ -110,7 +108,7 @@ def deblock_amount(luma: U8, strength: float) -> tuple[float, float]:
     """(blockiness ratio, how much deblocking the working image gets, 0-1), from its 8-bit luma: a grid must
     be there (BLOCK_GATE) and show (BLOCK_STEP), or show a step no clean photo has (BLOCK_HEAVY). Read
     before any denoising, which would blur the block edges into the picture."""
-    blocky, step = _block_steps(np.asarray(luma, np.float32))
+    blocky, step = _block_steps(luma)
     seen = smoothstep(blocky, *BLOCK_GATE) * smoothstep(step, *BLOCK_STEP)
     heavy = smoothstep(blocky, *BLOCK_HEAVY[0]) * smoothstep(step, *BLOCK_HEAVY[1])
     return blocky, max(seen, heavy) * strength

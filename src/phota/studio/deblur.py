@@ -20,11 +20,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, F64
 from phota.studio.colour import LUMA_LIN
-
-F32 = NDArray[np.float32]
 
 # --- tunables (docs/enhance.md explains each) ---
 DEBLUR_TILE = 512  # largest spectrum tile (px); the log spectra of half-overlapping tiles are averaged
@@ -92,7 +90,7 @@ class Defocus:
     zigzag: float
 
 
-def _radial_profile(a: NDArray[np.float64], max_radius: float) -> NDArray[np.float64]:
+def _radial_profile(a: F64, max_radius: float) -> F64:
     """Mean of ``a`` (an FFT-ordered 2-D array) over rings of half a pixel, out to ``max_radius``."""
     h, w = a.shape
     yy = np.minimum(np.arange(h), h - np.arange(h))[:, None]

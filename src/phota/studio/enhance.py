@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from phota.studio.arrays import F32, U8, Mask
 from phota.studio.colour import LUMA, LUMA_LIN
 from phota.studio.deblock import deblock_amount, remove_blocks
 from phota.studio.deblur import (
@@ -63,8 +64,6 @@ from phota.studio.veil import read_veil
 from phota.studio.vignette import read_falloff, vignette_map
 
 FaceBox = tuple[int, int, int, int]  # left, top, right, bottom in input pixels
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 PROXY_SIDE = 512  # statistics are estimated on a proxy this size: cheap and resolution independent
 
@@ -216,7 +215,7 @@ def linear_proxy(work: U8) -> F32:
     return np.asarray(cv2.LUT(_proxy(work), _SRGB_TO_LIN), np.float32)
 
 
-def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
+def _face_skin(faces_mask: Mask | None, shape: tuple[int, int]) -> Mask | None:
     if faces_mask is None or faces_mask.shape != shape or faces_mask.sum() < 50:
         return None
     return faces_mask
@@ -224,7 +223,7 @@ def _face_skin(faces_mask: NDArray[np.bool_] | None, shape: tuple[int, int]) -> 
 
 def analyse(
     work: U8,
-    faces_mask_small: NDArray[np.bool_] | None,
+    faces_mask_small: Mask | None,
     steer: EnhanceSteer,
     noise: float,
     denoise: float,
@@ -233,7 +232,7 @@ def analyse(
     deblock: float = 0.0,
     unsmoothed: U8 | None = None,
     defocus_radius: float = 0.0,
-    inner_mask: NDArray[np.bool_] | None = None,
+    inner_mask: Mask | None = None,
     light: Sequence[float] | None = None,
 ) -> EnhanceParams:
     """Infer the corrections from the (already denoised / deblocked) working image. ``unsmoothed`` is that
@@ -245,7 +244,7 @@ def analyse(
     lin = linear_proxy(work)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
 
-    def illuminant(lin_: F32) -> tuple[NDArray[np.float32], float]:
+    def illuminant(lin_: F32) -> tuple[F32, float]:
         if light is not None:
             return told_illuminant(light)
         return estimate_illuminant(np.clip(lin_, 0, 1), skin)
@@ -422,7 +421,7 @@ def _into_gamut(img: F32) -> F32:
     return out
 
 
-def _smooth_table(lo: float, hi: float) -> NDArray[np.float32]:
+def _smooth_table(lo: float, hi: float) -> F32:
     """smoothstep(linear value of each 8-bit sRGB code, lo, hi) as a 256-entry table."""
     t = np.clip((_SRGB_TO_LIN[:, 0, 0] - lo) / (hi - lo), 0.0, 1.0)
     return np.asarray(t * t * (3.0 - 2.0 * t), np.float32)
@@ -569,9 +568,9 @@ def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> Enhance
 
 def _clean_and_analyse(
     work: U8,
-    small_mask: NDArray[np.bool_] | None,
+    small_mask: Mask | None,
     steer: EnhanceSteer,
-    inner_mask: NDArray[np.bool_] | None = None,
+    inner_mask: Mask | None = None,
     light: Sequence[float] | None = None,
 ) -> tuple[U8, EnhanceParams]:
     """Deblock or denoise the working image as its own measures ask, then infer the corrections:

@@ -6,12 +6,10 @@ rather than scaled straight into the clip. Step 4 of the global corrections (doc
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, Mask
 from phota.studio.gate import percentile, smoothstep
 from phota.studio.vignette import vignette_map
-
-F32 = NDArray[np.float32]
 
 # The falloff every quadrant agrees on over which what vignette.py's gate leaves in the frame is still taken out of
 # the exposure readings (highlights, skin, median, high-key): a lens that darkened the corners by a falloff
@@ -124,8 +122,8 @@ def highlight_deficit(y: F32) -> float:
 def read_exposure(
     y: F32,
     *,
-    skin: NDArray[np.bool_] | None,
-    inner_mask: NDArray[np.bool_] | None,
+    skin: Mask | None,
+    inner_mask: Mask | None,
     strength: float,
     unveiled: float,
     falloff: tuple[float, float, float],

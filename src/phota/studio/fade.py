@@ -8,12 +8,10 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, F64
 from phota.studio.deblur import disc_psf
 from phota.studio.gate import percentile, smoothstep
-
-F32 = NDArray[np.float32]
 
 DENSITY_PCT = (0.5, 99.5)  # percentiles of each linear channel read as its print black and white
 FADE_GATE = (0.4, 0.55)  # spread of the channels' black densities (log10) over which the dye-fade stretch ramps in
@@ -39,7 +37,7 @@ def estimate_fade(
     lin: F32,
     strength: float,
     balance: Callable[[], F32] | None = None,
-    blur_lift: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
+    blur_lift: Callable[[F64], F64] | None = None,
 ) -> tuple[tuple[tuple[float, float], ...], float]:
     """Per-channel (log10 gain, power) that maps each channel's density range (black and white at
     DENSITY_PCT) onto the widest channel's, gated by how far apart the channels' blacks lie; and that
@@ -85,7 +83,7 @@ def estimate_fade(
     return tuple(out), gate
 
 
-def defocus_lift(lin: F32, radius: float, blacks: NDArray[np.float64]) -> NDArray[np.float64]:
+def defocus_lift(lin: F32, radius: float, blacks: F64) -> F64:
     """How far a disc of ``radius`` (pixels of ``lin``) lowers each channel's black density from ``blacks``
     (the channels' DENSITY_PCT blacks as already read from ``lin``): an estimate of how far the defocus that
     was divided out had lifted it. The deconvolution is held back in the shadows (DEBLUR_DARK), so small dark

@@ -15,12 +15,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, F64, Mask
 from phota.studio.colour import LUMA_LIN
 from phota.studio.colour import OPPONENT as _OPPONENT
 from phota.studio.gate import smoothstep
 from phota.studio.light_prior import edge_histogram, read_light, shipped_template
-
-F32 = NDArray[np.float32]
 
 # Shades-of-grey, grey-edge, white patch, channel white points, grey pixels (normalised to their sum). The
 # grey pixels entered last at 0.2: over all 78 TUNE photos every cast family's ΔE fell (cool 4.82 -> 4.70,
@@ -104,7 +103,7 @@ TINT_GATE_MAGENTA = (0.1, 0.2)  # magenta reading over which the same
 BLUE_GATE = (0.2, 0.35)  # bluish reading (blue-amber axis) over which that axis is corrected on its own
 
 
-def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArray[np.float32], float]:
+def estimate_illuminant(lin: F32, skin: Mask | None) -> tuple[F32, float]:
     """Log-chromaticity (zero-mean over channels) of the scene illuminant in linear RGB.
 
     Combination of classic estimators that fail in different ways: shades-of-grey (Minkowski p=6
@@ -157,7 +156,7 @@ def estimate_illuminant(lin: F32, skin: NDArray[np.bool_] | None) -> tuple[NDArr
     return np.asarray(est, np.float32), float(np.linalg.norm(mean)) / max(spread, 1e-6)
 
 
-def _grey_pixels(lin: F32, valid: NDArray[np.bool_]) -> NDArray[np.float64] | None:
+def _grey_pixels(lin: F32, valid: Mask) -> F64 | None:
     """Mean chromaticity of the greyest textured pixels (grey-pixel estimator), or None with too few.
 
     Under any illuminant a grey surface's local contrast is the same in every channel once taken in log (the
@@ -178,16 +177,14 @@ def _grey_pixels(lin: F32, valid: NDArray[np.bool_]) -> NDArray[np.float64] | No
     return np.asarray((grey / grey.sum(axis=-1, keepdims=True)).mean(axis=0), np.float64)
 
 
-def _agreed(
-    a: NDArray[np.float64], b: NDArray[np.float64], weight: float, k: float | NDArray[np.float64]
-) -> NDArray[np.float64]:
+def _agreed(a: F64, b: F64, weight: float, k: float | F64) -> F64:
     """Per opponent axis, the weighted mean of two readings ``a`` and ``b`` shrunk towards neutral by ``k``
     times half their gap: what both see is kept, what only one sees is not."""
     mean = (1 - weight) * a + weight * b
     return np.asarray(np.sign(mean) * np.maximum(0.0, np.abs(mean) - k * np.abs(a - b) / 2), np.float64)
 
 
-def _skin_consensus(scene: NDArray[np.float64], skin: NDArray[np.float64]) -> NDArray[np.float64]:
+def _skin_consensus(scene: F64, skin: F64) -> F64:
     """The part of the cast that both the scene estimators and the skin see (SKIN_CONSENSUS)."""
     a, b = _OPPONENT @ scene, _OPPONENT @ skin
     mean0 = (1 - SKIN_WEIGHT) * a[0] + SKIN_WEIGHT * b[0]
@@ -195,7 +192,7 @@ def _skin_consensus(scene: NDArray[np.float64], skin: NDArray[np.float64]) -> ND
     return np.asarray(_OPPONENT.T @ _agreed(a, b, SKIN_WEIGHT, k), np.float64)
 
 
-def _skin_estimate(lin: F32, skin: NDArray[np.bool_] | None) -> NDArray[np.float64] | None:
+def _skin_estimate(lin: F32, skin: Mask | None) -> F64 | None:
     """Illuminant log-chromaticity read from face skin, or None without enough usable skin.
 
     Skin has a known colour under neutral light (a narrow band of log-chromaticities whatever the
@@ -226,7 +223,7 @@ def cast_distance(est: NDArray[np.floating]) -> float:
     )
 
 
-def learned_reading(lin: F32) -> NDArray[np.float64] | None:
+def learned_reading(lin: F32) -> F64 | None:
     """The learned witness's reading of the light (light_prior.py), or None when too little of the frame has
     a usable colour (PRIOR_MIN_PIXELS)."""
     edges = edge_histogram(np.clip(lin, 0, 1))
@@ -237,7 +234,7 @@ def balance_gain(
     est: NDArray[np.floating],
     agreement: float,
     amount: float,
-    witness: Callable[[], NDArray[np.float64] | None] | None = None,
+    witness: Callable[[], F64 | None] | None = None,
     trust: float = 1.0,
 ) -> F32:
     """Von Kries log gains that take ``amount`` of the gated cast out; the illuminant's own colour keeps
@@ -254,7 +251,7 @@ def balance_gain(
     return log_gain
 
 
-def gated_cast(est: NDArray[np.floating], agreement: float) -> NDArray[np.float64]:
+def gated_cast(est: NDArray[np.floating], agreement: float) -> F64:
     """The part of an illuminant estimate to correct: per opponent axis, the larger of the joint gate
     (distance from neutral and the estimators' agreement) and that axis side's own gate."""
     joint = smoothstep(cast_distance(est), *CAST_GATE) * smoothstep(agreement, *CAST_AGREE)
@@ -277,7 +274,7 @@ def balance_matrix(log_gain: Sequence[float]) -> F32 | None:
     return np.asarray(m, np.float32)
 
 
-def told_illuminant(light: Sequence[float]) -> tuple[NDArray[np.float32], float]:
+def told_illuminant(light: Sequence[float]) -> tuple[F32, float]:
     """The estimate and agreement for a light that is told rather than read (linear sRGB, any scale): as
     sure as the estimators' best agreement (CAST_AGREE's top); the gates still apply."""
     told = np.log(np.asarray(light, np.float64))

@@ -22,11 +22,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, F64
 from phota.studio.colour import LUMA_LIN, OPPONENT
-
-F32 = NDArray[np.float32]
-F64 = NDArray[np.float64]
-
 
 # --- tunables (docs/enhance.md explains each) ---
 # Histogram bins per opponent axis and their width (log units). The histogram wraps around (a torus), so

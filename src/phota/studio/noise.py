@@ -10,11 +10,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, U8
 from phota.studio.gate import smoothstep
 from phota.studio.steer import EnhanceSteer
-
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 # Flat-area luma noise sigma (0-255, _flat_sigma) over which noise reduction ramps in. Clean TUNE
 # photos read 0-1 (one with grain over a clipped backdrop 2.2), the low-light family 3-15 (3 on a 12 MP photo

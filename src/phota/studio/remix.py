@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 from PIL import Image
 
+from phota.studio.arrays import F32, U8
 from phota.studio.enhance import (
     FaceBox,
     face_mask,
@@ -38,8 +38,6 @@ from phota.studio.enhance import (
 )
 from phota.studio.gate import smoothstep
 from phota.studio.noise import noise_readings
-
-F32 = NDArray[np.float32]
 
 PROXY_SIDE = 512
 DEFAULT_STRENGTH = 0.8  # fraction of the estimated look that is applied
@@ -176,18 +174,18 @@ def _variation(steer: RemixSteer, variation: int) -> RemixSteer:
     )
 
 
-def _lab(rgb: NDArray[np.uint8] | F32) -> F32:
+def _lab(rgb: U8 | F32) -> F32:
     x = rgb if rgb.dtype == np.float32 else rgb.astype(np.float32) / 255.0
     return np.asarray(cv2.cvtColor(np.asarray(x, np.float32), cv2.COLOR_RGB2Lab), np.float32)
 
 
-def _proxy(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _proxy(rgb: U8) -> U8:
     h, w = rgb.shape[:2]
     s = min(1.0, PROXY_SIDE / max(h, w))
     return np.asarray(resize(rgb, (max(1, round(w * s)), max(1, round(h * s)))), np.uint8)
 
 
-def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
+def _channel_curves(src: U8, ref: U8) -> F32:
     """Per-channel 256-entry LUTs (values 0-255) estimating the reference's look.
 
     The reference shows the look applied to *another* photo, whose own distribution is unknown. It is
@@ -217,7 +215,7 @@ def _channel_curves(src: NDArray[np.uint8], ref: NDArray[np.uint8]) -> F32:
     return luts
 
 
-def _without_plateaus(channel: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _without_plateaus(channel: U8) -> U8:
     """The channel's values, sorted, with the pixels at its top and bottom value (within one level) beyond
     ``PLATEAU_MAX`` of the frame left out (see PLATEAU_MAX)."""
     v = np.sort(channel.ravel())
@@ -230,7 +228,7 @@ def _without_plateaus(channel: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return v[cut_bottom : n - cut_top]
 
 
-def _missing_grain(ref: NDArray[np.uint8], src: NDArray[np.uint8]) -> float:
+def _missing_grain(ref: U8, src: U8) -> float:
     """Grain sigma (0-255) the reference's luma has and the input's lacks. How much is the difference of
     the median Immerkaer readings; whether there is any, the difference of the white noise read in the
     flattest areas (GRAIN_GATE): the median takes a busy picture's texture (a crowd, foliage) for grain,

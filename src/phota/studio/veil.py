@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32
 from phota.studio.gate import percentile, smoothstep
-
-F32 = NDArray[np.float32]
 
 VEIL_PCT = 0.3  # percentile of each linear channel taken as its floor
 # Darkest channel floor (linear) over which the veil is removed. A haze or glare veil lifts the floor by
@@ -34,7 +32,7 @@ VEIL_THIN = (0.22, 0.34)
 VEIL_THIN_LIFTED = (0.12, 0.2)
 
 
-def _veil_area(lin: F32, floors: NDArray[np.float32]) -> float:
+def _veil_area(lin: F32, floors: F32) -> float:
     """Trust (0-1) in a floor as a veil: whether the darkest channel's floor is reached in areas (dark
     objects, shadows), which keep it under a small blur, or only in thin lines of a lighter material, whose
     floor the blur lifts towards the mid-tones (VEIL_THIN)."""

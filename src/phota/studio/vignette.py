@@ -8,12 +8,10 @@ import itertools
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
+from phota.studio.arrays import F32, Mask
 from phota.studio.colour import LUMA_LIN
 from phota.studio.gate import smoothstep
-
-F32 = NDArray[np.float32]
 
 # Corner falloff (-log V at r = 1, the weakest quadrant's fit) over which the correction ramps in. Clean TUNE
 # photos read up to 0.48 in their weakest quadrant (a centred lit portrait), vignetted ones 0.5-0.55. Lower:
@@ -99,7 +97,7 @@ def entropy_falloff(lin: F32) -> float:
     return best
 
 
-def _ring_medians(r: F32, radial: F32, sel_mask: NDArray[np.bool_]) -> dict[float, float]:
+def _ring_medians(r: F32, radial: F32, sel_mask: Mask) -> dict[float, float]:
     """Median radial derivative in ``sel_mask`` per ring (keyed by the ring's middle radius), for the rings
     with enough pixels."""
     edges = np.linspace(0.3, 1.0, 8)
