@@ -18,6 +18,7 @@ from PIL import Image
 
 from phota.engines.base import EngineRequest, ReferenceImage
 from phota.errors import ProviderError, UnsupportedCapability
+from phota.imaging.colour_profile import to_srgb
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,12 @@ async def decode_images(blobs: Sequence[bytes], provider: str) -> list[Image.Ima
 
 
 def decode_image(data: bytes, provider: str) -> Image.Image:
-    """A provider's output as an RGB image; undecodable bytes are the provider's failure."""
+    """A provider's output as an sRGB image (converted where its profile names another RGB space, as the
+    request decoder does); undecodable bytes are the provider's failure."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            return im.convert("RGB")
+            icc = im.info.get("icc_profile")
+            return to_srgb(im.convert("RGB"), icc if isinstance(icc, bytes) else None)
     except Exception as exc:  # Pillow raises many types for bad data
         raise ProviderError(f"{provider} returned an image that could not be decoded.") from exc

@@ -1,7 +1,9 @@
 """Decode untrusted image bytes into a bounded RGB :class:`PIL.Image.Image`.
 
 Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GIF, is refused with an
-:class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19).
+:class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
+whose embedded ICC profile describes another RGB space (Adobe RGB, Display P3) is converted to sRGB
+(colour_profile.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PIL import UnidentifiedImageError
 from PIL.Image import Image
 
 from phota.errors import InvalidImage
+from phota.imaging.colour_profile import to_srgb
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
 # (dozens of rarely used formats) are never offered the data. The JPEG opener yields "MPO" for the
@@ -183,6 +186,7 @@ def decode_image(
         # in the stored orientation.
         target = fit_size(width, height, max_side)
         orientation = _orientation(img)
+        icc = img.info.get("icc_profile")
         try:
             # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
             # scan has no end-of-image marker after it goes to Pillow, which decides (entropy-coded data
@@ -194,6 +198,9 @@ def decode_image(
                 out = _decode_pil(img, target, probe)
             if orientation in _ORIENT:
                 out = out.transpose(_ORIENT[orientation])
+            # At the target size: a colour transform costs per pixel, and the resampling above is done in
+            # the file's encoded values either way.
+            out = to_srgb(out, icc if isinstance(icc, bytes) else None)
         except InvalidImage:
             raise
         except PILImage.DecompressionBombError:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from PIL import Image
 
+from phota.imaging.colour_profile import converts, profile_of
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
 
@@ -38,9 +39,14 @@ def encode_output(image: Image.Image, fmt: Literal["png", "jpg"], source: bytes 
     """An output as ``fmt``. ``source`` is the file ``image`` was decoded from, when it was decoded from
     one and not changed since (a provider's answer): when that file already is an upright 8-bit RGB
     ``fmt`` picture of ``image``'s size, it is delivered itself with its metadata removed (no second
-    generation of JPEG loss, no encoder pass); otherwise ``image`` is encoded."""
+    generation of JPEG loss, no encoder pass); otherwise ``image`` is encoded. A file whose profile the
+    decoder converted from (colour_profile.py) is never delivered itself: without its profile its values
+    would read as sRGB."""
     if source is not None:
-        kept = strip_png(source, image.size) if fmt == "png" else _plain_jpeg(source, image.size, ("RGB",))
+        if fmt == "png":
+            kept = None if converts(profile_of(source)) else strip_png(source, image.size)
+        else:
+            kept = _plain_jpeg(source, image.size, ("RGB",))
         if kept is not None:
             return kept
     return encode_image(image.convert("RGB"), fmt)
@@ -63,14 +69,16 @@ def to_storage_jpeg(image: Image.Image, quality: int = 95) -> bytes:
 
 def stored_photo(data: bytes, image: Image.Image) -> bytes:
     """What to keep of an input that decoded to ``image``: the input itself, metadata removed, when
-    it is an upright JPEG decoded at its full size (its pixels are exactly ``image``'s: no second
-    generation of loss, no encoder pass); otherwise ``image`` as JPEG q95."""
+    it is an upright sRGB JPEG decoded at its full size (its pixels are exactly ``image``'s: no second
+    generation of loss, no encoder pass); otherwise ``image`` as JPEG q95 (a JPEG in Adobe RGB or Display
+    P3 is kept as the sRGB pixels it was converted to, since removing its profile would change its
+    colours)."""
     return _plain_jpeg(data, image.size) or to_storage_jpeg(image)
 
 
 def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, ...]) -> bool:
     """A single-picture 8-bit JPEG in one of ``modes`` (RGB or grey) of ``size`` that needs no EXIF
-    rotation (header only)."""
+    rotation and no colour conversion (header only)."""
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
             return (
@@ -78,6 +86,7 @@ def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, 
                 and img.mode in modes
                 and img.size == size
                 and img.getexif().get(0x0112, 1) == 1
+                and not converts(img.info.get("icc_profile"))
             )
     except Exception:  # unreadable header or EXIF: re-encoded from the decoded pixels instead
         return False

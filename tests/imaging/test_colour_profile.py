@@ -1,0 +1,151 @@
+"""Embedded colour profiles: Adobe RGB photos are read as the colours they show, sRGB-tagged ones are left
+bit for bit, and a broken or foreign profile never breaks a photo."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image, ImageCms
+
+from phota.engines.composition import decode_image as decode_provider_output
+from phota.imaging import colour_profile
+from phota.imaging.colour_profile import converts, profile_of, to_srgb
+from phota.imaging.decode import decode_image
+from phota.imaging.encode import encode_output, stored_photo
+from phota.imaging.jpeg_metadata import strip_metadata
+from phota.imaging.png_metadata import strip_png
+from tests.imaging.conftest import photo
+
+ADOBE_PHOTO = "none_rocket.jpg"  # a real photo saved in Adobe RGB (1998)
+SRGB_PHOTOS = ("cat_chelsea.png", "single_tom_cruise.jpg")  # the full sRGB profile; a compact sRGB copy ("c2")
+
+# Published colorimetry, independent of LittleCMS: Adobe RGB (1998) to XYZ and XYZ to linear sRGB, both D65.
+_ADOBE_TO_XYZ = np.array(
+    [[0.5767309, 0.1855540, 0.1881852], [0.2973769, 0.6273491, 0.0752741], [0.0270343, 0.0706872, 0.9911085]]
+)
+_XYZ_TO_SRGB = np.array(
+    [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
+)
+_ADOBE_GAMMA = 563 / 256
+
+
+def _adobe_to_srgb(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    lin = (rgb / 255.0) ** _ADOBE_GAMMA
+    srgb = np.clip(lin @ (_XYZ_TO_SRGB @ _ADOBE_TO_XYZ).T, 0.0, 1.0)
+    return 255.0 * np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+
+
+def _chroma(rgb: NDArray[np.float64]) -> float:
+    return float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
+
+
+def _plain(data: bytes) -> NDArray[np.uint8]:
+    """The file's stored values, read as if they were sRGB (what the decoder did before profiles)."""
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), np.uint8)
+
+
+def _jpeg(pixels: NDArray[np.uint8], icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=95, **({"icc_profile": icc} if icc else {}))
+    return buf.getvalue()
+
+
+def _png(pixels: NDArray[np.uint8], icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "PNG", **({"icc_profile": icc} if icc else {}))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def adobe() -> tuple[bytes, bytes]:
+    data = photo(ADOBE_PHOTO).read_bytes()
+    icc = profile_of(data)
+    assert icc is not None
+    return data, icc
+
+
+def test_an_adobe_rgb_photo_is_decoded_to_the_srgb_colours_it_shows(adobe: tuple[bytes, bytes]) -> None:
+    data, _ = adobe
+    stored = _plain(data)
+    decoded = np.asarray(decode_image(data, "images[0]", max_side=4096), np.float64)
+    expected = _adobe_to_srgb(stored)
+    error = np.abs(decoded - expected)
+    assert error.mean() < 0.8 and np.percentile(error, 99) <= 2.5
+    # Negative control: read as sRGB (no conversion) the same photo is several levels off and duller.
+    assert np.abs(stored - expected).mean() > 4.0
+    assert _chroma(decoded) > 1.2 * _chroma(stored.astype(np.float64))
+
+
+@pytest.mark.parametrize("name", SRGB_PHOTOS)
+def test_srgb_tagged_photos_keep_their_pixels_bit_for_bit(name: str) -> None:
+    data = photo(name).read_bytes()
+    icc = profile_of(data)
+    assert icc is not None and not converts(icc)
+    image = decode_image(data, "images[0]", max_side=4096)
+    assert to_srgb(image, icc) is image
+    if name.endswith(".jpg"):  # the same file without its profile decodes to the same pixels
+        bare = strip_metadata(data)
+        assert bare is not None and profile_of(bare) is None
+        assert np.array_equal(np.asarray(image), np.asarray(decode_image(bare, "images[0]", max_side=4096)))
+
+
+@pytest.mark.parametrize(
+    "icc",
+    [
+        b"not a colour profile" * 40,  # unreadable
+        ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes(),  # readable, but not an RGB space
+    ],
+    ids=["garbage", "lab"],
+)
+def test_a_broken_or_foreign_profile_is_ignored_not_an_error(icc: bytes) -> None:
+    pixels = np.asarray(Image.open(photo("single_astronaut.png")).convert("RGB"), np.uint8)[:128, :128]
+    data = _png(pixels, icc)
+    assert profile_of(data) == icc
+    assert not converts(icc)
+    assert np.array_equal(np.asarray(decode_image(data, "images[0]")), pixels)
+
+
+def test_a_profile_over_the_size_limit_is_not_read(adobe: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    data, icc = adobe
+    assert converts(icc)
+    monkeypatch.setattr(colour_profile, "MAX_PROFILE_BYTES", len(icc) - 1)
+    assert not converts(icc)
+    assert np.array_equal(np.asarray(decode_image(data, "images[0]", max_side=4096)), _plain(data))
+
+
+def test_a_stored_training_photo_keeps_its_colours(adobe: tuple[bytes, bytes]) -> None:
+    # An Adobe RGB JPEG cannot be kept as uploaded with its metadata (its profile) removed: it is stored as
+    # the sRGB pixels it decoded to.
+    data, _ = adobe
+    image = decode_image(data, "photo", max_side=4096)
+    kept = stored_photo(data, image)
+    assert kept != strip_metadata(data)
+    assert profile_of(kept) is None
+    # JPEG q95 loses detail but keeps each channel's mean; read as sRGB, the file's red is 10 levels off.
+    means = np.asarray(image, np.float64).mean(axis=(0, 1))
+    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 5.0
+    # Negative control: an sRGB-tagged JPEG is kept as it came, metadata removed.
+    srgb = photo("single_tom_cruise.jpg").read_bytes()
+    assert stored_photo(srgb, decode_image(srgb, "photo", max_side=4096)) == strip_metadata(srgb)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_a_provider_answer_in_adobe_rgb_is_delivered_in_srgb(adobe: tuple[bytes, bytes], fmt: str) -> None:
+    _, icc = adobe
+    pixels = np.asarray(Image.open(photo("single_astronaut.png")).convert("RGB"), np.uint8)[:96, :128]
+    answer = (_png if fmt == "png" else _jpeg)(pixels, icc)
+    image = decode_provider_output(answer, "fake")
+    delivered = encode_output(image, fmt, answer)  # type: ignore[arg-type]
+    assert profile_of(delivered) is None
+    out = _plain(delivered).astype(np.float64)
+    assert np.abs(out - _adobe_to_srgb(_plain(answer))).mean() < 2.0
+    # Negative control: the same answer tagged sRGB is delivered as the provider's own file, stripped.
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    plain_answer = (_png if fmt == "png" else _jpeg)(pixels, srgb_icc)
+    stripped = strip_png(plain_answer, (128, 96)) if fmt == "png" else strip_metadata(plain_answer)
+    assert encode_output(decode_provider_output(plain_answer, "fake"), fmt, plain_answer) == stripped  # type: ignore[arg-type]
