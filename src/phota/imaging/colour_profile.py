@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -27,7 +28,11 @@ MAX_PROFILE_BYTES = 1 << 20
 # A profile whose conversion moves no probe colour by more than this (in 8-bit levels) is sRGB: copies of
 # the sRGB profile differ in their curves' precision and round a few probes one level apart.
 SRGB_TOLERANCE = 1
+# Answers of :func:`converts` kept, by the profile's digest (32 bytes each, never the profile itself).
+KNOWN_PROFILES = 256
 
+_known: OrderedDict[bytes, bool] = OrderedDict()
+_known_lock = threading.Lock()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Every combination of 17 levels per channel: the corners and edges of the gamut and the inside.
 _PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
@@ -47,11 +52,22 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 
 
 def converts(icc: bytes | None) -> bool:
-    """Whether pixels described by ``icc`` are changed by :func:`to_srgb` (header-cheap after the first
-    call: the answer is kept per profile)."""
+    """Whether pixels described by ``icc`` are changed by :func:`to_srgb` (the answer is kept for the last
+    KNOWN_PROFILES profiles used, by their digest: real uploads carry a handful of distinct ones)."""
     if not icc or len(icc) > MAX_PROFILE_BYTES:
         return False
-    return _converts(hashlib.sha256(icc).digest(), icc)
+    digest = hashlib.sha256(icc).digest()
+    with _known_lock:
+        answer = _known.get(digest)
+        if answer is not None:
+            _known.move_to_end(digest)
+    if answer is None:
+        answer = _probe(icc)
+        with _known_lock:
+            _known[digest] = answer
+            while len(_known) > KNOWN_PROFILES:
+                _known.popitem(last=False)
+    return answer
 
 
 def profile_of(data: bytes) -> bytes | None:
@@ -64,15 +80,16 @@ def profile_of(data: bytes) -> bytes | None:
     return icc if isinstance(icc, bytes) else None
 
 
-@lru_cache(maxsize=64)
-def _converts(digest: bytes, icc: bytes) -> bool:
-    # Keyed by the digest too, so that two profiles with one hash are never confused with each other.
+def _probe(icc: bytes) -> bool:
+    """Whether converting from ``icc`` moves any probe colour by more than SRGB_TOLERANCE."""
     try:
         transform = _transform(icc)
         probe = Image.fromarray(_PROBE, "RGB")
         out = np.asarray(ImageCms.applyTransform(probe, transform), np.int16)
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return False  # unreadable, or not an RGB profile: the pixels are read as sRGB
+    except MemoryError:
+        raise
+    except Exception:  # unreadable, or not an RGB profile: the pixels are read as sRGB
+        return False
     return int(np.abs(out - _PROBE).max()) > SRGB_TOLERANCE
 
 
