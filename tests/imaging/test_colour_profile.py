@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageCms
+from pillow_heif import register_heif_opener
 
 from phota.engines.composition import decode_image as decode_provider_output
 from phota.imaging import colour_profile
@@ -149,3 +150,71 @@ def test_a_provider_answer_in_adobe_rgb_is_delivered_in_srgb(adobe: tuple[bytes,
     plain_answer = (_png if fmt == "png" else _jpeg)(pixels, srgb_icc)
     stripped = strip_png(plain_answer, (128, 96)) if fmt == "png" else strip_metadata(plain_answer)
     assert encode_output(decode_provider_output(plain_answer, "fake"), fmt, plain_answer) == stripped  # type: ignore[arg-type]
+
+
+# Published colorimetry: Display P3 (D65) to XYZ.
+_P3_TO_XYZ = np.array(
+    [[0.4865709, 0.2656677, 0.1982173], [0.2289746, 0.6917385, 0.0792869], [0.0000000, 0.0451134, 1.0439444]]
+)
+P3_NCLX = {"color_primaries": 12, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
+
+
+def _p3_to_srgb(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    v = rgb / 255.0
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    srgb = np.clip(lin @ (_XYZ_TO_SRGB @ _P3_TO_XYZ).T, 0.0, 1.0)
+    return 255.0 * np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+
+
+def _patches() -> tuple[NDArray[np.uint8], list[tuple[int, int]]]:
+    """27 flat 16 px patches (every mix of three levels per channel) and their centres."""
+    levels = (30, 128, 220)
+    colours = [(r, g, b) for r in levels for g in levels for b in levels]
+    pixels = np.zeros((48, 144, 3), np.uint8)
+    centres = []
+    for i, colour in enumerate(colours):
+        y, x = 16 * (i // 9), 16 * (i % 9)
+        pixels[y : y + 16, x : x + 16] = colour
+        centres.append((y + 8, x + 8))
+    return pixels, centres
+
+
+def _heic(pixels: NDArray[np.uint8], nclx: dict[str, int]) -> bytes:
+    register_heif_opener()  # what the decoder does on its first HEIC; here the encoder is needed first
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "HEIF", quality=100, nclx_profile=nclx)
+    return buf.getvalue()
+
+
+def test_a_display_p3_heic_without_an_icc_profile_is_decoded_to_srgb() -> None:
+    pixels, centres = _patches()
+    data = _heic(pixels, P3_NCLX)
+    rows, cols = zip(*centres, strict=True)
+    stored = _plain(data)[rows, cols]  # the values as the file holds them (after its YCbCr round trip)
+    decoded = np.asarray(decode_image(data, "images[0]"), np.float64)[rows, cols]
+    expected = _p3_to_srgb(stored)
+    assert np.abs(decoded - expected).max() <= 1.5
+    # Negative control: read as sRGB, the saturated patches are far off.
+    assert np.abs(stored - expected).max() > 15
+
+
+@pytest.mark.parametrize(
+    "nclx",
+    [
+        {**P3_NCLX, "color_primaries": 1},  # sRGB's own primaries
+        {**P3_NCLX, "transfer_characteristics": 16},  # P3 primaries under HDR's PQ curve: not converted
+    ],
+    ids=["srgb", "pq"],
+)
+def test_a_heic_in_srgb_or_an_unconverted_transfer_keeps_its_pixels(nclx: dict[str, int]) -> None:
+    pixels, _ = _patches()
+    data = _heic(pixels, nclx)
+    assert np.array_equal(np.asarray(decode_image(data, "images[0]")), _plain(data))
+
+
+def test_the_shared_heic_photo_names_srgb_and_is_not_converted() -> None:
+    register_heif_opener()
+    with Image.open(photo("df_p01_img2.heic")) as img:
+        nclx = img.info["nclx_profile"]
+    assert nclx["color_primaries"] == 1
+    assert colour_profile.nclx_matrix(nclx) is None

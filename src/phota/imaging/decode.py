@@ -2,8 +2,8 @@
 
 Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GIF, is refused with an
 :class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
-whose embedded ICC profile describes another RGB space (Adobe RGB, Display P3) is converted to sRGB
-(colour_profile.py).
+whose embedded ICC profile (or HEIF nclx colour) describes another RGB space (Adobe RGB, Display P3) is
+converted to sRGB (colour_profile.py).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def decode_image(
         # in the stored orientation.
         target = fit_size(width, height, max_side)
         orientation = _orientation(img)
-        icc = img.info.get("icc_profile")
+        icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
         try:
             # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
             # scan has no end-of-image marker after it goes to Pillow, which decides (entropy-coded data
@@ -200,7 +200,7 @@ def decode_image(
                 out = out.transpose(_ORIENT[orientation])
             # At the target size: a colour transform costs per pixel, and the resampling above is done in
             # the file's encoded values either way.
-            out = to_srgb(out, icc if isinstance(icc, bytes) else None)
+            out = to_srgb(out, icc if isinstance(icc, bytes) else None, nclx if isinstance(nclx, dict) else None)
         except InvalidImage:
             raise
         except PILImage.DecompressionBombError:
