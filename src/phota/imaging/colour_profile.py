@@ -38,15 +38,6 @@ MAX_PROFILE_BYTES = 1 << 20
 SRGB_TOLERANCE = 1
 # Answers of :func:`converts` kept, by the profile's digest (32 bytes each, never the profile itself).
 KNOWN_PROFILES = 256
-
-_known: OrderedDict[bytes, bool] = OrderedDict()
-_known_lock = threading.Lock()
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-# Every combination of 17 levels per channel: the corners and edges of the gamut and the inside.
-_PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
-_PROBE = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3)
-
-
 # nclx code point of sRGB's transfer curve (ISO/IEC 23091-2), the only one converted.
 NCLX_SRGB_TRANSFER = 13
 # How far (CIE xy) an nclx white may lie from D65 and still be D65 (files store the chromaticities as
@@ -55,6 +46,12 @@ NCLX_WHITE_TOLERANCE = 0.002
 NCLX_IDENTITY_TOLERANCE = 1e-3
 NCLX_BAND_ROWS = 256  # rows converted at a time: float copies of a band, never of the whole picture
 
+_known: OrderedDict[bytes, bool] = OrderedDict()
+_known_lock = threading.Lock()
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# Every combination of 17 levels per channel: the corners and edges of the gamut and the inside.
+_PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
+_PROBE = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3)
 _SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 _D65 = (0.3127, 0.3290)
 
