@@ -98,8 +98,11 @@ def test_cases_read_back_from_the_csv(tmp_path: Path) -> None:
     body = report(back, None)
     assert "#### TUNE, every photo" in body and "#### HELD-OUT, every photo" in body
     assert "TUNE 1 photos, HELD-OUT 1 photos; 2 cases" in body
-    # A run whose cases came from the cache says so beside its time, which is not a fresh run's.
-    assert "case cache" in report(back, 12.0, cached=True) and "case cache" not in report(back, 12.0)
+    # A run whose cases came from the cache says so beside its time, which is not a fresh run's; one that
+    # filled the cache (no case found there) is a fresh run and does not.
+    assert "every case but phota's output read from the case cache" in report(back, 12.0, cached=2)
+    assert "1 of the 2 cases but phota's output read from the case cache" in report(back, 12.0, cached=1)
+    assert "case cache" not in report(back, 12.0, cached=0)
 
 
 # ----------------------------------------------------------------------------- the case cache and --set
