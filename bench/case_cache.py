@@ -74,10 +74,6 @@ class CaseCache:
         fam = re.sub(r"[^A-Za-z0-9.-]+", "_", family).strip("_")
         return self.dir / split / f"{fam}__{photo}__{zlib.crc32(data):08x}.npz"
 
-    def holds(self, split: str, family: str, photo: str, data: bytes) -> bool:
-        """Whether :meth:`load` would find the case (without reading it)."""
-        return self._path(split, family, photo, data).is_file()
-
     def load(self, split: str, family: str, photo: str, data: bytes) -> Prepared | None:
         path = self._path(split, family, photo, data)
         if not path.is_file():

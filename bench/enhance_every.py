@@ -101,12 +101,13 @@ def _init_worker(
     _cache = CaseCache(cache) if cache is not None else None
 
 
-async def prepared_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> Prepared:
-    """A case up to the engine, from the cache when it holds it, else prepared (as run_case does) and kept."""
+async def prepared_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> tuple[Prepared, bool]:
+    """A case up to the engine, from the cache when it holds it, else prepared (as run_case does) and kept;
+    and whether the cache held it."""
     data = (PHOTOS / photo.file).read_bytes()
     found = cache.load(photo.split, family, photo.file, data)
     if found is not None:
-        return found
+        return found, True
     up = await upload_case(server, photo, family)
     size2k = server.output_size(up.image)
     ref = lanczos(up.original, size2k)
@@ -119,12 +120,13 @@ async def prepared_case(server: ServerPath, cache: CaseCache, photo: Photo, fami
     h0, w0 = up.original.shape[:2]
     prepared = Prepared(up.bad.params, (w0, h0), up.image, up.boxes, ref, baselines)
     cache.save(photo.split, family, photo.file, data, prepared)
-    return prepared
+    return prepared, False
 
 
-async def cached_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> Case:
-    """The case run_case scores at 2K, with everything but phota's output taken from the cache."""
-    prep = await prepared_case(server, cache, photo, family)
+async def cached_case(server: ServerPath, cache: CaseCache, photo: Photo, family: str) -> tuple[Case, bool]:
+    """The case run_case scores at 2K, with everything but phota's output taken from the cache; and whether
+    the cache held it (else it was prepared and kept)."""
+    prep, hit = await prepared_case(server, cache, photo, family)
     light = light_of(prep.params) if server.told_light else None
     out = await server.enhance(prep.image, prep.boxes, light)
     reference = Reference.of(prep.reference)
@@ -132,7 +134,7 @@ async def cached_case(server: ServerPath, cache: CaseCache, photo: Photo, family
     case.scores[(PHOTA, SCALE)] = (ssim(reference, out), delta_e(reference, out))
     for name, scores in prep.baselines.items():
         case.scores[(name, SCALE)] = scores
-    return case
+    return case, hit
 
 
 def _one(job: tuple[Photo, str]) -> tuple[Case, bool]:
@@ -140,8 +142,7 @@ def _one(job: tuple[Photo, str]) -> tuple[Case, bool]:
     assert _server is not None
     photo, family = job
     if _cache is not None:
-        hit = _cache.holds(photo.split, family, photo.file, (PHOTOS / photo.file).read_bytes())
-        return asyncio.run(cached_case(_server, _cache, photo, family)), hit
+        return asyncio.run(cached_case(_server, _cache, photo, family))
     case, _ = asyncio.run(run_case(_server, photo, family, keep_thumbs=False, scales=(SCALE,)))
     return case, False
 

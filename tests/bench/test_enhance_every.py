@@ -129,18 +129,19 @@ def test_a_cached_case_scores_what_the_uncached_run_does(
     photo = _photo(CHIP)
     plain, _ = asyncio.run(run_case(server, photo, WARM, keep_thumbs=False, scales=("2K",)))
     cache = CaseCache(tmp_path, key="sources")
-    filled = asyncio.run(cached_case(server, cache, photo, WARM))
-    assert len(list(tmp_path.rglob("*.npz"))) == 1
+    filled, hit = asyncio.run(cached_case(server, cache, photo, WARM))
+    assert len(list(tmp_path.rglob("*.npz"))) == 1 and not hit
     # Read back, the case never goes through the degradation or the server's decoding again.
     monkeypatch.setattr(enhance_every, "upload_case", _must_not_run)
-    reused = asyncio.run(cached_case(server, cache, photo, WARM))
+    reused, hit = asyncio.run(cached_case(server, cache, photo, WARM))
+    assert hit  # counted as read from the cache (the footer's "N of the M cases")
     for case in (filled, reused):
         assert case.scores == plain.scores
         assert (case.params, case.size, case.faces) == (plain.params, plain.size, plain.faces)
     # phota's output is not cached: the engine told to leave the white balance out scores otherwise on the same
     # case, while the baselines' scores stay what the cache holds.
     monkeypatch.setattr(server.engine, "without", ("wb_log_gain",))
-    unbalanced = asyncio.run(cached_case(server, cache, photo, WARM))
+    unbalanced, _ = asyncio.run(cached_case(server, cache, photo, WARM))
     assert unbalanced.scores[(PHOTA, "2K")][1] > plain.scores[(PHOTA, "2K")][1] + 1.0
     assert {k: v for k, v in unbalanced.scores.items() if k[0] != PHOTA} == {
         k: v for k, v in plain.scores.items() if k[0] != PHOTA
