@@ -1,9 +1,11 @@
-"""Embedded colour profiles: Adobe RGB photos are read as the colours they show, sRGB-tagged ones are left
-bit for bit, and a broken or foreign profile never breaks a photo."""
+"""Embedded colour profiles: Adobe RGB photos and CMYK print files are read as the colours they show,
+sRGB-tagged ones are left bit for bit, and a broken or foreign profile never breaks a photo."""
 
 from __future__ import annotations
 
 import io
+import itertools
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from phota.imaging.encode import encode_output, stored_photo
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
 from tests.imaging.conftest import photo
+from tests.imaging.icc_builder import cmyk_profile, corner_linear, encode_srgb
 
 ADOBE_PHOTO = "none_rocket.jpg"  # a real photo saved in Adobe RGB (1998)
 SRGB_PHOTOS = ("cat_chelsea.png", "single_tom_cruise.jpg")  # the full sRGB profile; a compact sRGB copy ("c2")
@@ -218,3 +221,96 @@ def test_the_shared_heic_photo_names_srgb_and_is_not_converted() -> None:
         nclx = img.info["nclx_profile"]
     assert nclx["color_primaries"] == 1
     assert colour_profile.nclx_matrix(nclx) is None
+
+
+def _cmyk_corners() -> tuple[NDArray[np.uint8], list[tuple[int, int, int, int]]]:
+    """The 16 corners of the CMYK cube (each ink 0 or 100 %) as flat 16 px patches, four to a row."""
+    corners = list(itertools.product((0, 1), repeat=4))
+    pixels = np.zeros((64, 64, 4), np.uint8)
+    for i, corner in enumerate(corners):
+        y, x = 16 * (i // 4), 16 * (i % 4)
+        pixels[y : y + 16, x : x + 16] = [255 * c for c in corner]
+    return pixels, corners  # type: ignore[return-value]
+
+
+def _cmyk_jpeg(pixels: NDArray[np.uint8], icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "CMYK").save(buf, "JPEG", quality=100, **({"icc_profile": icc} if icc else {}))
+    return buf.getvalue()
+
+
+def _patch_means(image: Image.Image) -> NDArray[np.float64]:
+    rgb = np.asarray(image, np.float64)
+    return np.array(
+        [
+            rgb[16 * (i // 4) + 4 : 16 * (i // 4) + 12, 16 * (i % 4) + 4 : 16 * (i % 4) + 12].mean(axis=(0, 1))
+            for i in range(16)
+        ]
+    )
+
+
+def test_a_cmyk_jpeg_is_decoded_through_its_press_profile() -> None:
+    pixels, corners = _cmyk_corners()
+    data = _cmyk_jpeg(pixels, cmyk_profile())
+    decoded = decode_image(data, "images[0]")
+    assert decoded.mode == "RGB" and decoded.size == (64, 64)
+    # What each corner must show, from the inks' transmittances alone (no colour engine involved).
+    expected = np.array([encode_srgb(corner_linear(c)) for c in corners])
+    assert np.abs(_patch_means(decoded) - expected).max() <= 2.0
+    # Negative control: Pillow's ink formula (what a CMYK file without a profile gets) shows pure primaries,
+    # tens of levels off (100 % cyan as 0, 255, 255 where these inks show about 39, 173, 231).
+    with Image.open(io.BytesIO(data)) as img:
+        formula = _patch_means(img.convert("RGB"))
+    assert np.abs(formula - expected).mean() > 20
+
+
+def test_a_cmyk_jpeg_without_a_usable_profile_falls_back_to_pillows_formula() -> None:
+    pixels, _ = _cmyk_corners()
+    adobe_icc = profile_of(photo(ADOBE_PHOTO).read_bytes())
+    for icc in (None, b"not a colour profile" * 40, adobe_icc):  # none, unreadable, an RGB profile
+        data = _cmyk_jpeg(pixels, icc)
+        with Image.open(io.BytesIO(data)) as img:
+            formula = np.asarray(img.convert("RGB"))
+        assert np.array_equal(np.asarray(decode_image(data, "images[0]")), formula)
+    # And an RGB photo tagged with the CMYK profile is read as sRGB, its pixels kept.
+    rgb = np.asarray(Image.open(photo("single_astronaut.png")).convert("RGB"), np.uint8)[:128, :128]
+    assert np.array_equal(np.asarray(decode_image(_png(rgb, cmyk_profile()), "images[0]")), rgb)
+
+
+def test_a_stored_cmyk_training_photo_keeps_the_colours_it_shows() -> None:
+    rgb = Image.open(photo("single_astronaut.png")).convert("RGB").resize((256, 256))
+    data = _cmyk_jpeg(np.asarray(rgb.convert("CMYK")), cmyk_profile())
+    image = decode_image(data, "photo")
+    kept = stored_photo(data, image)
+    assert profile_of(kept) is None
+    means = np.asarray(image, np.float64).mean(axis=(0, 1))
+    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    # Negative control: the file's inks read by Pillow's formula are far from what the profile shows.
+    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 10
+
+
+def test_a_provider_answer_in_cmyk_is_delivered_in_srgb() -> None:
+    pixels, corners = _cmyk_corners()
+    image = decode_provider_output(_cmyk_jpeg(pixels, cmyk_profile()), "fake")
+    expected = np.array([encode_srgb(corner_linear(c)) for c in corners])
+    assert image.mode == "RGB" and np.abs(_patch_means(image) - expected).max() <= 2.0
+
+
+def test_a_new_profile_builds_one_transform_for_the_picture_that_brought_it(
+    adobe: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = adobe
+    monkeypatch.setattr(colour_profile, "_known", OrderedDict())  # the profile is seen for the first time
+    built: list[object] = []
+    real = ImageCms.buildTransform
+
+    def counting(*args: object, **kwargs: object) -> ImageCms.ImageCmsTransform:
+        built.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageCms, "buildTransform", counting)
+    first = decode_image(data, "images[0]", max_side=4096)
+    assert len(built) == 1  # the probe's transform converts the picture too
+    second = decode_image(data, "images[0]", max_side=4096)
+    assert len(built) == 2  # a known profile builds only the picture's own (transforms are never shared)
+    assert np.array_equal(np.asarray(first), np.asarray(second))

@@ -168,6 +168,7 @@ def decode_image(data: bytes, provider: str) -> Image.Image:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             icc = im.info.get("icc_profile")
-            return to_srgb(im.convert("RGB"), icc if isinstance(icc, bytes) else None)
+            rgb = im if im.mode == "CMYK" else im.convert("RGB")  # CMYK is read through its profile
+            return to_srgb(rgb, icc if isinstance(icc, bytes) else None)
     except Exception as exc:  # Pillow raises many types for bad data
         raise ProviderError(f"{provider} returned an image that could not be decoded.") from exc

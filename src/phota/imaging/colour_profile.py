@@ -8,7 +8,18 @@ intent browsers use: colours outside sRGB are clipped to its gamut, the rest kep
 
 A profile that describes sRGB itself (the full IEC 61966-2.1 profile, compact and v4 copies, vendors'
 "sRGB" or "Display" profiles) changes nothing: its pixels are kept bit for bit. A profile that cannot be
-read, or that describes a space other than RGB (grey, CMYK), is ignored and the pixels are read as sRGB.
+read, or that describes another space than the pixels' (grey, or CMYK for RGB pixels), is ignored and the
+pixels are read as sRGB.
+
+CMYK JPEGs (print work from Photoshop and prepress) carry the press profile their inks were separated for;
+they are brought to sRGB through it, as a colour-managed viewer shows them. One without a usable profile
+falls back to Pillow's ink formula (R = (255 - C)(255 - K) / 255, ...), which shows inks as pure
+primaries, as viewers without colour management do.
+
+A profile is untrusted input, and LittleCMS sizes a lookup table's memory from the counts in its header
+before it reads the table: a 500-byte profile can claim a table of 500 MB. So each table a profile declares
+is checked to fit in the bytes its tag holds before LittleCMS is handed the profile; one that does not is
+ignored like any unreadable profile.
 
 HEIC files may name their colour with an ``nclx`` box (primaries, transfer, matrix code points) instead
 of an ICC profile. Primaries other than sRGB's (Display P3 from phones) with sRGB's transfer curve and a
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,10 +41,13 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageCms
 
-# Larger profiles are ignored (the pixels are read as sRGB). RGB input profiles are a few hundred bytes
-# (matrix and curves) to a few kilobytes; only printer profiles with large lookup tables reach megabytes,
-# and building a transform from a hostile table costs memory and time before a pixel is converted.
-MAX_PROFILE_BYTES = 1 << 20
+# Larger profiles are ignored (the pixels are read as sRGB or by Pillow's CMYK formula). RGB input profiles
+# are a few hundred bytes (matrix and curves) to a few kilobytes; press profiles with large CMYK tables are
+# 0.5-3 MB (SWOP, FOGRA39, GRACoL). Since every table is checked to fit in its tag (_tables_fit), what
+# LittleCMS allocates for a profile is a small multiple of its size.
+MAX_PROFILE_BYTES = 4 << 20
+# More tags than real profiles have (a few to about 40); LittleCMS itself reads at most 100.
+MAX_PROFILE_TAGS = 100
 # A profile whose conversion moves no probe colour by more than this (in 8-bit levels) is sRGB: copies of
 # the sRGB profile differ in their curves' precision and round a few probes one level apart.
 SRGB_TOLERANCE = 1
@@ -57,40 +72,68 @@ _D65 = (0.3127, 0.3290)
 
 
 def to_srgb(image: Image.Image, icc: bytes | None, nclx: Mapping[str, Any] | None = None) -> Image.Image:
-    """``image`` (RGB, as decoded) in sRGB, given the ICC profile its file carried, or else its HEIF
-    ``nclx`` colour; ``image`` itself where no conversion is needed (neither, an sRGB one, one that cannot
-    be read or is not RGB)."""
+    """``image`` (RGB or CMYK, as decoded) in sRGB, given the ICC profile its file carried, or else its HEIF
+    ``nclx`` colour; an RGB ``image`` itself where no conversion is needed (neither, an sRGB one, one that
+    cannot be read or is not RGB). Other modes are returned as they are."""
+    if image.mode == "CMYK":
+        return _cmyk_to_srgb(image, icc)
     if image.mode != "RGB":
         return image
     if not icc and nclx:
         matrix = nclx_matrix(nclx)
         return image if matrix is None else _convert_linear(image, matrix)
-    if not converts(icc):
+    converting, transform = _answer(icc)
+    if not converting:
         return image
     assert icc is not None
-    converted = ImageCms.applyTransform(image, _transform(icc))
-    assert converted is not None  # applyTransform returns None only with inPlace=True
-    converted.info.pop("icc_profile", None)  # LittleCMS tags it sRGB; outputs carry no profile
-    return converted
+    return _apply(image, transform or _transform(icc, "RGB"))
 
 
 def converts(icc: bytes | None) -> bool:
-    """Whether pixels described by ``icc`` are changed by :func:`to_srgb` (the answer is kept for the last
-    KNOWN_PROFILES profiles used, by their digest: real uploads carry a handful of distinct ones)."""
+    """Whether RGB pixels described by ``icc`` are changed by :func:`to_srgb` (the answer is kept for the
+    last KNOWN_PROFILES profiles used, by their digest: real uploads carry a handful of distinct ones)."""
+    return _answer(icc)[0]
+
+
+def _answer(icc: bytes | None) -> tuple[bool, ImageCms.ImageCmsTransform | None]:
+    """:func:`converts`' answer, and the transform the probe built where this call asked LittleCMS (a
+    profile's first use), so that the picture that brought it is converted without building it again."""
     if not icc or len(icc) > MAX_PROFILE_BYTES:
-        return False
+        return False, None
     digest = hashlib.sha256(icc).digest()
     with _known_lock:
         answer = _known.get(digest)
         if answer is not None:
             _known.move_to_end(digest)
-    if answer is None:
-        answer = _probe(icc)
-        with _known_lock:
-            _known[digest] = answer
-            while len(_known) > KNOWN_PROFILES:
-                _known.popitem(last=False)
-    return answer
+    if answer is not None:
+        return answer, None
+    answer, transform = _probe(icc)
+    with _known_lock:
+        _known[digest] = answer
+        while len(_known) > KNOWN_PROFILES:
+            _known.popitem(last=False)
+    return answer, transform
+
+
+def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    transform = None
+    if icc and len(icc) <= MAX_PROFILE_BYTES:
+        try:
+            transform = _transform(icc, "CMYK")
+        except MemoryError:
+            raise
+        except Exception:  # unreadable, or not a CMYK profile: Pillow's formula below
+            transform = None
+    if transform is None:
+        return image.convert("RGB")
+    return _apply(image, transform)
+
+
+def _apply(image: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.Image:
+    converted = ImageCms.applyTransform(image, transform)
+    assert converted is not None  # applyTransform returns None only with inPlace=True
+    converted.info.pop("icc_profile", None)  # LittleCMS tags it sRGB; outputs carry no profile
+    return converted
 
 
 def nclx_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
@@ -156,23 +199,94 @@ def profile_of(data: bytes) -> bytes | None:
     return icc if isinstance(icc, bytes) else None
 
 
-def _probe(icc: bytes) -> bool:
-    """Whether converting from ``icc`` moves any probe colour by more than SRGB_TOLERANCE."""
+def _probe(icc: bytes) -> tuple[bool, ImageCms.ImageCmsTransform | None]:
+    """Whether converting from ``icc`` moves any probe colour by more than SRGB_TOLERANCE, and the
+    transform where it does."""
     try:
-        transform = _transform(icc)
+        transform = _transform(icc, "RGB")
         probe = Image.fromarray(_PROBE, "RGB")
         out = np.asarray(ImageCms.applyTransform(probe, transform), np.int16)
     except MemoryError:
         raise
     except Exception:  # unreadable, or not an RGB profile: the pixels are read as sRGB
-        return False
-    return int(np.abs(out - _PROBE).max()) > SRGB_TOLERANCE
+        return False, None
+    converting = int(np.abs(out - _PROBE).max()) > SRGB_TOLERANCE
+    return converting, transform if converting else None
 
 
-def _transform(icc: bytes) -> ImageCms.ImageCmsTransform:
+def _transform(icc: bytes, space: str) -> ImageCms.ImageCmsTransform:
+    """A transform from ``icc``, which must describe ``space`` ("RGB" or "CMYK"), to sRGB."""
+    if not _tables_fit(icc):
+        raise ValueError("a lookup table does not fit in its tag")
     source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    if source.profile.xcolor_space.strip() != "RGB":
-        raise ValueError("not an RGB profile")
+    if source.profile.xcolor_space.strip() != space:
+        raise ValueError(f"not an {space} profile")
     # Built for each picture, never shared: a LittleCMS transform keeps the last pixel it converted, which
     # decoding threads sharing one would race on.
-    return ImageCms.buildTransform(source, _SRGB, "RGB", "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    return ImageCms.buildTransform(source, _SRGB, space, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+
+
+def _tables_fit(icc: bytes) -> bool:
+    """Whether the profile's tag table lies inside it and every lookup table it declares (ICC.1 lut8,
+    lut16, lutAtoB / lutBtoA and multiProcessElement CLUTs) fits in the bytes of its tag."""
+    if len(icc) < 132:
+        return False
+    (count,) = struct.unpack_from(">I", icc, 128)
+    if count > MAX_PROFILE_TAGS or 132 + 12 * count > len(icc):
+        return False
+    for k in range(count):
+        offset, size = struct.unpack_from(">II", icc, 132 + 12 * k + 4)
+        if offset + size > len(icc):
+            return False
+        if size >= 12 and not _table_fits(icc[offset : offset + size]):
+            return False
+    return True
+
+
+def _table_fits(tag: bytes) -> bool:
+    """Whether a tag's lookup table (if it is one) needs no more bytes than the tag holds."""
+    kind, size = tag[:4], len(tag)
+    if kind in (b"mft1", b"mft2"):
+        if size < 52:
+            return False
+        inputs, outputs, grid = tag[8], tag[9], tag[10]
+        if kind == b"mft1":
+            return 48 + 256 * inputs + grid**inputs * outputs + 256 * outputs <= size
+        entries_in, entries_out = struct.unpack_from(">HH", tag, 48)
+        return 52 + 2 * (entries_in * inputs + grid**inputs * outputs + entries_out * outputs) <= size
+    if kind in (b"mAB ", b"mBA "):
+        if size < 32:
+            return False
+        inputs, outputs = tag[8], tag[9]
+        (clut,) = struct.unpack_from(">I", tag, 24)
+        return clut == 0 or _clut_fits(tag, clut, inputs, outputs, precision=None)
+    if kind == b"mpet":
+        if size < 16:
+            return False
+        (elements,) = struct.unpack_from(">I", tag, 12)
+        if 16 + 8 * elements > size:
+            return False
+        for k in range(elements):
+            offset, length = struct.unpack_from(">II", tag, 16 + 8 * k)
+            if offset + length > size:
+                return False
+            element = tag[offset : offset + length]
+            if element[:4] == b"clut":
+                if len(element) < 28:
+                    return False
+                inputs, outputs = struct.unpack_from(">HH", element, 8)
+                if not _clut_fits(element, 12, inputs, outputs, precision=4, header=16):
+                    return False
+    return True
+
+
+def _clut_fits(tag: bytes, at: int, inputs: int, outputs: int, *, precision: int | None, header: int = 20) -> bool:
+    """Whether a CLUT at ``at`` (16 grid-point counts, then for lutAtoB a precision byte and padding) with
+    ``inputs`` and ``outputs`` channels fits in ``tag``."""
+    if inputs > 16 or at + header > len(tag):
+        return False
+    points = 1
+    for n in tag[at : at + inputs]:
+        points *= n
+    width = tag[at + 16] if precision is None else precision
+    return at + header + points * outputs * width <= len(tag)

@@ -359,15 +359,16 @@ def _deep_to_l(img: Image) -> Image:
 
 
 def _to_rgb(img: Image) -> Image:
-    """RGB with any transparency flattened onto white (providers and JPEG storage have no alpha)."""
+    """RGB with any transparency flattened onto white (providers and JPEG storage have no alpha); CMYK is
+    left to :func:`to_srgb`, which reads it through the file's press profile."""
     mode = img.mode
-    if mode == "RGB":
+    if mode in ("RGB", "CMYK"):
         return img
     if mode in ("LA", "La", "PA", "RGBa", "RGBA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         background = PILImage.new("RGBA", img.size, (255, 255, 255, 255))
         return PILImage.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")  # L, CMYK, YCbCr, ...
+    return img.convert("RGB")  # L, YCbCr, ...
 
 
 _DATA_URL = re.compile(r"^data:([^,]*?),", re.IGNORECASE)
