@@ -205,9 +205,9 @@ def test_a_display_p3_heic_without_an_icc_profile_is_decoded_to_srgb() -> None:
     "nclx",
     [
         {**P3_NCLX, "color_primaries": 1},  # sRGB's own primaries
-        {**P3_NCLX, "transfer_characteristics": 16},  # P3 primaries under HDR's PQ curve: not converted
+        {**P3_NCLX, "transfer_characteristics": 1},  # P3 primaries under a video gamma (BT.709): not converted
     ],
-    ids=["srgb", "pq"],
+    ids=["srgb", "bt709"],
 )
 def test_a_heic_in_srgb_or_an_unconverted_transfer_keeps_its_pixels(nclx: dict[str, int]) -> None:
     pixels, _ = _patches()

@@ -22,9 +22,10 @@ is checked to fit in the bytes its tag holds before LittleCMS is handed the prof
 ignored like any unreadable profile.
 
 HEIC files may name their colour with an ``nclx`` box (primaries, transfer, matrix code points) instead
-of an ICC profile. Primaries other than sRGB's (Display P3 from phones) with sRGB's transfer curve and a
-D65 white are converted the same way, by their matrix in linear light; other transfers (video gammas, HDR's
-PQ and HLG) and whites are read as sRGB.
+of an ICC profile. Primaries or a white other than sRGB's (Display P3 from phones) with sRGB's transfer
+curve are converted the same way, by their matrix in linear light (another white adapted to D65 by
+Bradford, as relative colorimetric does); HDR's PQ and HLG curves are shown as SDR by hdr.py, and video
+gammas are read as sRGB.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ MAX_PROFILE_TAGS = 100
 SRGB_TOLERANCE = 1
 # Answers of :func:`converts` kept, by the profile's digest (32 bytes each, never the profile itself).
 KNOWN_PROFILES = 256
-# nclx code point of sRGB's transfer curve (ISO/IEC 23091-2), the only one converted.
+# nclx code point of sRGB's transfer curve (ISO/IEC 23091-2), the only SDR one converted (PQ, HLG: hdr.py).
 NCLX_SRGB_TRANSFER = 13
-# How far (CIE xy) an nclx white may lie from D65 and still be D65 (files store the chromaticities as
-# rounded floats), and how far the primaries' matrix may lie from identity and still be sRGB's.
+# How far (CIE xy) an nclx white may lie from D65 and still be D65, not adapted (files store the
+# chromaticities as rounded floats), and how far the primaries' matrix may lie from identity and still be sRGB's.
 NCLX_WHITE_TOLERANCE = 0.002
 NCLX_IDENTITY_TOLERANCE = 1e-3
 NCLX_BAND_ROWS = 256  # rows converted at a time: float copies of a band, never of the whole picture
@@ -69,6 +70,7 @@ _PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
 _PROBE = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3)
 _SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 _D65 = (0.3127, 0.3290)
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 
 
 def to_srgb(image: Image.Image, icc: bytes | None, nclx: Mapping[str, Any] | None = None) -> Image.Image:
@@ -138,9 +140,19 @@ def _apply(image: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.I
 
 def nclx_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
     """Linear RGB in an nclx box's primaries to linear sRGB, or ``None`` where nothing is converted (sRGB's
-    own primaries, another transfer curve or white, unreadable chromaticities)."""
+    own primaries and white, another transfer curve, unreadable chromaticities)."""
     if nclx.get("transfer_characteristics") != NCLX_SRGB_TRANSFER:
         return None
+    matrix = primaries_matrix(nclx)
+    if matrix is None or np.abs(matrix - np.eye(3)).max() < NCLX_IDENTITY_TOLERANCE:
+        return None
+    return matrix
+
+
+def primaries_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
+    """Linear RGB in an nclx box's primaries and white to linear sRGB, a white other than D65 adapted to it
+    (Bradford, as LittleCMS's relative colorimetric intent does for ICC profiles); ``None`` where the
+    chromaticities cannot be read."""
     try:
         xy = [
             (float(nclx[f"color_primary_{c}_x"]), float(nclx[f"color_primary_{c}_y"]))
@@ -150,15 +162,27 @@ def nclx_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
         return None
     if not all(0.0 < x < 1.0 and 0.0 < y < 1.0 for x, y in xy):
         return None
-    if max(abs(xy[3][0] - _D65[0]), abs(xy[3][1] - _D65[1])) > NCLX_WHITE_TOLERANCE:
-        return None
+    white = xy[3]
+    if max(abs(white[0] - _D65[0]), abs(white[1] - _D65[1])) <= NCLX_WHITE_TOLERANCE:
+        white = _D65
     try:
-        matrix = np.asarray(np.linalg.solve(_rgb_to_xyz(_SRGB_PRIMARIES, _D65), _rgb_to_xyz(xy[:3], _D65)), np.float64)
+        to_xyz = _adapt_to_d65(white) @ _rgb_to_xyz(xy[:3], white)
+        matrix = np.asarray(np.linalg.solve(_rgb_to_xyz(_SRGB_PRIMARIES, _D65), to_xyz), np.float64)
     except np.linalg.LinAlgError:  # collinear primaries
         return None
-    if not np.isfinite(matrix).all() or np.abs(matrix - np.eye(3)).max() < NCLX_IDENTITY_TOLERANCE:
-        return None
-    return matrix
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def _adapt_to_d65(white: tuple[float, float]) -> NDArray[np.float64]:
+    """Bradford's chromatic adaptation of XYZ under ``white`` (CIE xy) to D65."""
+    if white == _D65:
+        return np.eye(3)
+
+    def xyz(w: tuple[float, float]) -> NDArray[np.float64]:
+        return np.array([w[0] / w[1], 1.0, (1.0 - w[0] - w[1]) / w[1]])
+
+    gains = (_BRADFORD @ xyz(_D65)) / (_BRADFORD @ xyz(white))
+    return np.asarray(np.linalg.inv(_BRADFORD) @ np.diag(gains) @ _BRADFORD, np.float64)
 
 
 def _rgb_to_xyz(primaries: Any, white: tuple[float, float]) -> NDArray[np.float64]:
@@ -177,6 +201,11 @@ _ENCODE = np.round(
 ).astype(np.uint8)
 
 
+def encode_linear(linear: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """Linear light in [0, 1] as 8-bit sRGB levels (through a table in 16-bit steps)."""
+    return np.asarray(_ENCODE[(linear * 65535.0 + 0.5).astype(np.uint16)], np.uint8)
+
+
 def _convert_linear(image: Image.Image, matrix: NDArray[np.float64]) -> Image.Image:
     """``image``'s sRGB-encoded values taken to linear light, through ``matrix``, clipped to sRGB's gamut
     and encoded again (a band of rows at a time)."""
@@ -184,8 +213,9 @@ def _convert_linear(image: Image.Image, matrix: NDArray[np.float64]) -> Image.Im
     out = np.empty_like(pixels)
     m = matrix.T.astype(np.float32)
     for top in range(0, pixels.shape[0], NCLX_BAND_ROWS):
-        linear = np.clip(_DECODE[pixels[top : top + NCLX_BAND_ROWS]] @ m, 0.0, 1.0)
-        out[top : top + NCLX_BAND_ROWS] = _ENCODE[(linear * 65535.0 + 0.5).astype(np.uint16)]
+        out[top : top + NCLX_BAND_ROWS] = encode_linear(
+            np.clip(_DECODE[pixels[top : top + NCLX_BAND_ROWS]] @ m, 0.0, 1.0)
+        )
     return Image.fromarray(out, "RGB")
 
 

@@ -2,8 +2,8 @@
 
 Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GIF, is refused with an
 :class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
-whose embedded ICC profile (or HEIF nclx colour) describes another RGB space (Adobe RGB, Display P3) is
-converted to sRGB (colour_profile.py).
+whose embedded ICC profile (or HEIF nclx colour) describes another RGB space (Adobe RGB, Display P3, a
+press's CMYK) is converted to sRGB (colour_profile.py); an HDR HEIF (PQ or HLG) is shown as SDR (hdr.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from PIL.Image import Image
 
 from phota.errors import InvalidImage
 from phota.imaging.colour_profile import to_srgb
+from phota.imaging.hdr import is_hdr, to_sdr
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
 # (dozens of rarely used formats) are never offered the data. The JPEG opener yields "MPO" for the
@@ -194,6 +195,8 @@ def decode_image(
             has_end = scan_data is not None and data.find(b"\xff\xd9", scan_data) != -1
             if jpeg and img.mode in ("RGB", "L") and has_end:
                 out = _decode_jpeg(data, (width, height), target, probe)
+            elif fmt == "HEIF" and not icc and isinstance(nclx, dict) and is_hdr(nclx):
+                out = _decode_hdr_heif(data, nclx, target, probe)
             else:
                 out = _decode_pil(img, target, probe)
             if orientation in _ORIENT:
@@ -256,6 +259,27 @@ def _decode_pil(img: Image, target: tuple[int, int], probe: DecodeProbe | None) 
         return _to_rgb(_resizable(img, lambda: None, premultiply=False))
     full = _resizable(img, lambda: img.close())
     return _to_rgb(full.resize(target, PILImage.Resampling.LANCZOS, reducing_gap=REDUCING_GAP))
+
+
+def _decode_hdr_heif(data: bytes, nclx: dict[str, object], target: tuple[int, int], probe: DecodeProbe | None) -> Image:
+    """A PQ or HLG HEIF read at 16 bits, shrunk (area average) and shown as SDR sRGB (hdr.py)."""
+    from pillow_heif import open_heif
+
+    heif = open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+    values = np.asarray(heif)
+    bits = int(heif.info.get("bit_depth", 16)) if values.dtype == np.uint16 else 16
+    if probe is not None:
+        probe("full", (values.shape[1], values.shape[0]))
+    if values.dtype == np.uint8:  # an 8-bit file: its levels at 16 bits
+        values = values.astype(np.uint16) * np.uint16(257)
+    del heif
+    if values.ndim == 2:  # monochrome: the grey level in each channel
+        values = np.repeat(values[..., None], 3, axis=2)
+    if values.ndim != 3 or values.shape[2] not in (3, 4):
+        raise ValueError("HDR HEIF is neither grey nor RGB")
+    if (values.shape[1], values.shape[0]) != target:
+        values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
+    return _to_rgb(to_sdr(values, nclx, bits))
 
 
 def _orientation(img: Image) -> int:
