@@ -54,8 +54,10 @@ def _mpet(grid: list[int], outputs: int, data: int) -> bytes:
         (_mab([255, 255, 255], 3, 2, 48), False),
         (_mpet([2, 2, 2], 3, 96), True),
         (_mpet([200, 200, 200], 3, 96), False),
+        # A million empty elements would each be checked in Python: more than real tags have is refused.
+        (b"mpet" + b"\0" * 4 + struct.pack(">HHI", 3, 3, 10**6) + b"\0" * (8 * 10**6), False),
     ],
-    ids=["lut8", "lut8-lies", "lutAtoB", "lutAtoB-lies", "mpet", "mpet-lies"],
+    ids=["lut8", "lut8-lies", "lutAtoB", "lutAtoB-lies", "mpet", "mpet-lies", "mpet-crowded"],
 )
 def test_each_table_type_is_held_to_the_bytes_of_its_tag(tag: bytes, fits: bool) -> None:
     assert _tables_fit(rgb_profile_with(tag)) is fits

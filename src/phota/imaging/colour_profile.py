@@ -47,8 +47,10 @@ from PIL import Image, ImageCms
 # 0.5-3 MB (SWOP, FOGRA39, GRACoL). Since every table is checked to fit in its tag (_tables_fit), what
 # LittleCMS allocates for a profile is a small multiple of its size.
 MAX_PROFILE_BYTES = 4 << 20
-# More tags than real profiles have (a few to about 40); LittleCMS itself reads at most 100.
+# More tags than real profiles have (a few to about 40); LittleCMS itself reads at most 100. And more
+# processing elements in one multiProcessElement tag than real ones have (a few): each is checked in Python.
 MAX_PROFILE_TAGS = 100
+MAX_PROFILE_ELEMENTS = 64
 # A profile whose conversion moves no probe colour by more than this (in 8-bit levels) is sRGB: copies of
 # the sRGB profile differ in their curves' precision and round a few probes one level apart.
 SRGB_TOLERANCE = 1
@@ -264,16 +266,17 @@ def _tables_fit(icc: bytes) -> bool:
     (count,) = struct.unpack_from(">I", icc, 128)
     if count > MAX_PROFILE_TAGS or 132 + 12 * count > len(icc):
         return False
-    for k in range(count):
-        offset, size = struct.unpack_from(">II", icc, 132 + 12 * k + 4)
+    data = memoryview(icc)  # slices without copies
+    places = {struct.unpack_from(">II", icc, 132 + 12 * k + 4) for k in range(count)}  # tags may share data
+    for offset, size in places:
         if offset + size > len(icc):
             return False
-        if size >= 12 and not _table_fits(icc[offset : offset + size]):
+        if size >= 12 and not _table_fits(data[offset : offset + size]):
             return False
     return True
 
 
-def _table_fits(tag: bytes) -> bool:
+def _table_fits(tag: memoryview) -> bool:
     """Whether a tag's lookup table (if it is one) needs no more bytes than the tag holds."""
     kind, size = tag[:4], len(tag)
     if kind in (b"mft1", b"mft2"):
@@ -294,7 +297,7 @@ def _table_fits(tag: bytes) -> bool:
         if size < 16:
             return False
         (elements,) = struct.unpack_from(">I", tag, 12)
-        if 16 + 8 * elements > size:
+        if elements > MAX_PROFILE_ELEMENTS or 16 + 8 * elements > size:
             return False
         for k in range(elements):
             offset, length = struct.unpack_from(">II", tag, 16 + 8 * k)
@@ -310,7 +313,7 @@ def _table_fits(tag: bytes) -> bool:
     return True
 
 
-def _clut_fits(tag: bytes, at: int, inputs: int, outputs: int, *, precision: int | None, header: int = 20) -> bool:
+def _clut_fits(tag: memoryview, at: int, inputs: int, outputs: int, *, precision: int | None, header: int = 20) -> bool:
     """Whether a CLUT at ``at`` (16 grid-point counts, then for lutAtoB a precision byte and padding) with
     ``inputs`` and ``outputs`` channels fits in ``tag``."""
     if inputs > 16 or at + header > len(tag):
