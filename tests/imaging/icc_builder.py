@@ -159,3 +159,22 @@ def rgb_profile_with(tag: bytes) -> bytes:
         b"RGB ",
         b"XYZ ",
     )
+
+
+GREY_GAMMA = 461 / 256  # a gamma 1.8 curve as a curv tag stores it (u8Fixed8Number): 1.80078
+
+
+def grey_profile(curve: str = "gamma") -> bytes:
+    """A grey display profile whose curve is a pure gamma (GREY_GAMMA) or sRGB's ("srgb", as a parametric
+    curve of type 3: an "sGray" profile)."""
+    if curve == "gamma":
+        trc = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(GREY_GAMMA * 256)) + b"\0" * 2
+    else:
+        params = (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+        trc = b"para" + b"\0" * 4 + struct.pack(">HH", 3, 0) + b"".join(_s15(v) for v in params)
+    return profile(
+        {b"desc": _desc(f"grey {curve}"), b"wtpt": b"XYZ " + b"\0" * 4 + b"".join(_s15(v) for v in _D50), b"kTRC": trc},
+        b"mntr",
+        b"GRAY",
+        b"XYZ ",
+    )

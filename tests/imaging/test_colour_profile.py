@@ -1,5 +1,5 @@
-"""Embedded colour profiles: Adobe RGB photos and CMYK print files are read as the colours they show,
-sRGB-tagged ones are left bit for bit, and a broken or foreign profile never breaks a photo."""
+"""Embedded colour profiles: Adobe RGB photos, grey photos and CMYK print files are read as the colours
+they show, sRGB-tagged ones are left bit for bit, and a broken or foreign profile never breaks a photo."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from phota.imaging.encode import encode_output, stored_photo
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
 from tests.imaging.conftest import photo
-from tests.imaging.icc_builder import cmyk_profile, corner_linear, encode_srgb
+from tests.imaging.icc_builder import GREY_GAMMA, cmyk_profile, corner_linear, encode_srgb, grey_profile
 
 ADOBE_PHOTO = "none_rocket.jpg"  # a real photo saved in Adobe RGB (1998)
 SRGB_PHOTOS = ("cat_chelsea.png", "single_tom_cruise.jpg")  # the full sRGB profile; a compact sRGB copy ("c2")
@@ -314,3 +314,52 @@ def test_a_new_profile_builds_one_transform_for_the_picture_that_brought_it(
     second = decode_image(data, "images[0]", max_side=4096)
     assert len(built) == 2  # a known profile builds only the picture's own (transforms are never shared)
     assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def _grey_levels() -> NDArray[np.uint8]:
+    """Every grey level, in 16 px columns of 16 levels (flat patches survive JPEG)."""
+    pixels = np.zeros((64, 256), np.uint8)
+    for level in range(0, 256, 16):
+        pixels[:, level : level + 16] = level
+    return pixels
+
+
+def _grey_file(pixels: NDArray[np.uint8], icc: bytes, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buf, fmt, icc_profile=icc, **({"quality": 98} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_grey_photo_is_decoded_through_its_grey_curve(fmt: str) -> None:
+    pixels = _grey_levels()
+    decoded = np.asarray(decode_image(_grey_file(pixels, grey_profile("gamma"), fmt), "images[0]"), np.float64)
+    assert decoded.shape == (64, 256, 3) and np.ptp(decoded, axis=-1).max() <= 1  # still grey
+    levels = np.arange(0, 256, 16)
+    centres = decoded[32, levels + 8].mean(axis=-1)
+    expected = encode_srgb((levels / 255.0) ** GREY_GAMMA)  # what the curve says each level shows
+    assert np.abs(centres - expected).max() <= 1.5
+    # Negative control: read as sRGB, the mid-tones are up to 20 levels darker than they are shown.
+    assert np.abs(levels - expected).max() > 15
+
+
+def test_an_sgray_or_foreign_grey_tag_keeps_the_pixels() -> None:
+    pixels = _grey_levels()
+    sgray = grey_profile("srgb")
+    assert not converts(sgray)
+    plain = np.repeat(pixels[..., None], 3, axis=-1)
+    assert np.array_equal(np.asarray(decode_image(_grey_file(pixels, sgray, "PNG"), "images[0]")), plain)
+    # A colour photo tagged with a grey profile is read as sRGB.
+    rgb = np.asarray(Image.open(photo("single_astronaut.png")).convert("RGB"), np.uint8)[:128, :128]
+    assert np.array_equal(np.asarray(decode_image(_png(rgb, grey_profile("gamma")), "images[0]")), rgb)
+
+
+def test_a_stored_grey_training_photo_keeps_the_levels_it_shows() -> None:
+    grey = np.asarray(Image.open(photo("single_astronaut.png")).convert("L").resize((256, 256)))
+    data = _grey_file(grey, grey_profile("gamma"), "JPEG")
+    image = decode_image(data, "photo")
+    kept = stored_photo(data, image)
+    assert kept != strip_metadata(data) and profile_of(kept) is None
+    means = np.asarray(image, np.float64).mean(axis=(0, 1))
+    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 5  # the file's levels read as sRGB

@@ -1,4 +1,4 @@
-"""Embedded colour profiles: pixels an ICC profile describes in another RGB space are converted to sRGB.
+"""Embedded colour profiles: pixels an ICC profile describes in another space are converted to sRGB.
 
 Every engine and provider reads 8-bit RGB as sRGB, and outputs carry no profile (sRGB by convention).
 Cameras and editors often save Adobe RGB (1998), phones Display P3: read as sRGB, those values look
@@ -8,8 +8,12 @@ intent browsers use: colours outside sRGB are clipped to its gamut, the rest kep
 
 A profile that describes sRGB itself (the full IEC 61966-2.1 profile, compact and v4 copies, vendors'
 "sRGB" or "Display" profiles) changes nothing: its pixels are kept bit for bit. A profile that cannot be
-read, or that describes another space than the pixels' (grey, or CMYK for RGB pixels), is ignored and the
+read, or that describes another space than the pixels' (grey or CMYK for RGB pixels), is ignored and the
 pixels are read as sRGB.
+
+Greyscale photos get the same care: Photoshop tags them with its grey working space ("Dot Gain 20%", or a
+gamma 2.2 or 1.8 curve), whose mid-tones a colour-managed viewer shows about 20 levels lighter than the
+same values read as sRGB. A grey profile whose curve is sRGB's ("sGray") changes nothing.
 
 CMYK JPEGs (print work from Photoshop and prepress) carry the press profile their inks were separated for;
 they are brought to sRGB through it, as a colour-managed viewer shows them. One without a usable profile
@@ -64,46 +68,55 @@ NCLX_WHITE_TOLERANCE = 0.002
 NCLX_IDENTITY_TOLERANCE = 1e-3
 NCLX_BAND_ROWS = 256  # rows converted at a time: float copies of a band, never of the whole picture
 
-_known: OrderedDict[bytes, bool] = OrderedDict()
+_known: OrderedDict[bytes, str] = OrderedDict()  # digest -> the space the profile converts, or ""
 _known_lock = threading.Lock()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Every combination of 17 levels per channel: the corners and edges of the gamut and the inside.
 _PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
 _PROBE = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3)
+_GREY_PROBE = np.arange(256, dtype=np.uint8).reshape(1, -1)  # every grey level
 _SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 _D65 = (0.3127, 0.3290)
 _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 
 
 def to_srgb(image: Image.Image, icc: bytes | None, nclx: Mapping[str, Any] | None = None) -> Image.Image:
-    """``image`` (RGB or CMYK, as decoded) in sRGB, given the ICC profile its file carried, or else its HEIF
-    ``nclx`` colour; an RGB ``image`` itself where no conversion is needed (neither, an sRGB one, one that
-    cannot be read or is not RGB). Other modes are returned as they are."""
+    """``image`` (RGB, grey or CMYK, as decoded) as sRGB RGB, given the ICC profile its file carried, or
+    else its HEIF ``nclx`` colour; an RGB ``image`` itself where no conversion is needed (neither, an sRGB
+    one, one that cannot be read or describes another space). Other modes are returned as they are."""
     if image.mode == "CMYK":
         return _cmyk_to_srgb(image, icc)
+    if image.mode == "L":
+        space, transform = _answer(icc)
+        if space != "GRAY":
+            return image.convert("RGB")
+        assert icc is not None
+        return _apply(image, transform or _transform(icc, "GRAY"))
     if image.mode != "RGB":
         return image
     if not icc and nclx:
         matrix = nclx_matrix(nclx)
         return image if matrix is None else _convert_linear(image, matrix)
-    converting, transform = _answer(icc)
-    if not converting:
+    space, transform = _answer(icc)
+    if space != "RGB":
         return image
     assert icc is not None
     return _apply(image, transform or _transform(icc, "RGB"))
 
 
 def converts(icc: bytes | None) -> bool:
-    """Whether RGB pixels described by ``icc`` are changed by :func:`to_srgb` (the answer is kept for the
-    last KNOWN_PROFILES profiles used, by their digest: real uploads carry a handful of distinct ones)."""
-    return _answer(icc)[0]
+    """Whether the RGB or grey pixels ``icc`` describes are changed by :func:`to_srgb` (the answer is kept
+    for the last KNOWN_PROFILES profiles used, by their digest: real uploads carry a handful of distinct
+    ones)."""
+    return bool(_answer(icc)[0])
 
 
-def _answer(icc: bytes | None) -> tuple[bool, ImageCms.ImageCmsTransform | None]:
-    """:func:`converts`' answer, and the transform the probe built where this call asked LittleCMS (a
-    profile's first use), so that the picture that brought it is converted without building it again."""
+def _answer(icc: bytes | None) -> tuple[str, ImageCms.ImageCmsTransform | None]:
+    """The space ("RGB" or "GRAY") whose pixels ``icc`` changes, or "" where it changes none; and the
+    transform the probe built where this call asked LittleCMS (a profile's first use), so that the picture
+    that brought it is converted without building it again."""
     if not icc or len(icc) > MAX_PROFILE_BYTES:
-        return False, None
+        return "", None
     digest = hashlib.sha256(icc).digest()
     with _known_lock:
         answer = _known.get(digest)
@@ -231,31 +244,40 @@ def profile_of(data: bytes) -> bytes | None:
     return icc if isinstance(icc, bytes) else None
 
 
-def _probe(icc: bytes) -> tuple[bool, ImageCms.ImageCmsTransform | None]:
-    """Whether converting from ``icc`` moves any probe colour by more than SRGB_TOLERANCE, and the
-    transform where it does."""
+def _probe(icc: bytes) -> tuple[str, ImageCms.ImageCmsTransform | None]:
+    """The profile's space where converting from it moves a probe colour (RGB) or level (grey) by more than
+    SRGB_TOLERANCE, and the transform; ("", None) where nothing moves or the profile cannot be used."""
     try:
-        transform = _transform(icc, "RGB")
-        probe = Image.fromarray(_PROBE, "RGB")
-        out = np.asarray(ImageCms.applyTransform(probe, transform), np.int16)
+        space = _open(icc).profile.xcolor_space.strip()
+        if space not in ("RGB", "GRAY"):
+            return "", None
+        transform = _transform(icc, space)
+        probe = _PROBE if space == "RGB" else _GREY_PROBE
+        image = Image.fromarray(probe, "RGB" if space == "RGB" else "L")
+        out = np.asarray(ImageCms.applyTransform(image, transform), np.int16)
     except MemoryError:
         raise
-    except Exception:  # unreadable, or not an RGB profile: the pixels are read as sRGB
-        return False, None
-    converting = int(np.abs(out - _PROBE).max()) > SRGB_TOLERANCE
-    return converting, transform if converting else None
+    except Exception:  # unreadable: the pixels are read as sRGB
+        return "", None
+    expected = _PROBE if space == "RGB" else np.repeat(_GREY_PROBE[..., None], 3, axis=-1)
+    return (space, transform) if int(np.abs(out - expected).max()) > SRGB_TOLERANCE else ("", None)
+
+
+def _open(icc: bytes) -> ImageCms.ImageCmsProfile:
+    if not _tables_fit(icc):
+        raise ValueError("a lookup table does not fit in its tag")
+    return ImageCms.ImageCmsProfile(io.BytesIO(icc))
 
 
 def _transform(icc: bytes, space: str) -> ImageCms.ImageCmsTransform:
-    """A transform from ``icc``, which must describe ``space`` ("RGB" or "CMYK"), to sRGB."""
-    if not _tables_fit(icc):
-        raise ValueError("a lookup table does not fit in its tag")
-    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    """A transform from ``icc``, which must describe ``space`` ("RGB", "GRAY" or "CMYK"), to sRGB."""
+    source = _open(icc)
     if source.profile.xcolor_space.strip() != space:
-        raise ValueError(f"not an {space} profile")
+        raise ValueError(f"not a {space} profile")
     # Built for each picture, never shared: a LittleCMS transform keeps the last pixel it converted, which
     # decoding threads sharing one would race on.
-    return ImageCms.buildTransform(source, _SRGB, space, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    mode = {"GRAY": "L"}.get(space, space)
+    return ImageCms.buildTransform(source, _SRGB, mode, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
 
 
 def _tables_fit(icc: bytes) -> bool:

@@ -2,8 +2,8 @@
 
 Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GIF, is refused with an
 :class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
-whose embedded ICC profile (or HEIF nclx colour) describes another RGB space (Adobe RGB, Display P3, a
-press's CMYK) is converted to sRGB (colour_profile.py); an HDR HEIF (PQ or HLG) is shown as SDR (hdr.py).
+whose embedded ICC profile (or HEIF nclx colour) describes another space (Adobe RGB, Display P3, a grey
+curve, a press's CMYK) is converted to sRGB (colour_profile.py); an HDR HEIF (PQ or HLG) is shown as SDR (hdr.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from phota.imaging.hdr import is_hdr, to_sdr
 _OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 _ALLOWED_FORMATS = frozenset({*_OPEN_FORMATS, "MPO"})
 _FORMATS_HINT = "use JPEG, PNG, WebP or HEIC"
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 # Magic numbers of formats people send by mistake, only to name them in the error message.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "GIF"),
@@ -188,6 +189,7 @@ def decode_image(
         target = fit_size(width, height, max_side)
         orientation = _orientation(img)
         icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
+        grey = img.mode in _GREY_MODES
         try:
             # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
             # scan has no end-of-image marker after it goes to Pillow, which decides (entropy-coded data
@@ -203,6 +205,8 @@ def decode_image(
                 out = out.transpose(_ORIENT[orientation])
             # At the target size: a colour transform costs per pixel, and the resampling above is done in
             # the file's encoded values either way.
+            if icc and grey:  # a grey profile converts grey levels (the decoded RGB's channels are equal)
+                out = out.convert("L")
             out = to_srgb(out, icc if isinstance(icc, bytes) else None, nclx if isinstance(nclx, dict) else None)
         except InvalidImage:
             raise
