@@ -363,3 +363,13 @@ def test_a_stored_grey_training_photo_keeps_the_levels_it_shows() -> None:
     means = np.asarray(image, np.float64).mean(axis=(0, 1))
     assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
     assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 5  # the file's levels read as sRGB
+
+
+def test_a_provider_answer_in_grey_with_a_grey_curve_is_delivered_as_it_shows() -> None:
+    pixels = _grey_levels()
+    answer = _grey_file(pixels, grey_profile("gamma"), "PNG")
+    delivered = encode_output(decode_provider_output(answer, "fake"), "png", answer)
+    assert profile_of(delivered) is None
+    levels = np.arange(0, 256, 16)
+    shown = _plain(delivered)[32, levels + 8].astype(np.float64).mean(axis=-1)
+    assert np.abs(shown - encode_srgb((levels / 255.0) ** GREY_GAMMA)).max() <= 1.0

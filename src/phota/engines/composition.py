@@ -168,7 +168,7 @@ def decode_image(data: bytes, provider: str) -> Image.Image:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             icc = im.info.get("icc_profile")
-            rgb = im if im.mode == "CMYK" else im.convert("RGB")  # CMYK is read through its profile
+            rgb = im if im.mode in ("CMYK", "L") else im.convert("RGB")  # read through their profiles
             return to_srgb(rgb, icc if isinstance(icc, bytes) else None)
     except Exception as exc:  # Pillow raises many types for bad data
         raise ProviderError(f"{provider} returned an image that could not be decoded.") from exc
