@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from phota.errors import InvalidImage
 from phota.imaging.colour_profile import _tables_fit, profile_of
 from phota.imaging.decode import decode_image
 from tests.imaging.conftest import photo
@@ -122,3 +123,17 @@ def test_a_lying_profile_costs_no_memory() -> None:
     assert _peak_growth_mb("decode") < 50
     # Negative control: handed to LittleCMS unchecked, the same 530 bytes cost hundreds of megabytes.
     assert _peak_growth_mb("littlecms") > 300
+
+
+def test_a_png_with_a_large_profile_is_read_and_one_past_the_limit_is_named() -> None:
+    # A 2 MiB profile (calibration tools' display profiles reach this) once made Pillow refuse the PNG.
+    pixels = np.full((8, 8, 3), (10, 200, 30), np.uint8)
+    large = cmyk_profile() + b"\0" * (2 << 20)  # a CMYK profile on RGB pixels: read, then ignored
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "PNG", icc_profile=large)
+    assert profile_of(buf.getvalue()) == large
+    assert np.array_equal(np.asarray(decode_image(buf.getvalue(), "images[0]")), pixels)
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "PNG", icc_profile=b"\0" * (5 << 20))
+    with pytest.raises(InvalidImage, match=r"images\[0\]: PNG has a compressed chunk .* past 4 MiB"):
+        decode_image(buf.getvalue(), "images[0]")

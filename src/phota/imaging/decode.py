@@ -18,11 +18,11 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+from PIL import PngImagePlugin, UnidentifiedImageError
 from PIL.Image import Image
 
 from phota.errors import InvalidImage
-from phota.imaging.colour_profile import to_srgb
+from phota.imaging.colour_profile import MAX_PROFILE_BYTES, to_srgb
 from phota.imaging.hdr import is_hdr, to_sdr
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
@@ -46,6 +46,12 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
     (b"qoif", "QOI"),
 )
+
+# PNG keeps its ICC profile zlib-compressed, and Pillow refuses the whole file (it reads as corrupt) when
+# one compressed chunk inflates past MAX_TEXT_CHUNK, 1 MiB: large display profiles (a calibration tool's
+# lookup tables) reach that. Raised to the largest profile colour_profile reads; Pillow's cap on all of a
+# file's text together (MAX_TEXT_MEMORY, 64 MiB) still bounds the memory.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_PROFILE_BYTES)
 
 _heif_lock = threading.Lock()
 _heif_registered = False
@@ -166,6 +172,11 @@ def decode_image(
     except Exception as exc:  # a plugin choking on a malformed header
         if isinstance(exc, MemoryError):
             raise
+        if isinstance(exc, ValueError) and "MAX_TEXT_CHUNK" in str(exc):  # Pillow's message for it
+            raise InvalidImage(
+                f"{name}: PNG has a compressed chunk (an ICC profile or text) that inflates past "
+                f"{PngImagePlugin.MAX_TEXT_CHUNK >> 20} MiB"
+            ) from None
         raise InvalidImage(f"{name}: image data is truncated or corrupt") from None
 
     with img:
