@@ -3,8 +3,8 @@
 Each TUNE photo's original file is decoded as the server decodes an upload (2K on the long side), taken to
 the engine's proxy in linear light and read as neutral; ``fit_template`` finds the template that places
 every one of them at the centre. HELD-OUT photos never enter, so the every-photo HELD-OUT table stays a
-test of it. ``--check`` fits and compares with the shipped file instead of writing it: the two must read
-every TUNE photo's light alike (CHECK_TOLERANCE).
+test of it. ``--check`` fits and compares with the shipped file instead of writing it: the two must agree
+in every bin and read the TUNE photos' light alike (CHECK_BINS, CHECK_TOLERANCE, CHECK_SHARE).
 
     .venv/bin/python -m bench.light_prior [--check]
 """
@@ -29,11 +29,18 @@ from phota.studio.light_prior import PRIOR_BIN, edge_histogram, fit_template, re
 from phota.studio.service import ENHANCE_LONG_SIDE
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "src" / "phota" / "studio" / "light_prior.npy"
-# How far a refit's reading of a TUNE photo's light may lie from the shipped template's (opponent log-chroma,
-# either axis) before --check fails: a tenth of a histogram bin. The fit converges (the same template at 300
-# and 1000 iterations), yet one development machine's refit differed from the shipped file by 1.4e-3 of its
-# range in a bin and by 3e-4 in a reading. A template fitted on half the TUNE photos reads up to 0.48 away.
+# --check passes when the refit lies within CHECK_BINS of the shipped template in every bin (a share of the
+# template's range) and reads 95 % of the TUNE photos within CHECK_TOLERANCE (opponent log-chroma, either
+# axis; a tenth of a histogram bin) of it. The fit converges (the same template at 300 and 1000
+# iterations), but L-BFGS-B's arithmetic runs through OpenBLAS, whose kernels differ by CPU: on an Intel
+# Xeon the refit of the template fitted on an AMD EPYC differed by 5.0e-3 of its range in a bin and read
+# the median photo 1e-4 away, the 95th percentile 3e-4, yet two photos 0.5 away: their histograms match
+# two offsets almost equally, and the smallest change flips which wins. So not every photo must read
+# alike. A template fitted on half the TUNE photos lies 0.25 of the range away in a bin and reads the 95th
+# percentile 0.18 away; one fitted on the other half 0.36 and 0.27.
+CHECK_BINS = 0.02
 CHECK_TOLERANCE = 0.1 * PRIOR_BIN
+CHECK_SHARE = 0.95
 
 
 def tune_histograms(photos: Path) -> NDArray[np.float64]:
@@ -59,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         shipped = shipped_template()
         bins = float(np.abs(template - shipped).max() / max(float(np.ptp(shipped)), 1e-9))
-        reads = max(float(np.abs(read_light(h, template) - read_light(h, shipped)).max()) for h in hists)
-        print(f"largest difference from the shipped template: {bins:.2e} of its range in a bin, {reads:.4f} read")
-        return 0 if reads <= CHECK_TOLERANCE else 1
+        reads = np.array([np.abs(read_light(h, template) - read_light(h, shipped)).max() for h in hists])
+        share = float(np.quantile(reads, CHECK_SHARE))
+        print(
+            f"difference from the shipped template: {bins:.2e} of its range in a bin at most; readings "
+            f"{share:.4f} apart at the {CHECK_SHARE:.0%} quantile, {reads.max():.4f} at most"
+        )
+        return 0 if bins <= CHECK_BINS and share <= CHECK_TOLERANCE else 1
     np.save(TEMPLATE, template)
     print(f"wrote {TEMPLATE}")
     return 0
