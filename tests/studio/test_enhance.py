@@ -540,3 +540,18 @@ def test_out_of_gamut_colours_give_up_saturation_not_light() -> None:
     assert np.all((scale > -1e-6) & (scale < 1.0))
     assert np.median(scale) > 0.3
     np.testing.assert_allclose(chroma_out, chroma_in * scale[:, None], atol=1e-5)
+
+
+def test_a_black_and_white_portrait_stays_black_and_white(photo: np.ndarray) -> None:
+    # A grey portrait's skin reads as a cool cast against the skin prior: it came back sepia (R - B 35).
+    grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    out = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE]), np.int16)
+    assert np.ptp(out, axis=-1).max() <= 1
+    # The tones are still enhanced as a colour photo's are: a dim grey portrait is brightened.
+    dim = srgb8(linear(grey) * 0.35)
+    brightened = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE]), np.float64)
+    assert np.ptp(brightened, axis=-1).max() <= 1 and brightened.mean() > dim.mean() + 25
+    # Negative controls: a colour portrait keeps its colour, and a grey one asked to be warmer is toned.
+    assert np.ptp(np.asarray(enhance_image(Image.fromarray(photo), faces=[FACE]), np.int16), axis=-1).mean() > 10
+    warm = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE], prompt="warmer"), np.float64)
+    assert (warm[..., 0] - warm[..., 2]).mean() > 5

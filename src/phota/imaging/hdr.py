@@ -3,9 +3,10 @@
 Cameras save HDR stills as 10-bit HEIF: Canon's "HDR PQ" files, Sony's and others' HLG ones. Their values
 are not sRGB levels: read as sRGB, a PQ picture looks flat and grey (1 cd/m2 at level 38 where it shows
 at 15, reference white at 148 and 1000 cd/m2 at 192 where both show near 255) and a BT.2020 one dull.
-Every engine reads 8-bit sRGB, so these are brought to SDR the way ITU-R BT.2408 relates the two: HDR reference white (203 cd/m2, "graphics white")
-is shown as SDR white, everything below it keeps its light in proportion, and highlights brighter than it
-are compressed into the top of the range instead of clipped.
+Every engine reads 8-bit sRGB, so these are brought to SDR the way ITU-R BT.2408 relates the two: HDR
+reference white (203 cd/m2, "graphics white") is shown as SDR white, everything below it keeps its light
+in proportion, and highlights brighter than it are compressed into the top of the range instead of
+clipped.
 
 - PQ (SMPTE ST 2084) values are display light in cd/m2; HLG (ITU-R BT.2100) values are scene light, shown
   through the standard's OOTF on a nominal 1000 cd/m2 display (system gamma 1.2), which puts HLG's

@@ -96,6 +96,12 @@ MAX_GAMMA_LOG = 0.8  # clamp on |log gamma| for "brighter" / "darker"
 SHARPEN_GATE = (0.78, 0.9)  # re-blur ratio (see estimate_blur) over which sharpening ramps in
 SHARPEN_MAX = 0.5  # unsharp amount at full blur
 FACE_LOCAL = 0.35  # fraction of local (clarity / sharpen / saturation) change kept inside faces
+# A black-and-white photo has no light to balance, yet its grey skin reads as a cool cast against the skin
+# prior (a grey portrait came back sepia, R - B 35 levels). The working image's channel spread (max - min,
+# 0-255) at the 99.5th percentile up to which it is such a photo: grey JPEGs and grey-tagged files read 0-1;
+# a colour photo's is tens; 2 leaves room for a lossy encoder's chroma rounding.
+GREY_SPREAD = 2.0
+GREY_PCT = 99.5
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -210,6 +216,13 @@ def _proxy(work: U8) -> U8:
     return resize(work, (max(1, round(w * ps)), max(1, round(h * ps))))
 
 
+def is_grey(work: U8) -> bool:
+    """Whether the image is black and white: its channels equal (GREY_SPREAD) nearly everywhere."""
+    proxy = _proxy(work)
+    spread = _channel_max(proxy).astype(np.int16) - _channel_min(proxy)
+    return float(np.percentile(spread, GREY_PCT)) <= GREY_SPREAD
+
+
 def linear_proxy(work: U8) -> F32:
     """The image at the proxy size (PROXY_SIDE) in linear light: what the global readings are taken on."""
     return np.asarray(cv2.LUT(_proxy(work), _SRGB_TO_LIN), np.float32)
@@ -241,6 +254,7 @@ def analyse(
     faces' inner parts (FACE_INNER_AXES), where their own highlights are read. ``light``: the illuminant,
     when known (see enhance_image), in place of every estimate of it."""
     strength = min(1.0, steer.strength)
+    grey = is_grey(work)
     lin = linear_proxy(work)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
 
@@ -274,7 +288,7 @@ def analyse(
     density, fade = estimate_fade(
         fade_lin,
         strength,
-        lambda: balance_gain(*illuminant(fade_lin), strength),
+        None if grey else lambda: balance_gain(*illuminant(fade_lin), strength),
         lambda blacks: defocus_lift(fade_lin, disc, blacks),
     )
     if fade > 0.0:
@@ -300,7 +314,9 @@ def analyse(
     # which an additive veil does not colour, so where the veil step lifted the frame the tint it left is not
     # held against it (``unveiled``).
     witness = partial(learned_reading, lin) if light is None else None
-    log_gain = balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled)
+    log_gain = (
+        np.zeros(3, np.float32) if grey else balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled)
+    )
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
@@ -333,7 +349,8 @@ def analyse(
         clarity=0.25 * steer.contrast,
         saturation=0.3 * steer.saturation,
         contrast=0.12 * steer.contrast,
-        monochrome=steer.monochrome,
+        # A grey photo stays grey unless the prompt asks for a warmer or cooler tone.
+        monochrome=steer.monochrome or (grey and steer.warmth == 0.0),
     )
 
 
