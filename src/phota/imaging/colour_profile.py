@@ -11,9 +11,10 @@ A profile that describes sRGB itself (the full IEC 61966-2.1 profile, compact an
 read, or that describes another space than the pixels' (grey or CMYK for RGB pixels), is ignored and the
 pixels are read as sRGB.
 
-Greyscale photos get the same care: editors tag them with their grey working space (a gamma 1.8 or 2.2
-curve, Photoshop's "Dot Gain" curves), whose mid-tones a colour-managed viewer shows up to about 20
-levels lighter than the same values read as sRGB (gamma 1.8: level 128 shows as 146). A grey profile whose curve is sRGB's ("sGray") changes nothing.
+Greyscale photos get the same care: editors tag them with their grey working space (a gamma 1.8 or
+2.2 curve, Photoshop's "Dot Gain" curves), whose mid-tones a colour-managed viewer shows up to about
+20 levels lighter than the same values read as sRGB (gamma 1.8: level 128 shows as 146). A grey profile
+whose curve is sRGB's ("sGray") changes nothing.
 
 CMYK JPEGs (print work from Photoshop and prepress) carry the press profile their inks were separated for;
 they are brought to sRGB through it, as a colour-managed viewer shows them. One without a usable profile
