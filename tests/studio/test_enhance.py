@@ -555,3 +555,8 @@ def test_a_black_and_white_portrait_stays_black_and_white(photo: np.ndarray) -> 
     assert np.ptp(np.asarray(enhance_image(Image.fromarray(photo), faces=[FACE]), np.int16), axis=-1).mean() > 10
     warm = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE], prompt="warmer"), np.float64)
     assert (warm[..., 0] - warm[..., 2]).mean() > 5
+    # A variation's style tones it only where the style is a warmer or cooler one (2 and 3), not the punchier 1.
+    punchy = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE], variation=1, long_side=512), np.int16)
+    assert np.ptp(punchy, axis=-1).max() <= 1
+    toned = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE], variation=2, long_side=512), np.float64)
+    assert (toned[..., 0] - toned[..., 2]).mean() > 5

@@ -349,7 +349,8 @@ def analyse(
         clarity=0.25 * steer.contrast,
         saturation=0.3 * steer.saturation,
         contrast=0.12 * steer.contrast,
-        # A grey photo stays grey unless the prompt asks for a warmer or cooler tone.
+        # A grey photo stays grey unless the prompt or the variation's style asks for a warmer or cooler tone
+        # (variations 2 and 3 are a warm- and a cool-toned print, as a darkroom would tone one).
         monochrome=steer.monochrome or (grey and steer.warmth == 0.0),
     )
 
