@@ -249,10 +249,11 @@ def _probe(icc: bytes) -> tuple[str, ImageCms.ImageCmsTransform | None]:
     """The profile's space where converting from it moves a probe colour (RGB) or level (grey) by more than
     SRGB_TOLERANCE, and the transform; ("", None) where nothing moves or the profile cannot be used."""
     try:
-        space = _open(icc).profile.xcolor_space.strip()
+        source = _open(icc)
+        space = source.profile.xcolor_space.strip()
         if space not in ("RGB", "GRAY"):
             return "", None
-        transform = _transform(icc, space)
+        transform = _build(source, space)
         probe = _PROBE if space == "RGB" else _GREY_PROBE
         image = Image.fromarray(probe, "RGB" if space == "RGB" else "L")
         out = np.asarray(ImageCms.applyTransform(image, transform), np.int16)
@@ -272,7 +273,10 @@ def _open(icc: bytes) -> ImageCms.ImageCmsProfile:
 
 def _transform(icc: bytes, space: str) -> ImageCms.ImageCmsTransform:
     """A transform from ``icc``, which must describe ``space`` ("RGB", "GRAY" or "CMYK"), to sRGB."""
-    source = _open(icc)
+    return _build(_open(icc), space)
+
+
+def _build(source: ImageCms.ImageCmsProfile, space: str) -> ImageCms.ImageCmsTransform:
     if source.profile.xcolor_space.strip() != space:
         raise ValueError(f"not a {space} profile")
     # Built for each picture, never shared: a LittleCMS transform keeps the last pixel it converted, which

@@ -69,7 +69,7 @@ def to_sdr(values: NDArray[np.uint16], nclx: Mapping[str, Any], bits: int = 16) 
         raise ValueError(f"transfer {transfer} is not an HDR curve")
     matrix = primaries_matrix(nclx)
     if matrix is None:  # unreadable chromaticities: the primaries are taken as BT.2020's, HDR's own
-        matrix = primaries_matrix({**_BT2020})
+        matrix = primaries_matrix(_BT2020)
     assert matrix is not None
     # The display Y of the file's primaries (BT.2020: 0.2627, 0.6780, 0.0593), for HLG's OOTF.
     luma = (_SRGB_Y @ matrix).astype(np.float32)

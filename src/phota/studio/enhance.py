@@ -216,16 +216,20 @@ def _proxy(work: U8) -> U8:
     return resize(work, (max(1, round(w * ps)), max(1, round(h * ps))))
 
 
-def is_grey(work: U8) -> bool:
-    """Whether the image is black and white: its channels equal (GREY_SPREAD) nearly everywhere."""
-    proxy = _proxy(work)
+def is_grey(proxy: U8) -> bool:
+    """Whether the image (at the proxy size) is black and white: its channels equal (GREY_SPREAD) nearly
+    everywhere."""
     spread = _channel_max(proxy).astype(np.int16) - _channel_min(proxy)
     return float(np.percentile(spread, GREY_PCT)) <= GREY_SPREAD
 
 
 def linear_proxy(work: U8) -> F32:
     """The image at the proxy size (PROXY_SIDE) in linear light: what the global readings are taken on."""
-    return np.asarray(cv2.LUT(_proxy(work), _SRGB_TO_LIN), np.float32)
+    return _linear(_proxy(work))
+
+
+def _linear(proxy: U8) -> F32:
+    return np.asarray(cv2.LUT(proxy, _SRGB_TO_LIN), np.float32)
 
 
 def _face_skin(faces_mask: Mask | None, shape: tuple[int, int]) -> Mask | None:
@@ -254,8 +258,9 @@ def analyse(
     faces' inner parts (FACE_INNER_AXES), where their own highlights are read. ``light``: the illuminant,
     when known (see enhance_image), in place of every estimate of it."""
     strength = min(1.0, steer.strength)
-    grey = is_grey(work)
-    lin = linear_proxy(work)
+    proxy = _proxy(work)
+    grey = is_grey(proxy)
+    lin = _linear(proxy)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
 
     def illuminant(lin_: F32) -> tuple[F32, float]:
