@@ -20,36 +20,16 @@ from phota.imaging.decode import decode_image
 from phota.imaging.encode import encode_output, stored_photo
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
+from tests.imaging.colorimetry import XYZ_TO_SRGB, adobe_to_srgb, plain
 from tests.imaging.conftest import photo
 from tests.imaging.icc_builder import GREY_GAMMA, cmyk_profile, corner_linear, encode_srgb, grey_profile
 
 ADOBE_PHOTO = "none_rocket.jpg"  # a real photo saved in Adobe RGB (1998)
 SRGB_PHOTOS = ("cat_chelsea.png", "single_tom_cruise.jpg")  # the full sRGB profile; a compact sRGB copy ("c2")
 
-# Published colorimetry, independent of LittleCMS: Adobe RGB (1998) to XYZ and XYZ to linear sRGB, both D65.
-_ADOBE_TO_XYZ = np.array(
-    [[0.5767309, 0.1855540, 0.1881852], [0.2973769, 0.6273491, 0.0752741], [0.0270343, 0.0706872, 0.9911085]]
-)
-_XYZ_TO_SRGB = np.array(
-    [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
-)
-_ADOBE_GAMMA = 563 / 256
-
-
-def _adobe_to_srgb(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
-    lin = (rgb / 255.0) ** _ADOBE_GAMMA
-    srgb = np.clip(lin @ (_XYZ_TO_SRGB @ _ADOBE_TO_XYZ).T, 0.0, 1.0)
-    return 255.0 * np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
-
 
 def _chroma(rgb: NDArray[np.float64]) -> float:
     return float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
-
-
-def _plain(data: bytes) -> NDArray[np.uint8]:
-    """The file's stored values, read as if they were sRGB (what the decoder did before profiles)."""
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"), np.uint8)
 
 
 def _jpeg(pixels: NDArray[np.uint8], icc: bytes | None) -> bytes:
@@ -74,9 +54,9 @@ def adobe() -> tuple[bytes, bytes]:
 
 def test_an_adobe_rgb_photo_is_decoded_to_the_srgb_colours_it_shows(adobe: tuple[bytes, bytes]) -> None:
     data, _ = adobe
-    stored = _plain(data)
+    stored = plain(data)
     decoded = np.asarray(decode_image(data, "images[0]", max_side=4096), np.float64)
-    expected = _adobe_to_srgb(stored)
+    expected = adobe_to_srgb(stored)
     error = np.abs(decoded - expected)
     assert error.mean() < 0.8 and np.percentile(error, 99) <= 2.5
     # Negative control: read as sRGB (no conversion) the same photo is several levels off and duller.
@@ -118,7 +98,7 @@ def test_a_profile_over_the_size_limit_is_not_read(adobe: tuple[bytes, bytes], m
     assert converts(icc)
     monkeypatch.setattr(colour_profile, "MAX_PROFILE_BYTES", len(icc) - 1)
     assert not converts(icc)
-    assert np.array_equal(np.asarray(decode_image(data, "images[0]", max_side=4096)), _plain(data))
+    assert np.array_equal(np.asarray(decode_image(data, "images[0]", max_side=4096)), plain(data))
 
 
 def test_a_stored_training_photo_keeps_its_colours(adobe: tuple[bytes, bytes]) -> None:
@@ -131,8 +111,8 @@ def test_a_stored_training_photo_keeps_its_colours(adobe: tuple[bytes, bytes]) -
     assert profile_of(kept) is None
     # JPEG q95 loses detail but keeps each channel's mean; read as sRGB, the file's red is 10 levels off.
     means = np.asarray(image, np.float64).mean(axis=(0, 1))
-    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
-    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 5.0
+    assert np.abs(plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    assert np.abs(plain(data).mean(axis=(0, 1)) - means).max() > 5.0
     # Negative control: an sRGB-tagged JPEG is kept as it came, metadata removed.
     srgb = photo("single_tom_cruise.jpg").read_bytes()
     assert stored_photo(srgb, decode_image(srgb, "photo", max_side=4096)) == strip_metadata(srgb)
@@ -146,8 +126,8 @@ def test_a_provider_answer_in_adobe_rgb_is_delivered_in_srgb(adobe: tuple[bytes,
     image = decode_provider_output(answer, "fake")
     delivered = encode_output(image, fmt, answer)  # type: ignore[arg-type]
     assert profile_of(delivered) is None
-    out = _plain(delivered).astype(np.float64)
-    assert np.abs(out - _adobe_to_srgb(_plain(answer))).mean() < 2.0
+    out = plain(delivered).astype(np.float64)
+    assert np.abs(out - adobe_to_srgb(plain(answer))).mean() < 2.0
     # Negative control: the same answer tagged sRGB is delivered as the provider's own file, stripped.
     srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     plain_answer = (_png if fmt == "png" else _jpeg)(pixels, srgb_icc)
@@ -165,7 +145,7 @@ P3_NCLX = {"color_primaries": 12, "transfer_characteristics": 13, "matrix_coeffi
 def _p3_to_srgb(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
     v = rgb / 255.0
     lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    srgb = np.clip(lin @ (_XYZ_TO_SRGB @ _P3_TO_XYZ).T, 0.0, 1.0)
+    srgb = np.clip(lin @ (XYZ_TO_SRGB @ _P3_TO_XYZ).T, 0.0, 1.0)
     return 255.0 * np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
 
 
@@ -193,7 +173,7 @@ def test_a_display_p3_heic_without_an_icc_profile_is_decoded_to_srgb() -> None:
     pixels, centres = _patches()
     data = _heic(pixels, P3_NCLX)
     rows, cols = zip(*centres, strict=True)
-    stored = _plain(data)[rows, cols]  # the values as the file holds them (after its YCbCr round trip)
+    stored = plain(data)[rows, cols]  # the values as the file holds them (after its YCbCr round trip)
     decoded = np.asarray(decode_image(data, "images[0]"), np.float64)[rows, cols]
     expected = _p3_to_srgb(stored)
     assert np.abs(decoded - expected).max() <= 1.5
@@ -212,7 +192,7 @@ def test_a_display_p3_heic_without_an_icc_profile_is_decoded_to_srgb() -> None:
 def test_a_heic_in_srgb_or_an_unconverted_transfer_keeps_its_pixels(nclx: dict[str, int]) -> None:
     pixels, _ = _patches()
     data = _heic(pixels, nclx)
-    assert np.array_equal(np.asarray(decode_image(data, "images[0]")), _plain(data))
+    assert np.array_equal(np.asarray(decode_image(data, "images[0]")), plain(data))
 
 
 def test_the_shared_heic_photo_names_srgb_and_is_not_converted() -> None:
@@ -284,9 +264,9 @@ def test_a_stored_cmyk_training_photo_keeps_the_colours_it_shows() -> None:
     kept = stored_photo(data, image)
     assert profile_of(kept) is None
     means = np.asarray(image, np.float64).mean(axis=(0, 1))
-    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    assert np.abs(plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
     # Negative control: the file's inks read by Pillow's formula are far from what the profile shows.
-    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 10
+    assert np.abs(plain(data).mean(axis=(0, 1)) - means).max() > 10
 
 
 def test_a_provider_answer_in_cmyk_is_delivered_in_srgb() -> None:
@@ -361,8 +341,8 @@ def test_a_stored_grey_training_photo_keeps_the_levels_it_shows() -> None:
     kept = stored_photo(data, image)
     assert kept != strip_metadata(data) and profile_of(kept) is None
     means = np.asarray(image, np.float64).mean(axis=(0, 1))
-    assert np.abs(_plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
-    assert np.abs(_plain(data).mean(axis=(0, 1)) - means).max() > 5  # the file's levels read as sRGB
+    assert np.abs(plain(kept).mean(axis=(0, 1)) - means).max() < 0.5
+    assert np.abs(plain(data).mean(axis=(0, 1)) - means).max() > 5  # the file's levels read as sRGB
 
 
 def test_a_provider_answer_in_grey_with_a_grey_curve_is_delivered_as_it_shows() -> None:
@@ -371,5 +351,5 @@ def test_a_provider_answer_in_grey_with_a_grey_curve_is_delivered_as_it_shows() 
     delivered = encode_output(decode_provider_output(answer, "fake"), "png", answer)
     assert profile_of(delivered) is None
     levels = np.arange(0, 256, 16)
-    shown = _plain(delivered)[32, levels + 8].astype(np.float64).mean(axis=-1)
+    shown = plain(delivered)[32, levels + 8].astype(np.float64).mean(axis=-1)
     assert np.abs(shown - encode_srgb((levels / 255.0) ** GREY_GAMMA)).max() <= 1.0

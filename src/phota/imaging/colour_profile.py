@@ -26,6 +26,10 @@ before it reads the table: a 500-byte profile can claim a table of 500 MB. So ea
 is checked to fit in the bytes its tag holds before LittleCMS is handed the profile; one that does not is
 ignored like any unreadable profile.
 
+Files without a profile may name their space by numbers instead (tagged_space.py reads them: a camera's
+Adobe RGB JPEG by its EXIF, a PNG by its gAMA and cHRM chunks): an :class:`RgbSpace` is converted by its
+primaries' matrix in linear light, through its own transfer curve.
+
 HEIC files may name their colour with an ``nclx`` box (primaries, transfer, matrix code points) instead
 of an ICC profile. Primaries or a white other than sRGB's (Display P3 from phones) with sRGB's transfer
 curve are converted the same way, by their matrix in linear light (another white adapted to D65 by
@@ -41,6 +45,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,21 +81,44 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _PROBE_LEVELS = np.linspace(0, 255, 17).round().astype(np.uint8)
 _PROBE = np.stack(np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), axis=-1).reshape(1, -1, 3)
 _GREY_PROBE = np.arange(256, dtype=np.uint8).reshape(1, -1)  # every grey level
-_SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
-_D65 = (0.3127, 0.3290)
 _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 
 
-def to_srgb(image: Image.Image, icc: bytes | None, nclx: Mapping[str, Any] | None = None) -> Image.Image:
+@dataclass(frozen=True)
+class RgbSpace:
+    """An RGB space a file names by numbers rather than by an ICC profile: its primaries and white (CIE xy),
+    and its transfer, a pure power curve whose decoding exponent is ``gamma``, or sRGB's own where ``None``."""
+
+    primaries: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+    white: tuple[float, float]
+    gamma: float | None = None
+
+
+SRGB_PRIMARIES: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = (
+    (0.64, 0.33),
+    (0.30, 0.60),
+    (0.15, 0.06),
+)
+D65 = (0.3127, 0.3290)
+
+
+def to_srgb(
+    image: Image.Image,
+    icc: bytes | None,
+    nclx: Mapping[str, Any] | None = None,
+    space: RgbSpace | None = None,
+) -> Image.Image:
     """``image`` (RGB, grey or CMYK, as decoded) as sRGB RGB, given the ICC profile its file carried, or
-    else its HEIF ``nclx`` colour; an RGB ``image`` itself where no conversion is needed (neither, an sRGB
-    one, one that cannot be read or describes another space). Other modes are returned as they are."""
+    else its HEIF ``nclx`` colour or the ``space`` its file names (tagged_space.py); an RGB ``image`` itself
+    where no conversion is needed (none of these, an sRGB one, a profile that cannot be read or describes
+    another space). Other modes are returned as they are."""
     if image.mode == "CMYK":
         return _cmyk_to_srgb(image, icc)
     if image.mode == "L":
-        space, transform = _answer(icc)
-        if space != "GRAY":
-            return image.convert("RGB")
+        kind, transform = _answer(icc)
+        if kind != "GRAY":
+            rgb = image.convert("RGB")
+            return _convert_space(rgb, space) if not icc and space is not None else rgb
         assert icc is not None
         return _apply(image, transform or _transform(icc, "GRAY"))
     if image.mode != "RGB":
@@ -98,8 +126,10 @@ def to_srgb(image: Image.Image, icc: bytes | None, nclx: Mapping[str, Any] | Non
     if not icc and nclx:
         matrix = nclx_matrix(nclx)
         return image if matrix is None else _convert_linear(image, matrix)
-    space, transform = _answer(icc)
-    if space != "RGB":
+    if not icc and space is not None:
+        return _convert_space(image, space)
+    kind, transform = _answer(icc)
+    if kind != "RGB":
         return image
     assert icc is not None
     return _apply(image, transform or _transform(icc, "RGB"))
@@ -176,14 +206,20 @@ def primaries_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
         ]
     except (KeyError, TypeError, ValueError):
         return None
+    return space_matrix(xy[:3], xy[3])
+
+
+def space_matrix(primaries: Any, white: tuple[float, float]) -> NDArray[np.float64] | None:
+    """Linear RGB in ``primaries`` and ``white`` (CIE xy) to linear sRGB, another white adapted to D65
+    (Bradford); ``None`` where they are not chromaticities or the primaries are collinear."""
+    xy = [*primaries, white]
     if not all(0.0 < x < 1.0 and 0.0 < y < 1.0 for x, y in xy):
         return None
-    white = xy[3]
-    if max(abs(white[0] - _D65[0]), abs(white[1] - _D65[1])) <= NCLX_WHITE_TOLERANCE:
-        white = _D65
+    if max(abs(white[0] - D65[0]), abs(white[1] - D65[1])) <= NCLX_WHITE_TOLERANCE:
+        white = D65
     try:
-        to_xyz = _adapt_to_d65(white) @ _rgb_to_xyz(xy[:3], white)
-        matrix = np.asarray(np.linalg.solve(_rgb_to_xyz(_SRGB_PRIMARIES, _D65), to_xyz), np.float64)
+        to_xyz = _adapt_to_d65(white) @ _rgb_to_xyz(primaries, white)
+        matrix = np.asarray(np.linalg.solve(_rgb_to_xyz(SRGB_PRIMARIES, D65), to_xyz), np.float64)
     except np.linalg.LinAlgError:  # collinear primaries
         return None
     return matrix if np.isfinite(matrix).all() else None
@@ -191,13 +227,13 @@ def primaries_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
 
 def _adapt_to_d65(white: tuple[float, float]) -> NDArray[np.float64]:
     """Bradford's chromatic adaptation of XYZ under ``white`` (CIE xy) to D65."""
-    if white == _D65:
+    if white == D65:
         return np.eye(3)
 
     def xyz(w: tuple[float, float]) -> NDArray[np.float64]:
         return np.array([w[0] / w[1], 1.0, (1.0 - w[0] - w[1]) / w[1]])
 
-    gains = (_BRADFORD @ xyz(_D65)) / (_BRADFORD @ xyz(white))
+    gains = (_BRADFORD @ xyz(D65)) / (_BRADFORD @ xyz(white))
     return np.asarray(np.linalg.inv(_BRADFORD) @ np.diag(gains) @ _BRADFORD, np.float64)
 
 
@@ -222,15 +258,35 @@ def encode_linear(linear: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.asarray(_ENCODE[(linear * 65535.0 + 0.5).astype(np.uint16)], np.uint8)
 
 
-def _convert_linear(image: Image.Image, matrix: NDArray[np.float64]) -> Image.Image:
-    """``image``'s sRGB-encoded values taken to linear light, through ``matrix``, clipped to sRGB's gamut
-    and encoded again (a band of rows at a time)."""
+def changes(space: RgbSpace) -> bool:
+    """Whether :func:`to_srgb` changes pixels read in ``space``: not where it is sRGB (its curve, and its
+    primaries within NCLX_IDENTITY_TOLERANCE) or unusable (such a file is read as sRGB)."""
+    matrix = space_matrix(space.primaries, space.white)
+    return matrix is not None and (
+        space.gamma is not None or np.abs(matrix - np.eye(3)).max() >= NCLX_IDENTITY_TOLERANCE
+    )
+
+
+def _convert_space(image: Image.Image, space: RgbSpace) -> Image.Image:
+    """``image``'s values read in ``space`` as sRGB; ``image`` itself where that changes nothing."""
+    matrix = space_matrix(space.primaries, space.white)
+    if matrix is None or not changes(space):
+        return image
+    decode = _DECODE if space.gamma is None else (_LEVELS**space.gamma).astype(np.float32)
+    return _convert_linear(image, matrix, decode)
+
+
+def _convert_linear(
+    image: Image.Image, matrix: NDArray[np.float64], decode: NDArray[np.float32] = _DECODE
+) -> Image.Image:
+    """``image``'s values taken to linear light by the table ``decode`` (sRGB's curve unless given), through
+    ``matrix``, clipped to sRGB's gamut and encoded again (a band of rows at a time)."""
     pixels = np.asarray(image, np.uint8)
     out = np.empty_like(pixels)
     m = matrix.T.astype(np.float32)
     for top in range(0, pixels.shape[0], NCLX_BAND_ROWS):
         out[top : top + NCLX_BAND_ROWS] = encode_linear(
-            np.clip(_DECODE[pixels[top : top + NCLX_BAND_ROWS]] @ m, 0.0, 1.0)
+            np.clip(decode[pixels[top : top + NCLX_BAND_ROWS]] @ m, 0.0, 1.0)
         )
     return Image.fromarray(out, "RGB")
 

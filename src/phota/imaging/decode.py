@@ -3,7 +3,9 @@
 Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GIF, is refused with an
 :class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
 whose embedded ICC profile (or HEIF nclx colour) describes another space (Adobe RGB, Display P3, a grey
-curve, a press's CMYK) is converted to sRGB (colour_profile.py); an HDR HEIF (PQ or HLG) is shown as SDR (hdr.py).
+curve, a press's CMYK) is converted to sRGB (colour_profile.py), and so is one whose metadata names another
+space without a profile (a camera's Adobe RGB JPEG, a PNG's gamma: tagged_space.py); an HDR HEIF (PQ or
+HLG) is shown as SDR (hdr.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PIL.Image import Image
 from phota.errors import InvalidImage
 from phota.imaging.colour_profile import MAX_PROFILE_BYTES, to_srgb
 from phota.imaging.hdr import is_hdr, to_sdr
+from phota.imaging.tagged_space import tagged_space
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
 # (dozens of rarely used formats) are never offered the data. The JPEG opener yields "MPO" for the
@@ -200,6 +203,7 @@ def decode_image(
         target = fit_size(width, height, max_side)
         orientation = _orientation(img)
         icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
+        space = tagged_space(img)
         grey = img.mode in _GREY_MODES
         try:
             # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
@@ -218,7 +222,7 @@ def decode_image(
             # the file's encoded values either way.
             if icc and grey:  # a grey profile converts grey levels (the decoded RGB's channels are equal)
                 out = out.convert("L")
-            out = to_srgb(out, icc if isinstance(icc, bytes) else None, nclx if isinstance(nclx, dict) else None)
+            out = to_srgb(out, icc if isinstance(icc, bytes) else None, nclx if isinstance(nclx, dict) else None, space)
         except InvalidImage:
             raise
         except PILImage.DecompressionBombError:

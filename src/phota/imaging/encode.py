@@ -7,9 +7,10 @@ from typing import Literal
 
 from PIL import Image
 
-from phota.imaging.colour_profile import converts, profile_of
+from phota.imaging.colour_profile import converts
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
+from phota.imaging.tagged_space import tagged_space
 
 CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg"}
 
@@ -44,7 +45,7 @@ def encode_output(image: Image.Image, fmt: Literal["png", "jpg"], source: bytes 
     would read as sRGB."""
     if source is not None:
         if fmt == "png":
-            kept = None if converts(profile_of(source)) else strip_png(source, image.size)
+            kept = None if _converted(source) else strip_png(source, image.size)
         else:
             kept = _plain_jpeg(source, image.size, ("RGB",))
         if kept is not None:
@@ -87,8 +88,20 @@ def _upright_jpeg_of_size(data: bytes, size: tuple[int, int], modes: tuple[str, 
                 and img.size == size
                 and img.getexif().get(0x0112, 1) == 1
                 and not converts(img.info.get("icc_profile"))
+                and tagged_space(img) is None
             )
     except Exception:  # unreadable header or EXIF: re-encoded from the decoded pixels instead
+        return False
+
+
+def _converted(data: bytes) -> bool:
+    """Whether the decoder converted ``data``'s colours: by its profile, or by the space its metadata names
+    (tagged_space.py), which removing the metadata would lose (header only)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "WEBP")) as img:
+            icc = img.info.get("icc_profile")
+            return converts(icc if isinstance(icc, bytes) else None) or tagged_space(img) is not None
+    except Exception:  # unreadable header: the decoder, not this, says what is wrong with it
         return False
 
 

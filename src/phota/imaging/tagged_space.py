@@ -1,0 +1,84 @@
+"""The RGB space a file names by numbers in its metadata rather than by an ICC profile.
+
+- **A camera's Adobe RGB JPEG.** A camera set to Adobe RGB saves its JPEGs as DCF "option files" (CIPA
+  DC-009): no ICC profile, EXIF ColorSpace "uncalibrated" (0xFFFF) and the Interoperability index "R03".
+  Photoshop, Lightroom and Apple's viewers show them as Adobe RGB (1998); read as sRGB, their colours are
+  duller (a red stored as (200, 60, 40) shows as (233, 57, 34)). A few cameras write ColorSpace 2 instead,
+  which EXIF does not define but which means the same. "Uncalibrated" alone names no space.
+- **A PNG's gAMA and cHRM chunks.** Without an iCCP or sRGB chunk, a PNG may name its transfer curve by a
+  gamma and its primaries by their chromaticities (PNG spec, 11.3.3), and browsers show it that way: an old
+  Mac's 1/1.8 gamma, a renderer's linear (1.0) file. A gamma near 1/2.2 (``PNG_SRGB_GAMMA``) with sRGB's
+  primaries (or none named) is what sRGB's writers put beside their sRGB chunk: it is read as sRGB, and the
+  pixels are kept bit for bit.
+
+An ICC profile, when the file carries one, says more and wins (colour_profile.py); so does a PNG's sRGB chunk.
+"""
+
+from __future__ import annotations
+
+from PIL.Image import Image
+
+from phota.imaging.colour_profile import D65, SRGB_PRIMARIES, RgbSpace, changes
+
+# Adobe RGB (1998): its primaries and white (CIE xy) and its decoding exponent, 563/256 (Adobe's spec, 4.3).
+ADOBE_RGB = RgbSpace(((0.64, 0.33), (0.21, 0.71), (0.15, 0.06)), D65, 563 / 256)
+_EXIF_IFD, _INTEROP_IFD = 0x8769, 0xA005
+_COLOUR_SPACE, _INTEROP_INDEX = 0xA001, 0x0001
+_UNCALIBRATED, _ADOBE_CODE = 0xFFFF, 2
+_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"})
+# Decoding exponents (1 / gAMA) read as sRGB's curve where the primaries are sRGB's: writers store 1/2.2 as
+# 45455 or 45454 (in 1e-5), some round it to 0.45; sRGB's own curve is closest to a 2.2 power, and its writers
+# tag it so. With other primaries the power curve is kept (Adobe RGB's is 563/256).
+PNG_SRGB_GAMMA = (2.15, 2.25)
+# Decoding exponents honoured at all. Real files name 1.0 (linear) to 2.5 (a CRT); a gAMA outside this is a
+# broken writer's, and the file is read as sRGB, as it is where the chunk is absent.
+PNG_GAMMA_RANGE = (0.8, 3.2)
+
+
+def tagged_space(img: Image) -> RgbSpace | None:
+    """The RGB space ``img`` (opened, pixels not yet read) names without an ICC profile, or ``None`` where it
+    names none or sRGB, or has a profile (which then decides)."""
+    if img.info.get("icc_profile"):
+        return None
+    if img.format in ("JPEG", "MPO"):
+        return ADOBE_RGB if _dcf_adobe(img) else None
+    if img.format == "PNG" and "srgb" not in img.info:
+        return _png_space(img)
+    return None
+
+
+def _dcf_adobe(img: Image) -> bool:
+    try:
+        exif = img.getexif()
+        space = exif.get_ifd(_EXIF_IFD).get(_COLOUR_SPACE)
+        if space == _ADOBE_CODE:
+            return True
+        index = exif.get_ifd(_INTEROP_IFD).get(_INTEROP_INDEX) if space == _UNCALIBRATED else None
+    except Exception:
+        # Broken EXIF does not make a photo unreadable: it is read as sRGB (decode.py does the same with its
+        # orientation).
+        return False
+    if isinstance(index, bytes):
+        index = index.decode("ascii", "replace")
+    return isinstance(index, str) and index.strip("\0 ") == "R03"
+
+
+def _png_space(img: Image) -> RgbSpace | None:
+    primaries, white = SRGB_PRIMARIES, D65
+    chromaticity = img.info.get("chromaticity")
+    # A grey picture has no primaries: only its curve applies.
+    if img.mode not in _GREY_MODES and isinstance(chromaticity, tuple) and len(chromaticity) == 8:
+        wx, wy, rx, ry, gx, gy, bx, by = (float(v) for v in chromaticity)
+        primaries, white = ((rx, ry), (gx, gy), (bx, by)), (wx, wy)
+    gamma: float | None = None
+    file_gamma = img.info.get("gamma")
+    if isinstance(file_gamma, (int, float)) and file_gamma > 0:
+        gamma = 1.0 / float(file_gamma)
+        if not PNG_GAMMA_RANGE[0] <= gamma <= PNG_GAMMA_RANGE[1]:
+            return None
+    # sRGB's tag, unless the primaries are another space's too (whose curve may be a 2.2 power: Adobe RGB's).
+    srgb_tag = gamma is not None and PNG_SRGB_GAMMA[0] <= gamma <= PNG_SRGB_GAMMA[1]
+    if srgb_tag and not changes(RgbSpace(primaries, white)):
+        return None
+    space = RgbSpace(primaries, white, gamma)
+    return space if changes(space) else None
