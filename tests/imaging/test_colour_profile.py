@@ -20,7 +20,7 @@ from phota.imaging.decode import decode_image
 from phota.imaging.encode import encode_output, stored_photo
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
-from tests.imaging.colorimetry import XYZ_TO_SRGB, adobe_to_srgb, plain
+from tests.imaging.colorimetry import adobe_to_srgb, p3_to_srgb, plain
 from tests.imaging.conftest import photo
 from tests.imaging.icc_builder import GREY_GAMMA, cmyk_profile, corner_linear, encode_srgb, grey_profile
 
@@ -135,18 +135,7 @@ def test_a_provider_answer_in_adobe_rgb_is_delivered_in_srgb(adobe: tuple[bytes,
     assert encode_output(decode_provider_output(plain_answer, "fake"), fmt, plain_answer) == stripped  # type: ignore[arg-type]
 
 
-# Published colorimetry: Display P3 (D65) to XYZ.
-_P3_TO_XYZ = np.array(
-    [[0.4865709, 0.2656677, 0.1982173], [0.2289746, 0.6917385, 0.0792869], [0.0000000, 0.0451134, 1.0439444]]
-)
 P3_NCLX = {"color_primaries": 12, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
-
-
-def _p3_to_srgb(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
-    v = rgb / 255.0
-    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    srgb = np.clip(lin @ (XYZ_TO_SRGB @ _P3_TO_XYZ).T, 0.0, 1.0)
-    return 255.0 * np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
 
 
 def _patches() -> tuple[NDArray[np.uint8], list[tuple[int, int]]]:
@@ -175,7 +164,7 @@ def test_a_display_p3_heic_without_an_icc_profile_is_decoded_to_srgb() -> None:
     rows, cols = zip(*centres, strict=True)
     stored = plain(data)[rows, cols]  # the values as the file holds them (after its YCbCr round trip)
     decoded = np.asarray(decode_image(data, "images[0]"), np.float64)[rows, cols]
-    expected = _p3_to_srgb(stored)
+    expected = p3_to_srgb(stored)
     assert np.abs(decoded - expected).max() <= 1.5
     # Negative control: read as sRGB, the saturated patches are far off.
     assert np.abs(stored - expected).max() > 15

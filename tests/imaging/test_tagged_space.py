@@ -1,6 +1,6 @@
-"""Spaces a file names without an ICC profile: a camera's Adobe RGB JPEG (DCF option file, by its EXIF) and a
-PNG's gAMA / cHRM chunks are read as the colours they show; sRGB's own tags, a profile beside them, and
-broken metadata leave the pixels as they are."""
+"""Spaces a file names without an ICC profile: a camera's Adobe RGB JPEG (DCF option file, by its EXIF), a
+PNG's gAMA / cHRM chunks and its cICP chunk (Display P3, PQ, HLG) are read as the colours they show; sRGB's
+own tags, a profile beside the EXIF or gAMA, and broken metadata leave the pixels as they are."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -19,8 +20,9 @@ from phota.imaging.decode import decode_image
 from phota.imaging.encode import encode_output, stored_photo
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
-from tests.imaging.colorimetry import ADOBE_GAMMA, adobe_to_srgb, plain, srgb_levels
+from tests.imaging.colorimetry import ADOBE_GAMMA, adobe_to_srgb, p3_to_srgb, plain, srgb_levels
 from tests.imaging.conftest import photo
+from tests.imaging.test_hdr import GREY_SIGNAL, HLG_WHITE, PQ_WHITE, SDR_GREY
 
 ADOBE_PHOTO = "none_rocket.jpg"  # a real photo saved in Adobe RGB (1998), with its profile
 
@@ -240,6 +242,80 @@ def test_a_provider_png_with_a_gamma_is_delivered_as_it_shows() -> None:
     assert np.abs(plain(delivered) - expected).max() <= 1.0
     # Negative control: an answer tagged with sRGB's gamma is delivered as the provider's own file, stripped.
     srgb_answer = _png(pixels, _gama(0.45455))
+    assert encode_output(decode_provider_output(srgb_answer, "fake"), "png", srgb_answer) == strip_png(
+        srgb_answer, image.size
+    )
+
+
+# ------------------------------------------------------------------------------------------ cICP
+
+
+def _cicp(primaries: int, transfer: int, matrix: int = 0, full_range: int = 1) -> bytes:
+    return _chunk(b"cICP", bytes((primaries, transfer, matrix, full_range)))
+
+
+def test_a_png_cicp_in_display_p3_is_read_as_p3_over_every_other_chunk() -> None:
+    pixels = _patches()
+    expected = p3_to_srgb(pixels)
+    out = _decoded(_png(pixels, _cicp(12, 13)))
+    assert np.abs(out - expected).mean() < 0.6
+    assert np.abs(out - pixels).mean() > 2.0  # it did change
+    # cICP outranks an sRGB profile and a gamma beside it (PNG spec, third edition, 4.3).
+    srgb_icc = profile_of(photo("cat_chelsea.png").read_bytes())
+    assert srgb_icc is not None
+    iccp = _chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(srgb_icc))
+    assert np.array_equal(_decoded(_png(pixels, _cicp(12, 13), iccp, _gama(1 / 1.8))), out)
+
+
+@pytest.mark.parametrize(
+    ("cicp", "converted_by_the_gamma"),
+    [
+        (_cicp(1, 13), False),  # sRGB: it outranks the gamma beside it, so nothing changes
+        (_cicp(12, 1), False),  # a video gamma (BT.709), read as sRGB as HEIF's are
+        (_cicp(12, 13, matrix=1), True),  # a matrix: PNG holds RGB, so the chunk is ignored
+        (_cicp(12, 13, full_range=0), True),  # narrow range: ignored
+        (_cicp(99, 13), True),  # primaries it does not know: ignored
+    ],
+)
+def test_srgb_and_unread_cicp_chunks(cicp: bytes, converted_by_the_gamma: bool) -> None:
+    pixels = _patches()
+    out = _decoded(_png(pixels, cicp, _gama(1 / 1.8)))
+    if converted_by_the_gamma:  # the chunk ignored, the file's other chunks decide
+        assert np.abs(out - srgb_levels((pixels / 255.0) ** 1.8)).max() <= 1.0
+    else:
+        assert np.array_equal(out, pixels)
+
+
+def _png16(values: NDArray[np.uint16], *chunks: bytes) -> bytes:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(values[..., ::-1]))
+    assert ok
+    data = buf.tobytes()
+    ihdr_end = 8 + 12 + 13
+    return data[:ihdr_end] + b"".join(chunks) + data[ihdr_end:]
+
+
+@pytest.mark.parametrize(("transfer", "white"), [(16, PQ_WHITE), (18, HLG_WHITE)], ids=["pq", "hlg"])
+def test_an_hdr_png_is_shown_as_sdr_at_its_16_bits(transfer: int, white: float) -> None:
+    values = np.zeros((32, 64, 3), np.uint16)
+    values[:, :32] = round(GREY_SIGNAL * 65535)
+    values[:, 32:] = round(white * 65535)
+    out = _decoded(_png16(values, _cicp(9, transfer)))
+    grey, ref = out[8:24, 8:24].mean(axis=(0, 1)), out[8:24, 40:56].mean(axis=(0, 1))
+    assert np.abs(grey - SDR_GREY).max() <= 1.5  # BT.2408's 18 % grey
+    assert ref.min() >= 252  # reference white is SDR white
+    # Negative control: without the chunk, the same file is read as sRGB (white at 148 PQ, 191 HLG).
+    plain_ref = _decoded(_png16(values))[16, 48]
+    assert ref.mean() - plain_ref.mean() > 60
+
+
+def test_a_stored_or_delivered_cicp_png_keeps_its_colours() -> None:
+    pixels = _patches()
+    answer = _png(pixels, _cicp(12, 13))
+    image = decode_provider_output(answer, "fake")
+    delivered = encode_output(image, "png", answer)
+    assert delivered != strip_png(answer, image.size)  # the chunk would be lost with the rest
+    assert np.abs(plain(delivered) - p3_to_srgb(pixels)).mean() < 0.6
+    srgb_answer = _png(pixels, _cicp(1, 13))
     assert encode_output(decode_provider_output(srgb_answer, "fake"), "png", srgb_answer) == strip_png(
         srgb_answer, image.size
     )

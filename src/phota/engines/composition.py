@@ -19,7 +19,7 @@ from PIL import Image
 from phota.engines.base import EngineRequest, ReferenceImage
 from phota.errors import ProviderError, UnsupportedCapability
 from phota.imaging.colour_profile import to_srgb
-from phota.imaging.tagged_space import tagged_space
+from phota.imaging.tagged_space import png_cicp, tagged_space
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,9 @@ def decode_image(data: bytes, provider: str) -> Image.Image:
             im.load()
             icc = im.info.get("icc_profile")
             rgb = im if im.mode in ("CMYK", "L") else im.convert("RGB")  # read through their profiles
+            cicp = png_cicp(data)  # outranks the other chunks; an HDR one is read at 8 bits, not shown as SDR
+            if cicp is not None:
+                return to_srgb(rgb.convert("RGB"), None, cicp)
             return to_srgb(rgb, icc if isinstance(icc, bytes) else None, space=tagged_space(im))
     except Exception as exc:  # Pillow raises many types for bad data
         raise ProviderError(f"{provider} returned an image that could not be decoded.") from exc

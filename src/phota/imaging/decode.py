@@ -4,8 +4,8 @@ Accepted: JPEG, PNG, WebP, HEIC/HEIF (spec §1.6). Everything else, including GI
 :class:`~phota.errors.InvalidImage` that names the input (``images[1]``) and says why (spec A19). A picture
 whose embedded ICC profile (or HEIF nclx colour) describes another space (Adobe RGB, Display P3, a grey
 curve, a press's CMYK) is converted to sRGB (colour_profile.py), and so is one whose metadata names another
-space without a profile (a camera's Adobe RGB JPEG, a PNG's gamma: tagged_space.py); an HDR HEIF (PQ or
-HLG) is shown as SDR (hdr.py).
+space without a profile (a camera's Adobe RGB JPEG, a PNG's gamma or cICP: tagged_space.py); an HDR HEIF or
+PNG (PQ or HLG) is shown as SDR (hdr.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import io
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image as PILImage
 from PIL import PngImagePlugin, UnidentifiedImageError
 from PIL.Image import Image
@@ -26,7 +28,7 @@ from PIL.Image import Image
 from phota.errors import InvalidImage
 from phota.imaging.colour_profile import MAX_PROFILE_BYTES, to_srgb
 from phota.imaging.hdr import is_hdr, to_sdr
-from phota.imaging.tagged_space import tagged_space
+from phota.imaging.tagged_space import png_cicp, tagged_space
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
 # (dozens of rarely used formats) are never offered the data. The JPEG opener yields "MPO" for the
@@ -204,6 +206,9 @@ def decode_image(
         orientation = _orientation(img)
         icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
         space = tagged_space(img)
+        cicp = png_cicp(data) if fmt == "PNG" else None
+        if cicp is not None:  # it outranks every other colour chunk (tagged_space.py)
+            icc, nclx, space = None, cicp, None
         grey = img.mode in _GREY_MODES
         try:
             # libjpeg pads a truncated file with grey and only warns; Pillow reports it. A file whose first
@@ -214,6 +219,8 @@ def decode_image(
                 out = _decode_jpeg(data, (width, height), target, probe)
             elif fmt == "HEIF" and not icc and isinstance(nclx, dict) and is_hdr(nclx):
                 out = _decode_hdr_heif(data, nclx, target, probe)
+            elif cicp is not None and is_hdr(cicp):
+                out = _decode_hdr_png(data, cicp, target, probe)
             else:
                 out = _decode_pil(img, target, probe)
             if orientation in _ORIENT:
@@ -287,15 +294,32 @@ def _decode_hdr_heif(data: bytes, nclx: dict[str, object], target: tuple[int, in
     heif = open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
     values = np.asarray(heif)
     bits = int(heif.info.get("bit_depth", 16)) if values.dtype == np.uint16 else 16
+    del heif
+    return _hdr_to_sdr(values, bits, nclx, target, probe)
+
+
+def _decode_hdr_png(data: bytes, nclx: dict[str, object], target: tuple[int, int], probe: DecodeProbe | None) -> Image:
+    """A PNG whose cICP chunk names PQ or HLG, read at its 16 bits (Pillow keeps 8), shrunk and shown as SDR."""
+    values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # EXIF orientation not applied
+    if values is None:
+        raise ValueError("PNG could not be decoded")
+    if values.ndim == 3:  # OpenCV's BGR(A) order
+        values = values[..., [2, 1, 0, 3][: values.shape[2]]]
+    return _hdr_to_sdr(values, 16, nclx, target, probe)
+
+
+def _hdr_to_sdr(
+    values: NDArray[Any], bits: int, nclx: dict[str, object], target: tuple[int, int], probe: DecodeProbe | None
+) -> Image:
+    """HDR ``values`` (grey or RGB(A), 8 or 16 bits) shrunk (area average) to ``target`` and shown as SDR sRGB."""
     if probe is not None:
         probe("full", (values.shape[1], values.shape[0]))
     if values.dtype == np.uint8:  # an 8-bit file: its levels at 16 bits
         values = values.astype(np.uint16) * np.uint16(257)
-    del heif
     if values.ndim == 2:  # monochrome: the grey level in each channel
         values = np.repeat(values[..., None], 3, axis=2)
-    if values.ndim != 3 or values.shape[2] not in (3, 4):
-        raise ValueError("HDR HEIF is neither grey nor RGB")
+    if values.ndim != 3 or values.shape[2] not in (3, 4) or values.dtype != np.uint16:
+        raise ValueError("HDR picture is neither grey nor RGB")
     if (values.shape[1], values.shape[0]) != target:
         values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
     return _to_rgb(to_sdr(values, nclx, bits))

@@ -10,7 +10,7 @@ from PIL import Image
 from phota.imaging.colour_profile import converts
 from phota.imaging.jpeg_metadata import strip_metadata
 from phota.imaging.png_metadata import strip_png
-from phota.imaging.tagged_space import tagged_space
+from phota.imaging.tagged_space import cicp_converts, png_cicp, tagged_space
 
 CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpg": "image/jpeg"}
 
@@ -98,6 +98,9 @@ def _converted(data: bytes) -> bool:
     """Whether the decoder converted ``data``'s colours: by its profile, or by the space its metadata names
     (tagged_space.py), which removing the metadata would lose (header only)."""
     try:
+        cicp = png_cicp(data)
+        if cicp is not None:  # it outranks the other colour chunks
+            return cicp_converts(cicp)
         with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "WEBP")) as img:
             icc = img.info.get("icc_profile")
             return converts(icc if isinstance(icc, bytes) else None) or tagged_space(img) is not None

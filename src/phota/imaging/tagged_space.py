@@ -11,14 +11,26 @@
   primaries (or none named) is what sRGB's writers put beside their sRGB chunk: it is read as sRGB, and the
   pixels are kept bit for bit.
 
-An ICC profile, when the file carries one, says more and wins (colour_profile.py); so does a PNG's sRGB chunk.
+- **A PNG's cICP chunk** (PNG spec, third edition) names its primaries and transfer by their ITU-T H.273
+  code points, as HEIF's nclx box does, and outranks every other colour chunk (iCCP, sRGB, gAMA, cHRM).
+  It is handed on as an nclx description (:func:`png_cicp`): Display P3, BT.2020 and the other primaries
+  in ``CICP_PRIMARIES`` with sRGB's curve are converted (colour_profile.py), PQ and HLG are shown as SDR
+  (hdr.py), and video gammas are read as sRGB, as for HEIF. A cICP chunk with other primaries, with a
+  matrix (PNG holds RGB) or with narrow-range values is ignored, and the file's other chunks decide.
+
+Otherwise an ICC profile, when the file carries one, says more and wins (colour_profile.py); so does a
+PNG's sRGB chunk.
 """
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
 from PIL.Image import Image
 
-from phota.imaging.colour_profile import D65, SRGB_PRIMARIES, RgbSpace, changes
+from phota.imaging.colour_profile import D65, SRGB_PRIMARIES, RgbSpace, changes, nclx_matrix
+from phota.imaging.hdr import is_hdr
 
 # Adobe RGB (1998): its primaries and white (CIE xy) and its decoding exponent, 563/256 (Adobe's spec, 4.3).
 ADOBE_RGB = RgbSpace(((0.64, 0.33), (0.21, 0.71), (0.15, 0.06)), D65, 563 / 256)
@@ -33,6 +45,55 @@ PNG_SRGB_GAMMA = (2.15, 2.25)
 # Decoding exponents honoured at all. Real files name 1.0 (linear) to 2.5 (a CRT); a gAMA outside this is a
 # broken writer's, and the file is read as sRGB, as it is where the chunk is absent.
 PNG_GAMMA_RANGE = (0.8, 3.2)
+
+
+# ITU-T H.273 colour primaries a cICP chunk may name: red, green, blue and white (CIE xy).
+CICP_PRIMARIES: dict[int, tuple[tuple[tuple[float, float], ...], tuple[float, float]]] = {
+    1: (SRGB_PRIMARIES, D65),  # BT.709, sRGB
+    5: (((0.64, 0.33), (0.29, 0.60), (0.15, 0.06)), D65),  # BT.601, 625 lines
+    6: (((0.630, 0.340), (0.310, 0.595), (0.155, 0.070)), D65),  # BT.601, 525 lines (SMPTE 170M)
+    9: (((0.708, 0.292), (0.170, 0.797), (0.131, 0.046)), D65),  # BT.2020, BT.2100
+    11: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), (0.314, 0.351)),  # DCI-P3 (theatre white)
+    12: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), D65),  # Display P3
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks looked through for cICP, which precedes the image data (decode.py refuses more chunks before it).
+_MAX_CHUNKS = 4096
+
+
+def png_cicp(data: bytes) -> dict[str, Any] | None:
+    """The cICP chunk of PNG ``data`` as an nclx description (code points and chromaticities, under the keys
+    pillow_heif gives HEIF's), or ``None`` where there is none or one this does not read (header only)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    i, n = len(_PNG_SIGNATURE), len(data)
+    for _ in range(_MAX_CHUNKS):
+        if i + 12 > n:
+            return None
+        length, kind = struct.unpack(">I4s", data[i : i + 8])
+        if kind in (b"IDAT", b"PLTE", b"IEND"):
+            return None
+        if kind == b"cICP" and length == 4:
+            primaries, transfer, matrix, full_range = data[i + 8 : i + 12]
+            if primaries not in CICP_PRIMARIES or matrix != 0 or full_range != 1:
+                return None
+            (red, green, blue), white = CICP_PRIMARIES[primaries]
+            nclx: dict[str, Any] = {
+                "color_primaries": primaries,
+                "transfer_characteristics": transfer,
+                "matrix_coefficients": matrix,
+                "full_range_flag": full_range,
+            }
+            for name, (x, y) in zip(("red", "green", "blue", "white"), (red, green, blue, white), strict=True):
+                nclx[f"color_primary_{name}_x"], nclx[f"color_primary_{name}_y"] = x, y
+            return nclx
+        i += 12 + length
+    return None
+
+
+def cicp_converts(nclx: dict[str, Any] | None) -> bool:
+    """Whether the decoder changes the pixels a cICP chunk (:func:`png_cicp`) describes."""
+    return nclx is not None and (is_hdr(nclx) or nclx_matrix(nclx) is not None)
 
 
 def tagged_space(img: Image) -> RgbSpace | None:
