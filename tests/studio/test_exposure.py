@@ -230,3 +230,20 @@ def test_a_photo_with_normal_midtones_and_no_white_in_it_is_not_brightened() -> 
     dark = exposure(cat, -2.0)
     out = np.asarray(enhance_image(Image.fromarray(dark), long_side=cat.shape[1]), np.uint8)
     assert float(_luma_y(out).mean()) > 1.6 * float(_luma_y(dark).mean())
+
+
+def test_a_frame_without_a_range_keeps_its_exposure() -> None:
+    """A uniform grey, a dark wall and a white backdrop have no white and no black to read an exposure from
+    (EXPOSURE_FLAT): a grey at level 100 had been brightened to 200, a backdrop at 235 darkened to 216."""
+    rng = np.random.default_rng(5)
+    for level in (40.0, 100.0, 235.0):
+        frame = np.clip(level + rng.normal(0.0, 1.5, (240, 320, 3)), 0, 255).astype(np.uint8)
+        assert measure(Image.fromarray(frame)).exposure == 0.0, level
+        out = np.asarray(enhance_image(Image.fromarray(frame), long_side=320), np.float64)
+        assert abs(out.mean() - frame.mean()) < 2.0, level
+    # Negative control: a scene with a white and a black in it, two stops under at the same mean, is brightened.
+    scene = np.full((240, 320), 0.18, np.float32)
+    scene[20:80, 20:120] = 0.9
+    scene[150:220, 180:300] = 0.01
+    dark = exposure(srgb8(np.repeat(scene[..., None], 3, axis=2)), -2.0)
+    assert measure(Image.fromarray(dark)).exposure > 0.5

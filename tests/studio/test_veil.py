@@ -46,3 +46,29 @@ def test_light_texture_without_dark_areas_keeps_its_floor_and_a_veil_over_it_is_
     dark_areas[150:220, 120:230] = 0.01
     hazy = srgb8(dark_areas * 0.7 + 0.1)
     assert min(measure(Image.fromarray(hazy)).veil) > 0.08
+
+
+def test_a_frame_with_nothing_but_its_floor_keeps_it() -> None:
+    """A flat colour, a plain backdrop or a near-uniform wall has no dark object its floor could be the veil
+    of (VEIL_FLAT): taking the floor out turned a uniform grey black."""
+    rng = np.random.default_rng(3)
+    flat = {
+        "grey": np.full((300, 400, 3), 100.0),
+        "beige": np.full((300, 400, 3), (180.0, 150.0, 120.0)),
+        "backdrop": 235.0 + rng.normal(0.0, 1.5, (300, 400, 3)),
+        "one pixel": np.full((1, 1, 3), 100.0),
+    }
+    for name, values in flat.items():
+        frame = np.clip(values, 0, 255).astype(np.uint8)
+        assert measure(Image.fromarray(frame)).veil == (0.0, 0.0, 0.0), name
+        out = np.asarray(enhance_image(Image.fromarray(frame), long_side=max(frame.shape[:2])), np.float64)
+        # Not black, not stretched: each channel's mean within a few levels (the beige's white balance moves
+        # its blue by under 10), its spread no wider.
+        assert np.abs(out.mean(axis=(0, 1)) - frame.mean(axis=(0, 1))).max() < 10.0, name
+        assert out.std() <= frame.std() + 1.0, name
+    # Negative control: the same grey over a scene with dark areas is a veil, and is taken out.
+    scene = np.full((300, 400, 3), 0.3, np.float32)
+    scene[40:120, 40:140] = 0.004
+    scene[180:260, 200:330] = 0.01
+    hazy = srgb8(scene * 0.75 + 0.12)
+    assert min(measure(Image.fromarray(hazy)).veil) > 0.08

@@ -86,6 +86,13 @@ FACE_LO_PCT = 5.0
 OVER_FACE_RANGE = (2.2, 2.8)
 OVER_FACE_RANGE_MED = (0.4, 0.5)
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
+# A frame without a range has no exposure to read: the luminance range from its darkest EXPOSURE_PCT percent to
+# its highlights, as a share of the highlights, under which every exposure reading fades out. With no white and
+# no black in it (a flat colour, a grey wall, fog, a clear sky, a plain backdrop), nothing says where white
+# should be: a uniform grey at level 100 was brightened to 200, a white backdrop at 235 darkened to 216. Every
+# evaluated case that exposure changes reads 0.81 or more (both splits, every family), so the evaluation's
+# tables are unchanged. Higher: low-contrast scenes (a misty landscape) are left as they are when under-exposed.
+EXPOSURE_FLAT = (0.4, 0.6)
 OVER_LOG_GAIN = -1.2  # scene-domain gain (log) at full over-exposure evidence
 
 
@@ -200,4 +207,5 @@ def read_exposure(
         over = smoothstep(clipped, *OVER_CLIP) * smoothstep(med, *OVER_MED) * strength
         over *= 1.0 - smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
     exposure += OVER_LOG_GAIN * over
-    return exposure
+    lo = percentile(y_ev, EXPOSURE_PCT)
+    return exposure * smoothstep((p_hi - lo) / p_hi, *EXPOSURE_FLAT)

@@ -30,6 +30,16 @@ VEIL_THIN = (0.22, 0.34)
 # 0.03-0.11, its over-exposed copy 0.28. Lower: light textures get their floor taken again; higher: flat,
 # lifted frames keep their lift.
 VEIL_THIN_LIFTED = (0.12, 0.2)
+# A floor is a veil only over content: a veil lifts the blacks of a scene that still spans a range above them.
+# The darkest channel's range from its floor to its highlights (its VEIL_HI_PCT percentile), as a share of the
+# highlights, under which the reading is distrusted: a frame with nothing in it but its floor (a flat colour, a
+# clear sky, a plain backdrop) has no dark object the floor could be the veil of. Taking it out turned a uniform
+# grey black, a white backdrop at level 235 grey (211) and stretched a clear sky's gentle gradient over the
+# whole range. Hazed copies read 0.48 and over (TUNE; HELD-OUT 0.47), every other family the veil step acts on
+# 0.66 and over: no evaluated case reads under 0.35, so the evaluation's tables are unchanged. Higher: heavy haze
+# over a low-contrast scene (a foggy sky) keeps its veil.
+VEIL_FLAT = (0.2, 0.35)
+VEIL_HI_PCT = 99.5
 
 
 def _veil_area(lin: F32, floors: F32) -> float:
@@ -46,10 +56,20 @@ def _veil_area(lin: F32, floors: F32) -> float:
     return 1.0 - smoothstep(rise, *VEIL_THIN) * (1.0 - smoothstep(floor, *VEIL_THIN_LIFTED))
 
 
+def _content(lin: F32, floors: F32) -> float:
+    """Trust (0-1) in a floor as a veil by the range the darkest channel spans over it (VEIL_FLAT)."""
+    c = int(np.argmin(floors))
+    top = percentile(lin[..., c], VEIL_HI_PCT)
+    return smoothstep((top - float(floors[c])) / max(top, 1e-4), *VEIL_FLAT)
+
+
 def read_veil(lin: F32, strength: float, fade: float) -> tuple[F32, float]:
     """The per-channel linear floor to subtract from ``lin`` (proxy, linear light) and the gate it was taken
     at (0 = none). ``fade``: the dye-fade stretch's gate (fade.py), whose stretched blacks are still a dark
     grey: a faded print's floor goes with its fade."""
     floors = np.array([percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
-    gate = max(smoothstep(float(floors.min()), *VEIL_GATE) * strength * _veil_area(lin, floors), fade)
+    gate = smoothstep(float(floors.min()), *VEIL_GATE) * strength
+    if gate > 0.0:
+        gate *= _veil_area(lin, floors) * _content(lin, floors)
+    gate = max(gate, fade)
     return np.minimum(floors * gate, 0.5).astype(np.float32), gate
