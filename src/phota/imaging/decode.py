@@ -303,25 +303,35 @@ def _decode_hdr_png(data: bytes, nclx: dict[str, object], target: tuple[int, int
     values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # EXIF orientation not applied
     if values is None:
         raise ValueError("PNG could not be decoded")
-    if values.ndim == 3:  # OpenCV's BGR(A) order
-        values = values[..., [2, 1, 0, 3][: values.shape[2]]]
-    return _hdr_to_sdr(values, 16, nclx, target, probe)
+    return _hdr_to_sdr(values, 16, nclx, target, probe, bgr=True)
 
 
 def _hdr_to_sdr(
-    values: NDArray[Any], bits: int, nclx: dict[str, object], target: tuple[int, int], probe: DecodeProbe | None
+    values: NDArray[Any],
+    bits: int,
+    nclx: dict[str, object],
+    target: tuple[int, int],
+    probe: DecodeProbe | None,
+    *,
+    bgr: bool = False,
 ) -> Image:
-    """HDR ``values`` (grey or RGB(A), 8 or 16 bits) shrunk (area average) to ``target`` and shown as SDR sRGB."""
+    """HDR ``values`` (grey or RGB(A), in OpenCV's BGR(A) order where ``bgr``; 8 or 16 bits) shrunk (area
+    average) to ``target`` and shown as SDR sRGB. Every copy is made at the target size: the decoded picture
+    is the only full-size buffer."""
     if probe is not None:
         probe("full", (values.shape[1], values.shape[0]))
+    if values.dtype not in (np.uint8, np.uint16) or values.ndim not in (2, 3):
+        raise ValueError("HDR picture is neither grey nor RGB")
+    if values.ndim == 3 and values.shape[2] not in (3, 4):
+        raise ValueError("HDR picture is neither grey nor RGB")
+    if (values.shape[1], values.shape[0]) != target:
+        values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
     if values.dtype == np.uint8:  # an 8-bit file: its levels at 16 bits
         values = values.astype(np.uint16) * np.uint16(257)
     if values.ndim == 2:  # monochrome: the grey level in each channel
         values = np.repeat(values[..., None], 3, axis=2)
-    if values.ndim != 3 or values.shape[2] not in (3, 4) or values.dtype != np.uint16:
-        raise ValueError("HDR picture is neither grey nor RGB")
-    if (values.shape[1], values.shape[0]) != target:
-        values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
+    elif bgr:
+        values = values[..., [2, 1, 0, 3][: values.shape[2]]]
     return _to_rgb(to_sdr(values, nclx, bits))
 
 
