@@ -560,3 +560,27 @@ def test_a_black_and_white_portrait_stays_black_and_white(photo: np.ndarray) -> 
     assert np.ptp(punchy, axis=-1).max() <= 1
     toned = np.asarray(enhance_image(Image.fromarray(grey), faces=[FACE], variation=2, long_side=512), np.float64)
     assert (toned[..., 0] - toned[..., 2]).mean() > 5
+
+
+def test_a_prompt_keeps_the_light_a_photo_was_shot_in(photo: np.ndarray) -> None:
+    """Coloured light may be the scene (a sunset, a warm room) rather than a cast, and a dim frame may be
+    meant dim: no reading of the pixels tells, so the prompt can ask to keep them (steer.py)."""
+    warm = wrong_white_balance(photo, 3200.0)
+    size = photo.shape[0]
+    kept = np.asarray(enhance_image(Image.fromarray(warm), faces=[FACE], prompt="keep the colours", long_side=size))
+    balanced = np.asarray(enhance_image(Image.fromarray(warm), faces=[FACE], long_side=size))
+
+    def red_over_blue(a: np.ndarray) -> float:
+        lin = linear(a)
+        return float(lin[..., 0].mean() / lin[..., 2].mean())
+
+    assert abs(red_over_blue(kept) / red_over_blue(warm) - 1.0) < 0.03
+    assert red_over_blue(balanced) < 0.8 * red_over_blue(warm)  # negative control: without it, balanced
+    # "keep the light" keeps the level too; other corrections (the veil here) still run.
+    dim = exposure(photo, -1.5)
+    as_shot = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE], prompt="keep the light", long_side=size))
+    brightened = np.asarray(enhance_image(Image.fromarray(dim), faces=[FACE], long_side=size))
+    assert abs(float(luminance(as_shot).mean()) - float(luminance(dim).mean())) < 0.01
+    assert float(luminance(brightened).mean()) > 1.5 * float(luminance(dim).mean())
+    hazy = srgb8(linear(photo) * 0.6 + np.array([0.3, 0.32, 0.36]) * 0.4)
+    assert min(measure(Image.fromarray(hazy), steer=parse_enhance_prompt("keep the colours")).veil) > 0.05

@@ -290,10 +290,12 @@ def analyse(
             fade_lin = fade_lin * falloff  # the same proxy size as lin
     # A deconvolved frame's blacks are partly still the blur's: the lifted-black test reads them as they were.
     disc = defocus_radius * fade_lin.shape[1] / work.shape[1]
+    # A grey photo has no light's colour to balance; a prompt may ask to keep the one it has (steer.py).
+    balance = not grey and not steer.keep_colour
     density, fade = estimate_fade(
         fade_lin,
         strength,
-        None if grey else lambda: balance_gain(*illuminant(fade_lin), strength),
+        (lambda: balance_gain(*illuminant(fade_lin), strength)) if balance else None,
         lambda blacks: defocus_lift(fade_lin, disc, blacks),
     )
     if fade > 0.0:
@@ -320,15 +322,17 @@ def analyse(
     # held against it (``unveiled``).
     witness = partial(learned_reading, lin) if light is None else None
     log_gain = (
-        np.zeros(3, np.float32) if grey else balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled)
+        balance_gain(est, agreement, strength * (1.0 - dark), witness, unveiled) if balance else np.zeros(3, np.float32)
     )
     lin = lin * np.exp(log_gain)
 
     # 4. Exposure from the luminance distribution, in the scene domain (highlights protected).
     y = y_pre * np.float32(WB_LUMA_KEEP) + np.clip(lin @ LUMA_LIN, 0, 1) * np.float32(1.0 - WB_LUMA_KEEP)
-    exposure = read_exposure(
-        y, skin=skin, inner_mask=inner_mask, strength=strength, unveiled=unveiled, falloff=falloff_read
-    )
+    exposure = 0.0
+    if not steer.keep_exposure:
+        exposure = read_exposure(
+            y, skin=skin, inner_mask=inner_mask, strength=strength, unveiled=unveiled, falloff=falloff_read
+        )
 
     warm = 0.1 * steer.warmth
     log_gain += np.array([warm, 0.0, -warm], np.float32)

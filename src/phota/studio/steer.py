@@ -22,6 +22,11 @@ class EnhanceSteer:
     denoise: float = 0.0  # + extra noise reduction
     strength: float = 1.0  # multiplier on the automatic corrections ("subtle" 0.6, "strong" 1.4)
     monochrome: bool = False
+    # The photo's light as it was shot: its colour (no white balance) and its level (no exposure change). Whether
+    # coloured light is a cast or the scene (a sunset, a warm room, a stage) is the photographer's intent,
+    # which no reading of the pixels tells; the prompt can.
+    keep_colour: bool = False
+    keep_exposure: bool = False
     understood: tuple[str, ...] = field(default=())
     ignored: tuple[str, ...] = field(default=())
 
@@ -72,6 +77,18 @@ VOCABULARY: dict[str, tuple[str, float]] = {
     "denoise": ("denoise", 1.0),
     "smoother": ("denoise", 1.0),
     "clean": ("denoise", 1.0),
+    "keep the light": ("keep_light", 1.0),
+    "keep the mood": ("keep_light", 1.0),
+    "keep the atmosphere": ("keep_light", 1.0),
+    "as shot": ("keep_light", 1.0),
+    "keep the colours": ("keep_colour", 1.0),
+    "keep the colors": ("keep_colour", 1.0),
+    "keep the colour": ("keep_colour", 1.0),
+    "keep the color": ("keep_colour", 1.0),
+    "keep the warmth": ("keep_colour", 1.0),
+    "no white balance": ("keep_colour", 1.0),
+    "keep the exposure": ("keep_exposure", 1.0),
+    "keep the brightness": ("keep_exposure", 1.0),
     "subtle": ("strength", -0.4),
     "natural": ("strength", -0.4),
     "gentle": ("strength", -0.4),
@@ -109,10 +126,14 @@ def parse_enhance_prompt(prompt: str | None) -> EnhanceSteer:
         else:
             ignored.append(words[i])
             i += 1
-    clamp = {k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in ("monochrome", "strength")}
+    flags = ("monochrome", "strength", "keep_light", "keep_colour", "keep_exposure")
+    clamp = {k: float(np.clip(v, -2.0, 2.0)) for k, v in values.items() if k not in flags}
+    keep_light = values.get("keep_light", 0.0) > 0
     return EnhanceSteer(
         strength=float(np.clip(1.0 + values.get("strength", 0.0), 0.3, 2.0)),
         monochrome=values.get("monochrome", 0.0) > 0,
+        keep_colour=keep_light or values.get("keep_colour", 0.0) > 0,
+        keep_exposure=keep_light or values.get("keep_exposure", 0.0) > 0,
         understood=tuple(understood),
         ignored=tuple(ignored),
         **clamp,
@@ -141,6 +162,8 @@ def combine(a: EnhanceSteer, b: EnhanceSteer) -> EnhanceSteer:
         denoise=a.denoise + b.denoise,
         strength=a.strength * b.strength,
         monochrome=a.monochrome or b.monochrome,
+        keep_colour=a.keep_colour or b.keep_colour,
+        keep_exposure=a.keep_exposure or b.keep_exposure,
     )
 
 
