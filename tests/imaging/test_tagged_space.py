@@ -306,6 +306,9 @@ def test_an_hdr_png_is_shown_as_sdr_at_its_16_bits(transfer: int, white: float) 
     # Negative control: without the chunk, the same file is read as sRGB (white at 148 PQ, 191 HLG).
     plain_ref = _decoded(_png16(values))[16, 48]
     assert ref.mean() - plain_ref.mean() > 60
+    # Past HDR_PNG_DEEP_SHARE of the full-decode limit it is read at Pillow's 8 bits: the same picture.
+    shallow = np.asarray(decode_image(_png16(values, _cicp(9, transfer)), "image", max_full_pixels=3000), np.float64)
+    assert np.abs(shallow[16, 16] - grey).max() <= 2.0 and shallow[16, 48].min() >= 250
 
 
 def test_a_stored_or_delivered_cicp_png_keeps_its_colours() -> None:
@@ -319,3 +322,57 @@ def test_a_stored_or_delivered_cicp_png_keeps_its_colours() -> None:
     assert encode_output(decode_provider_output(srgb_answer, "fake"), "png", srgb_answer) == strip_png(
         srgb_answer, image.size
     )
+
+
+_HDR_PNG_PEAK = """
+import re, struct, sys, zlib
+from pathlib import Path
+import cv2, numpy as np
+sys.path.insert(0, ".")
+from phota.imaging.decode import decode_image
+values = np.full((3000, 4000, 4), 30000, np.uint16)  # RGBA at 16 bits: 96 MB decoded
+data = cv2.imencode(".png", values)[1].tobytes()
+del values
+body = bytes((9, 16, 0, 1))
+cicp = struct.pack(">I", 4) + b"cICP" + body + struct.pack(">I", zlib.crc32(b"cICP" + body))
+data = data[:33] + cicp + data[33:]
+small = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint16))[1].tobytes()
+decode_image(small[:33] + cicp + small[33:], "warm-up")  # imports and first-use costs before the measurement
+def kb(field):
+    return int(re.search(field + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
+Path("/proc/self/clear_refs").write_text("5")
+before = kb("VmRSS")
+decode_image(data, "image", max_side=1024, max_full_pixels=int(sys.argv[1]))
+print((kb("VmHWM") - before) // 1024)
+"""
+
+
+def _hdr_png_peak_mb(max_full_pixels: int) -> int:
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_HDR_PNG_PEAK), str(max_full_pixels)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_hdr_png_stays_within_the_full_decode_memory_bound() -> None:
+    """docs/configuration.md bounds a full decode at about 11 bytes a pixel of PHOTA_MAX_FULL_DECODE_PIXELS.
+    OpenCV reads 16 bits at about 19 bytes a pixel, so it is used up to half the limit (HDR_PNG_DEEP_SHARE)."""
+    pixels = 4000 * 3000
+    # Under half the limit (here 30 MP): read at 16 bits, within 11 bytes a pixel of the limit.
+    deep = _hdr_png_peak_mb(30_000_000)
+    assert deep < 11 * 30_000_000 / 2**20
+    # Over half the limit (here 20 MP): read at 8 bits through Pillow, within the bound for the file itself.
+    shallow = _hdr_png_peak_mb(20_000_000)
+    assert shallow < 11 * pixels / 2**20
+    # Negative control: the 16-bit read costs more than 11 bytes a pixel of the file itself.
+    assert deep > 11 * pixels / 2**20

@@ -93,6 +93,11 @@ MAX_HEADER_SEGMENTS = 4096
 # file, a few pictures).
 MAX_JPEG_SCANS = 256
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Share of ``max_full_pixels`` up to which an HDR PNG (cICP naming PQ or HLG) is read at its 16 bits. OpenCV,
+# the only decoder here that keeps them, peaks at about 19 bytes a pixel for RGBA (the decoded picture and its
+# own working copy), against the 11 of the other full decodes (docs/configuration.md); past this share the
+# file is read at 8 bits, as Pillow gives it, and shown as SDR from those (its gradients in coarser steps).
+HDR_PNG_DEEP_SHARE = 0.5
 
 # EXIF orientation -> the transpose that makes the picture upright (what ImageOps.exif_transpose does).
 _ORIENT: dict[int, PILImage.Transpose] = {
@@ -219,8 +224,11 @@ def decode_image(
                 out = _decode_jpeg(data, (width, height), target, probe)
             elif fmt == "HEIF" and not icc and isinstance(nclx, dict) and is_hdr(nclx):
                 out = _decode_hdr_heif(data, nclx, target, probe)
-            elif cicp is not None and is_hdr(cicp):
+            elif cicp is not None and is_hdr(cicp) and width * height <= max_full_pixels * HDR_PNG_DEEP_SHARE:
                 out = _decode_hdr_png(data, cicp, target, probe)
+            elif cicp is not None and is_hdr(cicp):  # too large to read at 16 bits: Pillow's 8 bits
+                rgb = np.asarray(_decode_pil(img, target, probe), np.uint16) * np.uint16(257)
+                out = _to_rgb(to_sdr(rgb, cicp, 16))
             else:
                 out = _decode_pil(img, target, probe)
             if orientation in _ORIENT:
