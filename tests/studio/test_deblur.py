@@ -219,3 +219,21 @@ def test_the_packed_spectrum_filter_is_the_plain_wiener_filter(radius: float, mo
     assert np.abs(got - want).max() < 1e-4
     # Negative control: the restore does change the frame (a no-op would pass a loose comparison).
     assert np.abs(got - grey).max() > 0.01
+
+
+def test_crisp_graphics_are_not_deconvolved_and_their_defocused_copy_is() -> None:
+    """A screenshot's sharp text has no disc in it, but its isolated edges keep their gradient under the
+    re-blur (it reads 0.77) and its stroke width puts a deep cepstral peak at 2.2 px: it had been deconvolved
+    into halos. Its steps are steeper than any disc allows (DEBLUR_STEEP)."""
+    page = np.full((600, 800, 3), 255, np.uint8)
+    for i in range(12):
+        cv2.putText(
+            page, f"Lorem ipsum dolor sit amet {i}", (30, 40 + 40 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (20, 20, 20), 2
+        )
+    assert measure(Image.fromarray(page)).deblur == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(page), long_side=800), np.float64)
+    assert np.abs(out - page).mean() < 0.5
+    # Negative control: the same page through a 2.5 px lens disc is deconvolved.
+    blurred = defocus(page, 2.5)
+    params = measure(Image.fromarray(blurred))
+    assert params.deblur > 0.5 and abs(params.defocus_radius - 2.5) < 0.5

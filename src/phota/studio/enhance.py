@@ -39,9 +39,11 @@ from phota.studio.deblur import (
     DEBLUR_DEPTH,
     DEBLUR_DEPTH_SOFT,
     DEBLUR_SOFT,
+    DEBLUR_STEEP_SHARE,
     DEBLUR_ZIGZAG,
     deconvolve,
     estimate_defocus,
+    steep_share,
 )
 from phota.studio.exposure import (
     FACE_INNER_AXES,
@@ -644,13 +646,16 @@ def _deblur(work: U8, steer: EnhanceSteer, cleaned: float) -> tuple[U8, float, f
     if blur * gate <= 0.02:
         return work, 0.0, 0.0
     lin = np.asarray(cv2.LUT(work, _SRGB_TO_LIN), np.float32)
-    found = estimate_defocus(np.asarray(lin @ LUMA_LIN, np.float32))
+    luma = np.asarray(lin @ LUMA_LIN, np.float32)
+    found = estimate_defocus(luma)
     if found is None:
         return work, 0.0, 0.0
     # A frame far softer than any sharp photo (DEBLUR_SOFT) needs a shallower peak: large discs read shallow.
     soft = smoothstep(ratio, *DEBLUR_SOFT)
     lo, hi = (a + (b - a) * soft for a, b in zip(DEBLUR_DEPTH, DEBLUR_DEPTH_SOFT, strict=True))
     amount = blur * gate * smoothstep(found.depth, lo, hi) * (1.0 - smoothstep(found.zigzag, *DEBLUR_ZIGZAG))
+    if amount > 0.02:  # edges steeper than the disc allows: crisp graphics, not a defocused lens
+        amount *= 1.0 - smoothstep(steep_share(luma, found.radius), *DEBLUR_STEEP_SHARE)
     if amount <= 0.02:
         return work, 0.0, 0.0
     sharp = linear_to_srgb(deconvolve(lin, found.radius, amount))
