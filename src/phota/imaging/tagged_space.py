@@ -10,7 +10,6 @@
   Mac's 1/1.8 gamma, a renderer's linear (1.0) file. A gamma near 1/2.2 (``PNG_SRGB_GAMMA``) with sRGB's
   primaries (or none named) is what sRGB's writers put beside their sRGB chunk: it is read as sRGB, and the
   pixels are kept bit for bit.
-
 - **A PNG's cICP chunk** (PNG spec, third edition) names its primaries and transfer by their ITU-T H.273
   code points, as HEIF's nclx box does, and outranks every other colour chunk (iCCP, sRGB, gAMA, cHRM).
   It is handed on as an nclx description (:func:`png_cicp`): Display P3, BT.2020 and the other primaries
