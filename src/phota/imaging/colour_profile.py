@@ -100,6 +100,26 @@ SRGB_PRIMARIES: tuple[tuple[float, float], tuple[float, float], tuple[float, flo
     (0.15, 0.06),
 )
 D65 = (0.3127, 0.3290)
+# ITU-T H.273 colour primaries (the code points of HEIF's nclx box and PNG's cICP chunk) read here: red, green,
+# blue and white (CIE xy).
+H273_PRIMARIES: dict[int, tuple[tuple[tuple[float, float], ...], tuple[float, float]]] = {
+    1: (SRGB_PRIMARIES, D65),  # BT.709, sRGB
+    5: (((0.64, 0.33), (0.29, 0.60), (0.15, 0.06)), D65),  # BT.601, 625 lines
+    6: (((0.630, 0.340), (0.310, 0.595), (0.155, 0.070)), D65),  # BT.601, 525 lines (SMPTE 170M)
+    9: (((0.708, 0.292), (0.170, 0.797), (0.131, 0.046)), D65),  # BT.2020, BT.2100
+    11: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), (0.314, 0.351)),  # DCI-P3 (theatre white)
+    12: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), D65),  # Display P3
+}
+
+
+def h273_chromaticities(code: int) -> dict[str, float]:
+    """The chromaticities of H.273 primaries ``code`` (a key of H273_PRIMARIES) under the keys pillow_heif
+    gives an nclx box's (``color_primary_red_x`` ...)."""
+    (red, green, blue), white = H273_PRIMARIES[code]
+    out: dict[str, float] = {}
+    for name, (x, y) in zip(("red", "green", "blue", "white"), (red, green, blue, white), strict=True):
+        out[f"color_primary_{name}_x"], out[f"color_primary_{name}_y"] = x, y
+    return out
 
 
 def to_srgb(
@@ -190,9 +210,7 @@ def nclx_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
     if nclx.get("transfer_characteristics") != NCLX_SRGB_TRANSFER:
         return None
     matrix = primaries_matrix(nclx)
-    if matrix is None or np.abs(matrix - np.eye(3)).max() < NCLX_IDENTITY_TOLERANCE:
-        return None
-    return matrix
+    return matrix if matrix is not None and _moves(matrix, None) else None
 
 
 def primaries_matrix(nclx: Mapping[str, Any]) -> NDArray[np.float64] | None:
@@ -258,19 +276,23 @@ def encode_linear(linear: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.asarray(_ENCODE[(linear * 65535.0 + 0.5).astype(np.uint16)], np.uint8)
 
 
+def _moves(matrix: NDArray[np.float64], gamma: float | None) -> bool:
+    """Whether a space's primaries ``matrix`` (to sRGB's) and transfer (a power ``gamma``, or sRGB's curve
+    where ``None``) move any pixel: not sRGB's curve with primaries within NCLX_IDENTITY_TOLERANCE of sRGB's."""
+    return gamma is not None or float(np.abs(matrix - np.eye(3)).max()) >= NCLX_IDENTITY_TOLERANCE
+
+
 def changes(space: RgbSpace) -> bool:
-    """Whether :func:`to_srgb` changes pixels read in ``space``: not where it is sRGB (its curve, and its
-    primaries within NCLX_IDENTITY_TOLERANCE) or unusable (such a file is read as sRGB)."""
+    """Whether :func:`to_srgb` changes pixels read in ``space``: not where it is sRGB or unusable (such a
+    file is read as sRGB)."""
     matrix = space_matrix(space.primaries, space.white)
-    return matrix is not None and (
-        space.gamma is not None or np.abs(matrix - np.eye(3)).max() >= NCLX_IDENTITY_TOLERANCE
-    )
+    return matrix is not None and _moves(matrix, space.gamma)
 
 
 def _convert_space(image: Image.Image, space: RgbSpace) -> Image.Image:
     """``image``'s values read in ``space`` as sRGB; ``image`` itself where that changes nothing."""
     matrix = space_matrix(space.primaries, space.white)
-    if matrix is None or not changes(space):
+    if matrix is None or not _moves(matrix, space.gamma):
         return image
     decode = _DECODE if space.gamma is None else (_LEVELS**space.gamma).astype(np.float32)
     return _convert_linear(image, matrix, decode)

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from phota.imaging.colour_profile import encode_linear, primaries_matrix
+from phota.imaging.colour_profile import encode_linear, h273_chromaticities, primaries_matrix
 
 PQ, HLG = 16, 18  # nclx transfer_characteristics code points (ISO/IEC 23091-2)
 # BT.2408's HDR reference white, shown as SDR white (linear 1.0).
@@ -127,13 +127,4 @@ def _signal_table(transfer: int, bits: int) -> NDArray[np.float32]:
 
 
 _SRGB_Y = np.array([0.2126729, 0.7151522, 0.0721750])  # sRGB's luminance row (IEC 61966-2.1)
-_BT2020 = {
-    "color_primary_red_x": 0.708,
-    "color_primary_red_y": 0.292,
-    "color_primary_green_x": 0.170,
-    "color_primary_green_y": 0.797,
-    "color_primary_blue_x": 0.131,
-    "color_primary_blue_y": 0.046,
-    "color_primary_white_x": 0.3127,
-    "color_primary_white_y": 0.3290,
-}
+_BT2020 = h273_chromaticities(9)

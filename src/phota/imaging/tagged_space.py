@@ -13,7 +13,7 @@
 - **A PNG's cICP chunk** (PNG spec, third edition) names its primaries and transfer by their ITU-T H.273
   code points, as HEIF's nclx box does, and outranks every other colour chunk (iCCP, sRGB, gAMA, cHRM).
   It is handed on as an nclx description (:func:`png_cicp`): Display P3, BT.2020 and the other primaries
-  in ``CICP_PRIMARIES`` with sRGB's curve are converted (colour_profile.py), PQ and HLG are shown as SDR
+  in ``H273_PRIMARIES`` with sRGB's curve are converted (colour_profile.py), PQ and HLG are shown as SDR
   (hdr.py), and video gammas are read as sRGB, as for HEIF. A cICP chunk with other primaries, with a
   matrix (PNG holds RGB) or with narrow-range values is ignored, and the file's other chunks decide.
 
@@ -28,7 +28,15 @@ from typing import Any
 
 from PIL.Image import Image
 
-from phota.imaging.colour_profile import D65, SRGB_PRIMARIES, RgbSpace, changes, nclx_matrix
+from phota.imaging.colour_profile import (
+    D65,
+    H273_PRIMARIES,
+    SRGB_PRIMARIES,
+    RgbSpace,
+    changes,
+    h273_chromaticities,
+    nclx_matrix,
+)
 from phota.imaging.hdr import is_hdr
 
 # Adobe RGB (1998): its primaries and white (CIE xy) and its decoding exponent, 563/256 (Adobe's spec, 4.3).
@@ -46,15 +54,6 @@ PNG_SRGB_GAMMA = (2.15, 2.25)
 PNG_GAMMA_RANGE = (0.8, 3.2)
 
 
-# ITU-T H.273 colour primaries a cICP chunk may name: red, green, blue and white (CIE xy).
-CICP_PRIMARIES: dict[int, tuple[tuple[tuple[float, float], ...], tuple[float, float]]] = {
-    1: (SRGB_PRIMARIES, D65),  # BT.709, sRGB
-    5: (((0.64, 0.33), (0.29, 0.60), (0.15, 0.06)), D65),  # BT.601, 625 lines
-    6: (((0.630, 0.340), (0.310, 0.595), (0.155, 0.070)), D65),  # BT.601, 525 lines (SMPTE 170M)
-    9: (((0.708, 0.292), (0.170, 0.797), (0.131, 0.046)), D65),  # BT.2020, BT.2100
-    11: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), (0.314, 0.351)),  # DCI-P3 (theatre white)
-    12: (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), D65),  # Display P3
-}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks looked through for cICP, which precedes the image data (decode.py refuses more chunks before it).
 _MAX_CHUNKS = 4096
@@ -74,18 +73,15 @@ def png_cicp(data: bytes) -> dict[str, Any] | None:
             return None
         if kind == b"cICP" and length == 4:
             primaries, transfer, matrix, full_range = data[i + 8 : i + 12]
-            if primaries not in CICP_PRIMARIES or matrix != 0 or full_range != 1:
+            if primaries not in H273_PRIMARIES or matrix != 0 or full_range != 1:
                 return None
-            (red, green, blue), white = CICP_PRIMARIES[primaries]
-            nclx: dict[str, Any] = {
+            return {
                 "color_primaries": primaries,
                 "transfer_characteristics": transfer,
                 "matrix_coefficients": matrix,
                 "full_range_flag": full_range,
+                **h273_chromaticities(primaries),
             }
-            for name, (x, y) in zip(("red", "green", "blue", "white"), (red, green, blue, white), strict=True):
-                nclx[f"color_primary_{name}_x"], nclx[f"color_primary_{name}_y"] = x, y
-            return nclx
         i += 12 + length
     return None
 
