@@ -207,5 +207,7 @@ def read_exposure(
         over = smoothstep(clipped, *OVER_CLIP) * smoothstep(med, *OVER_MED) * strength
         over *= 1.0 - smoothstep(key, *HIGH_KEY)  # mostly white: a backdrop or snow, not a blown exposure
     exposure += OVER_LOG_GAIN * over
+    if exposure == 0.0:
+        return 0.0
     lo = percentile(y_ev, EXPOSURE_PCT)
     return exposure * smoothstep((p_hi - lo) / p_hi, *EXPOSURE_FLAT)

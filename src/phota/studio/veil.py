@@ -45,11 +45,9 @@ VEIL_HI_PCT = 99.5
 def _veil_area(lin: F32, floors: F32) -> float:
     """Trust (0-1) in a floor as a veil: whether the darkest channel's floor is reached in areas (dark
     objects, shadows), which keep it under a small blur, or only in thin lines of a lighter material, whose
-    floor the blur lifts towards the mid-tones (VEIL_THIN)."""
+    floor the blur lifts towards the mid-tones (VEIL_THIN). Read only where VEIL_GATE opens (the blur costs)."""
     c = int(np.argmin(floors))
     floor = float(floors[c])
-    if smoothstep(floor, *VEIL_GATE) <= 0.0:
-        return 1.0  # no veil to remove: skip the blur
     sigma = max(lin.shape[:2]) * VEIL_AREA_SIGMA
     blurred = np.asarray(cv2.GaussianBlur(np.ascontiguousarray(lin[..., c]), (0, 0), sigma), np.float32)
     rise = (percentile(blurred, VEIL_PCT) - floor) / max(percentile(lin[..., c], 50) - floor, 1e-3)
@@ -69,7 +67,7 @@ def read_veil(lin: F32, strength: float, fade: float) -> tuple[F32, float]:
     grey: a faded print's floor goes with its fade."""
     floors = np.array([percentile(lin[..., c], VEIL_PCT) for c in range(3)], np.float32)
     gate = smoothstep(float(floors.min()), *VEIL_GATE) * strength
-    if gate > 0.0:
+    if gate > 0.0:  # the floor's credibility as a veil is read only where there is one to remove
         gate *= _veil_area(lin, floors) * _content(lin, floors)
     gate = max(gate, fade)
     return np.minimum(floors * gate, 0.5).astype(np.float32), gate
