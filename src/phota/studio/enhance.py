@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from phota.studio.arrays import F32, U8, Mask
+from phota.studio.backdrop import cutout
 from phota.studio.colour import LUMA, LUMA_LIN
 from phota.studio.deblock import deblock_amount, remove_blocks
 from phota.studio.deblur import (
@@ -264,6 +265,9 @@ def analyse(
     grey = is_grey(proxy)
     lin = _linear(proxy)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
+    # The fade, veil and exposure readings take the frame's tones for the camera's; a cut-out on white without
+    # faces (backdrop.py) was prepared by a person, and they stand down.
+    tones = strength * (1.0 - cutout(proxy)) if faces_mask_small is None else strength
 
     def illuminant(lin_: F32) -> tuple[F32, float]:
         if light is not None:
@@ -296,7 +300,7 @@ def analyse(
     balance = not grey and not steer.keep_colour
     density, fade = estimate_fade(
         fade_lin,
-        strength,
+        tones,
         (lambda: balance_gain(*illuminant(fade_lin), strength)) if balance else None,
         lambda blacks: defocus_lift(fade_lin, disc, blacks),
     )
@@ -304,7 +308,7 @@ def analyse(
         lin = density_map(lin, density)
 
     # 2b. Veil (haze, veiling glare): an additive floor under every channel.
-    veil, veiled = read_veil(lin, strength, fade)
+    veil, veiled = read_veil(lin, tones, fade)
     lin = (lin - veil) / (1.0 - veil)
     # How far nothing lifted the frame's blacks: the exposure readings below trust lifted shadows only then.
     unveiled = 1.0 - min(1.0, veiled)
@@ -333,7 +337,7 @@ def analyse(
     exposure = 0.0
     if not steer.keep_exposure:
         exposure = read_exposure(
-            y, skin=skin, inner_mask=inner_mask, strength=strength, unveiled=unveiled, falloff=falloff_read
+            y, skin=skin, inner_mask=inner_mask, strength=tones, unveiled=unveiled, falloff=falloff_read
         )
 
     warm = 0.1 * steer.warmth

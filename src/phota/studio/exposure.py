@@ -86,13 +86,13 @@ FACE_LO_PCT = 5.0
 OVER_FACE_RANGE = (2.2, 2.8)
 OVER_FACE_RANGE_MED = (0.4, 0.5)
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
-# A frame without faces that is partly white backdrop (a product shot, a cut-out flattened onto white, a scan) is
-# judged by what stands on the backdrop: the share of the frame at or over BACKDROP_WHITE (linear; level 250)
-# over which the over-exposure evidence is read from the rest of the frame alone. A backdrop is no evidence:
-# counted in, a blue box on white (36 % of its frame there, median 0.60) read as fully over-exposed and came
-# back grey on grey. Over-exposed copies without faces read 0.06 at most (both splits), every other evaluated
-# frame without faces 0.015, so the evaluation's tables are unchanged. A blown sky counts too: the land under
-# it is then judged on its own. Lower: bright frames with a little paper or sky in them judged without it.
+# A frame without faces that is partly white (a sky blown to white, a backdrop) is judged by the rest: the share
+# of the frame at or over BACKDROP_WHITE (linear; level 250) over which the over-exposure evidence is read from
+# the rest of the frame alone. The white is no evidence: counted in, a well exposed lawn under a sky blown over
+# the frame's top 30 % read as over-exposed (median and near-white share past their ramps) and was darkened by
+# 28 levels. Over-exposed copies without faces read 0.06 at most (both splits), every other evaluated frame
+# without faces 0.015, so the evaluation's tables are unchanged. Lower: bright frames with a little paper or
+# sky in them judged without it. (A frame surrounded by pure white is a cut-out: backdrop.py.)
 BACKDROP_WHITE = 0.95
 BACKDROP_SHARE = (0.1, 0.2)
 # A frame without a range has no exposure to read: the luminance range from its darkest EXPOSURE_PCT percent to

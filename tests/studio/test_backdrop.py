@@ -1,0 +1,83 @@
+"""Cut-outs (phota.studio.backdrop): a frame without faces surrounded by pure white is a prepared picture, and
+the fade, veil and exposure readings leave its tones as they are; the same object on a light grey ground is a
+camera's frame again and is read as one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import cbook
+from PIL import Image
+
+from phota.imaging.decode import decode_image
+from phota.studio import backdrop
+from phota.studio.enhance import enhance_image, measure
+from tests.photos import photo_path
+
+GIFT = Path(cbook.get_sample_data("Minduka_Present_Blue_Pack.png", asfileobj=False))
+
+
+def _gift() -> np.ndarray:
+    """matplotlib's sample gift box, cut out on transparency: RGBA, 128 px."""
+    return np.asarray(Image.open(GIFT).convert("RGBA"))
+
+
+def _flatten(rgb: np.ndarray, alpha: np.ndarray, ground: int) -> np.ndarray:
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return np.clip(rgb.astype(np.float32) * a + ground * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _white_box(gift: np.ndarray) -> np.ndarray:
+    """The same box as a white product: its shading kept, every tone lifted into levels 150-250."""
+    y = gift[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat((150.0 + y / 255.0 * 100.0)[..., None], 3, axis=2)
+
+
+def test_an_upload_cut_out_on_transparency_keeps_its_tones() -> None:
+    """The gift box as uploaded (PNG with alpha, flattened onto white by the decoder) had been read as blown
+    and came back 3.3x darker, grey on grey."""
+    gift = np.asarray(decode_image(GIFT.read_bytes(), GIFT.name, max_side=2048), np.uint8)
+    assert backdrop.cutout(gift) == 1.0
+    out = np.asarray(enhance_image(Image.fromarray(gift), long_side=gift.shape[1]), np.int16)
+    assert float(np.abs(out - gift).mean()) < 1.0
+
+
+@pytest.mark.parametrize("product", ["gift", "white box"])
+def test_a_product_on_pure_white_keeps_its_tones_and_on_grey_is_read_as_a_photo(product: str) -> None:
+    """A white product on white (the box lifted into levels 150-250) reads, by its tones alone, as a hazed
+    and over-exposed frame: its darkest grey as a haze floor, its bright tones as blown."""
+    gift = _gift()
+    rgb = gift[..., :3] if product == "gift" else _white_box(gift)
+    on_white = _flatten(rgb, gift[..., 3], 255)
+    params = measure(Image.fromarray(on_white))
+    assert params.exposure == 0.0 and params.veil == (0.0, 0.0, 0.0)
+    out = np.asarray(enhance_image(Image.fromarray(on_white), long_side=128), np.uint8)
+    assert abs(float(out.mean()) - float(on_white.mean())) < 1.0
+    assert int(out[:4, :4].min()) == 255  # the backdrop stays pure white
+    # Negative control: the same object on a light grey ground (level 232) is a camera's frame, read as one:
+    # the readings the cut-out stood down act on it (here they darken it).
+    on_grey = _flatten(rgb, gift[..., 3], 232)
+    assert backdrop.cutout(on_grey) == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(on_grey), long_side=128), np.uint8)
+    assert float(out.mean()) < float(on_grey.mean()) - 30
+
+
+def test_a_cut_out_needs_white_on_three_borders() -> None:
+    im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
+    scene = np.asarray(im.resize((400, round(400 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
+    assert backdrop.cutout(scene) == 0.0
+    sky = scene.copy()
+    sky[: scene.shape[0] // 3] = 255  # a blown sky: the top border and the tops of the sides
+    assert backdrop.cutout(sky) == 0.0
+    framed = np.full((scene.shape[0] + 40, scene.shape[1] + 40, 3), 255, np.uint8)
+    framed[20:-20, 20:-20] = scene
+    assert backdrop.cutout(framed) == 1.0
+    three = framed[:-20]  # white on three sides, the photo running off the bottom
+    assert backdrop.cutout(three) == 1.0
+    two = framed[:-20, :-20]
+    assert backdrop.cutout(two) == 0.0
+    almost = framed.copy()
+    almost[almost == 255] = 254  # near white is not pure white: a real backdrop the camera saw
+    assert backdrop.cutout(almost) == 0.0
