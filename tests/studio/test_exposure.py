@@ -175,7 +175,7 @@ def test_an_over_exposed_scene_without_faces_is_darkened(monkeypatch: pytest.Mon
 def test_a_blown_sky_is_no_evidence_against_the_land_under_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two dogs on a lawn, well exposed, under a sky blown to pure white (the top 30 %): counted in, the white
     took the frame's near-white share and median past the over-exposure ramps and the lawn was darkened by 28
-    levels. Judged without it (BACKDROP_SHARE), the lawn is left; the same scene one stop over through the
+    levels. Judged without it (WHITE_AREA_SHARE), the lawn is left; the same scene one stop over through the
     bench's camera curve, under the same sky, is still darkened."""
     im = Image.open(photo_path("dog_dogs.jpg")).convert("RGB")
     scene = np.asarray(im.resize((512, round(512 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
@@ -184,13 +184,13 @@ def test_a_blown_sky_is_no_evidence_against_the_land_under_it(monkeypatch: pytes
     sky[:k] = 255
     over = exposure(scene, 1.0)
     over[:k] = 255
-    assert float((luminance(sky) >= exposure_step.BACKDROP_WHITE).mean()) > exposure_step.BACKDROP_SHARE[1]
+    assert float((luminance(sky) >= exposure_step.WHITE_AREA).mean()) > exposure_step.WHITE_AREA_SHARE[1]
     out = np.asarray(enhance_image(Image.fromarray(sky), long_side=512), np.uint8)
     assert abs(float(out[k:].mean()) - float(sky[k:].mean())) < 1.0
     out = np.asarray(enhance_image(Image.fromarray(over), long_side=512), np.uint8)
     assert float(out[k:].mean()) < float(over[k:].mean()) - 40
     # Negative control: with the white counted in, the well exposed lawn is darkened.
-    monkeypatch.setattr(exposure_step, "BACKDROP_SHARE", (2.0, 3.0))
+    monkeypatch.setattr(exposure_step, "WHITE_AREA_SHARE", (2.0, 3.0))
     out = np.asarray(enhance_image(Image.fromarray(sky), long_side=512), np.uint8)
     assert float(out[k:].mean()) < float(sky[k:].mean()) - 15
 

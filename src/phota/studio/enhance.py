@@ -32,8 +32,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from phota.studio.arrays import F32, U8, Mask
-from phota.studio.backdrop import cutout
 from phota.studio.colour import LUMA, LUMA_LIN
+from phota.studio.cutout import cutout
 from phota.studio.deblock import deblock_amount, remove_blocks
 from phota.studio.deblur import (
     DEBLUR_BLUR,
@@ -266,7 +266,7 @@ def analyse(
     lin = _linear(proxy)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
     # The fade, veil and exposure readings take the frame's tones for the camera's; a cut-out on white without
-    # faces (backdrop.py) was prepared by a person, and they stand down.
+    # faces (cutout.py) was prepared by a person, and they stand down.
     tones = strength * (1.0 - cutout(proxy)) if faces_mask_small is None else strength
 
     def illuminant(lin_: F32) -> tuple[F32, float]:

@@ -87,14 +87,14 @@ OVER_FACE_RANGE = (2.2, 2.8)
 OVER_FACE_RANGE_MED = (0.4, 0.5)
 HIGH_KEY = (0.7, 0.9)  # frame median luminance over which a bright photo is read as high-key
 # A frame without faces that is partly white (a sky blown to white, a backdrop) is judged by the rest: the share
-# of the frame at or over BACKDROP_WHITE (linear; level 250) over which the over-exposure evidence is read from
+# of the frame at or over WHITE_AREA (linear; level 250) over which the over-exposure evidence is read from
 # the rest of the frame alone. The white is no evidence: counted in, a well exposed lawn under a sky blown over
 # the frame's top 30 % read as over-exposed (median and near-white share past their ramps) and was darkened by
 # 28 levels. Over-exposed copies without faces read 0.06 at most (both splits), every other evaluated frame
 # without faces 0.015, so the evaluation's tables are unchanged. Lower: bright frames with a little paper or
-# sky in them judged without it. (A frame surrounded by pure white is a cut-out: backdrop.py.)
-BACKDROP_WHITE = 0.95
-BACKDROP_SHARE = (0.1, 0.2)
+# sky in them judged without it. (A frame surrounded by pure white is a cut-out: cutout.py.)
+WHITE_AREA = 0.95
+WHITE_AREA_SHARE = (0.1, 0.2)
 # A frame without a range has no exposure to read: the luminance range from its darkest EXPOSURE_PCT percent to
 # its highlights, as a share of the highlights, under which every exposure reading fades out. With no white and
 # no black in it (a flat colour, a grey wall, fog, a clear sky, a plain backdrop), nothing says where white
@@ -219,11 +219,11 @@ def read_exposure(
     else:
         # Mostly white (HIGH_KEY: snow, a backdrop filling the frame) is not a blown exposure.
         over = _over_without_faces(y, clipped, strength) * (1.0 - smoothstep(key, *HIGH_KEY))
-        backdrop = smoothstep(float((y >= BACKDROP_WHITE).mean()), *BACKDROP_SHARE)
-        if backdrop > 0.0:
-            rest = y[y < BACKDROP_WHITE]  # all backdrop (a blank page): nothing left to call over-exposed
+        white = smoothstep(float((y >= WHITE_AREA).mean()), *WHITE_AREA_SHARE)
+        if white > 0.0:
+            rest = y[y < WHITE_AREA]  # all white (a blank page): nothing left to call over-exposed
             on_it = _over_without_faces(rest, float((rest > OVER_NEAR_WHITE).mean()), strength) if rest.size else 0.0
-            over = (1.0 - backdrop) * over + backdrop * on_it
+            over = (1.0 - white) * over + white * on_it
     exposure += OVER_LOG_GAIN * over
     if exposure == 0.0:
         return 0.0

@@ -1,8 +1,8 @@
-"""Cut-out: a frame without faces whose borders are pure white all round is a prepared picture, not a
-camera's frame: an object cut out on transparency (every upload with an alpha channel is flattened onto
-white) or a product shot whose backdrop was retouched to pure white, as marketplaces ask. Its tones were set by
-whoever prepared it, so the readings that take the whole frame's tones for the camera's (dye fade, veil,
-exposure) stand down. Read once by the analysis (enhance.py) for the fade, veil and exposure steps."""
+"""Cut-out: a frame without faces whose borders are pure white on three sides or all round is a prepared
+picture, not a camera's frame: an object cut out on transparency (every upload with an alpha channel is
+flattened onto white) or a product shot whose backdrop was retouched to pure white, as marketplaces ask. Its
+tones were set by whoever prepared it, so the readings that take the whole frame's tones for the camera's (dye
+fade, veil, exposure) stand down. Read once by the analysis (enhance.py) for those three steps."""
 
 from __future__ import annotations
 

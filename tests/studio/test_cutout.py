@@ -1,4 +1,4 @@
-"""Cut-outs (phota.studio.backdrop): a frame without faces surrounded by pure white is a prepared picture, and
+"""Cut-outs (phota.studio.cutout): a frame without faces surrounded by pure white is a prepared picture, and
 the fade, veil and exposure readings leave its tones as they are; the same object on a light grey ground is a
 camera's frame again and is read as one."""
 
@@ -12,7 +12,7 @@ from matplotlib import cbook
 from PIL import Image
 
 from phota.imaging.decode import decode_image
-from phota.studio import backdrop
+from phota.studio import cutout
 from phota.studio.enhance import enhance_image, measure
 from tests.photos import photo_path
 
@@ -39,7 +39,7 @@ def test_an_upload_cut_out_on_transparency_keeps_its_tones() -> None:
     """The gift box as uploaded (PNG with alpha, flattened onto white by the decoder) had been read as blown
     and came back 3.3x darker, grey on grey."""
     gift = np.asarray(decode_image(GIFT.read_bytes(), GIFT.name, max_side=2048), np.uint8)
-    assert backdrop.cutout(gift) == 1.0
+    assert cutout.cutout(gift) == 1.0
     out = np.asarray(enhance_image(Image.fromarray(gift), long_side=gift.shape[1]), np.int16)
     assert float(np.abs(out - gift).mean()) < 1.0
 
@@ -59,7 +59,7 @@ def test_a_product_on_pure_white_keeps_its_tones_and_on_grey_is_read_as_a_photo(
     # Negative control: the same object on a light grey ground (level 232) is a camera's frame, read as one:
     # the readings the cut-out stood down act on it (here they darken it).
     on_grey = _flatten(rgb, gift[..., 3], 232)
-    assert backdrop.cutout(on_grey) == 0.0
+    assert cutout.cutout(on_grey) == 0.0
     out = np.asarray(enhance_image(Image.fromarray(on_grey), long_side=128), np.uint8)
     assert float(out.mean()) < float(on_grey.mean()) - 30
 
@@ -67,17 +67,17 @@ def test_a_product_on_pure_white_keeps_its_tones_and_on_grey_is_read_as_a_photo(
 def test_a_cut_out_needs_white_on_three_borders() -> None:
     im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
     scene = np.asarray(im.resize((400, round(400 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
-    assert backdrop.cutout(scene) == 0.0
+    assert cutout.cutout(scene) == 0.0
     sky = scene.copy()
     sky[: scene.shape[0] // 3] = 255  # a blown sky: the top border and the tops of the sides
-    assert backdrop.cutout(sky) == 0.0
+    assert cutout.cutout(sky) == 0.0
     framed = np.full((scene.shape[0] + 40, scene.shape[1] + 40, 3), 255, np.uint8)
     framed[20:-20, 20:-20] = scene
-    assert backdrop.cutout(framed) == 1.0
+    assert cutout.cutout(framed) == 1.0
     three = framed[:-20]  # white on three sides, the photo running off the bottom
-    assert backdrop.cutout(three) == 1.0
+    assert cutout.cutout(three) == 1.0
     two = framed[:-20, :-20]
-    assert backdrop.cutout(two) == 0.0
+    assert cutout.cutout(two) == 0.0
     almost = framed.copy()
     almost[almost == 255] = 254  # near white is not pure white: a real backdrop the camera saw
-    assert backdrop.cutout(almost) == 0.0
+    assert cutout.cutout(almost) == 0.0
