@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.degrade import exposure
 from matplotlib import cbook
 from PIL import Image
 
@@ -44,27 +45,40 @@ def test_an_upload_cut_out_on_transparency_keeps_its_tones() -> None:
     assert float(np.abs(out - gift).mean()) < 1.0
 
 
-@pytest.mark.parametrize("product", ["gift", "white box"])
-def test_a_product_on_pure_white_keeps_its_tones_and_on_grey_is_read_as_a_photo(product: str) -> None:
-    """A white product on white (the box lifted into levels 150-250) reads, by its tones alone, as a hazed
-    and over-exposed frame: its darkest grey as a haze floor, its bright tones as blown."""
+def _dark_box(gift: np.ndarray) -> np.ndarray:
+    """The same box as a black product: its shading kept, every tone sunk into levels 10-90."""
+    y = gift[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat((10.0 + y / 255.0 * 80.0)[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize(
+    ("product", "ground", "camera_ground"),
+    [("gift", 255, 232), ("white box", 255, 232), ("white box", 0, 20), ("dark box", 0, 20)],
+)
+def test_a_product_on_pure_white_or_black_keeps_its_tones_and_on_grey_is_read_as_a_photo(
+    product: str, ground: int, camera_ground: int
+) -> None:
+    """By its tones alone a white product on white (the box lifted into levels 150-250) reads as a hazed,
+    over-exposed frame, a dark one on black (levels 10-90) as one shot far under: the first had come back
+    grey on grey, the second brightened 17x. On black: a client that drops the alpha channel leaves the
+    transparent pixels black."""
     gift = _gift()
-    rgb = gift[..., :3] if product == "gift" else _white_box(gift)
-    on_white = _flatten(rgb, gift[..., 3], 255)
-    params = measure(Image.fromarray(on_white))
+    rgb = {"gift": gift[..., :3], "white box": _white_box(gift), "dark box": _dark_box(gift)}[product]
+    prepared = _flatten(rgb, gift[..., 3], ground)
+    params = measure(Image.fromarray(prepared))
     assert params.exposure == 0.0 and params.veil == (0.0, 0.0, 0.0)
-    out = np.asarray(enhance_image(Image.fromarray(on_white), long_side=128), np.uint8)
-    assert abs(float(out.mean()) - float(on_white.mean())) < 1.0
-    assert int(out[:4, :4].min()) == 255  # the backdrop stays pure white
-    # Negative control: the same object on a light grey ground (level 232) is a camera's frame, read as one:
-    # the readings the cut-out stood down act on it (here they darken it).
-    on_grey = _flatten(rgb, gift[..., 3], 232)
-    assert cutout.cutout(on_grey) == 0.0
-    out = np.asarray(enhance_image(Image.fromarray(on_grey), long_side=128), np.uint8)
-    assert float(out.mean()) < float(on_grey.mean()) - 30
+    out = np.asarray(enhance_image(Image.fromarray(prepared), long_side=128), np.uint8)
+    assert abs(float(out.mean()) - float(prepared.mean())) < 1.0
+    assert np.all(out[:4, :4] == ground)  # the backdrop stays as it was
+    # Negative control: the same object on a grey ground (level 232, or 20 under a dark product) is a camera's
+    # frame, read as one: the readings the cut-out stood down act on it.
+    shot = _flatten(rgb, gift[..., 3], camera_ground)
+    assert cutout.cutout(shot) == 0.0
+    out = np.asarray(enhance_image(Image.fromarray(shot), long_side=128), np.uint8)
+    assert abs(float(out.mean()) - float(shot.mean())) > 30
 
 
-def test_a_cut_out_needs_white_on_three_borders() -> None:
+def test_a_cut_out_needs_pure_white_or_black_on_three_borders() -> None:
     im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
     scene = np.asarray(im.resize((400, round(400 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
     assert cutout.cutout(scene) == 0.0
@@ -81,3 +95,18 @@ def test_a_cut_out_needs_white_on_three_borders() -> None:
     almost = framed.copy()
     almost[almost == 255] = 254  # near white is not pure white: a real backdrop the camera saw
     assert cutout.cutout(almost) == 0.0
+    black = np.zeros_like(framed)
+    black[20:-20, 20:-20] = scene
+    assert cutout.cutout(black) == 1.0
+    letterbox = np.zeros((scene.shape[0] + 80, scene.shape[1], 3), np.uint8)  # bars on two sides only
+    letterbox[40:-40] = scene
+    assert cutout.cutout(letterbox) == 0.0
+
+
+def test_a_night_sky_black_all_round_is_a_camera_frame() -> None:
+    """The Hubble deep field two stops under through the bench's camera curve: black sky on every border,
+    but a camera's black is not 0 in every channel."""
+    im = Image.open(photo_path("none_hubble_deep_field.jpg")).convert("RGB")
+    dark = exposure(np.asarray(im, np.uint8), -2.0)
+    assert float((dark[:8].max(axis=2) <= 2).mean()) > 0.5  # near black along the top ...
+    assert cutout.cutout(dark) == 0.0  # ... yet not a cut-out
