@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import uuid
+from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
+from matplotlib import cbook
 from PIL import Image
 
 from phota.store.keys import authenticate
@@ -103,6 +105,35 @@ def test_test_mode_enhance_and_remix_carry_a_visible_test_mark(client: TestClien
     marked = decode(client.post("/v1/phota/remix", json={**remix, "seed": 3}, headers=test).json()["images"][0])
     clean = decode(client.post("/v1/phota/remix", json={**remix, "seed": 3}, headers=live).json()["images"][0])
     assert yellow(marked) > 20 and yellow(marked) > 10 * yellow(clean)
+
+
+def test_a_cut_out_uploaded_with_transparency_comes_back_on_white_with_its_tones(client: TestClient) -> None:
+    """A product cut out on transparency (matplotlib's sample gift box, RGBA PNG) through /enhance on the local
+    engine: flattened onto white, left a cut-out (no darkening into grey on grey), the backdrop still white."""
+    _, live = keys_of_one_account(client)
+    path = Path(cbook.get_sample_data("Minduka_Present_Blue_Pack.png", asfileobj=False))
+    rgba = Image.open(path).convert("RGBA")
+    assert np.asarray(rgba)[..., 3].min() == 0  # it does have transparency
+    upload = base64.b64encode(path.read_bytes()).decode()
+    r = client.post("/v1/phota/enhance", json={"image": upload, "output_format": "png"}, headers=live)
+    assert r.status_code == 200, r.text
+    out = decode(r.json()["images"][0]).convert("RGB")
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    back = np.asarray(out.resize(rgba.size, Image.Resampling.LANCZOS), np.float64)
+    assert abs(back.mean() - np.asarray(flat, np.float64).mean()) < 2.0
+    corners = np.asarray(out)[:8, :8]
+    assert corners.min() >= 254
+    # Negative control: the same box on a light grey ground, as a camera would have it, is read as a blown
+    # exposure and darkened (what the cut-out had been before it was read as one).
+    grey = Image.new("RGB", rgba.size, (232, 232, 232))
+    grey.paste(rgba, mask=rgba.getchannel("A"))
+    buf = io.BytesIO()
+    grey.save(buf, "PNG")
+    body = {"image": base64.b64encode(buf.getvalue()).decode(), "output_format": "png"}
+    shot = decode(client.post("/v1/phota/enhance", json=body, headers=live).json()["images"][0]).convert("RGB")
+    darker = np.asarray(shot.resize(rgba.size, Image.Resampling.LANCZOS), np.float64).mean()
+    assert darker < np.asarray(grey, np.float64).mean() - 30
 
 
 def test_identical_test_requests_differ_unless_seeded(client: TestClient) -> None:
