@@ -40,7 +40,7 @@ def test_an_upload_cut_out_on_transparency_keeps_its_tones() -> None:
     """The gift box as uploaded (PNG with alpha, flattened onto white by the decoder) had been read as blown
     and came back 3.3x darker, grey on grey."""
     gift = np.asarray(decode_image(GIFT.read_bytes(), GIFT.name, max_side=2048), np.uint8)
-    assert cutout.cutout(gift) == 1.0
+    assert cutout.cutout(gift) == (1.0, 0.0)
     out = np.asarray(enhance_image(Image.fromarray(gift), long_side=gift.shape[1]), np.int16)
     assert float(np.abs(out - gift).mean()) < 1.0
 
@@ -73,7 +73,7 @@ def test_a_product_on_pure_white_or_black_keeps_its_tones_and_on_grey_is_read_as
     # Negative control: the same object on a grey ground (level 232, or 20 under a dark product) is a camera's
     # frame, read as one: the readings the cut-out stood down act on it.
     shot = _flatten(rgb, gift[..., 3], camera_ground)
-    assert cutout.cutout(shot) == 0.0
+    assert cutout.cutout(shot) == (0.0, 0.0)
     out = np.asarray(enhance_image(Image.fromarray(shot), long_side=128), np.uint8)
     assert abs(float(out.mean()) - float(shot.mean())) > 30
 
@@ -81,26 +81,26 @@ def test_a_product_on_pure_white_or_black_keeps_its_tones_and_on_grey_is_read_as
 def test_a_cut_out_needs_pure_white_or_black_on_three_borders() -> None:
     im = Image.open(photo_path("none_horses.jpg")).convert("RGB")
     scene = np.asarray(im.resize((400, round(400 * im.height / im.width)), Image.Resampling.LANCZOS), np.uint8)
-    assert cutout.cutout(scene) == 0.0
+    assert cutout.cutout(scene) == (0.0, 0.0)
     sky = scene.copy()
     sky[: scene.shape[0] // 3] = 255  # a blown sky: the top border and the tops of the sides
-    assert cutout.cutout(sky) == 0.0
+    assert cutout.cutout(sky) == (0.0, 0.0)
     framed = np.full((scene.shape[0] + 40, scene.shape[1] + 40, 3), 255, np.uint8)
     framed[20:-20, 20:-20] = scene
-    assert cutout.cutout(framed) == 1.0
+    assert cutout.cutout(framed) == (1.0, 0.0)
     three = framed[:-20]  # white on three sides, the photo running off the bottom
-    assert cutout.cutout(three) == 1.0
+    assert cutout.cutout(three) == (1.0, 0.0)
     two = framed[:-20, :-20]
-    assert cutout.cutout(two) == 0.0
+    assert cutout.cutout(two) == (0.0, 0.0)
     almost = framed.copy()
     almost[almost == 255] = 254  # near white is not pure white: a real backdrop the camera saw
-    assert cutout.cutout(almost) == 0.0
+    assert cutout.cutout(almost) == (0.0, 0.0)
     black = np.zeros_like(framed)
     black[20:-20, 20:-20] = scene
-    assert cutout.cutout(black) == 1.0
+    assert cutout.cutout(black) == (0.0, 1.0)
     letterbox = np.zeros((scene.shape[0] + 80, scene.shape[1], 3), np.uint8)  # bars on two sides only
     letterbox[40:-40] = scene
-    assert cutout.cutout(letterbox) == 0.0
+    assert cutout.cutout(letterbox) == (0.0, 0.0)
 
 
 def test_a_night_sky_black_all_round_is_a_camera_frame() -> None:
@@ -109,4 +109,4 @@ def test_a_night_sky_black_all_round_is_a_camera_frame() -> None:
     im = Image.open(photo_path("none_hubble_deep_field.jpg")).convert("RGB")
     dark = exposure(np.asarray(im, np.uint8), -2.0)
     assert float((dark[:8].max(axis=2) <= 2).mean()) > 0.5  # near black along the top ...
-    assert cutout.cutout(dark) == 0.0  # ... yet not a cut-out
+    assert cutout.cutout(dark) == (0.0, 0.0)  # ... yet not a cut-out

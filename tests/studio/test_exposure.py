@@ -32,6 +32,20 @@ def test_the_camera_curve_takes_a_value_where_its_gain_says_and_spares_the_highl
     assert float(x[out >= 1.0].min()) > float(x[plain >= 1.0].min()) + 0.1
 
 
+def test_a_darkening_that_keeps_white_keeps_the_order_of_tones_and_only_white_at_white() -> None:
+    x = np.linspace(0.0, 1.0, 1001, dtype=np.float32)
+    plain = exposure_step.scene_gain_curve(x, -1.2)
+    pinned = exposure_step.pin_white(x, -1.2, 1.0)
+    assert float(plain[-1]) < 0.6 and float(pinned[-1]) == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diff(pinned) > 0)  # the order of tones is kept
+    assert np.all(pinned >= plain) and float(pinned[500]) < 0.5 * float(x[500]) + 0.1  # mid-tones still darkened
+    half = exposure_step.pin_white(x, -1.2, 0.5)
+    assert float(plain[-1]) < float(half[-1]) < float(pinned[-1])
+    # Negative controls: nothing to keep, or a brightening, is the plain curve.
+    assert np.array_equal(exposure_step.pin_white(x, -1.2, 0.0), plain)
+    assert np.array_equal(exposure_step.pin_white(x, 0.8, 1.0), exposure_step.scene_gain_curve(x, 0.8))
+
+
 def test_a_lit_face_on_a_dark_ground_is_not_brightened(photo: np.ndarray) -> None:
     dim = srgb8(np.minimum(linear(photo), 0.3))  # nothing in the frame brighter than the lit face ...
     assert np.log(0.85 / np.percentile(luminance(dim), 99.5)) > exposure_step.UNDER_GATE[1]
@@ -223,10 +237,13 @@ def test_a_portrait_on_white_is_not_read_as_over_exposed(photo: np.ndarray) -> N
     studio = _on_white(np.clip(linear(photo) * 2.0, 0, 1))  # brightly lit skin, most of the frame white
     out = np.asarray(enhance_image(Image.fromarray(studio), faces=[FACE], long_side=photo.shape[0]), np.uint8)
     assert abs(float(_luma_y(out).mean()) - float(_luma_y(studio).mean())) < 3.0
-    # Negative control: the same portrait blown out (skin pushed to near white) is pulled down.
+    # Negative control: the same portrait blown out (skin pushed to near white) is pulled down, and its pure
+    # white backdrop stays white (a cut-out's: cutout.py, exposure.pin_white).
     blown = _on_white(np.clip(linear(photo) * 5.0, 0, 1))
     out = np.asarray(enhance_image(Image.fromarray(blown), faces=[FACE], long_side=photo.shape[0]), np.uint8)
-    assert float(_luma_y(out).mean()) < float(_luma_y(blown).mean()) - 10
+    face = (slice(FACE[1], FACE[3]), slice(FACE[0], FACE[2]))
+    assert float(_luma_y(out[face]).mean()) < float(_luma_y(blown[face]).mean()) - 10
+    assert float(_luma_y(out[:8, :8]).min()) > 250
 
 
 def test_two_stops_under_through_a_camera_curve_are_brought_back(photo: np.ndarray) -> None:

@@ -3,7 +3,8 @@ prepared picture, not a camera's frame: an object cut out on transparency (every
 is flattened onto white; a client that drops the alpha channel leaves the transparent pixels black) or a
 product shot whose backdrop was retouched to pure white or black. Its tones were set by whoever prepared it,
 so the readings that take the whole frame's tones for the camera's (dye fade, veil, exposure) stand down.
-Read once by the analysis (enhance.py) for those three steps."""
+With faces, the skin still says whether the exposure went wrong; a white backdrop then stays white under a
+darkening (exposure.pin_white). Read once by the analysis (enhance.py)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,11 @@ def _surround(backdrop: NDArray[np.bool_], strip: int) -> float:
     return sorted(float(x.mean()) for x in (b[:strip], b[-strip:], b[:, :strip], b[:, -strip:]))[1]
 
 
-def cutout(proxy: U8) -> float:
-    """How far (0-1) ``proxy`` (8-bit RGB, a frame without faces) is a cut-out on pure white or pure black: the
-    share of that backdrop along three of its four borders, through CUTOUT_SURROUND."""
+def cutout(proxy: U8) -> tuple[float, float]:
+    """How far (0-1) ``proxy`` (8-bit RGB) is a cut-out on pure white, and on pure black: the share of that
+    backdrop along three of its four borders, through CUTOUT_SURROUND."""
     rgb = np.asarray(proxy)
     strip = max(1, round(CUTOUT_STRIP * max(rgb.shape[:2])))
     white = _surround(rgb.min(axis=2) >= 255, strip)
     black = _surround(rgb.max(axis=2) <= 0, strip)
-    return smoothstep(max(white, black), *CUTOUT_SURROUND)
+    return smoothstep(white, *CUTOUT_SURROUND), smoothstep(black, *CUTOUT_SURROUND)

@@ -49,8 +49,8 @@ from phota.studio.deblur import (
 from phota.studio.exposure import (
     FACE_INNER_AXES,
     highlight_deficit,
+    pin_white,
     read_exposure,
-    scene_gain_curve,
 )
 from phota.studio.fade import NO_FADE, defocus_lift, density_map, estimate_fade
 from phota.studio.gate import smoothstep
@@ -211,6 +211,7 @@ class EnhanceParams:
     monochrome: bool
     defocus_radius: float = 0.0  # disc radius (working px) divided out before the analysis, 0 = none
     deblur: float = 0.0  # 0..1 share of that deconvolution blended in
+    keep_white: float = 0.0  # 0..1 how far a darkening leaves pure white as it is (a cut-out's backdrop)
 
 
 def _proxy(work: U8) -> U8:
@@ -267,7 +268,8 @@ def analyse(
     skin = _face_skin(faces_mask_small, lin.shape[:2])
     # The fade, veil and exposure readings take the frame's tones for the camera's; a cut-out on white without
     # faces (cutout.py) was prepared by a person, and they stand down.
-    tones = strength * (1.0 - cutout(proxy)) if faces_mask_small is None else strength
+    on_white, on_black = cutout(proxy)
+    tones = strength * (1.0 - max(on_white, on_black)) if faces_mask_small is None else strength
 
     def illuminant(lin_: F32) -> tuple[F32, float]:
         if light is not None:
@@ -367,6 +369,7 @@ def analyse(
         # A grey photo stays grey unless the prompt or the variation's style asks for a warmer or cooler tone
         # (variations 2 and 3 are a warm- and a cool-toned print, as a darkroom would tone one).
         monochrome=steer.monochrome or (grey and steer.warmth == 0.0),
+        keep_white=on_white,
     )
 
 
@@ -383,7 +386,7 @@ def _pre_tone(lin: F32, params: EnhanceParams) -> F32:
 
 def _post_tone(x: F32, params: EnhanceParams) -> F32:
     """Per-channel steps after white balance: exposure, to sRGB, gamma."""
-    x = scene_gain_curve(np.clip(x, 0.0, None).astype(np.float32), params.exposure)
+    x = pin_white(np.clip(x, 0.0, None).astype(np.float32), params.exposure, params.keep_white)
     out = linear_to_srgb(np.clip(x, 0.0, 1.0))
     return np.asarray(np.clip(out, 0.0, 1.0) ** np.float32(params.gamma), np.float32)
 
