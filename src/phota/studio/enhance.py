@@ -266,8 +266,9 @@ def analyse(
     grey = is_grey(proxy)
     lin = _linear(proxy)
     skin = _face_skin(faces_mask_small, lin.shape[:2])
-    # The fade, veil and exposure readings take the frame's tones for the camera's; a cut-out on white without
-    # faces (cutout.py) was prepared by a person, and they stand down.
+    # The fade, veil and exposure readings take the frame's tones for the camera's; a cut-out on pure white or
+    # black without faces (cutout.py) was prepared by a person, and they stand down. With faces they run, and a
+    # white backdrop stays white under a darkening (keep_white).
     on_white, on_black = cutout(proxy)
     tones = strength * (1.0 - max(on_white, on_black)) if faces_mask_small is None else strength
 
