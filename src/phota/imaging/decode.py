@@ -227,8 +227,7 @@ def decode_image(
             elif cicp is not None and is_hdr(cicp) and width * height <= max_full_pixels * HDR_PNG_DEEP_SHARE:
                 out = _decode_hdr_png(data, cicp, target, probe)
             elif cicp is not None and is_hdr(cicp):  # too large to read at 16 bits: Pillow's 8 bits
-                rgb = np.asarray(_decode_pil(img, target, probe), np.uint16) * np.uint16(257)
-                out = _to_rgb(to_sdr(rgb, cicp, 16))
+                out = _hdr_to_sdr(np.asarray(_decode_pil(img, target, probe)), 16, cicp, target, None)
             else:
                 out = _decode_pil(img, target, probe)
             if orientation in _ORIENT:

@@ -29,9 +29,8 @@ CUTOUT_STRIP = 0.02
 CUTOUT_SURROUND = (0.5, 0.8)
 
 
-def _surround(backdrop: NDArray[np.bool_], strip: int) -> float:
-    """The share of backdrop that three of the four border strips reach at least (the third highest)."""
-    b = backdrop
+def _surround(b: NDArray[np.bool_], strip: int) -> float:
+    """The share of backdrop ``b`` that three of the four border strips reach at least (the third highest)."""
     return sorted(float(x.mean()) for x in (b[:strip], b[-strip:], b[:, :strip], b[:, -strip:]))[1]
 
 

@@ -241,9 +241,10 @@ def read_exposure(
     else:
         # Mostly white (HIGH_KEY: snow, a backdrop filling the frame) is not a blown exposure.
         over = _over_without_faces(y, clipped, strength) * (1.0 - smoothstep(key, *HIGH_KEY))
-        white = smoothstep(float((y >= WHITE_AREA).mean()), *WHITE_AREA_SHARE)
+        bright = y >= WHITE_AREA
+        white = smoothstep(float(bright.mean()), *WHITE_AREA_SHARE)
         if white > 0.0:
-            rest = y[y < WHITE_AREA]  # all white (a blank page): nothing left to call over-exposed
+            rest = y[~bright]  # all white (a blank page): nothing left to call over-exposed
             on_it = _over_without_faces(rest, float((rest > OVER_NEAR_WHITE).mean()), strength) if rest.size else 0.0
             over = (1.0 - white) * over + white * on_it
     exposure += OVER_LOG_GAIN * over
