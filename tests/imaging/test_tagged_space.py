@@ -273,7 +273,7 @@ def test_a_png_cicp_in_display_p3_is_read_as_p3_over_every_other_chunk() -> None
         (_cicp(1, 13), False),  # sRGB: it outranks the gamma beside it, so nothing changes
         (_cicp(12, 1), False),  # a video gamma (BT.709), read as sRGB as HEIF's are
         (_cicp(12, 13, matrix=1), True),  # a matrix: PNG holds RGB, so the chunk is ignored
-        (_cicp(12, 13, full_range=0), True),  # narrow range: ignored
+        (_cicp(12, 13, full_range=2), True),  # a range flag H.273 does not define: ignored
         (_cicp(99, 13), True),  # primaries it does not know: ignored
     ],
 )
@@ -284,6 +284,37 @@ def test_srgb_and_unread_cicp_chunks(cicp: bytes, converted_by_the_gamma: bool) 
         assert np.abs(out - srgb_levels((pixels / 255.0) ** 1.8)).max() <= 1.0
     else:
         assert np.array_equal(out, pixels)
+
+
+def _narrow(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Full-range levels as a video tool stores them in narrow range (H.273: 16 + 219 * E)."""
+    return np.asarray(np.rint(16 + pixels / 255.0 * 219), np.uint8)
+
+
+def test_a_narrow_range_cicp_png_is_widened_to_full_range() -> None:
+    pixels = _patches()
+    narrow = _narrow(pixels)
+    out = _decoded(_png(narrow, _cicp(1, 13, full_range=0)))
+    assert np.abs(out - pixels).max() <= 1.0  # 16 -> 0, 235 -> 255, within the narrow code's rounding
+    # Negative control: the same values flagged full range are shown as they are, black at 16.
+    assert np.array_equal(_decoded(_png(narrow, _cicp(1, 13))), narrow)
+    # Widened first, then converted from its primaries: Display P3 in narrow range reads as P3 does.
+    p3 = _decoded(_png(narrow, _cicp(12, 13, full_range=0)))
+    assert np.abs(p3 - p3_to_srgb(pixels)).mean() < 0.8
+    # Levels outside the nominal range (a camera's super-whites, below-black footroom) clip.
+    extremes = np.zeros((8, 16, 3), np.uint8)
+    extremes[:, 8:] = 250
+    assert set(np.unique(_decoded(_png(extremes, _cicp(1, 13, full_range=0))))) == {0.0, 255.0}
+
+
+def test_a_narrow_range_answer_is_delivered_widened() -> None:
+    pixels = _patches()
+    answer = _png(_narrow(pixels), _cicp(1, 13, full_range=0))
+    image = decode_provider_output(answer, "fake")
+    assert np.abs(np.asarray(image, np.float64) - pixels).max() <= 1.0
+    delivered = encode_output(image, "png", answer)
+    assert delivered != strip_png(answer, image.size)  # stripped of its chunk it would show grey
+    assert np.abs(plain(delivered).astype(np.float64) - pixels).max() <= 1.0
 
 
 def _png16(values: NDArray[np.uint16], *chunks: bytes) -> bytes:
@@ -309,6 +340,14 @@ def test_an_hdr_png_is_shown_as_sdr_at_its_16_bits(transfer: int, white: float) 
     # Past HDR_PNG_DEEP_SHARE of the full-decode limit it is read at Pillow's 8 bits: the same picture.
     shallow = np.asarray(decode_image(_png16(values, _cicp(9, transfer)), "image", max_full_pixels=3000), np.float64)
     assert np.abs(shallow[16, 16] - grey).max() <= 2.0 and shallow[16, 48].min() >= 250
+    # The same signals in narrow range (black at 4096, white at 60160 of 65535) read the same, both ways.
+    narrow = np.asarray(np.rint(4096 + values / 65535 * 56064), np.uint16)
+    for max_full_pixels in (50_000_000, 3000):
+        seen = np.asarray(
+            decode_image(_png16(narrow, _cicp(9, transfer, full_range=0)), "image", max_full_pixels=max_full_pixels),
+            np.float64,
+        )
+        assert np.abs(seen[16, 16] - grey).max() <= 2.0 and seen[16, 48].min() >= 250
 
 
 def test_a_stored_or_delivered_cicp_png_keeps_its_colours() -> None:

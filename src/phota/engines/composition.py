@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from PIL import Image
 
 from phota.engines.base import EngineRequest, ReferenceImage
-from phota.errors import ProviderError, UnsupportedCapability
-from phota.imaging.colour_profile import to_srgb
-from phota.imaging.tagged_space import png_cicp, tagged_space
+from phota.errors import InvalidImage, ProviderError, UnsupportedCapability
+from phota.imaging.decode import decode_image as read_image
+
+# Outputs are read at their own size: no provider answers anywhere near this side.
+_OUTPUT_SIDE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -163,16 +165,11 @@ async def decode_images(blobs: Sequence[bytes], provider: str) -> list[Image.Ima
 
 
 def decode_image(data: bytes, provider: str) -> Image.Image:
-    """A provider's output as an sRGB image (converted where its profile names another RGB space, as the
-    request decoder does); undecodable bytes are the provider's failure."""
+    """A provider's output as an upright sRGB image at its own size, read exactly as an upload is
+    (imaging/decode.py: ICC profiles and tagged spaces converted, a PNG's cICP honoured, HDR shown as
+    SDR from its 16 bits, transparency flattened onto white, EXIF orientation applied); undecodable bytes
+    are the provider's failure."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            icc = im.info.get("icc_profile")
-            rgb = im if im.mode in ("CMYK", "L") else im.convert("RGB")  # read through their profiles
-            cicp = png_cicp(data)  # outranks the other chunks; an HDR one is read at 8 bits, not shown as SDR
-            if cicp is not None:
-                return to_srgb(rgb.convert("RGB"), None, cicp)
-            return to_srgb(rgb, icc if isinstance(icc, bytes) else None, space=tagged_space(im))
-    except Exception as exc:  # Pillow raises many types for bad data
+        return read_image(data, "output", max_side=_OUTPUT_SIDE)
+    except InvalidImage as exc:
         raise ProviderError(f"{provider} returned an image that could not be decoded.") from exc

@@ -28,7 +28,13 @@ from PIL.Image import Image
 from phota.errors import InvalidImage
 from phota.imaging.colour_profile import MAX_PROFILE_BYTES, to_srgb
 from phota.imaging.hdr import is_hdr, to_sdr
-from phota.imaging.tagged_space import png_cicp, tagged_space
+from phota.imaging.tagged_space import (
+    is_narrow,
+    narrow_to_full,
+    narrow_to_full_levels,
+    png_header,
+    tagged_space,
+)
 
 # Pillow's format names. Only these plugins parse untrusted headers at all: Pillow's other plugins
 # (dozens of rarely used formats) are never offered the data. The JPEG opener yields "MPO" for the
@@ -92,7 +98,6 @@ MAX_HEADER_SEGMENTS = 4096
 # at 4096x4096 (0.18 s without them). Real files have about ten per picture (a phone's multi-picture
 # file, a few pictures).
 MAX_JPEG_SCANS = 256
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Share of ``max_full_pixels`` up to which an HDR PNG (cICP naming PQ or HLG) is read at its 16 bits. OpenCV,
 # the only decoder here that keeps them, peaks at about 19 bytes a pixel for RGBA (the decoded picture and its
 # own working copy), against the 11 of the other full decodes (docs/configuration.md); past this share the
@@ -164,7 +169,8 @@ def decode_image(
         # pair inside metadata: one per 64 KB of random bytes).
         if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
             raise InvalidImage(f"{name}: JPEG has more than {MAX_JPEG_SCANS} scans")
-    if data[:8] == _PNG_SIGNATURE and _png_chunks_before_data(data) > MAX_HEADER_SEGMENTS:
+    png_chunks, cicp = png_header(data, MAX_HEADER_SEGMENTS)  # (0, None) for other formats
+    if png_chunks > MAX_HEADER_SEGMENTS:
         raise InvalidImage(f"{name}: PNG has more than {MAX_HEADER_SEGMENTS} chunks before its image data")
     _register_heif()
     try:
@@ -211,7 +217,8 @@ def decode_image(
         orientation = _orientation(img)
         icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
         space = tagged_space(img)
-        cicp = png_cicp(data) if fmt == "PNG" else None
+        if fmt != "PNG":
+            cicp = None
         if cicp is not None:  # it outranks every other colour chunk (tagged_space.py)
             icc, nclx, space = None, cicp, None
         grey = img.mode in _GREY_MODES
@@ -230,6 +237,8 @@ def decode_image(
                 out = _hdr_to_sdr(np.asarray(_decode_pil(img, target, probe)), 16, cicp, target, None)
             else:
                 out = _decode_pil(img, target, probe)
+                if is_narrow(cicp):  # after any transparency is flattened onto white, which stays white
+                    out = narrow_to_full(out)
             if orientation in _ORIENT:
                 out = out.transpose(_ORIENT[orientation])
             # At the target size: a colour transform costs per pixel, and the resampling above is done in
@@ -335,6 +344,8 @@ def _hdr_to_sdr(
         values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
     if values.dtype == np.uint8:  # an 8-bit file: its levels at 16 bits
         values = values.astype(np.uint16) * np.uint16(257)
+    if is_narrow(nclx):  # a PNG's narrow-range levels (tagged_space.py), widened in place where that is allowed
+        values = narrow_to_full_levels(values if values.flags.writeable else values.copy())
     if values.ndim == 2:  # monochrome: the grey level in each channel
         values = np.repeat(values[..., None], 3, axis=2)
     elif bgr:
@@ -375,15 +386,6 @@ def _jpeg_first_scan(data: bytes) -> tuple[int, int | None]:
         count += 1
         i += 2 + length
     return count, None
-
-
-def _png_chunks_before_data(data: bytes) -> int:
-    """How many chunks precede the first IDAT, counted up to one past the limit (then it stops)."""
-    i, n, count = 8, len(data), 0
-    while i + 8 <= n and count <= MAX_HEADER_SEGMENTS and data[i + 4 : i + 8] != b"IDAT":
-        count += 1
-        i += 12 + int.from_bytes(data[i : i + 4], "big")  # length, type, data, CRC
-    return count
 
 
 def _sniff(data: bytes) -> str | None:

@@ -14,8 +14,10 @@
   code points, as HEIF's nclx box does, and outranks every other colour chunk (iCCP, sRGB, gAMA, cHRM).
   It is handed on as an nclx description (:func:`png_cicp`): Display P3, BT.2020 and the other primaries
   in ``H273_PRIMARIES`` with sRGB's curve are converted (colour_profile.py), PQ and HLG are shown as SDR
-  (hdr.py), and video gammas are read as sRGB, as for HEIF. A cICP chunk with other primaries, with a
-  matrix (PNG holds RGB) or with narrow-range values is ignored, and the file's other chunks decide.
+  (hdr.py), and video gammas are read as sRGB, as for HEIF. Narrow-range values (a video tool's still:
+  black at 16, white at 235, times 2^(bits - 8); H.273's full-range flag 0) are widened to full range
+  first (:func:`narrow_to_full`), as a browser shows them. A cICP chunk with other primaries or with a
+  matrix (PNG holds RGB) is ignored, and the file's other chunks decide.
 
 Otherwise an ICC profile, when the file carries one, says more and wins (colour_profile.py); so does a
 PNG's sRGB chunk.
@@ -23,9 +25,13 @@ PNG's sRGB chunk.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from PIL.Image import Image
 
 from phota.imaging.colour_profile import (
@@ -56,39 +62,80 @@ PNG_GAMMA_RANGE = (0.8, 3.2)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks looked through for cICP, which precedes the image data (decode.py refuses more chunks before it).
-_MAX_CHUNKS = 4096
+MAX_PNG_HEADER_CHUNKS = 4096
+# H.273's narrow range at 8 bits: black at 16, nominal white at 235 (219 steps), in each RGB channel.
+NARROW_BLACK, NARROW_SPAN = 16, 219
+
+
+def png_header(data: bytes, max_chunks: int = MAX_PNG_HEADER_CHUNKS) -> tuple[int, dict[str, Any] | None]:
+    """(how many chunks of PNG ``data`` precede its first IDAT, counted up to one past ``max_chunks``, where
+    the walk stops; its cICP chunk as :func:`png_cicp` reads it), in one walk of the header."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return 0, None
+    i, n, count, cicp, plte = len(_PNG_SIGNATURE), len(data), 0, None, False
+    while i + 8 <= n and count <= max_chunks:
+        length, kind = struct.unpack(">I4s", data[i : i + 8])
+        if kind == b"IDAT":
+            break
+        plte = plte or kind == b"PLTE"
+        # cICP must precede PLTE and IDAT (PNG spec, third edition, 5.6); the first one counts.
+        if kind == b"cICP" and length == 4 and i + 12 <= n and cicp is None and not plte:
+            cicp = _cicp(data[i + 8 : i + 12])
+        count += 1
+        i += 12 + length  # length, type, data, CRC
+    return count, cicp
 
 
 def png_cicp(data: bytes) -> dict[str, Any] | None:
     """The cICP chunk of PNG ``data`` as an nclx description (code points and chromaticities, under the keys
     pillow_heif gives HEIF's), or ``None`` where there is none or one this does not read (header only)."""
-    if not data.startswith(_PNG_SIGNATURE):
+    return png_header(data)[1]
+
+
+def _cicp(body: bytes) -> dict[str, Any] | None:
+    primaries, transfer, matrix, full_range = body
+    if primaries not in H273_PRIMARIES or matrix != 0 or full_range not in (0, 1):
         return None
-    i, n = len(_PNG_SIGNATURE), len(data)
-    for _ in range(_MAX_CHUNKS):
-        if i + 12 > n:
-            return None
-        length, kind = struct.unpack(">I4s", data[i : i + 8])
-        if kind in (b"IDAT", b"PLTE", b"IEND"):
-            return None
-        if kind == b"cICP" and length == 4:
-            primaries, transfer, matrix, full_range = data[i + 8 : i + 12]
-            if primaries not in H273_PRIMARIES or matrix != 0 or full_range != 1:
-                return None
-            return {
-                "color_primaries": primaries,
-                "transfer_characteristics": transfer,
-                "matrix_coefficients": matrix,
-                "full_range_flag": full_range,
-                **h273_chromaticities(primaries),
-            }
-        i += 12 + length
-    return None
+    return {
+        "color_primaries": primaries,
+        "transfer_characteristics": transfer,
+        "matrix_coefficients": matrix,
+        "full_range_flag": full_range,
+        **h273_chromaticities(primaries),
+    }
+
+
+def is_narrow(nclx: Mapping[str, Any] | None) -> bool:
+    """Whether a cICP description (:func:`png_cicp`) names narrow-range values."""
+    return nclx is not None and nclx.get("full_range_flag") == 0
+
+
+def narrow_to_full(image: Image) -> Image:
+    """8-bit RGB ``image`` read as narrow-range levels (16 black, 235 white) widened to full range; levels
+    outside that range clip (H.273's Clip1)."""
+    return image.point(_NARROW_LUT * 3)
+
+
+def narrow_to_full_levels(values: NDArray[np.uint16]) -> NDArray[np.uint16]:
+    """The RGB channels of 16-bit ``values`` (any alpha channel after them left alone) widened from
+    narrow range (black 4096, white 60160) to full range, in place."""
+    rgb = values if values.ndim == 2 else values[..., :3]
+    rgb[...] = _narrow_lut16()[rgb]
+    return values
+
+
+_NARROW_LUT = [min(255, max(0, round((v - NARROW_BLACK) * 255 / NARROW_SPAN))) for v in range(256)]
+
+
+@functools.cache
+def _narrow_lut16() -> NDArray[np.uint16]:
+    codes = (np.arange(65536, dtype=np.float64) - (NARROW_BLACK << 8)) / (NARROW_SPAN << 8)
+    return np.asarray(np.rint(np.clip(codes, 0.0, 1.0) * 65535), np.uint16)
 
 
 def cicp_converts(nclx: dict[str, Any] | None) -> bool:
     """Whether the decoder changes the pixels a cICP chunk (:func:`png_cicp`) describes."""
-    return nclx is not None and (is_hdr(nclx) or nclx_matrix(nclx) is not None)
+    return nclx is not None and (is_hdr(nclx) or is_narrow(nclx) or nclx_matrix(nclx) is not None)
 
 
 def tagged_space(img: Image) -> RgbSpace | None:
