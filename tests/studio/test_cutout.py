@@ -1,6 +1,6 @@
 """Cut-outs (phota.studio.cutout): a frame without faces surrounded by pure white is a prepared picture, and
-the fade, veil and exposure readings leave its tones as they are; the same object on a light grey ground is a
-camera's frame again and is read as one."""
+the fade, veil, white-balance and exposure readings leave its tones and colours as they are; the same object on
+a light grey ground is a camera's frame again and is read as one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from bench.degrade import exposure
 from matplotlib import cbook
 from PIL import Image
+from skimage import data as skimage_data
 
 from phota.imaging.decode import decode_image
 from phota.studio import cutout
@@ -110,3 +111,20 @@ def test_a_night_sky_black_all_round_is_a_camera_frame() -> None:
     dark = exposure(np.asarray(im, np.uint8), -2.0)
     assert float((dark[:8].max(axis=2) <= 2).mean()) > 0.5  # near black along the top ...
     assert cutout.cutout(dark) == (0.0, 0.0)  # ... yet not a cut-out
+
+
+def test_a_graphic_on_pure_white_keeps_its_colours() -> None:
+    """scikit-image's logo (a snake in saturated greens, blues and oranges on opaque white): the light estimate
+    reads its colours as a magenta-blue cast, and the white balance had moved it by 6.4 dE on average."""
+    logo = np.asarray(Image.open(Path(skimage_data.__file__).parent / "logo.png").convert("RGB"))
+    assert cutout.cutout(logo)[0] == 1.0
+    assert measure(Image.fromarray(logo)).wb_log_gain == (0.0, 0.0, 0.0)
+    out = np.asarray(enhance_image(Image.fromarray(logo), long_side=logo.shape[1]), np.int16)
+    assert float(np.abs(out - logo).mean()) < 0.5
+    # Negative control: its white ground at 250 is a camera's near-white, and the same colours are balanced.
+    shot = logo.copy()
+    shot[(logo == 255).all(axis=2)] = 250
+    assert cutout.cutout(shot) == (0.0, 0.0)
+    assert max(abs(g) for g in measure(Image.fromarray(shot)).wb_log_gain) > 0.1
+    out = np.asarray(enhance_image(Image.fromarray(shot), long_side=logo.shape[1]), np.int16)
+    assert float(np.abs(out - shot).mean()) > 10

@@ -211,6 +211,37 @@ def test_tiny_inputs_upscale_with_memory_bounded_by_the_output(size: tuple[int, 
         assert (arr == arr[0, 0]).all()
 
 
+@pytest.mark.parametrize("side", [12, 16])
+def test_a_thumbnail_too_small_to_read_is_left_as_it_is(side: int) -> None:
+    """A frame of a few pixels holds too few to read its light or exposure (SMALL_FRAME): the same photo's
+    copies of 8-24 px had moved tens of levels away from what it reads at 128 px."""
+    im = Image.open(photo_path("df_p02_img26.jpg")).convert("RGB")
+    dark = exposure(np.asarray(im, np.uint8), -1.5)  # under-exposed by 1.5 EV through a camera curve
+    readable = Image.fromarray(dark)
+    readable.thumbnail((128, 128), Image.Resampling.LANCZOS)
+    tiny = Image.fromarray(dark)
+    tiny.thumbnail((side, side), Image.Resampling.LANCZOS)
+    assert min(tiny.size) <= 16
+    params = measure(tiny)
+    assert params.exposure == 0.0 and params.wb_log_gain == (0.0, 0.0, 0.0) and params.veil == (0.0, 0.0, 0.0)
+    out = enhance_image(tiny, long_side=max(tiny.size))
+    assert abs(float(np.asarray(out, np.float64).mean()) - float(np.asarray(tiny, np.float64).mean())) < 1.0
+    # Negative control: at 128 px the same frame is read as under-exposed and brightened.
+    assert measure(readable).exposure > 0.3
+    out = enhance_image(readable, long_side=max(readable.size))
+    assert float(np.asarray(out, np.float64).mean()) - float(np.asarray(readable, np.float64).mean()) > 20
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4, 300), (1, 500)])
+def test_a_strip_or_a_few_pixels_keep_their_levels(shape: tuple[int, int]) -> None:
+    """Not photos, but valid uploads: a 3x2 frame had come back 48 levels brighter, a 4x300 strip 81."""
+    rng = np.random.default_rng(3)
+    frame = (rng.random((*shape, 3)) * 120 + 60).astype(np.uint8)
+    out = np.asarray(enhance_image(Image.fromarray(frame), long_side=max(shape)), np.float64)
+    assert out.shape == frame.shape
+    assert abs(out.mean() - frame.mean()) < 2.0
+
+
 # --- gated steps: each fixes its synthetic case and leaves the clean photo alone (negative control)
 
 

@@ -1,10 +1,11 @@
 """Cut-out: a frame without faces whose borders are pure white, or pure black, on three sides or all round is a
 prepared picture, not a camera's frame: an object cut out on transparency (every upload with an alpha channel
 is flattened onto white; a client that drops the alpha channel leaves the transparent pixels black) or a
-product shot whose backdrop was retouched to pure white or black. Its tones were set by whoever prepared it,
-so the readings that take the whole frame's tones for the camera's (dye fade, veil, exposure) stand down.
-With faces, the skin still says whether the exposure went wrong; a white backdrop then stays white under a
-darkening (exposure.pin_white). Read once by the analysis (enhance.py)."""
+product shot whose backdrop was retouched to pure white or black. Its tones and colours were set by whoever
+prepared it, so the readings that take the whole frame's tones and colours for the camera's (dye fade, veil,
+white balance, exposure) stand down. With faces, the skin still says whether the exposure or the light went
+wrong; a white backdrop then stays white under a darkening (exposure.pin_white). Read once by the analysis
+(enhance.py)."""
 
 from __future__ import annotations
 

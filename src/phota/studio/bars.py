@@ -1,0 +1,69 @@
+"""Bars: a picture letterboxed (black or white bars above and below it) or pillarboxed (on its left and right)
+is a picture inside a frame someone added: a video still, a phone's screenshot of a photo, a square export of
+a landscape. The bars are not the scene. Read with them, a dark pair counts as a third of the frame's shadows
+(a well exposed scene was brightened by up to 40 levels) and reads as a lens falloff at the top and bottom; so
+the enhancer corrects the picture alone and leaves the bars as they are (enhance.py).
+
+Only bars on two opposite sides count, the other two sides running through the picture. Backdrop on three or
+four sides is a cut-out (cutout.py), whose tones the readings leave alone instead: a product on pure white or
+black is surrounded, and cropping to it would lose the backdrop that says it was prepared."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from phota.studio.arrays import U8
+
+BARS_PROXY_SIDE = 512  # the bars are found on a copy this size
+# A bar's pixels: every channel at or under BAR_BLACK, or at or over BAR_WHITE (8-bit levels). Video and JPEG
+# bars read 0-3 (or 252-255) with ringing beside the picture; a night sky's darkest rows read more, and have
+# stars in them.
+BAR_BLACK, BAR_WHITE = 24, 231
+# Share of a line's pixels that are bar over which the line is bar; and the share, in the first line of the
+# picture beside the bars or the one after it, under which the picture starts there along a straight edge. An
+# object cut out on a backdrop fails the second: the first lines that hold it are still mostly backdrop.
+BAR_LINE, BAR_EDGE = 0.99, 0.5
+# The least width of a bar, as a share of the frame's side across it: a line or two of dark pixels at a
+# frame's edge (a scanner's, a resampler's) is not a frame someone added.
+BAR_MIN = 0.02
+
+
+def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
+    """The picture inside letterbox or pillarbox bars of 8-bit RGB ``rgb``, as (left, top, right, bottom) in
+    its pixels (each side rounded outwards, so no line of the picture is left out), or ``None`` where there
+    are no such bars."""
+    h0, w0 = rgb.shape[:2]
+    scale = min(1.0, BARS_PROXY_SIDE / max(h0, w0))
+    small = rgb
+    if scale < 1.0:
+        size = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
+        small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    h, w = small.shape[:2]
+    black = small.max(axis=2) <= BAR_BLACK
+    white = small.min(axis=2) >= BAR_WHITE
+    top, bottom = _bar(black, white), _bar(black[::-1], white[::-1])
+    left, right = _bar(black.T, white.T), _bar(black.T[::-1], white.T[::-1])
+    if top and bottom and not left and not right and top[1] == bottom[1]:
+        first, last = top[0], h - bottom[0]
+        return 0, int(np.floor(first * h0 / h)), w0, int(np.ceil(last * h0 / h))
+    if left and right and not top and not bottom and left[1] == right[1]:
+        first, last = left[0], w - right[0]
+        return int(np.floor(first * w0 / w)), 0, int(np.ceil(last * w0 / w)), h0
+    return None
+
+
+def _bar(black: NDArray[np.bool_], white: NDArray[np.bool_]) -> tuple[int, str] | None:
+    """(how many lines from the first row of the masks are bar, its colour), or ``None`` where that run is
+    shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge."""
+    rows = black.shape[0]
+    for kind, mask in (("black", black), ("white", white)):
+        share = mask.mean(axis=1)
+        run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
+        if run < max(1.0, BAR_MIN * rows) or run * 2 >= rows:
+            continue
+        # The line the edge falls in may be part bar (resampled): the line after it decides as well.
+        if share[run : run + 2].min() < BAR_EDGE:
+            return run, kind
+    return None

@@ -1,0 +1,112 @@
+"""Letterbox and pillarbox bars (phota.studio.bars): the picture between them is enhanced as it would be alone,
+and the bars are delivered as they were; a cut-out's backdrop, a picture's own dark edge and thin or uneven
+borders are not bars."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from phota.studio import enhance
+from phota.studio.bars import picture_box
+from phota.studio.enhance import enhance_image, measure
+from tests.studio.imagery import FACE, load_photo
+
+
+def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -> np.ndarray:
+    h, w = picture.shape[:2]
+    if pillar:
+        frame = np.full((h, w + 2 * pad, 3), value, np.uint8)
+        frame[:, pad : pad + w] = picture
+    else:
+        frame = np.full((h + 2 * pad, w, 3), value, np.uint8)
+        frame[pad : pad + h] = picture
+    return frame
+
+
+def _enhanced(rgb: np.ndarray, faces: list[tuple[int, int, int, int]] | None = None) -> np.ndarray:
+    return np.asarray(enhance_image(Image.fromarray(rgb), faces=faces or (), long_side=max(rgb.shape[:2])), np.float64)
+
+
+def test_a_letterboxed_picture_is_enhanced_as_the_picture_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Scream between black bars (a third of the frame): the bars had counted as the scene's shadows and
+    moved the painting by 16 levels on average."""
+    picture = load_photo("none_scream_painting.jpg", 400)
+    h = picture.shape[0]
+    frame = _boxed(picture, h // 3, 0)
+    box = picture_box(frame)
+    assert box is not None and box[0] == 0 and box[2] == picture.shape[1]
+    # Found on a 512 px copy, and rounded outwards: at most a line of its 666 either side is bar.
+    assert h // 3 - 2 <= box[1] <= h // 3 and h // 3 + h <= box[3] <= h // 3 + h + 2
+    out = _enhanced(frame)
+    alone = _enhanced(picture)
+    assert np.abs(out[h // 3 : h // 3 + h] - alone).mean() < 1.0
+    assert (out[: box[1]] == 0).all() and (out[box[3] :] == 0).all()  # the bars as they were
+    boxed, bare = measure(Image.fromarray(frame)), measure(Image.fromarray(picture))
+    assert abs(boxed.exposure - bare.exposure) < 0.05 and boxed.vignette == bare.vignette
+    assert np.abs(np.subtract(boxed.wb_log_gain, bare.wb_log_gain)).max() < 0.02
+    # Negative control: read with its bars, the same painting is changed.
+    monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
+    assert np.abs(_enhanced(frame)[h // 3 : h // 3 + h] - alone).mean() > 8.0
+
+
+def test_a_pillarboxed_portrait_keeps_its_faces_and_its_white_bars() -> None:
+    """A portrait on a square white canvas (a social app's export): the face box follows the picture."""
+    picture = load_photo("df_p01_img1.jpg", 512)
+    w = picture.shape[1]
+    pad = (picture.shape[0] - w) // 2
+    frame = _boxed(picture, pad, 255, pillar=True)
+    assert picture_box(frame) == (pad, 0, pad + w, picture.shape[0])
+    left, top, right, bottom = FACE
+    out = _enhanced(frame, [(left + pad, top, right + pad, bottom)])
+    alone = _enhanced(picture, [FACE])
+    assert np.abs(out[:, pad : pad + w] - alone).mean() < 1.0
+    assert (out[:, :pad] == 255).all() and (out[:, pad + w :] == 255).all()
+
+
+def test_a_frame_delivered_larger_keeps_the_bars_and_the_picture_in_place() -> None:
+    picture = load_photo("none_scream_painting.jpg", 200)
+    h, w = picture.shape[:2]
+    frame = _boxed(picture, h // 4, 0)
+    out = np.asarray(enhance_image(Image.fromarray(frame), long_side=2 * max(frame.shape[:2])), np.float64)
+    assert out.shape == (2 * frame.shape[0], 2 * w, 3)
+    # Bars enlarged with the frame: black but for the resampling's few lines beside the picture.
+    assert (out[: 2 * (h // 4) - 8] == 0).all() and (out[2 * (h // 4 + h) + 8 :] == 0).all()
+    assert out[2 * (h // 4) + 2 : 2 * (h // 4 + h) - 2].mean() > 30  # the painting, enlarged, in its place
+
+
+def test_what_is_not_a_pair_of_bars() -> None:
+    picture = load_photo("none_scream_painting.jpg", 300)
+    h, w = picture.shape[:2]
+    assert picture_box(picture) is None
+    assert picture_box(_boxed(picture, h // 4, 0)) is not None  # the control: a real pair of bars
+    # Three sides or all round: a cut-out on its backdrop (cutout.py), not bars.
+    surrounded = np.zeros((h + 100, w + 100, 3), np.uint8)
+    surrounded[50:-50, 50:-50] = picture
+    assert picture_box(surrounded) is None
+    three = surrounded[:-50]
+    assert picture_box(three) is None
+    # One bar, or two of different colours.
+    assert picture_box(_boxed(picture, h // 4, 0)[h // 4 :]) is None
+    mixed = _boxed(picture, h // 4, 0)
+    mixed[: h // 4] = 255
+    assert picture_box(mixed) is None
+    # A line or two of black at the edge (under BAR_MIN of the side).
+    assert picture_box(_boxed(picture, 2, 0)) is None
+    # The picture's own edge as dark as the bars: where it starts is not seen, so it is left as a whole.
+    dark_edges = picture.copy()
+    dark_edges[:6] = 5
+    dark_edges[-6:] = 5
+    dark_edges[6:12, : w // 2] = 5
+    assert picture_box(_boxed(dark_edges, h // 4, 0)) is None
+
+
+def test_an_object_cut_out_on_black_is_not_cropped_to() -> None:
+    """An object's silhouette leaves backdrop on every line above it: the first line that holds it is still
+    mostly bar, so no straight edge is found."""
+    yy, xx = np.mgrid[:300, :400]
+    disc = (yy - 150) ** 2 + (xx - 200) ** 2 < 100**2
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[disc] = (180, 120, 60)
+    assert picture_box(frame) is None
