@@ -37,7 +37,7 @@ def test_a_letterboxed_picture_is_enhanced_as_the_picture_alone(monkeypatch: pyt
     frame = _boxed(picture, h // 3, 0)
     box = picture_box(frame)
     assert box is not None and box[0] == 0 and box[2] == picture.shape[1]
-    # Found on a 512 px copy, and rounded outwards: at most a line of its 666 either side is bar.
+    # Read on every other line of its 666, and rounded outwards: at most a line either side is bar.
     assert h // 3 - 2 <= box[1] <= h // 3 and h // 3 + h <= box[3] <= h // 3 + h + 2
     out = _enhanced(frame)
     alone = _enhanced(picture)
