@@ -31,7 +31,7 @@ def _pq(nits: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(((c1 + c2 * y) / (1 + c3 * y)) ** (2523 / 4096 * 128), np.float64)
 
 
-def _heif(signals: list[tuple[float, float, float]], transfer: int, primaries: int = 9) -> bytes:
+def _heif(signals: list[tuple[float, float, float]], transfer: int, primaries: int = 9, full_range: int = 1) -> bytes:
     """A lossless 10-bit HEIF of 32 px patches of the given signals (0-1 per channel), RGB coded directly."""
     values = np.zeros((32, 32 * len(signals), 3), np.uint16)
     for i, signal in enumerate(signals):
@@ -39,7 +39,7 @@ def _heif(signals: list[tuple[float, float, float]], transfer: int, primaries: i
     heif = pillow_heif.from_bytes(mode="RGB;16", size=(values.shape[1], 32), data=values.tobytes())
     buf = io.BytesIO()
     nclx = {"color_primaries": primaries, "transfer_characteristics": transfer, "matrix_coefficients": 0}
-    heif.save(buf, quality=-1, chroma=444, nclx_profile={**nclx, "full_range_flag": 1})
+    heif.save(buf, quality=-1, chroma=444, nclx_profile={**nclx, "full_range_flag": full_range})
     return buf.getvalue()
 
 
@@ -158,3 +158,13 @@ def test_a_monochrome_hdr_picture_decodes_to_grey() -> None:
     heif.save(buf, quality=-1, nclx_profile=nclx)
     rgb = np.asarray(decode_image(buf.getvalue(), "images[0]"), np.float64)
     assert rgb.shape == (16, 16, 3) and np.abs(rgb - SDR_GREY).max() <= 1.5
+
+
+def test_a_narrow_range_hdr_heif_reads_as_its_full_range_twin() -> None:
+    """A HEIF's range flag is its coding's, undone by libheif: the decoder must not widen the levels again (a
+    PNG's cICP range flag, which names the stored RGB levels, is widened: test_tagged_space.py)."""
+    signals = [(GREY_SIGNAL,) * 3, (PQ_WHITE,) * 3, (0.3, 0.5, 0.4)]
+    narrow = _heif(signals, 16, full_range=0)
+    with Image.open(io.BytesIO(narrow)) as img:
+        assert img.info["nclx_profile"]["full_range_flag"] == 0  # the flag is there to be misread
+    assert np.abs(_patches(narrow, 3) - _patches(_heif(signals, 16), 3)).max() <= 2.0

@@ -234,7 +234,9 @@ def decode_image(
             elif cicp is not None and is_hdr(cicp) and width * height <= max_full_pixels * HDR_PNG_DEEP_SHARE:
                 out = _decode_hdr_png(data, cicp, target, probe)
             elif cicp is not None and is_hdr(cicp):  # too large to read at 16 bits: Pillow's 8 bits
-                out = _hdr_to_sdr(np.asarray(_decode_pil(img, target, probe)), 16, cicp, target, None)
+                out = _hdr_to_sdr(
+                    np.asarray(_decode_pil(img, target, probe)), 16, cicp, target, None, narrow=is_narrow(cicp)
+                )
             else:
                 out = _decode_pil(img, target, probe)
                 if is_narrow(cicp):  # after any transparency is flattened onto white, which stays white
@@ -319,7 +321,7 @@ def _decode_hdr_png(data: bytes, nclx: dict[str, object], target: tuple[int, int
     values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # EXIF orientation not applied
     if values is None:
         raise ValueError("PNG could not be decoded")
-    return _hdr_to_sdr(values, 16, nclx, target, probe, bgr=True)
+    return _hdr_to_sdr(values, 16, nclx, target, probe, bgr=True, narrow=is_narrow(nclx))
 
 
 def _hdr_to_sdr(
@@ -330,10 +332,11 @@ def _hdr_to_sdr(
     probe: DecodeProbe | None,
     *,
     bgr: bool = False,
+    narrow: bool = False,
 ) -> Image:
-    """HDR ``values`` (grey or RGB(A), in OpenCV's BGR(A) order where ``bgr``; 8 or 16 bits) shrunk (area
-    average) to ``target`` and shown as SDR sRGB. Every copy is made at the target size: the decoded picture
-    is the only full-size buffer."""
+    """HDR ``values`` (grey or RGB(A), in OpenCV's BGR(A) order where ``bgr``; 8 or 16 bits; in narrow range
+    where ``narrow``) shrunk (area average) to ``target`` and shown as SDR sRGB. Every copy is made at the
+    target size: the decoded picture is the only full-size buffer."""
     if probe is not None:
         probe("full", (values.shape[1], values.shape[0]))
     if values.dtype not in (np.uint8, np.uint16) or values.ndim not in (2, 3):
@@ -344,7 +347,9 @@ def _hdr_to_sdr(
         values = cv2.resize(values, target, interpolation=cv2.INTER_AREA)
     if values.dtype == np.uint8:  # an 8-bit file: its levels at 16 bits
         values = values.astype(np.uint16) * np.uint16(257)
-    if is_narrow(nclx):  # a PNG's narrow-range levels (tagged_space.py), widened in place where that is allowed
+    # A PNG's narrow-range levels (tagged_space.py), widened in place where that is allowed. Never a HEIF's: its
+    # range flag is its YCbCr coding's, which libheif has already undone.
+    if narrow:
         values = narrow_to_full_levels(values if values.flags.writeable else values.copy())
     if values.ndim == 2:  # monochrome: the grey level in each channel
         values = np.repeat(values[..., None], 3, axis=2)
