@@ -61,7 +61,7 @@ def _bar(black: NDArray[np.bool_], white: NDArray[np.bool_]) -> tuple[int, str] 
         run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
         if run < max(1.0, BAR_MIN * rows) or run * 2 >= rows:
             continue
-        # The line the edge falls in may be part bar (resampled): the line after it decides as well.
+        # The line the edge falls in may be part bar (a frame resampled before upload): the next one decides too.
         if share[run : run + 2].min() < BAR_EDGE:
             return run, kind
     return None
