@@ -169,7 +169,8 @@ def decode_image(
         # pair inside metadata: one per 64 KB of random bytes).
         if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
             raise InvalidImage(f"{name}: JPEG has more than {MAX_JPEG_SCANS} scans")
-    png_chunks, cicp = png_header(data, MAX_HEADER_SEGMENTS)  # (0, None) for other formats
+    # (0, None) without PNG's signature, which no opener but Pillow's PNG one takes: a cICP is a PNG's.
+    png_chunks, cicp = png_header(data, MAX_HEADER_SEGMENTS)
     if png_chunks > MAX_HEADER_SEGMENTS:
         raise InvalidImage(f"{name}: PNG has more than {MAX_HEADER_SEGMENTS} chunks before its image data")
     _register_heif()
@@ -217,8 +218,6 @@ def decode_image(
         orientation = _orientation(img)
         icc, nclx = img.info.get("icc_profile"), img.info.get("nclx_profile")
         space = tagged_space(img)
-        if fmt != "PNG":
-            cicp = None
         if cicp is not None:  # it outranks every other colour chunk (tagged_space.py)
             icc, nclx, space = None, cicp, None
         grey = img.mode in _GREY_MODES

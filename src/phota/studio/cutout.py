@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from phota.studio.arrays import U8
+from phota.studio.arrays import U8, channel_max, channel_min
 from phota.studio.gate import smoothstep
 
 # Width of each border strip read, as a share of the frame's long side.
@@ -40,6 +40,6 @@ def cutout(proxy: U8) -> tuple[float, float]:
     backdrop along three of its four borders, through CUTOUT_SURROUND."""
     rgb = np.asarray(proxy)
     strip = max(1, round(CUTOUT_STRIP * max(rgb.shape[:2])))
-    white = _surround(rgb.min(axis=2) >= 255, strip)
-    black = _surround(rgb.max(axis=2) <= 0, strip)
+    white = _surround(channel_min(rgb) >= 255, strip)
+    black = _surround(channel_max(rgb) <= 0, strip)
     return smoothstep(white, *CUTOUT_SURROUND), smoothstep(black, *CUTOUT_SURROUND)

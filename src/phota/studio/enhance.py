@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from phota.studio.arrays import F32, U8, Mask
+from phota.studio.arrays import F32, U8, Mask, channel_max, channel_min
 from phota.studio.bars import picture_box
 from phota.studio.colour import LUMA, LUMA_LIN
 from phota.studio.cutout import cutout
@@ -231,7 +231,7 @@ def _proxy(work: U8) -> U8:
 def is_grey(proxy: U8) -> bool:
     """Whether the image (at the proxy size) is black and white: its channels equal (GREY_SPREAD) nearly
     everywhere."""
-    spread = _channel_max(proxy).astype(np.int16) - _channel_min(proxy)
+    spread = channel_max(proxy).astype(np.int16) - channel_min(proxy)
     return float(np.percentile(spread, GREY_PCT)) <= GREY_SPREAD
 
 
@@ -436,23 +436,13 @@ def _lookup(table: F32, idx: NDArray[np.int16]) -> F32:
     return img
 
 
-def _channel_max(a: NDArray[Any]) -> NDArray[Any]:
-    """Per-pixel maximum over the three channels (numpy's reduction over a last axis of 3 is several times
-    slower than two elementwise passes)."""
-    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
-
-
-def _channel_min(a: NDArray[Any]) -> NDArray[Any]:
-    return np.minimum(np.minimum(a[..., 0], a[..., 1]), a[..., 2])
-
-
 def _into_gamut(img: F32) -> F32:
     """Pull out-of-range pixels towards their own luma until every channel fits in [0, 1]: the luma
     (light and shade) is kept exactly and only saturation gives way, where clipping would move both.
 
     A pixel whose channels all lie in [0, 1] needs no pull (its factor would be 1), so only the others are
     computed: after a white balance they are a small share of the frame."""
-    outside = (_channel_max(img) > 1.0) | (_channel_min(img) < 0.0)
+    outside = (channel_max(img) > 1.0) | (channel_min(img) < 0.0)
     if not outside.any():
         return img
     px = img[outside]
@@ -491,15 +481,15 @@ def _clipped_channels(work: U8, img: F32, per_channel: Callable[[], F32]) -> tup
     table = _smooth_table(*HIGHLIGHT_CLIP).reshape(256, 1)
     clipped = np.asarray(cv2.LUT(work, np.repeat(table, 3, axis=1).reshape(256, 1, 3)), np.float32)
     clipped = np.asarray(cv2.GaussianBlur(clipped, (0, 0), HIGHLIGHT_BLUR), np.float32)
-    amount = _channel_max(clipped)
+    amount = channel_max(clipped)
     if not amount.any():
         return img, amount
     # Only near-white highlights: where a saturated colour clips (a warm cast's red in skin highlights) the
     # matrix is still the better balance.
-    white = amount * np.asarray(cv2.LUT(_channel_min(work), _WHITE_TABLE), np.float32)
+    white = amount * np.asarray(cv2.LUT(channel_min(work), _WHITE_TABLE), np.float32)
     if white.any():
         img = img + white[..., None] * (per_channel() - img)
-    floor = _channel_max(img * (1.0 - clipped))[..., None]  # the brightest unclipped channel
+    floor = channel_max(img * (1.0 - clipped))[..., None]  # the brightest unclipped channel
     rebuilt = img + clipped * (np.maximum(img, floor) - img)
     return np.asarray(np.clip(rebuilt, 0.0, 1.0), np.float32), amount
 
@@ -553,7 +543,7 @@ def _apply(work: U8, params: EnhanceParams, mask: F32 | None) -> F32:
     if params.saturation != 0.0:
         luma = img @ LUMA
         chroma = img - luma[..., None]
-        sat: F32 = _channel_max(np.abs(chroma))
+        sat: F32 = channel_max(np.abs(chroma))
         if params.saturation > 0:
             # Vibrance: boost low-saturation pixels most; skin hues (R > G > B, moderate chroma) less.
             weight = 1.0 - np.clip(sat / 0.5, 0, 1)
@@ -708,7 +698,6 @@ def enhance_image(
     work = np.ascontiguousarray(resize(rgb, work_size))
     scale = work_size[0] / w0
     mask = face_mask(work.shape[:2], faces, scale)
-    inner = face_mask(work.shape[:2], faces, scale, FACE_INNER_AXES) if mask is not None else None
     steer = combine(parse_enhance_prompt(prompt), variation_steer(max(0, variation)))
 
     # Letterbox or pillarbox bars (bars.py): the picture between them is cleaned, read and corrected alone, and
@@ -717,15 +706,15 @@ def enhance_image(
     box = picture_box(work)
     left, top, right, bottom = box or (0, 0, work.shape[1], work.shape[0])
     picture = np.ascontiguousarray(work[top:bottom, left:right])
-    if mask is not None:
-        mask = np.ascontiguousarray(mask[top:bottom, left:right])
-        inner = None if inner is None else np.ascontiguousarray(inner[top:bottom, left:right])
     small_mask = inner_small = None
     if mask is not None:
+        mask = np.ascontiguousarray(mask[top:bottom, left:right])
         ph, pw = picture.shape[:2]
         ps = min(1.0, PROXY_SIDE / max(ph, pw))
         small_mask = cv2.resize(mask, (max(1, round(pw * ps)), max(1, round(ph * ps)))) > 0.3
+        inner = face_mask(work.shape[:2], faces, scale, FACE_INNER_AXES)
         if inner is not None:
+            inner = np.ascontiguousarray(inner[top:bottom, left:right])
             inner_small = cv2.resize(inner, (small_mask.shape[1], small_mask.shape[0])) > 0.3
     picture, params = _clean_and_analyse(picture, small_mask, steer, inner_small, light)
     out = _apply(picture, replace(params, **left_out), mask)
