@@ -5,8 +5,6 @@ picture are the provider's failure."""
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import cv2
 import numpy as np
@@ -16,19 +14,14 @@ from PIL import Image
 from phota.engines.composition import decode_image
 from phota.errors import ProviderError
 from tests.imaging.test_hdr import GREY_SIGNAL, PQ_WHITE, SDR_GREY
-
-
-def _cicp_png16(values: np.ndarray, body: bytes) -> bytes:
-    data = cv2.imencode(".png", np.ascontiguousarray(values[..., ::-1]))[1].tobytes()
-    chunk = struct.pack(">I", 4) + b"cICP" + body + struct.pack(">I", zlib.crc32(b"cICP" + body))
-    return data[:33] + chunk + data[33:]
+from tests.imaging.test_tagged_space import _cicp, _png16
 
 
 def test_an_hdr_answer_is_shown_as_sdr() -> None:
     values = np.zeros((32, 64, 3), np.uint16)
     values[:, :32] = round(GREY_SIGNAL * 65535)
     values[:, 32:] = round(PQ_WHITE * 65535)
-    out = np.asarray(decode_image(_cicp_png16(values, bytes((9, 16, 0, 1))), "fake"), np.float64)
+    out = np.asarray(decode_image(_png16(values, _cicp(9, 16)), "fake"), np.float64)
     assert np.abs(out[16, 16] - SDR_GREY).max() <= 1.5 and out[16, 48].min() >= 252
     # Negative control: the same levels without the chunk are sRGB levels, reference white at 148.
     plain = np.asarray(decode_image(cv2.imencode(".png", values)[1].tobytes(), "fake"), np.float64)
