@@ -64,11 +64,12 @@ def test_a_cast_that_clips_one_channel_of_a_low_contrast_photo_is_not_read_as_fa
 
 
 def _lifted_print() -> np.ndarray:
-    """A smooth frame whose every channel stays above a black of its own (0.05, 0.02, 0.012 linear): what a
-    dye-faded print reads as."""
+    """A frame of smooth bands whose every channel stays above a black of its own (0.05, 0.02, 0.012 linear):
+    what a dye-faded print reads as. Banded, so that it has edges as a photo's objects do: a field without
+    any is read as a sky (detail.py), whose tones are left as they are."""
     h, w = 384, 512
     yy, xx = np.mgrid[0:h, 0:w] / np.float32(w)
-    t = (0.5 + 0.5 * np.sin(6 * xx + 3 * yy) * np.cos(4 * yy))[..., None]
+    t = np.round(12 * (0.5 + 0.5 * np.sin(6 * xx + 3 * yy) * np.cos(4 * yy)))[..., None] / 12
     lo, hi = np.array([0.05, 0.02, 0.012]), np.array([0.9, 0.8, 0.6])
     return srgb8(lo * (hi / lo) ** t)
 

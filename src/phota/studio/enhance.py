@@ -47,6 +47,7 @@ from phota.studio.deblur import (
     estimate_defocus,
     steep_share,
 )
+from phota.studio.detail import detail
 from phota.studio.exposure import (
     FACE_INNER_AXES,
     highlight_deficit,
@@ -280,6 +281,10 @@ def analyse(
     # witnessing the light, and a white backdrop stays white under a darkening (keep_white).
     on_white, on_black = cutout(proxy)
     camera = strength * (1.0 - max(on_white, on_black)) if faces_mask_small is None else strength
+    # A frame with next to no edges (detail.py: a sky alone, a plain wall) has no evidence of the light, the
+    # exposure or a lens falloff beyond its tones, which are its picture: those readings stand down too.
+    shown = detail(lin)
+    camera *= shown
 
     def illuminant(lin_: F32) -> tuple[F32, float]:
         if light is not None:
@@ -290,7 +295,7 @@ def analyse(
     # The quadrants detect a falloff; how far it goes is read from the frame's tones (entropy_falloff).
     # The falloff as read, before the gate, goes to the exposure reading, which takes out what either reading
     # saw but was not undone (the quadrants alone: under-exposed 8.524 -> 8.471, vignetting 3.681 -> 3.702).
-    falloff_read = read_falloff(lin, strength)
+    falloff_read = read_falloff(lin, strength * shown)
     va = falloff_read[0]
     falloff = vignette_map(lin.shape[:2], va)[..., None] if va else None
     if falloff is not None:
