@@ -4,14 +4,16 @@ borders are not bars."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from phota.studio import enhance
+from phota.studio import bars, enhance
 from phota.studio.bars import picture_box
 from phota.studio.enhance import enhance_image, measure
-from tests.studio.imagery import FACE, load_photo
+from tests.studio.imagery import FACE, load_photo, photo_path
 
 
 def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -> np.ndarray:
@@ -94,12 +96,21 @@ def test_what_is_not_a_pair_of_bars() -> None:
     assert picture_box(mixed) is None
     # A line or two of black at the edge (under BAR_MIN of the side).
     assert picture_box(_boxed(picture, 2, 0)) is None
-    # The picture's own edge as dark as the bars: where it starts is not seen, so it is left as a whole.
+    # The picture's own edge as dark as bars that are not pure black (a camera's dark, level 12): where it
+    # starts is not seen, so it is left as a whole.
     dark_edges = picture.copy()
     dark_edges[:6] = 5
     dark_edges[-6:] = 5
     dark_edges[6:12, : w // 2] = 5
-    assert picture_box(_boxed(dark_edges, h // 4, 0)) is None
+    assert picture_box(_boxed(dark_edges, h // 4, 12)) is None
+    # Between pure black bars (as an app adds them) it is found; its all but black lines go with the bars.
+    assert picture_box(_boxed(dark_edges, h // 4, 0)) == (0, h // 4 + 6, w, h // 4 + h - 6)
+    # Nor between a camera's dark bands (noise about level 10), which are not pure.
+    rng = np.random.default_rng(2)
+    bands = _boxed(dark_edges, h // 4, 0)
+    bands[: h // 4] = np.clip(rng.normal(10.0, 3.0, bands[: h // 4].shape), 0, 255).astype(np.uint8)
+    bands[h // 4 + h :] = np.clip(rng.normal(10.0, 3.0, bands[h // 4 + h :].shape), 0, 255).astype(np.uint8)
+    assert picture_box(bands) is None
 
 
 def test_an_object_cut_out_on_black_is_not_cropped_to() -> None:
@@ -110,3 +121,34 @@ def test_an_object_cut_out_on_black_is_not_cropped_to() -> None:
     frame = np.zeros((300, 400, 3), np.uint8)
     frame[disc] = (180, 120, 60)
     assert picture_box(frame) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "pillar"), [("dlib_John_Savage_000289_01099139.jpg", True), ("none_hubble_deep_field.jpg", False)]
+)
+def test_a_picture_with_a_dark_edge_between_pure_bars_is_read_alone(
+    name: str, pillar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A face chip dark along its right edge, pillarboxed, and a star field, letterboxed: their edges are as
+    dark as the bars by BAR_BLACK, but the bars are pure black and the pictures' edges are not. Read with their
+    bars they had moved by 42 and 23 levels."""
+    picture = load_photo(name, max(np.asarray(Image.open(photo_path(name))).shape[:2]))
+    h, w = picture.shape[:2]
+    pad = (w if pillar else h) // 3
+    frame = _boxed(picture, pad, 0, pillar=pillar)
+    inside = (slice(None), slice(pad, pad + w)) if pillar else (slice(pad, pad + h), slice(None))
+    box = picture_box(frame)
+    assert box is not None
+    # Read on every n-th line and rounded outwards: at most a few lines either side are bar.
+    start, end = (box[0], box[2]) if pillar else (box[1], box[3])
+    assert pad - 3 <= start <= pad and pad + (w if pillar else h) <= end <= pad + (w if pillar else h) + 3
+    alone = _enhanced(picture)
+    assert np.abs(_enhanced(frame)[inside] - alone).mean() < 1.0
+    # Saved as a JPEG, whose ringing reaches level 24 beside the picture, the bars are still found.
+    jpeg = io.BytesIO()
+    Image.fromarray(frame).save(jpeg, "JPEG", quality=75)
+    assert picture_box(np.asarray(Image.open(jpeg).convert("RGB"))) is not None
+    # Negative control: without the pure-bar reading the picture is read with its bars, and moves.
+    monkeypatch.setattr(bars, "BAR_PURE_BLACK", -1)
+    assert picture_box(frame) is None
+    assert np.abs(_enhanced(frame)[inside] - alone).mean() > 10.0

@@ -20,6 +20,11 @@ BARS_PROXY_SIDE = 512  # the bars are read on every n-th pixel, n bringing the l
 # bars read 0-3 (or 252-255) with ringing beside the picture; a night sky's darkest rows read more, and have
 # stars in them.
 BAR_BLACK, BAR_WHITE = 24, 231
+# Pure bar: every channel at or under BAR_PURE_BLACK, or at or over BAR_PURE_WHITE. Bars an encoder or an app
+# added are pure away from the picture (video and JPEG bars read 0-3, their ringing reaching 24 only within a few
+# lines of the picture); a camera's dark is noise over them (a night sky, the Hubble deep field's background:
+# 1 % of its pixels at 4 or under). Where a picture's own edge is near black too, the edge is read on pure bar.
+BAR_PURE_BLACK, BAR_PURE_WHITE = 4, 251
 # Share of a line's pixels that are bar over which the line is bar; and the share, in the first line of the
 # picture beside the bars or the one after it, under which the picture starts there along a straight edge. An
 # object cut out on a backdrop fails the second: the first lines that hold it are still mostly backdrop.
@@ -37,10 +42,13 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     # Every step-th pixel: reading the lines needs no smoothing, and a resample would cost more than the rest.
     step = max(1, -(-max(h0, w0) // BARS_PROXY_SIDE))
     small = rgb[::step, ::step]
-    black = channel_max(small) <= BAR_BLACK
-    white = channel_min(small) >= BAR_WHITE
-    top, bottom = _bar(black, white), _bar(black[::-1], white[::-1])
-    left, right = _bar(black.T, white.T), _bar(black.T[::-1], white.T[::-1])
+    hi, lo = channel_max(small), channel_min(small)
+    # (bar, pure bar) masks of each colour, read from the top; flipped and transposed for the other sides.
+    masks = ((hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), (lo >= BAR_WHITE, lo >= BAR_PURE_WHITE))
+    top = _bar([(m, p) for m, p in masks])
+    bottom = _bar([(m[::-1], p[::-1]) for m, p in masks])
+    left = _bar([(m.T, p.T) for m, p in masks])
+    right = _bar([(m.T[::-1], p.T[::-1]) for m, p in masks])
     # Sampled line i is input line i * step. Rounded outwards: the picture starts on the line after the last
     # sampled bar line and ends on the line before the first sampled bar line of the other side.
     h, w = small.shape[:2]
@@ -51,16 +59,23 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     return None
 
 
-def _bar(black: NDArray[np.bool_], white: NDArray[np.bool_]) -> tuple[int, str] | None:
+def _bar(masks: list[tuple[NDArray[np.bool_], NDArray[np.bool_]]]) -> tuple[int, str] | None:
     """(how many lines from the first row of the masks are bar, its colour), or ``None`` where that run is
-    shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge."""
-    rows = black.shape[0]
-    for kind, mask in (("black", black), ("white", white)):
+    shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge.
+    ``masks``: (bar, pure bar) pixels of black, then of white."""
+    for kind, (mask, pure) in zip(("black", "white"), masks, strict=True):
+        rows = mask.shape[0]
         share = mask.mean(axis=1)
         run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
         if run < max(1.0, BAR_MIN * rows) or run * 2 >= rows:
             continue
         # The line the edge falls in may be part bar (a frame resampled before upload): the next one decides too.
         if share[run : run + 2].min() < BAR_EDGE:
+            return run, kind
+        # A picture whose own edge is near black (or near white) starts where pure bar stops, if the bar is pure
+        # away from it (its outer half): a camera's dark edge is not, an object cut out on pure black is not
+        # yet in the first lines beside the run.
+        pure_share = pure.mean(axis=1)
+        if pure_share[: max(1, run // 2)].min() > BAR_LINE and pure_share[run : run + 2].min() < BAR_EDGE:
             return run, kind
     return None
