@@ -83,10 +83,11 @@ def test_what_is_not_a_pair_of_bars() -> None:
     h, w = picture.shape[:2]
     assert picture_box(picture) is None
     assert picture_box(_boxed(picture, h // 4, 0)) is not None  # the control: a real pair of bars
-    # Three sides or all round: a cut-out on its backdrop (cutout.py), not bars.
+    # All round, along four straight edges: a border (the control); on three sides: a cut-out on its backdrop
+    # (cutout.py), not bars.
     surrounded = np.zeros((h + 100, w + 100, 3), np.uint8)
     surrounded[50:-50, 50:-50] = picture
-    assert picture_box(surrounded) is None
+    assert picture_box(surrounded) == (50, 50, 50 + w, 50 + h)
     three = surrounded[:-50]
     assert picture_box(three) is None
     # One bar, or two of different colours.
@@ -152,3 +153,30 @@ def test_a_picture_with_a_dark_edge_between_pure_bars_is_read_alone(
     monkeypatch.setattr(bars, "BAR_PURE_BLACK", -1)
     assert picture_box(frame) is None
     assert np.abs(_enhanced(frame)[inside] - alone).mean() > 10.0
+
+
+def test_a_picture_in_a_white_margin_all_round_is_enhanced_as_the_picture_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A portrait in a print's white margin (level 240 with a scanner's grain, 6 % of the long side): the margin
+    had read as a blown exposure and darkened the portrait threefold."""
+    picture = load_photo("df_p01_img1.jpg", 512)
+    h, w = picture.shape[:2]
+    pad = 31
+    grain = np.random.default_rng(4).normal(240.0, 1.5, (h + 2 * pad, w + 2 * pad, 3))
+    frame = np.clip(grain + 0.5, 0, 255).astype(np.uint8)
+    frame[pad : pad + h, pad : pad + w] = picture
+    box = picture_box(frame)
+    assert box is not None  # read on every other line, rounded outwards: at most a line either side is margin
+    assert pad - 1 <= box[0] <= pad and pad - 1 <= box[1] <= pad
+    assert pad + w <= box[2] <= pad + w + 1 and pad + h <= box[3] <= pad + h + 1
+    left, top, right, bottom = FACE
+    face = [(left + pad, top + pad, right + pad, bottom + pad)]
+    alone = _enhanced(picture, [FACE])
+    out = _enhanced(frame, face)
+    assert np.abs(out[pad : pad + h, pad : pad + w] - alone).mean() < 1.0
+    assert (out[:pad] == frame[:pad]).all()  # the margin as it was
+    # Negative control: without faces, and read with its margin, the portrait is darkened.
+    monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
+    read_whole = _enhanced(frame)[pad : pad + h, pad : pad + w]
+    assert (picture.astype(np.float64) - read_whole).mean() > 20.0

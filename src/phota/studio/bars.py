@@ -1,12 +1,15 @@
-"""Bars: a picture letterboxed (black or white bars above and below it) or pillarboxed (on its left and right)
-is a picture inside a frame someone added: a video still, a phone's screenshot of a photo, a square export of
-a landscape. The bars are not the scene. Read with them, a dark pair counts as a third of the frame's shadows
-(a well exposed scene was brightened by up to 40 levels) and reads as a lens falloff at the top and bottom; so
-the enhancer corrects the picture alone and leaves the bars as they are (enhance.py).
+"""Bars: a picture letterboxed (black or white bars above and below it), pillarboxed (on its left and right) or
+in a border all round is a picture inside a frame someone added: a video still, a phone's screenshot of a
+photo, a square export of a landscape, a print's white margin or a mat. The bars are not the scene. Read with
+them, a dark pair counts as a third of the frame's shadows (a well exposed scene was brightened by up to 40
+levels) and reads as a lens falloff at the top and bottom, and a white margin as a blown exposure (a portrait
+in a print's margin was darkened threefold); so the enhancer corrects the picture alone and leaves the bars as
+they are (enhance.py).
 
-Only bars on two opposite sides count, the other two sides running through the picture. Backdrop on three or
-four sides is a cut-out (cutout.py), whose tones the readings leave alone instead: a product on pure white or
-black is surrounded, and cropping to it would lose the backdrop that says it was prepared."""
+Bars count on two opposite sides, the other two running through the picture, or on all four; each meets the
+picture along a straight edge. Backdrop on three sides, or round an object that meets it along no straight
+edge, is a cut-out (cutout.py), whose tones the readings leave alone instead: a product on pure white or black
+is surrounded, and cropping to it would lose the backdrop that says it was prepared."""
 
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
         return 0, (top[0] - 1) * step + 1, w0, (h - bottom[0]) * step
     if left and right and not top and not bottom and left[1] == right[1]:
         return (left[0] - 1) * step + 1, 0, (w - right[0]) * step, h0
+    # A border all round that meets the picture along four straight edges: a print's margin, a mat, a frame an
+    # app drew. An object cut out on its backdrop meets it along no straight edge (cutout.py reads it instead).
+    if top and bottom and left and right and len({top[1], bottom[1], left[1], right[1]}) == 1:
+        return (left[0] - 1) * step + 1, (top[0] - 1) * step + 1, (w - right[0]) * step, (h - bottom[0]) * step
     return None
 
 
