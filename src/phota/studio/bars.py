@@ -38,9 +38,9 @@ BAR_MIN = 0.02
 
 
 def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
-    """The picture inside letterbox or pillarbox bars of 8-bit RGB ``rgb``, as (left, top, right, bottom) in
-    its pixels (each side rounded outwards, so no line of the picture is left out), or ``None`` where there
-    are no such bars."""
+    """The picture inside letterbox or pillarbox bars, or a border all round, of 8-bit RGB ``rgb``, as (left,
+    top, right, bottom) in its pixels (each side rounded outwards, so no line of the picture is left out), or
+    ``None`` where there are no such bars."""
     h0, w0 = rgb.shape[:2]
     # Every step-th pixel: reading the lines needs no smoothing, and a resample would cost more than the rest.
     step = max(1, -(-max(h0, w0) // BARS_PROXY_SIDE))

@@ -27,7 +27,7 @@ from phota.studio.gate import smoothstep
 DETAIL_STEP = 0.1
 # So a step of linear luminance also counts, over this share of the frame's range (DETAIL_RANGE_PCT) a pixel:
 # the same at any exposure and under any veil, though a small bright light, widening the range, shrinks the
-# rest's steps (an under-exposed TUNE portrait by a window reads 0.003 of its frame on them, 0.086 on log
+# rest's steps (an under-exposed TUNE portrait by a window reads 0.004 of its frame on them, 0.14 on log
 # steps). A frame has detail as far as either reading finds it; a sky has it in neither.
 DETAIL_RANGE_STEP = 0.04
 DETAIL_RANGE_PCT = (0.5, 99.5)

@@ -605,7 +605,7 @@ def measure(image: Image.Image, *, steer: EnhanceSteer | None = None) -> Enhance
     """The corrections :func:`enhance_image` would infer for ``image`` at its own size (no faces)."""
     work = to_rgb_array(image)
     box = picture_box(work)
-    if box is not None:  # the picture inside letterbox or pillarbox bars, as enhance_image reads it
+    if box is not None:  # the picture inside bars or a border, as enhance_image reads it
         work = work[box[1] : box[3], box[0] : box[2]]
     return _clean_and_analyse(np.ascontiguousarray(work), None, steer or EnhanceSteer())[1]
 
