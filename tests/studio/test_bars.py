@@ -83,13 +83,16 @@ def test_what_is_not_a_pair_of_bars() -> None:
     h, w = picture.shape[:2]
     assert picture_box(picture) is None
     assert picture_box(_boxed(picture, h // 4, 0)) is not None  # the control: a real pair of bars
-    # All round, along four straight edges: a border (the control); on three sides: a cut-out on its backdrop
-    # (cutout.py), not bars.
+    # Pure black all round, or on three sides: a cut-out on its backdrop (cutout.py), not bars, even where the
+    # object is a rectangle; near black all round (level 12) is a border.
     surrounded = np.zeros((h + 100, w + 100, 3), np.uint8)
     surrounded[50:-50, 50:-50] = picture
-    assert picture_box(surrounded) == (50, 50, 50 + w, 50 + h)
+    assert picture_box(surrounded) is None
     three = surrounded[:-50]
     assert picture_box(three) is None
+    bordered = surrounded.copy()
+    bordered[:50] = bordered[-50:] = bordered[:, :50] = bordered[:, -50:] = 12
+    assert picture_box(bordered) == (50, 50, 50 + w, 50 + h)
     # One bar, or two of different colours.
     assert picture_box(_boxed(picture, h // 4, 0)[h // 4 :]) is None
     mixed = _boxed(picture, h // 4, 0)
@@ -155,15 +158,16 @@ def test_a_picture_with_a_dark_edge_between_pure_bars_is_read_alone(
     assert np.abs(_enhanced(frame)[inside] - alone).mean() > 10.0
 
 
-def test_a_picture_in_a_white_margin_all_round_is_enhanced_as_the_picture_alone(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("margin", [(240, 240, 240), (236, 232, 222), (120, 40, 40)])
+def test_a_picture_in_a_margin_all_round_is_enhanced_as_the_picture_alone(
+    margin: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A portrait in a print's white margin (level 240 with a scanner's grain, 6 % of the long side): the margin
-    had read as a blown exposure and darkened the portrait threefold."""
+    """A portrait in a print's white or cream margin (with a scanner's grain, 6 % of the long side), or in a
+    coloured mat: a light margin had read as a blown exposure and darkened the portrait threefold."""
     picture = load_photo("df_p01_img1.jpg", 512)
     h, w = picture.shape[:2]
     pad = 31
-    grain = np.random.default_rng(4).normal(240.0, 1.5, (h + 2 * pad, w + 2 * pad, 3))
+    grain = np.random.default_rng(4).normal(np.array(margin, np.float64), 1.5, (h + 2 * pad, w + 2 * pad, 3))
     frame = np.clip(grain + 0.5, 0, 255).astype(np.uint8)
     frame[pad : pad + h, pad : pad + w] = picture
     box = picture_box(frame)
@@ -176,7 +180,23 @@ def test_a_picture_in_a_white_margin_all_round_is_enhanced_as_the_picture_alone(
     out = _enhanced(frame, face)
     assert np.abs(out[pad : pad + h, pad : pad + w] - alone).mean() < 1.0
     assert (out[:pad] == frame[:pad]).all()  # the margin as it was
-    # Negative control: without faces, and read with its margin, the portrait is darkened.
-    monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
-    read_whole = _enhanced(frame)[pad : pad + h, pad : pad + w]
-    assert (picture.astype(np.float64) - read_whole).mean() > 20.0
+    assert np.abs(_enhanced(frame)[pad : pad + h, pad : pad + w] - _enhanced(picture)).mean() < 1.0  # no faces
+    if margin[0] > 200:  # Negative control: without faces, and read with its light margin, it is darkened.
+        monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
+        read_whole = _enhanced(frame)[pad : pad + h, pad : pad + w]
+        assert (picture.astype(np.float64) - read_whole).mean() > 20.0
+
+
+def test_a_rectangle_cut_out_on_pure_white_stays_a_cut_out() -> None:
+    """A device drawn on transparency (a plain grey box with a dark face, flattened onto pure white) meets its
+    backdrop along four straight edges, but pure white all round is a cut-out's backdrop: read as a picture,
+    such icons had been moved by 25-88 levels."""
+    frame = np.full((400, 400, 3), 255, np.uint8)
+    frame[60:340, 80:320] = (200, 200, 205)
+    frame[120:280, 110:290] = (40, 45, 60)
+    assert picture_box(frame) is None
+    assert np.abs(_enhanced(frame) - frame).mean() < 1.0
+    # The control: the same drawing in a margin a camera or a scanner saw (level 240) is a picture in a border.
+    margin = frame.copy()
+    margin[frame.min(axis=2) == 255] = 240
+    assert picture_box(margin) == (80, 60, 320, 340)

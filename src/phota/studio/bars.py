@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phota.studio.arrays import U8, channel_max, channel_min
+from phota.studio.cutout import cutout
 
 BARS_PROXY_SIDE = 512  # the bars are read on every n-th pixel, n bringing the long side to this at most
 # A bar's pixels: every channel at or under BAR_BLACK, or at or over BAR_WHITE (8-bit levels). Video and JPEG
@@ -32,6 +33,11 @@ BAR_PURE_BLACK, BAR_PURE_WHITE = 4, 251
 # picture beside the bars or the one after it, under which the picture starts there along a straight edge. An
 # object cut out on a backdrop fails the second: the first lines that hold it are still mostly backdrop.
 BAR_LINE, BAR_EDGE = 0.99, 0.5
+# A border all round may be of any one colour (a print's cream or yellowed margin, a coloured mat): its pixels
+# are those within this many levels, in every channel, of the median colour of the frame's outermost lines.
+# Only a border on all four sides is read so; two bars of a colour other than black or white could be a
+# camera's sky and ground.
+BAR_TINT = 10
 # The least width of a bar, as a share of the frame's side across it: a line or two of dark pixels at a
 # frame's edge (a scanner's, a resampler's) is not a frame someone added.
 BAR_MIN = 0.02
@@ -46,12 +52,9 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     step = max(1, -(-max(h0, w0) // BARS_PROXY_SIDE))
     small = rgb[::step, ::step]
     hi, lo = channel_max(small), channel_min(small)
-    # (bar, pure bar) masks of each colour, read from the top; flipped and transposed for the other sides.
-    masks = ((hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), (lo >= BAR_WHITE, lo >= BAR_PURE_WHITE))
-    top = _bar([(m, p) for m, p in masks])
-    bottom = _bar([(m[::-1], p[::-1]) for m, p in masks])
-    left = _bar([(m.T, p.T) for m, p in masks])
-    right = _bar([(m.T[::-1], p.T[::-1]) for m, p in masks])
+    # (colour, bar, pure bar) masks, read from the top; flipped and transposed for the other sides.
+    masks = [("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), ("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
+    top, bottom, left, right = _sides(masks)
     # Sampled line i is input line i * step. Rounded outwards: the picture starts on the line after the last
     # sampled bar line and ends on the line before the first sampled bar line of the other side.
     h, w = small.shape[:2]
@@ -61,16 +64,43 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
         return (left[0] - 1) * step + 1, 0, (w - right[0]) * step, h0
     # A border all round that meets the picture along four straight edges: a print's margin, a mat, a frame an
     # app drew. An object cut out on its backdrop meets it along no straight edge (cutout.py reads it instead).
-    if top and bottom and left and right and len({top[1], bottom[1], left[1], right[1]}) == 1:
+    if not (top and bottom and left and right and len({top[1], bottom[1], left[1], right[1]}) == 1):
+        ring = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+        off = np.abs(small.astype(np.int16) - np.median(ring, axis=0).astype(np.int16)).max(axis=2)
+        border = off <= BAR_TINT
+        top, bottom, left, right = _sides([("border", border, np.zeros_like(border))])
+    # Pure white or black all round is a cut-out's backdrop (cutout.py) even where the object is a rectangle (a
+    # device or a badge drawn on transparency, which read as a picture was moved by 25-88 levels).
+    if (
+        top
+        and bottom
+        and left
+        and right
+        and len({top[1], bottom[1], left[1], right[1]}) == 1
+        and not max(cutout(small))
+    ):
         return (left[0] - 1) * step + 1, (top[0] - 1) * step + 1, (w - right[0]) * step, (h - bottom[0]) * step
     return None
 
 
-def _bar(masks: list[tuple[NDArray[np.bool_], NDArray[np.bool_]]]) -> tuple[int, str] | None:
+Masks = list[tuple[str, NDArray[np.bool_], NDArray[np.bool_]]]
+
+
+def _sides(masks: Masks) -> list[tuple[int, str] | None]:
+    """The bars read from the top, the bottom, the left and the right (see _bar)."""
+    return [
+        _bar([(k, m, p) for k, m, p in masks]),
+        _bar([(k, m[::-1], p[::-1]) for k, m, p in masks]),
+        _bar([(k, m.T, p.T) for k, m, p in masks]),
+        _bar([(k, m.T[::-1], p.T[::-1]) for k, m, p in masks]),
+    ]
+
+
+def _bar(masks: Masks) -> tuple[int, str] | None:
     """(how many lines from the first row of the masks are bar, its colour), or ``None`` where that run is
     shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge.
-    ``masks``: (bar, pure bar) pixels of black, then of white."""
-    for kind, (mask, pure) in zip(("black", "white"), masks, strict=True):
+    ``masks``: (colour, bar pixels, pure bar pixels), tried in turn."""
+    for kind, mask, pure in masks:
         rows = mask.shape[0]
         share = mask.mean(axis=1)
         run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
