@@ -65,10 +65,16 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     # A border all round that meets the picture along four straight edges: a print's margin, a mat, a frame an
     # app drew. An object cut out on its backdrop meets it along no straight edge (cutout.py reads it instead).
     if not (top and bottom and left and right and len({top[1], bottom[1], left[1], right[1]}) == 1):
-        ring = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
-        off = np.abs(small.astype(np.int16) - np.median(ring, axis=0).astype(np.int16)).max(axis=2)
-        border = off <= BAR_TINT
-        top, bottom, left, right = _sides([("border", border, np.zeros_like(border))])
+        edges = (small[0], small[-1], small[:, 0], small[:, -1])
+        colour = np.median(np.concatenate(edges), axis=0).astype(np.int16)
+
+        def of_colour(px: U8) -> NDArray[np.bool_]:
+            return np.asarray(np.abs(px.astype(np.int16) - colour).max(axis=-1) <= BAR_TINT)
+
+        # Each outermost line must be border for a run to start there: most photos stop here, unread.
+        if all(of_colour(edge).mean() > BAR_LINE for edge in edges):
+            border = of_colour(small)
+            top, bottom, left, right = _sides([("border", border, np.zeros_like(border))])
     # Pure white or black all round is a cut-out's backdrop (cutout.py) even where the object is a rectangle (a
     # device or a badge drawn on transparency, which read as a picture was moved by 25-88 levels).
     if (
