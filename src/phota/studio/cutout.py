@@ -4,9 +4,9 @@ is flattened onto white; a client that drops the alpha channel leaves the transp
 product shot whose backdrop was retouched to pure white or black. Its tones and colours were set by whoever
 prepared it, so the readings that take the whole frame's tones and colours for the camera's (dye fade, veil,
 white balance, exposure) stand down. With faces, the skin still says whether the exposure or the light went
-wrong; a white backdrop then stays white under a darkening (exposure.pin_white). A rectangular picture in such
-a border all round is a picture in a frame, not a cut-out: bars.py finds it, and it is read alone. Read once by
-the analysis (enhance.py)."""
+wrong; a white backdrop then stays white under a darkening (exposure.pin_white). This holds for a rectangle on
+pure white or black too (bars.py asks it before reading a border all round as a frame); a border that is not
+pure, a print's margin or a mat, frames a picture instead, read alone. Read once by the analysis (enhance.py)."""
 
 from __future__ import annotations
 
