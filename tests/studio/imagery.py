@@ -1,14 +1,18 @@
-"""Image helpers the studio tests share: a shared photo at a given size, sRGB <-> linear light and the two
+"""Image helpers the studio tests share: a shared photo at a given size, a frame enhanced at its own size,
+sRGB <-> linear light and the two
 scores the tests compare outputs with (SSIM over the three channels, mean CIEDE2000). They are the tests' own
 maths, written from the standards, so a test never scores the engine with the engine's code."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from phota.studio.enhance import enhance_image
 from tests.photos import photo_path
 
 REC709 = np.array([0.2126, 0.7152, 0.0722], np.float32)  # luminance weights on linear sRGB
@@ -21,6 +25,11 @@ def load_photo(name: str, long_side: int) -> np.ndarray:
     scale = long_side / max(im.size)
     size = (round(im.width * scale), round(im.height * scale))
     return np.asarray(im.resize(size, Image.Resampling.LANCZOS), np.uint8)
+
+
+def enhanced(rgb: np.ndarray, faces: Sequence[tuple[int, int, int, int]] = ()) -> np.ndarray:
+    """``rgb`` enhanced at its own size (its long side as the output's), as float64 to compare."""
+    return np.asarray(enhance_image(Image.fromarray(rgb), faces=faces, long_side=max(rgb.shape[:2])), np.float64)
 
 
 def back_to(out: Image.Image, ref: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from PIL import Image
 from phota.studio import bars, enhance
 from phota.studio.bars import picture_box
 from phota.studio.enhance import enhance_image, measure
-from tests.studio.imagery import FACE, load_photo, photo_path
+from tests.studio.imagery import FACE, enhanced, load_photo, photo_path
 
 
 def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -> np.ndarray:
@@ -27,10 +27,6 @@ def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -
     return frame
 
 
-def _enhanced(rgb: np.ndarray, faces: list[tuple[int, int, int, int]] | None = None) -> np.ndarray:
-    return np.asarray(enhance_image(Image.fromarray(rgb), faces=faces or (), long_side=max(rgb.shape[:2])), np.float64)
-
-
 def test_a_letterboxed_picture_is_enhanced_as_the_picture_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Scream between black bars (a third of the frame): the bars had counted as the scene's shadows and
     moved the painting by 16 levels on average."""
@@ -41,8 +37,8 @@ def test_a_letterboxed_picture_is_enhanced_as_the_picture_alone(monkeypatch: pyt
     assert box is not None and box[0] == 0 and box[2] == picture.shape[1]
     # Read on every other line of its 666, and rounded outwards: at most a line either side is bar.
     assert h // 3 - 2 <= box[1] <= h // 3 and h // 3 + h <= box[3] <= h // 3 + h + 2
-    out = _enhanced(frame)
-    alone = _enhanced(picture)
+    out = enhanced(frame)
+    alone = enhanced(picture)
     assert np.abs(out[h // 3 : h // 3 + h] - alone).mean() < 1.0
     assert (out[: box[1]] == 0).all() and (out[box[3] :] == 0).all()  # the bars as they were
     boxed, bare = measure(Image.fromarray(frame)), measure(Image.fromarray(picture))
@@ -50,7 +46,7 @@ def test_a_letterboxed_picture_is_enhanced_as_the_picture_alone(monkeypatch: pyt
     assert np.abs(np.subtract(boxed.wb_log_gain, bare.wb_log_gain)).max() < 0.02
     # Negative control: read with its bars, the same painting is changed.
     monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
-    assert np.abs(_enhanced(frame)[h // 3 : h // 3 + h] - alone).mean() > 8.0
+    assert np.abs(enhanced(frame)[h // 3 : h // 3 + h] - alone).mean() > 8.0
 
 
 def test_a_pillarboxed_portrait_keeps_its_faces_and_its_white_bars() -> None:
@@ -61,8 +57,8 @@ def test_a_pillarboxed_portrait_keeps_its_faces_and_its_white_bars() -> None:
     frame = _boxed(picture, pad, 255, pillar=True)
     assert picture_box(frame) == (pad, 0, pad + w, picture.shape[0])
     left, top, right, bottom = FACE
-    out = _enhanced(frame, [(left + pad, top, right + pad, bottom)])
-    alone = _enhanced(picture, [FACE])
+    out = enhanced(frame, [(left + pad, top, right + pad, bottom)])
+    alone = enhanced(picture, [FACE])
     assert np.abs(out[:, pad : pad + w] - alone).mean() < 1.0
     assert (out[:, :pad] == 255).all() and (out[:, pad + w :] == 255).all()
 
@@ -146,8 +142,8 @@ def test_a_picture_with_a_dark_edge_between_pure_bars_is_read_alone(
     # Read on every n-th line and rounded outwards: at most a few lines either side are bar.
     start, end = (box[0], box[2]) if pillar else (box[1], box[3])
     assert pad - 3 <= start <= pad and pad + (w if pillar else h) <= end <= pad + (w if pillar else h) + 3
-    alone = _enhanced(picture)
-    assert np.abs(_enhanced(frame)[inside] - alone).mean() < 1.0
+    alone = enhanced(picture)
+    assert np.abs(enhanced(frame)[inside] - alone).mean() < 1.0
     # Saved as a JPEG, whose ringing reaches level 24 beside the picture, the bars are still found.
     jpeg = io.BytesIO()
     Image.fromarray(frame).save(jpeg, "JPEG", quality=75)
@@ -155,7 +151,7 @@ def test_a_picture_with_a_dark_edge_between_pure_bars_is_read_alone(
     # Negative control: without the pure-bar reading the picture is read with its bars, and moves.
     monkeypatch.setattr(bars, "BAR_PURE_BLACK", -1)
     assert picture_box(frame) is None
-    assert np.abs(_enhanced(frame)[inside] - alone).mean() > 10.0
+    assert np.abs(enhanced(frame)[inside] - alone).mean() > 10.0
 
 
 @pytest.mark.parametrize("margin", [(240, 240, 240), (236, 232, 222), (120, 40, 40)])
@@ -176,14 +172,14 @@ def test_a_picture_in_a_margin_all_round_is_enhanced_as_the_picture_alone(
     assert pad + w <= box[2] <= pad + w + 1 and pad + h <= box[3] <= pad + h + 1
     left, top, right, bottom = FACE
     face = [(left + pad, top + pad, right + pad, bottom + pad)]
-    alone = _enhanced(picture, [FACE])
-    out = _enhanced(frame, face)
+    alone = enhanced(picture, [FACE])
+    out = enhanced(frame, face)
     assert np.abs(out[pad : pad + h, pad : pad + w] - alone).mean() < 1.0
     assert (out[:pad] == frame[:pad]).all()  # the margin as it was
-    assert np.abs(_enhanced(frame)[pad : pad + h, pad : pad + w] - _enhanced(picture)).mean() < 1.0  # no faces
+    assert np.abs(enhanced(frame)[pad : pad + h, pad : pad + w] - enhanced(picture)).mean() < 1.0  # no faces
     if margin[0] > 200:  # Negative control: without faces, and read with its light margin, it is darkened.
         monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
-        read_whole = _enhanced(frame)[pad : pad + h, pad : pad + w]
+        read_whole = enhanced(frame)[pad : pad + h, pad : pad + w]
         assert (picture.astype(np.float64) - read_whole).mean() > 20.0
 
 
@@ -195,7 +191,7 @@ def test_a_rectangle_cut_out_on_pure_white_stays_a_cut_out() -> None:
     frame[60:340, 80:320] = (200, 200, 205)
     frame[120:280, 110:290] = (40, 45, 60)
     assert picture_box(frame) is None
-    assert np.abs(_enhanced(frame) - frame).mean() < 1.0
+    assert np.abs(enhanced(frame) - frame).mean() < 1.0
     # The control: the same drawing in a margin a camera or a scanner saw (level 240) is a picture in a border.
     margin = frame.copy()
     margin[frame.min(axis=2) == 255] = 240

@@ -10,12 +10,8 @@ from PIL import Image
 
 from phota.studio import enhance
 from phota.studio.detail import detail, detail_share
-from phota.studio.enhance import enhance_image, linear_proxy, measure
-from tests.studio.imagery import linear, load_photo, srgb8
-
-
-def _enhanced(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(enhance_image(Image.fromarray(rgb), long_side=max(rgb.shape[:2])), np.float64)
+from phota.studio.enhance import linear_proxy, measure
+from tests.studio.imagery import enhanced, linear, load_photo, srgb8
 
 
 def _dusk_sky() -> np.ndarray:
@@ -35,18 +31,18 @@ def test_a_dusk_sky_is_not_brightened(monkeypatch: pytest.MonkeyPatch) -> None:
     """The dusk sky (levels 34-94) had been read as a frame three stops under and brightened twentyfold."""
     sky = _dusk_sky()
     assert detail(linear_proxy(sky)) == 0.0
-    out = _enhanced(sky)
+    out = enhanced(sky)
     assert np.abs(out - sky).mean() < 1.0
     assert measure(Image.fromarray(sky)).exposure == 0.0
     # Negative control: read as a scene, the same sky is made a midday blue.
     monkeypatch.setattr(enhance, "detail", lambda lin: 1.0)
     assert measure(Image.fromarray(sky)).exposure > 1.5
-    assert (_enhanced(sky) - sky).mean() > 50.0
+    assert (enhanced(sky) - sky).mean() > 50.0
 
 
 def test_a_clear_sky_keeps_its_blue_and_its_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
     sky = _clear_sky()
-    out = _enhanced(sky)
+    out = enhanced(sky)
     assert np.abs(out - sky).mean() < 1.0
     blue_over_red = out[..., 2].mean() / out[..., 0].mean()
     assert blue_over_red == pytest.approx(sky[..., 2].mean() / sky[..., 0].mean(), rel=0.02)
@@ -55,7 +51,7 @@ def test_a_clear_sky_keeps_its_blue_and_its_gradient(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(enhance, "detail", lambda lin: 1.0)
     params = measure(Image.fromarray(sky))
     assert params.wb_log_gain[2] < -0.3 and max(params.veil) > 0.1
-    read = _enhanced(sky)
+    read = enhanced(sky)
     assert read[..., 2].mean() / read[..., 0].mean() < 0.8 * blue_over_red
 
 
@@ -98,7 +94,7 @@ def test_a_plain_backdrop_keeps_its_colour(monkeypatch: pytest.MonkeyPatch) -> N
     beige = np.clip(np.array([200.0, 180.0, 150.0]) + rng.normal(0.0, 1.5, (300, 400, 3)) + 0.5, 0, 255)
     beige = beige.astype(np.uint8)
     assert detail(linear_proxy(beige)) == 0.0
-    assert np.abs((_enhanced(beige) - beige).reshape(-1, 3).mean(axis=0)).max() < 0.5
+    assert np.abs((enhanced(beige) - beige).reshape(-1, 3).mean(axis=0)).max() < 0.5
     # Negative control: read as a scene, its blue is raised towards grey.
     monkeypatch.setattr(enhance, "detail", lambda lin: 1.0)
-    assert (_enhanced(beige) - beige)[..., 2].mean() > 4.0
+    assert (enhanced(beige) - beige)[..., 2].mean() > 4.0

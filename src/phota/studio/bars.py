@@ -13,6 +13,8 @@ is surrounded, and cropping to it would lose the backdrop that says it was prepa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -53,7 +55,7 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     small = rgb[::step, ::step]
     hi, lo = channel_max(small), channel_min(small)
     # (colour, bar, pure bar) masks, read from the top; flipped and transposed for the other sides.
-    masks = [("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), ("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
+    masks: Masks = [("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), ("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
     top, bottom, left, right = _sides(masks)
     # Sampled line i is input line i * step. Rounded outwards: the picture starts on the line after the last
     # sampled bar line and ends on the line before the first sampled bar line of the other side.
@@ -64,7 +66,8 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
         return (left[0] - 1) * step + 1, 0, (w - right[0]) * step, h0
     # A border all round that meets the picture along four straight edges: a print's margin, a mat, a frame an
     # app drew. An object cut out on its backdrop meets it along no straight edge (cutout.py reads it instead).
-    if not (top and bottom and left and right and len({top[1], bottom[1], left[1], right[1]}) == 1):
+    runs = _all_round(top, bottom, left, right)
+    if runs is None:
         edges = (small[0], small[-1], small[:, 0], small[:, -1])
         colour = np.median(np.concatenate(edges), axis=0).astype(np.int16)
 
@@ -73,39 +76,45 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
 
         # Each outermost line must be border for a run to start there: most photos stop here, unread.
         if all(of_colour(edge).mean() > BAR_LINE for edge in edges):
-            border = of_colour(small)
-            top, bottom, left, right = _sides([("border", border, np.zeros_like(border))])
+            runs = _all_round(*_sides([("border", of_colour(small), None)]))
     # Pure white or black all round is a cut-out's backdrop (cutout.py) even where the object is a rectangle (a
     # device or a badge drawn on transparency, which read as a picture was moved by 25-88 levels).
-    if (
-        top
-        and bottom
-        and left
-        and right
-        and len({top[1], bottom[1], left[1], right[1]}) == 1
-        and not max(cutout(small))
-    ):
-        return (left[0] - 1) * step + 1, (top[0] - 1) * step + 1, (w - right[0]) * step, (h - bottom[0]) * step
+    if runs is not None and not max(cutout(small)):
+        t, b, lf, rt = runs
+        return (lf - 1) * step + 1, (t - 1) * step + 1, (w - rt) * step, (h - b) * step
     return None
 
 
-Masks = list[tuple[str, NDArray[np.bool_], NDArray[np.bool_]]]
+Side = tuple[int, str] | None
+Masks = list[tuple[str, NDArray[np.bool_], NDArray[np.bool_] | None]]
 
 
-def _sides(masks: Masks) -> list[tuple[int, str] | None]:
+def _all_round(*sides: Side) -> tuple[int, ...] | None:
+    """The runs of the sides' bars where every side has one, all of one colour; else ``None``."""
+    bars = [side for side in sides if side]
+    if len(bars) < len(sides) or len({kind for _, kind in bars}) != 1:
+        return None
+    return tuple(run for run, _ in bars)
+
+
+def _sides(masks: Masks) -> list[Side]:
     """The bars read from the top, the bottom, the left and the right (see _bar)."""
+
+    def turned(turn: Callable[[NDArray[np.bool_]], NDArray[np.bool_]]) -> Masks:
+        return [(k, turn(m), None if p is None else turn(p)) for k, m, p in masks]
+
     return [
-        _bar([(k, m, p) for k, m, p in masks]),
-        _bar([(k, m[::-1], p[::-1]) for k, m, p in masks]),
-        _bar([(k, m.T, p.T) for k, m, p in masks]),
-        _bar([(k, m.T[::-1], p.T[::-1]) for k, m, p in masks]),
+        _bar(masks),
+        _bar(turned(lambda m: m[::-1])),
+        _bar(turned(lambda m: m.T)),
+        _bar(turned(lambda m: m.T[::-1])),
     ]
 
 
-def _bar(masks: Masks) -> tuple[int, str] | None:
+def _bar(masks: Masks) -> Side:
     """(how many lines from the first row of the masks are bar, its colour), or ``None`` where that run is
     shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge.
-    ``masks``: (colour, bar pixels, pure bar pixels), tried in turn."""
+    ``masks``: (colour, bar pixels, pure bar pixels or ``None`` where none is read), tried in turn."""
     for kind, mask, pure in masks:
         rows = mask.shape[0]
         share = mask.mean(axis=1)
@@ -118,6 +127,8 @@ def _bar(masks: Masks) -> tuple[int, str] | None:
         # A picture whose own edge is near black (or near white) starts where pure bar stops, if the bar is pure
         # away from it (its outer half): a camera's dark edge is not, an object cut out on pure black is not
         # yet in the first lines beside the run.
+        if pure is None:
+            continue
         pure_share = pure.mean(axis=1)
         if pure_share[: max(1, run // 2)].min() > BAR_LINE and pure_share[run : run + 2].min() < BAR_EDGE:
             return run, kind
