@@ -13,7 +13,7 @@ from PIL import Image
 from phota.studio import bars, enhance
 from phota.studio.bars import picture_box
 from phota.studio.enhance import enhance_image, measure
-from tests.studio.imagery import FACE, enhanced, load_photo, photo_path
+from tests.studio.imagery import FACE, enhanced, linear, load_photo, photo_path, srgb8
 
 
 def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -> np.ndarray:
@@ -181,6 +181,69 @@ def test_a_picture_in_a_margin_all_round_is_enhanced_as_the_picture_alone(
         monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
         read_whole = enhanced(frame)[pad : pad + h, pad : pad + w]
         assert (picture.astype(np.float64) - read_whole).mean() > 20.0
+
+
+@pytest.mark.parametrize("colour", [(128, 128, 128), (30, 60, 140), (200, 40, 40)])
+@pytest.mark.parametrize("pillar", [False, True])
+def test_a_picture_on_an_apps_canvas_is_enhanced_as_the_picture_alone(
+    colour: tuple[int, int, int], pillar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cat between two bars of a grey, blue or red canvas (a social app's export): read with them, its
+    white balance was halved or its exposure raised, 3-17 levels from the cat alone."""
+    picture = load_photo("cat_chelsea.png", 512)
+    h, w = picture.shape[:2]
+    pad = 102
+    frame = _boxed(picture, pad, colour, pillar=pillar)  # type: ignore[arg-type]
+    inside = np.s_[:, pad : pad + w] if pillar else np.s_[pad : pad + h]
+    alone = enhanced(picture)
+    out = enhanced(frame)
+    assert picture_box(frame) is not None
+    # Read on every other line and rounded outwards: a line of canvas may go with the picture.
+    assert np.abs(out[inside] - alone).mean() < 1.0
+    outside = np.s_[:, : pad - 1] if pillar else np.s_[: pad - 1]
+    assert (out[outside] == colour).all()  # the canvas as it was (but the line that may go with the picture)
+    # Saved as a JPEG, whose ringing reaches into the canvas beside the picture, it is still found.
+    jpeg = io.BytesIO()
+    Image.fromarray(frame).save(jpeg, "JPEG", quality=80)
+    assert picture_box(np.asarray(Image.open(jpeg).convert("RGB"))) is not None
+    # Negative control: read with its canvas, the cat moves.
+    monkeypatch.setattr(enhance, "picture_box", lambda rgb: None)
+    assert np.abs(enhanced(frame)[inside] - alone).mean() > 2.5
+
+
+def test_a_canvas_is_found_through_a_jpegs_ringing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a picture's contrasty edge a JPEG's ringing reaches more than BAR_TINT into a grey canvas: the run
+    is read within BAR_RING of its colour, only its outer half has to be flat."""
+    picture = load_photo("none_eagle.jpg", 512)
+    jpeg = io.BytesIO()
+    Image.fromarray(_boxed(picture, 102, (128, 128, 128), pillar=True)).save(jpeg, "JPEG", quality=80)  # type: ignore[arg-type]
+    frame = np.asarray(Image.open(jpeg).convert("RGB"))
+    box = picture_box(frame)
+    assert box is not None and 96 <= box[0] <= 102 and 102 + picture.shape[1] <= box[2] <= 108 + picture.shape[1]
+    monkeypatch.setattr(bars, "BAR_RING", bars.BAR_TINT)  # negative control: read within BAR_TINT, it is not
+    assert picture_box(frame) is None
+
+
+def test_what_is_not_a_canvas() -> None:
+    """Two bands of one colour that are not flat (a camera's grain), or that sit at the end of the picture's
+    tones in every channel (black bars a fade lifted with the picture), are read with the picture."""
+    picture = load_photo("cat_chelsea.png", 400)
+    h = picture.shape[0]
+    frame = _boxed(picture, h // 4, (30, 60, 140))  # type: ignore[arg-type]
+    assert picture_box(frame) is not None  # the control: a flat canvas
+    grain = np.random.default_rng(7).normal(0.0, 2.0, frame.shape)
+    grainy = frame.astype(np.float64)
+    grainy[: h // 4] += grain[: h // 4]
+    grainy[-(h // 4) :] += grain[-(h // 4) :]
+    assert picture_box(np.clip(grainy + 0.5, 0, 255).astype(np.uint8)) is None
+    # Black bars and picture under one veil (25 % of white added in linear light): the bars become one flat
+    # colour, the picture's darkest, and go with it, so the veil's correction takes them back to dark too.
+    veiled = srgb8(0.25 + 0.75 * linear(_boxed(picture, h // 4, 0)))
+    assert picture_box(veiled) is None
+    out = enhanced(veiled)
+    assert out[: h // 8].mean() < veiled[: h // 8].mean() - 20
+    # The control: the same flat colour round the picture unveiled sits among its tones and is a canvas.
+    assert picture_box(_boxed(picture, h // 4, tuple(int(v) for v in veiled[0, 0]))) is not None  # type: ignore[arg-type]
 
 
 def test_a_rectangle_cut_out_on_pure_white_stays_a_cut_out() -> None:

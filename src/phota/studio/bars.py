@@ -7,13 +7,16 @@ in a print's margin was darkened threefold); so the enhancer corrects the pictur
 they are (enhance.py).
 
 Bars count on two opposite sides, the other two running through the picture, or on all four; each meets the
-picture along a straight edge. Backdrop on three sides, or round an object that meets it along no straight
-edge, is a cut-out (cutout.py), whose tones the readings leave alone instead: a product on pure white or black
-is surrounded, and cropping to it would lose the backdrop that says it was prepared."""
+picture along a straight edge. Two bars are black, white, or an app's canvas of one flat colour among the
+picture's tones; a border all round may be of any one colour. Backdrop on three sides, or round an object that
+meets it along no straight edge, is a cut-out (cutout.py), whose tones the readings leave alone instead: a
+product on pure white or black is surrounded, and cropping to it would lose the backdrop that says it was
+prepared."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,9 +40,19 @@ BAR_PURE_BLACK, BAR_PURE_WHITE = 4, 251
 BAR_LINE, BAR_EDGE = 0.99, 0.5
 # A border all round may be of any one colour (a print's cream or yellowed margin, a coloured mat): its pixels
 # are those within this many levels, in every channel, of the median colour of the frame's outermost lines.
-# Only a border on all four sides is read so; two bars of a colour other than black or white could be a
-# camera's sky and ground.
 BAR_TINT = 10
+# Two bars of a colour other than black or white (an app's grey, blue or red canvas) count only where their
+# outer half is flat: every pixel within this many levels, in every channel, of the bars' colour. A canvas is
+# flat to the level, and stays so through a JPEG at any quality (a flat block keeps its one value); a camera's
+# sky and ground have grain, a gradient and a lens falloff across them. Read with the picture, a canvas had
+# halved a cat's white balance or raised its exposure (3-17 levels).
+BAR_FLAT = 3
+# A canvas's run is read on pixels within this many levels of its colour: a JPEG's ringing beside the picture
+# reaches as far from a canvas as from a black bar (BAR_BLACK); only the outer half has to be flat.
+BAR_RING = 24
+# Percent of the picture's pixels, at either end of each channel, read as its darkest and lightest: a canvas
+# within BAR_TINT of them in every channel may be a black or white bar a fade or an exposure moved (_canvas).
+BAR_EXTREME = 0.5
 # The least width of a bar, as a share of the frame's side across it: a line or two of dark pixels at a
 # frame's edge (a scanner's, a resampler's) is not a frame someone added.
 BAR_MIN = 0.02
@@ -55,8 +68,10 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     small = rgb[::step, ::step]
     hi, lo = channel_max(small), channel_min(small)
     # (colour, bar, pure bar) masks, read from the top; flipped and transposed for the other sides.
-    masks: Masks = [("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), ("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
+    masks = [Bars("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), Bars("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
     top, bottom, left, right = _sides(masks)
+    if not (top or bottom or left or right):
+        top, bottom, left, right = _canvas(small)
     # Sampled line i is input line i * step. Rounded outwards: the picture starts on the line after the last
     # sampled bar line and ends on the line before the first sampled bar line of the other side.
     h, w = small.shape[:2]
@@ -69,14 +84,9 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     runs = _all_round(top, bottom, left, right)
     if runs is None:
         edges = (small[0], small[-1], small[:, 0], small[:, -1])
-        colour = np.median(np.concatenate(edges), axis=0).astype(np.int16)
-
-        def of_colour(px: U8) -> NDArray[np.bool_]:
-            return np.asarray(np.abs(px.astype(np.int16) - colour).max(axis=-1) <= BAR_TINT)
-
-        # Each outermost line must be border for a run to start there: most photos stop here, unread.
-        if all(of_colour(edge).mean() > BAR_LINE for edge in edges):
-            runs = _all_round(*_sides([("border", of_colour(small), None)]))
+        colour = _colour_of(edges)
+        if colour is not None:
+            runs = _all_round(*_sides([Bars("border", _near(small, colour, BAR_TINT), None)]))
     # Pure white or black all round is a cut-out's backdrop (cutout.py) even where the object is a rectangle (a
     # device or a badge drawn on transparency, which read as a picture was moved by 25-88 levels).
     if runs is not None and not max(cutout(small)):
@@ -86,7 +96,59 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
 
 
 Side = tuple[int, str] | None
-Masks = list[tuple[str, NDArray[np.bool_], NDArray[np.bool_] | None]]
+
+
+class Bars(NamedTuple):
+    """One reading of bars: their colour's name, the mask of their pixels, the mask of pure bar (``None`` where
+    none is read), and whether the run's outer half must be pure (a canvas's colour, see BAR_FLAT)."""
+
+    kind: str
+    bar: NDArray[np.bool_]
+    pure: NDArray[np.bool_] | None
+    flat: bool = False
+
+
+def _near(px: U8, colour: NDArray[np.int16], levels: int) -> NDArray[np.bool_]:
+    """Pixels within ``levels`` of ``colour`` in every channel."""
+    return np.asarray(np.abs(px.astype(np.int16) - colour).max(axis=-1) <= levels)
+
+
+def _colour_of(lines: tuple[U8, ...]) -> NDArray[np.int16] | None:
+    """The median colour of the outermost ``lines``, where each of them is of it (BAR_TINT) all along: a run of
+    bars can start nowhere else, so most photos stop here, unread."""
+    colour = np.median(np.concatenate(lines), axis=0).astype(np.int16)
+    return colour if all(_near(line, colour, BAR_TINT).mean() > BAR_LINE for line in lines) else None
+
+
+def _canvas(small: U8) -> list[Side]:
+    """Bars of one colour above and below the picture, or left and right of it, flat in their outer half
+    (BAR_FLAT): a picture on an app's canvas. Sides as :func:`_sides` reads them.
+
+    Not where the bars are as dark as the picture's darkest, or as light as its lightest, in every channel: a
+    fade, a veil, a cast or an exposure acts on the whole frame alike and keeps the order of its tones, so it
+    leaves a black bar about the darkest thing in the frame and a white one about the lightest. Bars there
+    may be black or white bars the same harm lifted or dimmed (read whole, the correction takes them back with
+    the picture); a canvas an app chose sits among the picture's tones."""
+    for first, outer in ((0, (small[0], small[-1])), (2, (small[:, 0], small[:, -1]))):
+        colour = _colour_of(outer)
+        if colour is None:
+            continue
+        sides = _sides([Bars("canvas", _near(small, colour, BAR_RING), _near(small, colour, BAR_FLAT), True)])
+        if not all(sides[first : first + 2]) or all(sides):  # all round: a border, read below
+            continue
+        near, far = (side[0] for side in sides[first : first + 2] if side)
+        h, w = small.shape[:2]
+        if _at_an_end(colour, small[near : h - far] if first == 0 else small[:, near : w - far]):
+            continue
+        return [side if first <= k < first + 2 else None for k, side in enumerate(sides)]
+    return [None, None, None, None]
+
+
+def _at_an_end(colour: NDArray[np.int16], picture: U8) -> bool:
+    """Whether ``colour`` is within BAR_TINT of the picture's darkest, or of its lightest, in every channel
+    (BAR_EXTREME)."""
+    lo, hi = np.percentile(picture.reshape(-1, 3), (BAR_EXTREME, 100 - BAR_EXTREME), axis=0)
+    return bool((colour <= lo + BAR_TINT).all() or (colour >= hi - BAR_TINT).all())
 
 
 def _all_round(*sides: Side) -> tuple[int, ...] | None:
@@ -97,11 +159,11 @@ def _all_round(*sides: Side) -> tuple[int, ...] | None:
     return tuple(run for run, _ in bars)
 
 
-def _sides(masks: Masks) -> list[Side]:
+def _sides(masks: list[Bars]) -> list[Side]:
     """The bars read from the top, the bottom, the left and the right (see _bar)."""
 
-    def turned(turn: Callable[[NDArray[np.bool_]], NDArray[np.bool_]]) -> Masks:
-        return [(k, turn(m), None if p is None else turn(p)) for k, m, p in masks]
+    def turned(turn: Callable[[NDArray[np.bool_]], NDArray[np.bool_]]) -> list[Bars]:
+        return [m._replace(bar=turn(m.bar), pure=None if m.pure is None else turn(m.pure)) for m in masks]
 
     return [
         _bar(masks),
@@ -111,15 +173,17 @@ def _sides(masks: Masks) -> list[Side]:
     ]
 
 
-def _bar(masks: Masks) -> Side:
+def _bar(masks: list[Bars]) -> Side:
     """(how many lines from the first row of the masks are bar, its colour), or ``None`` where that run is
-    shorter than BAR_MIN of the rows, leaves no picture, or meets the picture along no straight edge.
-    ``masks``: (colour, bar pixels, pure bar pixels or ``None`` where none is read), tried in turn."""
-    for kind, mask, pure in masks:
+    shorter than BAR_MIN of the rows, leaves no picture, is not flat where it must be, or meets the picture
+    along no straight edge. ``masks`` are tried in turn."""
+    for kind, mask, pure, flat in masks:
         rows = mask.shape[0]
         share = mask.mean(axis=1)
         run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
         if run < max(1.0, BAR_MIN * rows) or run * 2 >= rows:
+            continue
+        if flat and (pure is None or pure.mean(axis=1)[: max(1, run // 2)].min() <= BAR_LINE):
             continue
         # The line the edge falls in may be part bar (a frame resampled before upload): the next one decides too.
         if share[run : run + 2].min() < BAR_EDGE:
