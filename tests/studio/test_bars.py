@@ -16,7 +16,7 @@ from phota.studio.enhance import enhance_image, measure
 from tests.studio.imagery import FACE, enhanced, linear, load_photo, photo_path, srgb8
 
 
-def _boxed(picture: np.ndarray, pad: int, value: int, *, pillar: bool = False) -> np.ndarray:
+def _boxed(picture: np.ndarray, pad: int, value: int | tuple[int, ...], *, pillar: bool = False) -> np.ndarray:
     h, w = picture.shape[:2]
     if pillar:
         frame = np.full((h, w + 2 * pad, 3), value, np.uint8)
@@ -193,7 +193,7 @@ def test_a_picture_on_an_apps_canvas_is_enhanced_as_the_picture_alone(
     picture = load_photo("cat_chelsea.png", 512)
     h, w = picture.shape[:2]
     pad = 102
-    frame = _boxed(picture, pad, colour, pillar=pillar)  # type: ignore[arg-type]
+    frame = _boxed(picture, pad, colour, pillar=pillar)
     inside = np.s_[:, pad : pad + w] if pillar else np.s_[pad : pad + h]
     alone = enhanced(picture)
     out = enhanced(frame)
@@ -216,7 +216,7 @@ def test_a_canvas_is_found_through_a_jpegs_ringing(monkeypatch: pytest.MonkeyPat
     is read within BAR_RING of its colour, only its outer half has to be flat."""
     picture = load_photo("none_eagle.jpg", 512)
     jpeg = io.BytesIO()
-    Image.fromarray(_boxed(picture, 102, (128, 128, 128), pillar=True)).save(jpeg, "JPEG", quality=80)  # type: ignore[arg-type]
+    Image.fromarray(_boxed(picture, 102, (128, 128, 128), pillar=True)).save(jpeg, "JPEG", quality=80)
     frame = np.asarray(Image.open(jpeg).convert("RGB"))
     box = picture_box(frame)
     assert box is not None and 96 <= box[0] <= 102 and 102 + picture.shape[1] <= box[2] <= 108 + picture.shape[1]
@@ -229,7 +229,7 @@ def test_what_is_not_a_canvas() -> None:
     tones in every channel (black bars a fade lifted with the picture), are read with the picture."""
     picture = load_photo("cat_chelsea.png", 400)
     h = picture.shape[0]
-    frame = _boxed(picture, h // 4, (30, 60, 140))  # type: ignore[arg-type]
+    frame = _boxed(picture, h // 4, (30, 60, 140))
     assert picture_box(frame) is not None  # the control: a flat canvas
     grain = np.random.default_rng(7).normal(0.0, 2.0, frame.shape)
     grainy = frame.astype(np.float64)
@@ -243,7 +243,7 @@ def test_what_is_not_a_canvas() -> None:
     out = enhanced(veiled)
     assert out[: h // 8].mean() < veiled[: h // 8].mean() - 20
     # The control: the same flat colour round the picture unveiled sits among its tones and is a canvas.
-    assert picture_box(_boxed(picture, h // 4, tuple(int(v) for v in veiled[0, 0]))) is not None  # type: ignore[arg-type]
+    assert picture_box(_boxed(picture, h // 4, tuple(int(v) for v in veiled[0, 0]))) is not None
 
 
 def test_a_rectangle_cut_out_on_pure_white_stays_a_cut_out() -> None:

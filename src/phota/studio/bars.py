@@ -67,7 +67,7 @@ def picture_box(rgb: U8) -> tuple[int, int, int, int] | None:
     step = max(1, -(-max(h0, w0) // BARS_PROXY_SIDE))
     small = rgb[::step, ::step]
     hi, lo = channel_max(small), channel_min(small)
-    # (colour, bar, pure bar) masks, read from the top; flipped and transposed for the other sides.
+    # Black and white bars (their pixels, and pure bar), read from the top; flipped and transposed for the others.
     masks = [Bars("black", hi <= BAR_BLACK, hi <= BAR_PURE_BLACK), Bars("white", lo >= BAR_WHITE, lo >= BAR_PURE_WHITE)]
     top, bottom, left, right = _sides(masks)
     if not (top or bottom or left or right):
