@@ -1,7 +1,7 @@
 """Image helpers the studio tests share: a shared photo at a given size, a frame enhanced at its own size,
-sRGB <-> linear light and the two
-scores the tests compare outputs with (SSIM over the three channels, mean CIEDE2000). They are the tests' own
-maths, written from the standards, so a test never scores the engine with the engine's code."""
+sRGB <-> linear light and the two scores the tests compare outputs with (SSIM over the three channels, mean
+CIEDE2000). They are the tests' own maths, written from the standards, so a test never scores the engine with
+the engine's code."""
 
 from __future__ import annotations
 

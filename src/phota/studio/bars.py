@@ -108,9 +108,14 @@ class Bars(NamedTuple):
     flat: bool = False
 
 
+def _distance(px: U8, colour: NDArray[np.int16]) -> NDArray[np.int16]:
+    """How many levels each pixel is from ``colour`` in its farthest channel."""
+    return np.asarray(np.abs(px.astype(np.int16) - colour).max(axis=-1), np.int16)
+
+
 def _near(px: U8, colour: NDArray[np.int16], levels: int) -> NDArray[np.bool_]:
     """Pixels within ``levels`` of ``colour`` in every channel."""
-    return np.asarray(np.abs(px.astype(np.int16) - colour).max(axis=-1) <= levels)
+    return np.asarray(_distance(px, colour) <= levels)
 
 
 def _colour_of(lines: tuple[U8, ...]) -> NDArray[np.int16] | None:
@@ -133,7 +138,8 @@ def _canvas(small: U8) -> list[Side]:
         colour = _colour_of(outer)
         if colour is None:
             continue
-        sides = _sides([Bars("canvas", _near(small, colour, BAR_RING), _near(small, colour, BAR_FLAT), True)])
+        distance = _distance(small, colour)
+        sides = _sides([Bars("canvas", distance <= BAR_RING, distance <= BAR_FLAT, True)])
         if not all(sides[first : first + 2]) or all(sides):  # all round: a border, read below
             continue
         near, far = (side[0] for side in sides[first : first + 2] if side)
@@ -183,7 +189,9 @@ def _bar(masks: list[Bars]) -> Side:
         run = int(np.argmin(share > BAR_LINE)) if not (share > BAR_LINE).all() else rows
         if run < max(1.0, BAR_MIN * rows) or run * 2 >= rows:
             continue
-        if flat and (pure is None or pure.mean(axis=1)[: max(1, run // 2)].min() <= BAR_LINE):
+        pure_share = None if pure is None else pure.mean(axis=1)
+        outer_pure = pure_share is not None and pure_share[: max(1, run // 2)].min() > BAR_LINE
+        if flat and not outer_pure:
             continue
         # The line the edge falls in may be part bar (a frame resampled before upload): the next one decides too.
         if share[run : run + 2].min() < BAR_EDGE:
@@ -191,9 +199,6 @@ def _bar(masks: list[Bars]) -> Side:
         # A picture whose own edge is near black (or near white) starts where pure bar stops, if the bar is pure
         # away from it (its outer half): a camera's dark edge is not, an object cut out on pure black is not
         # yet in the first lines beside the run.
-        if pure is None:
-            continue
-        pure_share = pure.mean(axis=1)
-        if pure_share[: max(1, run // 2)].min() > BAR_LINE and pure_share[run : run + 2].min() < BAR_EDGE:
+        if outer_pure and pure_share is not None and pure_share[run : run + 2].min() < BAR_EDGE:
             return run, kind
     return None
